@@ -1,0 +1,3 @@
+"""lrun: AWS Lambda's execution model, reproduced locally in real containers."""
+
+__version__ = "0.1.0"

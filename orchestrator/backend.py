@@ -1,0 +1,123 @@
+"""The narrow interface between lrun and a container engine, with the values that cross it.
+
+Only our own frozen value types cross this line, never an engine SDK's objects (DESIGN D8). Every
+method blocks; callers on the event loop run them in a thread pool (DESIGN D5), except
+``open_output``, which is a coroutine because it reads a container's output on the loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+# Labels are the source of truth for what lrun owns; a restarted process finds leftovers by them.
+LABEL_MANAGED = "lrun.managed"  # always "1"
+LABEL_OWNER = "lrun.owner"  # the owning process: "oneshot-<pid>-<random>" or "serve-<id>"
+LABEL_FUNCTION = "lrun.function"
+LABEL_CONFIG = "lrun.config"  # digest of the function's configuration and code
+LABEL_RUNTIME_HASH = "lrun.runtime-hash"  # on images: digest of the inputs they were built from
+
+NETWORK_PUBLIC = "lrun-public"
+NETWORK_PRIVATE = "lrun-private"
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    """Everything needed to create one execution environment's container."""
+
+    name: str
+    image: str
+    environment: Mapping[str, str]
+    labels: Mapping[str, str]
+    network: str
+    memory_bytes: int
+    nano_cpus: int
+    tmp_bytes: int
+    code_dir: Path | None
+    user: str
+    entrypoint: tuple[str, ...] | None = None
+    command: tuple[str, ...] | None = None
+    working_dir: str | None = None
+    pids_limit: int = 1024
+    nofile: int = 1024
+
+
+@dataclass(frozen=True)
+class Container:
+    id: str
+    name: str
+    ip: str
+    labels: Mapping[str, str]
+    started_at: float  # time.monotonic() when the engine reported it started
+
+
+@dataclass(frozen=True)
+class ContainerExit:
+    """How a container ended: its exit status and whether the kernel's OOM killer ended it."""
+
+    id: str
+    exit_code: int
+    oom_killed: bool
+
+
+@dataclass(frozen=True)
+class Network:
+    name: str
+    gateway: str  # the host's address on it: where the Runtime API listens
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    name: str
+    labels: Mapping[str, str]
+    size: int
+
+
+class OutputStream(Protocol):
+    """A container's stdout and stderr, merged in arrival order."""
+
+    async def read(self) -> bytes:
+        """The next chunk of output; ``b""`` once the container's output has ended."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class Backend(Protocol):
+    def network(self, name: str, internal: bool) -> Network:
+        """The named network, created if missing (internal: no route off the host)."""
+        ...
+
+    def run(self, spec: ContainerSpec) -> Container:
+        """Create and start a container with its output attached from the first byte."""
+        ...
+
+    async def open_output(self, container: Container) -> OutputStream: ...
+
+    def kill(self, container_id: str) -> None:
+        """Stop a container now (SIGKILL) and have it removed; nothing happens if it is gone."""
+        ...
+
+    def containers(self, labels: Mapping[str, str]) -> list[Container]:
+        """Running and stopped containers carrying all of these labels."""
+        ...
+
+    def memory_peak(self, container_id: str) -> int | None:
+        """The container's peak memory use in bytes since it started, if the engine knows it."""
+        ...
+
+    def watch_exits(
+        self, labels: Mapping[str, str], on_exit: Callable[[ContainerExit], None]
+    ) -> None:
+        """Block, calling ``on_exit`` as labelled containers die; run it in its own thread."""
+        ...
+
+    def image(self, name: str) -> ImageInfo | None: ...
+
+    def import_rootfs(self, tarball: Path, name: str, labels: Mapping[str, str]) -> None: ...
+
+    def build(
+        self, context: Path, name: str, build_args: Mapping[str, str], labels: Mapping[str, str]
+    ) -> None: ...

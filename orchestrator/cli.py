@@ -1,0 +1,302 @@
+"""The `lrun` command: parses options, builds the real objects, renders results.
+
+This is the composition root and the only module that writes to the terminal. Heavy modules
+(the Docker SDK, the server) are imported inside the commands that need them, so `lrun --help`
+and a one-shot `lrun invoke` start fast.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+from orchestrator import __version__, trace
+from orchestrator.errors import LrunError, RuntimeImageError
+
+if TYPE_CHECKING:
+    from orchestrator.backend import Backend
+    from orchestrator.invocation import InvocationResult
+    from orchestrator.manifest import FunctionSpec, Manifest
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+FUNCTION_ERROR_EXIT = 1
+
+
+def _err(message: str) -> None:
+    click.echo(message, err=True)
+
+
+def manifest_option(command: F) -> F:
+    return click.option(
+        "-f",
+        "--file",
+        "manifest_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help="Manifest to read (default: ./lrun.yaml).",
+    )(command)
+
+
+def _load_manifest(path: Path | None) -> Manifest:
+    from orchestrator import manifest
+
+    return manifest.load(manifest.find(path, Path.cwd()))
+
+
+def _backend() -> Backend:
+    from orchestrator import docker_backend
+
+    return docker_backend.connect()
+
+
+class _Group(click.Group):
+    """Catches lrun's errors once, for every command: one line, the right exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        trace.mark("cli ready")
+        try:
+            return super().invoke(ctx)
+        except LrunError as exc:
+            _err(f"error: {exc}" if "\n" not in str(exc) else f"error:\n{exc}")
+            sys.exit(exc.exit_code)
+
+
+@click.group(cls=_Group)
+@click.version_option(__version__, prog_name="lrun")
+def main() -> None:
+    """Run AWS Lambda functions locally, in real containers, the way Lambda runs them."""
+
+
+@main.command()
+@manifest_option
+def validate(manifest_path: Path | None) -> None:
+    """Check a manifest; list every problem and exit non-zero if there are any."""
+    loaded = _load_manifest(manifest_path)
+    names = ", ".join(loaded.functions)
+    click.echo(f"{loaded.path}: ok ({len(loaded.functions)} functions: {names})")
+
+
+# Runtimes
+
+
+@main.group()
+def runtimes() -> None:
+    """Build and list the runtime images (made offline from Debian packages)."""
+
+
+@runtimes.command("build")
+@click.argument("names", nargs=-1)
+@click.option("--force", is_flag=True, help="Rebuild even if the image is current.")
+def runtimes_build(names: tuple[str, ...], force: bool) -> None:
+    """Build the images of NAMES (default: all runtimes)."""
+    from orchestrator.runtimes import RUNTIME_NAMES
+
+    for name in names:
+        _check_runtime_name(name)
+    backend = _backend()
+    for name in names or RUNTIME_NAMES:
+        _build_image(backend, name, force)
+
+
+def _check_runtime_name(name: str) -> None:
+    from difflib import get_close_matches
+
+    from orchestrator.runtimes import RUNTIME_NAMES
+
+    if name not in RUNTIME_NAMES:
+        close = get_close_matches(name, RUNTIME_NAMES, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise RuntimeImageError(
+            f"unknown runtime {name!r}; {hint}known runtimes: {', '.join(RUNTIME_NAMES)}"
+        )
+
+
+def _build_image(backend: Backend, name: str, force: bool = False) -> None:
+    from rich.console import Console
+
+    from orchestrator import runtimes as rt
+
+    console = Console(stderr=True)
+    if not force and rt.is_current(backend, name):
+        console.print(f"{name}: image {rt.RUNTIMES[name].image} is current")
+        return
+    with console.status(f"{name}: building") as status:
+
+        def progress(step: str) -> None:
+            status.update(f"{name}: {step}")
+            if not console.is_terminal:
+                console.print(f"{name}: {step}")
+
+        rt.build(backend, name, progress, force=force)
+    console.print(f"{name}: built {rt.RUNTIMES[name].image}")
+
+
+@runtimes.command("ls")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+def runtimes_ls(as_json: bool) -> None:
+    """Show each runtime and whether its image is built and current."""
+    from orchestrator import runtimes as rt
+
+    backend = _backend()
+    rows = []
+    for name, definition in rt.RUNTIMES.items():
+        info = backend.image(definition.image)
+        rows.append(
+            {
+                "runtime": name,
+                "image": definition.image,
+                "state": rt.image_state(backend, definition),
+                "size_mb": round(info.size / 1e6) if info else None,
+                "debian": definition.suite,
+            }
+        )
+    if as_json:
+        click.echo(json.dumps(rows))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("runtime", "image", "state", "size", "base")
+    for row in rows:
+        style = {"current": "green", "outdated": "yellow", "missing": "red"}[str(row["state"])]
+        size_text = f"{row['size_mb']} MB" if row["size_mb"] is not None else "-"
+        table.add_row(
+            str(row["runtime"]),
+            str(row["image"]),
+            f"[{style}]{row['state']}[/]",
+            size_text,
+            f"Debian {row['debian']}",
+        )
+    Console().print(table)
+    if any(row["state"] != "current" for row in rows):
+        _err("build the missing ones with: lrun runtimes build")
+
+
+# Invoke
+
+
+def _read_payload(payload: str | None, payload_file: str | None) -> bytes:
+    if payload is not None and payload_file is not None:
+        raise click.UsageError("give the payload once: --payload or --payload-file, not both")
+    if payload_file == "-" or payload == "-":
+        return sys.stdin.buffer.read()
+    if payload_file is not None:
+        try:
+            return Path(payload_file).read_bytes()
+        except OSError as exc:
+            raise click.BadParameter(f"cannot read {payload_file}: {exc.strerror}") from exc
+    return (payload or "").encode()
+
+
+@main.command()
+@click.argument("function")
+@click.argument("stdin_marker", required=False, metavar="[-]")
+@click.option("--payload", "-p", help="The event, as JSON text ('-' reads standard input).")
+@click.option("--payload-file", type=str, help="Read the event from a file ('-': stdin).")
+@manifest_option
+def invoke(
+    function: str,
+    stdin_marker: str | None,
+    payload: str | None,
+    payload_file: str | None,
+    manifest_path: Path | None,
+) -> None:
+    """Invoke FUNCTION once and print its response; its log goes to standard error.
+
+    Exits 0 on success and 1 when the function failed (its error JSON is printed).
+    """
+    from orchestrator import invocation
+
+    if stdin_marker is not None and stdin_marker != "-":
+        raise click.UsageError(f"unexpected argument {stdin_marker!r}; use '-' to read stdin")
+    body = _read_payload("-" if stdin_marker == "-" else payload, payload_file)
+    body = invocation.check_payload(body)  # refused before any container starts
+    loaded = _load_manifest(manifest_path)
+    spec = loaded.function(function)
+    trace.mark("manifest loaded")
+    backend = _backend()
+    trace.mark("docker connected")
+    _ensure_image(backend, spec)
+    trace.mark("image checked")
+    result = _invoke_once(backend, spec, body)
+    _print_result(result)
+
+
+def _ensure_image(backend: Backend, spec: FunctionSpec) -> None:
+    from orchestrator import runtimes as rt
+
+    if spec.runtime is not None:
+        if not rt.is_current(backend, spec.runtime):
+            _err(f"{spec.runtime}: the runtime image is missing or outdated; building it now")
+            _build_image(backend, spec.runtime)
+    elif spec.image is not None and backend.image(spec.image) is None:
+        raise RuntimeImageError(
+            f"function {spec.name!r}: image {spec.image!r} is not in the local Docker engine; "
+            f"build or load it first (docker build -t {spec.image} .)"
+        )
+
+
+def _invoke_once(backend: Backend, spec: FunctionSpec, payload: bytes) -> InvocationResult:
+    import asyncio
+
+    from orchestrator.oneshot import invoke_once
+
+    result = asyncio.run(invoke_once(backend, spec, payload))
+    trace.mark("loop closed")
+    return result
+
+
+def _print_result(result: InvocationResult) -> None:
+    sys.stderr.write(result.log)
+    sys.stderr.flush()
+    sys.stdout.buffer.write(result.payload + b"\n")
+    sys.stdout.flush()
+    trace.mark("printed")
+    trace.dump()
+    if result.function_error:
+        sys.exit(FUNCTION_ERROR_EXIT)
+
+
+# Scaffolding
+
+
+@main.command()
+@click.argument("template", default="python")
+@click.argument("directory", default=".", type=click.Path(file_okay=False, path_type=Path))
+def init(template: str, directory: Path) -> None:
+    """Create a function from TEMPLATE (python, nodejs, provided) in DIRECTORY."""
+    from difflib import get_close_matches
+
+    from orchestrator.runtimes import source_dir
+
+    templates = source_dir("templates")
+    names = sorted(p.name for p in templates.iterdir() if p.is_dir())
+    if template not in names:
+        close = get_close_matches(template, names, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise click.BadParameter(
+            f"unknown template {template!r}; {hint}templates: {', '.join(names)}",
+            param_hint="TEMPLATE",
+        )
+    source = templates / template
+    clashes = [
+        directory / p.relative_to(source)
+        for p in source.rglob("*")
+        if (directory / p.relative_to(source)).exists() and p.is_file()
+    ]
+    if clashes:
+        raise click.BadParameter(
+            f"{clashes[0]} already exists; choose an empty directory (lrun init {template} DIR)",
+            param_hint="DIRECTORY",
+        )
+    shutil.copytree(source, directory, dirs_exist_ok=True)
+    where = "" if directory == Path(".") else f"cd {directory} && "
+    click.echo(f"created a {template} function 'hello' in {directory.resolve()}")
+    click.echo(f'invoke it with: {where}lrun invoke hello --payload \'{{"name": "lrun"}}\'')

@@ -1,0 +1,204 @@
+"""A live execution environment: one container, one invocation at a time (DESIGN D1).
+
+The environment is the meeting point of three parties, all on the event loop: the invoker hands
+it an invocation, the runtime inside the container fetches it and answers through the Runtime API,
+and the container engine says when the container died. Whatever comes first settles the
+invocation's outcome.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import json
+from dataclasses import dataclass, field
+
+from orchestrator.backend import Container, ContainerExit, OutputStream
+from orchestrator.invocation import InvokeRequest, PlatformError, runtime_exited
+
+
+class Retired(Exception):
+    """The environment takes no more work: its runtime is told to exit (a 500 on /next)."""
+
+
+class State(enum.Enum):
+    STARTING = "initialising"
+    IDLE = "idle"
+    BUSY = "busy"
+    DEAD = "dead"
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What the runtime posted for an invocation: its response or its error."""
+
+    body: bytes
+    error_type: str | None = None  # set for /error and /init/error
+    content_type: str = "application/json"
+
+
+Outcome = Answer | PlatformError
+
+
+@dataclass
+class Delivery:
+    """An invocation handed to an environment, and the outcome it is waiting for."""
+
+    request: InvokeRequest
+    deadline_ms: int
+    outcome: asyncio.Future[Outcome]
+    delivered_at: float | None = None  # loop time when the runtime received the event
+
+
+@dataclass
+class Environment:
+    id: str
+    function: str
+    memory_mb: int
+    container: Container | None = None
+    state: State = State.STARTING
+    started_at: float = 0.0  # loop time when the container was started
+    init_duration_ms: float | None = None  # set when the runtime first asks for work
+    invocations: int = 0
+    stopping: bool = False
+    retiring: bool = False
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+    exited: ContainerExit | None = None
+    init_error: Answer | None = None
+    current: Delivery | None = None
+    _waiting_runtime: asyncio.Future[Delivery] | None = None
+    _queued: Delivery | None = None
+    _log: list[bytes] = field(default_factory=list)
+    output_done: asyncio.Event = field(default_factory=asyncio.Event)
+    told_to_exit: asyncio.Event = field(default_factory=asyncio.Event)
+    _output_arrived: asyncio.Event = field(default_factory=asyncio.Event)
+
+    # The invoker's side
+
+    def deliver(self, delivery: Delivery) -> None:
+        """Hand an invocation over; the runtime gets it now or on its next ``/next``."""
+        self.state = State.BUSY
+        self.invocations += 1
+        self.current = delivery
+        waiting = self._waiting_runtime
+        if self.exited is not None:
+            self.current = None
+            delivery.outcome.set_result(self._exit_error(delivery))
+        elif self.init_error is not None:
+            self.current = None
+            delivery.outcome.set_result(self.init_error)
+        elif waiting is not None and not waiting.done():
+            self._waiting_runtime = None
+            waiting.set_result(delivery)
+        else:
+            self._queued = delivery
+
+    def take_log(self) -> bytes:
+        """The output gathered since the last call."""
+        data = b"".join(self._log)
+        self._log.clear()
+        return data
+
+    # The Runtime API's side
+
+    def retire(self) -> None:
+        """Take no more work; a runtime waiting for work, or asking next, is told to exit."""
+        self.retiring = True
+        if self._waiting_runtime is not None and not self._waiting_runtime.done():
+            self._waiting_runtime.set_exception(Retired())
+
+    async def next_invocation(self, now: float) -> Delivery:
+        if self.retiring:
+            self.told_to_exit.set()
+            raise Retired()
+        if self.init_duration_ms is None:
+            self.init_duration_ms = (now - self.started_at) * 1000
+        if self.state is State.STARTING or self.state is State.BUSY:
+            self.state = State.IDLE if self._queued is None else State.BUSY
+        self.ready.set()
+        if self._queued is not None:
+            delivery, self._queued = self._queued, None
+            return delivery
+        waiting: asyncio.Future[Delivery] = asyncio.get_running_loop().create_future()
+        self._waiting_runtime = waiting
+        try:
+            return await waiting
+        finally:
+            if self._waiting_runtime is waiting:
+                self._waiting_runtime = None
+
+    def answer(self, request_id: str, answer: Answer) -> bool:
+        """Settle the current invocation with the runtime's answer; False if ``request_id`` is
+        not the one this environment is working on."""
+        current = self.current
+        if current is None or current.request.request_id != request_id:
+            return False
+        self.current = None
+        if not current.outcome.done():
+            current.outcome.set_result(answer)
+        return True
+
+    def fail_init(self, answer: Answer) -> None:
+        self.init_error = answer
+        for delivery in (self.current, self._queued):
+            if delivery is not None and not delivery.outcome.done():
+                delivery.outcome.set_result(answer)
+        self.current = self._queued = None
+        self.ready.set()
+
+    # The engine's side
+
+    def record_output(self, chunk: bytes) -> None:
+        self._log.append(chunk)
+        self._output_arrived.set()
+
+    async def quiet_output(self, quiet_s: float, limit_s: float) -> None:
+        """Return once no output has arrived for ``quiet_s`` (at most ``limit_s`` in all).
+
+        A runtime's output travels through the engine separately from its Runtime API calls, so
+        the last lines of an invocation can trail its answer by a moment.
+        """
+        loop = asyncio.get_running_loop()
+        end = loop.time() + limit_s
+        while not self.output_done.is_set():
+            self._output_arrived.clear()
+            try:
+                await asyncio.wait_for(self._output_arrived.wait(), quiet_s)
+            except TimeoutError:
+                return
+            if loop.time() >= end:
+                return
+
+    def died(self, exit: ContainerExit) -> None:
+        self.exited = exit
+        self.state = State.DEAD
+        for delivery in (self.current, self._queued):
+            if delivery is not None and not delivery.outcome.done():
+                delivery.outcome.set_result(self._exit_error(delivery))
+        self.current = self._queued = None
+        if self._waiting_runtime is not None and not self._waiting_runtime.done():
+            self._waiting_runtime.cancel()
+        self.ready.set()
+
+    def _exit_error(self, delivery: Delivery) -> PlatformError:
+        assert self.exited is not None
+        return runtime_exited(
+            delivery.request.request_id, self.exited.exit_code, self.exited.oom_killed
+        )
+
+
+async def pump_output(env: Environment, stream: OutputStream) -> None:
+    """Copy a container's output into its environment's log until the container's output ends."""
+    try:
+        while chunk := await stream.read():
+            env.record_output(chunk)
+    finally:
+        stream.close()
+        env.output_done.set()
+
+
+def error_answer(body: bytes, error_type: str | None) -> Answer:
+    """An error answer; the body is passed through as the runtime posted it, untouched."""
+    if not body:
+        body = json.dumps({"errorType": error_type or "Runtime.Unknown"}).encode()
+    return Answer(body, error_type or "Runtime.Unknown")

@@ -1,0 +1,140 @@
+"""The one error hierarchy of lrun.
+
+Every error a user can cause or meet is an ``LrunError``; ``str(error)`` is the one line shown to
+them and names the object, the bad value and what to do. Entry points (the CLI, the HTTP server)
+catch ``LrunError`` once; anything else is a bug and keeps its traceback.
+
+```
+LrunError                         .exit_code for the CLI: 2, or as noted (1 is a function error)
+  ManifestError                   one or more manifest problems, each with file, line, key, value
+  RuntimeImageError               a runtime image is missing or could not be built (4)
+  BackendError                    the container engine failed (3)
+    BackendUnavailable            it cannot be reached at all
+  ServerUnavailable               a running `lrun serve` could not be talked to
+  LambdaError                     an error Lambda itself returns, with its type and HTTP status
+    ResourceNotFound              404 ResourceNotFoundException
+    InvalidRequestContent         400 InvalidRequestContentException
+    InvalidParameterValue         400 InvalidParameterValueException
+    RequestTooLarge               413 RequestEntityTooLargeException
+    TooManyRequests               429 TooManyRequestsException, with a Reason
+```
+
+A function's own failure (handler exception, timeout, crash, out of memory) is not an exception
+here: it is a result with ``function_error`` set, exactly as Lambda returns it (200 + the error
+payload), see ``orchestrator.invocation``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+class LrunError(Exception):
+    """Base of every error lrun reports to a user."""
+
+    exit_code = 2
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong in a manifest, located as precisely as the YAML allows."""
+
+    file: str
+    line: int | None
+    where: str  # e.g. "functions.hello.memory"
+    message: str
+
+    def __str__(self) -> str:
+        at = f"{self.file}:{self.line}" if self.line is not None else self.file
+        return f"{at}: {self.where}: {self.message}"
+
+
+class ManifestError(LrunError):
+    """The manifest cannot be used; carries every problem found, not just the first."""
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self.problems = tuple(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class RuntimeImageError(LrunError):
+    """A runtime image is missing, out of date, or failed to build."""
+
+    exit_code = 4
+
+
+class BackendError(LrunError):
+    """The container engine refused or failed an operation."""
+
+    exit_code = 3
+
+
+class BackendUnavailable(BackendError):
+    """The container engine cannot be reached."""
+
+
+class ServerUnavailable(LrunError):
+    """A running `lrun serve` was found but did not answer."""
+
+
+class LambdaError(LrunError):
+    """An error with Lambda's own type, HTTP status and message, as the Invoke API returns it."""
+
+    error_type = "ServiceException"
+    status = 500
+    kind = "Service"  # Lambda's "Type" field: "User" or "Service"
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        return f"{self.error_type}: {self.message}"
+
+    def body(self) -> dict[str, str]:
+        """The JSON body Lambda sends with this error."""
+        return {"Type": self.kind, "Message": self.message}
+
+
+class ResourceNotFound(LambdaError):
+    error_type = "ResourceNotFoundException"
+    status = 404
+    kind = "User"
+
+
+class InvalidRequestContent(LambdaError):
+    error_type = "InvalidRequestContentException"
+    status = 400
+    kind = "User"
+
+    def body(self) -> dict[str, str]:
+        return {"Type": self.kind, "message": self.message}
+
+
+class InvalidParameterValue(LambdaError):
+    error_type = "InvalidParameterValueException"
+    status = 400
+    kind = "User"
+
+
+class RequestTooLarge(LambdaError):
+    error_type = "RequestEntityTooLargeException"
+    status = 413
+    kind = "User"
+
+
+class TooManyRequests(LambdaError):
+    error_type = "TooManyRequestsException"
+    status = 429
+    kind = "User"
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__("Rate Exceeded.")
+
+    def __str__(self) -> str:
+        return f"{self.error_type}: {self.message} ({self.reason})"
+
+    def body(self) -> dict[str, str]:
+        return {"Reason": self.reason, "Type": self.kind, "message": self.message}

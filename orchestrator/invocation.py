@@ -1,0 +1,164 @@
+"""One invocation as values: the request, the result, Lambda's log lines and platform errors."""
+
+from __future__ import annotations
+
+import json
+import math
+import uuid
+from dataclasses import dataclass
+
+from orchestrator.errors import InvalidRequestContent, RequestTooLarge
+
+MAX_SYNC_PAYLOAD = 6_291_456  # bytes; Lambda's RequestResponse request limit
+MAX_RESPONSE_PAYLOAD = 6_291_556  # bytes; what the Runtime API accepts in /response
+UNHANDLED = "Unhandled"
+
+
+@dataclass(frozen=True)
+class InvokeRequest:
+    payload: bytes
+    invoked_arn: str
+    version: str = "$LATEST"
+    client_context: str | None = None  # JSON, already base64-decoded
+    trace_id: str | None = None
+    request_id: str = ""
+
+    def with_request_id(self) -> InvokeRequest:
+        if self.request_id:
+            return self
+        return InvokeRequest(
+            self.payload,
+            self.invoked_arn,
+            self.version,
+            self.client_context,
+            self.trace_id,
+            str(uuid.uuid4()),
+        )
+
+
+def check_payload(payload: bytes) -> bytes:
+    """The payload to deliver, or Lambda's error for one it would refuse; ``b""`` means ``{}``."""
+    if len(payload) > MAX_SYNC_PAYLOAD:
+        raise RequestTooLarge(
+            f"Request must be smaller than {MAX_SYNC_PAYLOAD} bytes for the InvokeFunction "
+            f"operation (this one is {len(payload)} bytes)"
+        )
+    if not payload.strip():
+        return b"{}"
+    try:
+        json.loads(payload)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidRequestContent(
+            f"Could not parse request body into json: Could not parse payload into json: {exc}"
+        ) from exc
+    return payload
+
+
+@dataclass(frozen=True)
+class Report:
+    """The figures of Lambda's REPORT line."""
+
+    request_id: str
+    duration_ms: float
+    memory_mb: int
+    max_memory_used_mb: int
+    init_duration_ms: float | None = None
+    status: str | None = None  # "timeout" | "error"
+    error_type: str | None = None
+
+    @property
+    def billed_duration_ms(self) -> int:
+        # Since August 2025 Lambda bills the init phase of on-demand environments too.
+        return math.ceil(self.duration_ms + (self.init_duration_ms or 0.0))
+
+    def line(self) -> str:
+        fields = [
+            f"REPORT RequestId: {self.request_id}",
+            f"Duration: {self.duration_ms:.2f} ms",
+            f"Billed Duration: {self.billed_duration_ms} ms",
+            f"Memory Size: {self.memory_mb} MB",
+            f"Max Memory Used: {self.max_memory_used_mb} MB",
+        ]
+        if self.init_duration_ms is not None:
+            fields.append(f"Init Duration: {self.init_duration_ms:.2f} ms")
+        if self.status is not None:
+            fields.append(f"Status: {self.status}")
+        if self.error_type is not None:
+            fields.append(f"Error Type: {self.error_type}")
+        return "\t".join(fields) + "\t"
+
+
+@dataclass(frozen=True)
+class InvocationResult:
+    request_id: str
+    payload: bytes
+    function_error: str | None  # "Unhandled" when the function failed, as Lambda says it
+    executed_version: str
+    log: str  # the invocation's log: START ... END, REPORT
+    report: Report
+    content_type: str = "application/json"
+
+    def log_tail(self, limit: int = 4096) -> str:
+        """The last ``limit`` bytes of the log, as Lambda's ``LogType: Tail`` returns them."""
+        return self.log.encode()[-limit:].decode(errors="ignore")
+
+
+def start_line(request_id: str, version: str) -> str:
+    return f"START RequestId: {request_id} Version: {version}"
+
+
+def end_line(request_id: str) -> str:
+    return f"END RequestId: {request_id}"
+
+
+@dataclass(frozen=True)
+class PlatformError:
+    """An error the platform reports for a function (not one its runtime posted)."""
+
+    error_type: str
+    message: str
+    report_status: str = "error"
+
+    def payload(self) -> bytes:
+        return json.dumps({"errorType": self.error_type, "errorMessage": self.message}).encode()
+
+
+def timed_out(request_id: str, timeout_s: float) -> PlatformError:
+    return PlatformError(
+        "Sandbox.Timedout",
+        f"RequestId: {request_id} Error: Task timed out after {timeout_s:.2f} seconds",
+        report_status="timeout",
+    )
+
+
+def runtime_exited(request_id: str, exit_code: int, oom_killed: bool) -> PlatformError:
+    if oom_killed:
+        return PlatformError(
+            "Runtime.OutOfMemory",
+            f"RequestId: {request_id} Error: Runtime exited with error: signal: killed",
+        )
+    signal = _SIGNALS.get(exit_code - 128)
+    if exit_code == 0:
+        reason = "Runtime exited without providing a reason"
+    elif signal is not None:
+        reason = f"Runtime exited with error: signal: {signal}"
+    else:
+        reason = f"Runtime exited with error: exit status {exit_code}"
+    return PlatformError("Runtime.ExitError", f"RequestId: {request_id} Error: {reason}")
+
+
+# An exit status of 128 + N means signal N, named as Go names them (Lambda says "signal: killed").
+# Only real signal deaths: runtimes also exit 128 or 129 on purpose (AWS's Node client does).
+_SIGNALS = {2: "interrupt", 6: "aborted", 9: "killed", 11: "segmentation fault", 15: "terminated"}
+
+
+def invalid_entrypoint(request_id: str, detail: str) -> PlatformError:
+    return PlatformError("Runtime.InvalidEntrypoint", f"RequestId: {request_id} Error: {detail}")
+
+
+def response_too_large(size: int) -> PlatformError:
+    return PlatformError(
+        "Function.ResponseSizeTooLarge",
+        f"Response payload size ({size} bytes) exceeded maximum allowed payload size "
+        f"({MAX_RESPONSE_PAYLOAD} bytes).",
+    )
