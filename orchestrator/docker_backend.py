@@ -90,6 +90,19 @@ class _DemuxedOutput:
         self._writer.close()
 
 
+def _own_socket(attached: Any) -> socket.socket:
+    """A socket of our own for an attach stream, which the event loop can then own outright.
+
+    The SDK hands back a file wrapper around the connection's socket, and the socket's real
+    close waits for every wrapper to go; a duplicate leaves nothing of the SDK holding it.
+    """
+    inner: socket.socket = attached._sock
+    mine = inner.dup()
+    attached.close()
+    inner.close()
+    return mine
+
+
 class DockerBackend:
     def __init__(self, client: docker.DockerClient) -> None:
         self._client = client
@@ -165,8 +178,9 @@ class DockerBackend:
             )
             cid: str = created["Id"]
             trace.mark("container created")
-            attach = self._api.attach_socket(cid, params={"stdout": 1, "stderr": 1, "stream": 1})
-            raw: socket.socket = attach._sock  # the SDK wraps the socket; we read it on the loop
+            raw = _own_socket(
+                self._api.attach_socket(cid, params={"stdout": 1, "stderr": 1, "stream": 1})
+            )
             try:
                 self._api.start(cid)
                 started_at = time.monotonic()

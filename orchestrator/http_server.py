@@ -105,8 +105,9 @@ def encode_response(response: Response, keep_alive: bool) -> bytes:
 class _Protocol(asyncio.Protocol):
     """One connection: parse requests, run their handlers, write answers in request order."""
 
-    def __init__(self, router: Router) -> None:
+    def __init__(self, router: Router, connections: set[_Protocol]) -> None:
         self._router = router
+        self._connections = connections
         self._parser = httptools.HttpRequestParser(self)
         self._transport: asyncio.Transport | None = None
         self._peer = ""
@@ -118,10 +119,12 @@ class _Protocol(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self._transport = transport
+        self._connections.add(self)
         peer = transport.get_extra_info("peername")
         self._peer = peer[0] if peer else ""
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self._connections.discard(self)
         self._transport = None
         if self._pending is not None and not self._pending.done():
             self._pending.cancel()
@@ -188,7 +191,37 @@ class _Protocol(asyncio.Protocol):
             transport.close()
 
 
-async def serve(router: Router, host: str, port: int) -> asyncio.Server:
+    def close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
+
+
+class Server:
+    """A listening HTTP server and its open connections."""
+
+    def __init__(self, server: asyncio.Server, connections: set[_Protocol]) -> None:
+        self._server = server
+        self._connections = connections
+
+    @property
+    def port(self) -> int:
+        port: int = self._server.sockets[0].getsockname()[1]
+        return port
+
+    async def close(self) -> None:
+        """Stop listening and close every connection, long-polls included."""
+        self._server.close()
+        for connection in list(self._connections):
+            connection.close()
+        await self._server.wait_closed()
+        await asyncio.sleep(0)  # let the transports finish closing
+
+
+async def serve(router: Router, host: str, port: int) -> Server:
     """Start serving ``router`` on ``host:port`` (port 0 picks a free one)."""
     loop = asyncio.get_running_loop()
-    return await loop.create_server(lambda: _Protocol(router), host, port, reuse_address=True)
+    connections: set[_Protocol] = set()
+    server = await loop.create_server(
+        lambda: _Protocol(router, connections), host, port, reuse_address=True
+    )
+    return Server(server, connections)

@@ -64,6 +64,7 @@ class Invoker:
         self._by_container: dict[str, Environment] = {}
         self._cores = host_cores()
         self._watching = False
+        self._pumps: set[asyncio.Task[None]] = set()
 
     # Environments
 
@@ -117,8 +118,17 @@ class Invoker:
         self._by_container[container.id] = env
         self._api.register(container.ip, env)
         stream = await self._backend.open_output(container)
-        asyncio.get_running_loop().create_task(pump_output(env, stream))
+        pump = asyncio.get_running_loop().create_task(pump_output(env, stream))
+        self._pumps.add(pump)
+        pump.add_done_callback(self._pumps.discard)
         return env
+
+    async def close(self) -> None:
+        """Stop reading every environment's output; environments themselves are left as are."""
+        for pump in list(self._pumps):
+            pump.cancel()
+        await asyncio.gather(*self._pumps, return_exceptions=True)
+        await asyncio.sleep(0)  # let the streams' transports finish closing their sockets
 
     async def stop_environment(self, env: Environment) -> None:
         if env.container is None or env.stopping:
@@ -165,13 +175,15 @@ class Invoker:
             outcome: Outcome = await asyncio.wait_for(asyncio.shield(outcome_future), spec.timeout)
         except TimeoutError:
             outcome = timed_out(request.request_id, spec.timeout)
-            last = True
         trace.mark("answered")
         duration_ms = (loop.time() - (delivery.delivered_at or handed_at)) * 1000
         memory_peak = None
         if env.container is not None and env.exited is None:
             memory_peak = self._backend.memory_peak(env.container.id)  # a cgroup file read
-        if last:
+        if isinstance(outcome, PlatformError) and outcome.report_status == "timeout":
+            await self.stop_environment(env)  # at the deadline, as Lambda does
+            output = await _all_output(env)
+        elif last:
             output = await self._retire(env)
             trace.mark("output drained")
         else:

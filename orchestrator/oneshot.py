@@ -1,15 +1,18 @@
-"""A one-shot invocation without a server: Runtime API up, one cold environment, all gone after.
+"""The Runtime API up where containers reach it, an invoker using it, and one-shot invocations.
 
-This is what `lrun invoke` does when no `lrun serve` is running (DESIGN D7).
+``lrun invoke`` with no `lrun serve` running does one cold invocation and leaves nothing behind
+(DESIGN D7); tests use ``hosted_invoker`` to work with environments directly.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Iterable
 
 from orchestrator import trace
-from orchestrator.backend import Backend
-from orchestrator.http_server import serve
+from orchestrator.backend import NETWORK_PRIVATE, NETWORK_PUBLIC, Backend
+from orchestrator.http_server import Server, serve
 from orchestrator.invocation import InvocationResult, InvokeRequest
 from orchestrator.invoker import Invoker, InvokerSettings, new_owner
 from orchestrator.manifest import FunctionSpec, function_arn
@@ -25,18 +28,35 @@ def image_for(spec: FunctionSpec) -> str:
     return RUNTIMES[spec.runtime].image
 
 
-async def invoke_once(backend: Backend, spec: FunctionSpec, payload: bytes) -> InvocationResult:
+@contextlib.asynccontextmanager
+async def hosted_invoker(
+    backend: Backend, owner: str, networks: Iterable[str] = (NETWORK_PUBLIC, NETWORK_PRIVATE)
+) -> AsyncIterator[Invoker]:
+    """An invoker whose Runtime API listens on the host's address in each network, one port."""
     api = RuntimeApi()
-    network = await asyncio.to_thread(
-        backend.network, network_name(spec), spec.network == "private"
-    )
-    server = await serve(api.router, network.gateway, 0)
-    trace.mark("runtime api up")
-    port = server.sockets[0].getsockname()[1]
-    invoker = Invoker(backend, api, InvokerSettings(new_owner("oneshot"), port, image_for))
+    servers: list[Server] = []
+    port = 0
     try:
-        request = InvokeRequest(payload, function_arn(spec.name))
-        return await invoker.invoke_once(spec, request)
+        for name in networks:
+            network = await asyncio.to_thread(backend.network, name, name == NETWORK_PRIVATE)
+            server = await serve(api.router, network.gateway, port)
+            port = server.port
+            servers.append(server)
+        trace.mark("runtime api up")
+        invoker = Invoker(backend, api, InvokerSettings(owner, port, image_for))
+        try:
+            yield invoker
+        finally:
+            await invoker.close()
     finally:
+        for server in servers:
+            await server.close()
+
+
+async def invoke_once(
+    backend: Backend, spec: FunctionSpec, payload: bytes, owner: str | None = None
+) -> InvocationResult:
+    async with hosted_invoker(backend, owner or new_owner("oneshot"), [network_name(spec)]) as inv:
+        result = await inv.invoke_once(spec, InvokeRequest(payload, function_arn(spec.name)))
         trace.mark("invoked")
-        server.close()
+        return result

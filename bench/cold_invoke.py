@@ -1,0 +1,407 @@
+#!/usr/bin/env python3
+"""One-shot cold invoke: `lrun invoke Echo` against `sam local invoke Echo`, timed from outside.
+
+Both tools run the same handler (../shared/peers/sam/app, python3.11, 1769 MB) with the same
+event, each as a fresh process that starts a fresh container, answers once and exits. The two
+are measured alternately in the same run, on the same machine, so noise from the machine hits
+both; compare the ratio more than the absolute figures.
+
+    python3.11 bench/cold_invoke.py --runs 8          # table + lrun's phase breakdown
+    python3.11 bench/cold_invoke.py --runs 8 --json   # one JSON object instead
+
+Wall time is measured with ``time.perf_counter`` around ``subprocess.run``: process spawn to
+process exit, as a shell would see it. lrun runs with ``LRUN_TRACE=1`` so every run also yields
+its phase marks (one list append each and one stderr write at exit).
+
+Needs only the standard library, a Docker engine, lrun's runtime images and SAM CLI as set up
+by ../shared/peers/sam/setup.sh (run here if ``$PEERS_DIR/sam-venv/bin/sam`` is missing).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shlex
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+LRUN_APP = HERE / "sam_app"  # lrun.yaml declaring Echo exactly as SAM's template does
+DEFAULT_SETUP = REPO.parent / "shared" / "peers" / "sam" / "setup.sh"
+DEFAULT_PEERS_DIR = "/tmp/lrun-peers"
+
+FUNCTION = "Echo"
+EVENT: dict[str, Any] = {"x": 1}
+EXPECTED: dict[str, Any] = {"echo": EVENT}
+TARGET_P50_S = 0.5
+
+# `trace container started      +  310.2 ms  at  640.1 ms`
+TRACE_LINE = re.compile(
+    r"^trace (?P<phase>.+?)\s+\+\s*(?P<delta>[\d.]+) ms\s+at\s+(?P<at>[\d.]+) ms"
+)
+INIT_DURATION = re.compile(r"Init Duration: (?P<ms>[\d.]+) ms")
+REPORT_DURATION = re.compile(r"\tDuration: (?P<ms>[\d.]+) ms")
+
+PHASES = (
+    "cli ready",
+    "manifest loaded",
+    "docker connected",
+    "image checked",
+    "runtime api up",
+    "container created",
+    "container started",
+    "runtime ready",
+    "answered",
+    "output drained",
+    "invoked",
+    "loop closed",
+    "printed",
+)
+GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("CLI start + manifest", ("cli ready", "manifest loaded")),
+    ("Docker SDK import + connect", ("docker connected",)),
+    ("Runtime API + image check", ("image checked", "runtime api up")),
+    ("container create", ("container created",)),
+    ("container start", ("container started",)),
+    ("runtime init", ("runtime ready",)),
+    ("invoke", ("answered",)),
+    ("clean-up / drain", ("output drained", "invoked", "loop closed", "printed")),
+)
+# Wall time not covered by any mark: fork/exec before the process's start tick, and the
+# interpreter's exit after the last mark (plus the ~10 ms granularity of the start tick).
+UNMARKED = "spawn + exit (wall - last mark)"
+
+
+class BenchError(Exception):
+    """A tool failed or answered something else than expected: the figures would be lies."""
+
+
+@dataclass
+class Run:
+    wall_s: float
+    phases_ms: dict[str, float] = field(default_factory=dict)  # phase -> `+` delta
+    last_mark_ms: float | None = None  # `at` of the last trace mark
+    init_duration_ms: float | None = None  # REPORT's Init Duration
+    report_duration_ms: float | None = None  # REPORT's Duration
+
+
+@dataclass
+class Tool:
+    name: str
+    argv: list[str]
+    cwd: Path
+    env: dict[str, str]
+    runs: list[Run] = field(default_factory=list)
+
+
+# Finding the tools
+
+
+def find_lrun(explicit: str | None) -> str:
+    if explicit:
+        return explicit
+    beside = Path(sys.executable).parent / "lrun"
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
+    found = shutil.which("lrun")
+    if found is None:
+        raise BenchError("lrun not found next to this interpreter nor on PATH; pass --lrun PATH")
+    if "/shims/" in found:
+        print(
+            f"warning: {found} is a version-manager shim; it adds its own start-up time "
+            "to every lrun run (pass --lrun with the real console script)",
+            file=sys.stderr,
+        )
+    return found
+
+
+def ensure_sam(peers_dir: Path, setup: Path) -> Path:
+    sam = peers_dir / "sam-venv" / "bin" / "sam"
+    if not (sam.is_file() and (peers_dir / "app" / "template.yaml").is_file()):
+        print(f"setting up SAM CLI in {peers_dir} with {setup}", file=sys.stderr)
+        env = {**os.environ, "PEERS_DIR": str(peers_dir)}
+        subprocess.run(["bash", str(setup)], env=env, check=True)
+    if not sam.is_file():
+        raise BenchError(f"{setup} did not produce {sam}")
+    return sam
+
+
+# Running and checking
+
+
+def parse_response(tool: str, stdout: str) -> Any:
+    """The response is the last non-empty line of standard output (SAM adds no newline)."""
+    lines = [line for line in stdout.splitlines() if line.strip()]
+    if not lines:
+        raise BenchError(f"{tool}: no response on standard output")
+    try:
+        return json.loads(lines[-1])
+    except json.JSONDecodeError as exc:
+        raise BenchError(f"{tool}: response is not JSON: {lines[-1]!r}") from exc
+
+
+def run_once(tool: Tool) -> Run:
+    start = time.perf_counter()
+    proc = subprocess.run(
+        tool.argv, cwd=tool.cwd, env=tool.env, capture_output=True, text=True, check=False
+    )
+    wall = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise BenchError(
+            f"{tool.name} exited {proc.returncode}\n--- stdout\n{proc.stdout}\n"
+            f"--- stderr\n{proc.stderr}"
+        )
+    response = parse_response(tool.name, proc.stdout)
+    if response != EXPECTED:
+        raise BenchError(
+            f"{tool.name} answered {response!r}, expected {EXPECTED!r}\n--- stderr\n{proc.stderr}"
+        )
+    run = Run(wall_s=wall)
+    for line in proc.stderr.splitlines():
+        if m := TRACE_LINE.match(line):
+            run.phases_ms[m["phase"].strip()] = float(m["delta"])
+            run.last_mark_ms = float(m["at"])
+        elif line.startswith("REPORT "):
+            if m := INIT_DURATION.search(line):
+                run.init_duration_ms = float(m["ms"])
+            if m := REPORT_DURATION.search(line):
+                run.report_duration_ms = float(m["ms"])
+    return run
+
+
+def check_trace(run: Run) -> None:
+    missing = [p for p in PHASES if p not in run.phases_ms]
+    if missing:
+        raise BenchError(
+            f"lrun's trace lacks {missing}; is LRUN_TRACE honoured by this lrun? "
+            f"(saw {sorted(run.phases_ms)})"
+        )
+
+
+def measure(tools: Sequence[Tool], runs: int, pause_s: float, log: bool) -> None:
+    """One discarded warm-up per tool, then ``runs`` rounds; who goes first alternates."""
+    for tool in tools:
+        run_once(tool)
+        time.sleep(pause_s)
+    for i in range(runs):
+        order = tools if i % 2 == 0 else tuple(reversed(tools))
+        for tool in order:
+            run = run_once(tool)
+            if tool.name == "lrun":
+                check_trace(run)
+            tool.runs.append(run)
+            if log:
+                print(f"  run {i + 1:2}/{runs} {tool.name:<4} {run.wall_s:6.3f} s", file=sys.stderr)
+            time.sleep(pause_s)  # lets the engine finish removing the container before the next
+
+
+# Figures
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Linear interpolation between closest ranks (numpy's default, `inclusive` quantiles)."""
+    ordered = sorted(values)
+    if len(ordered) == 1:
+        return ordered[0]
+    pos = (len(ordered) - 1) * q
+    lo = int(pos)
+    hi = min(lo + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
+
+
+def summary(values: Sequence[float]) -> dict[str, float]:
+    return {
+        "p50": statistics.median(values),
+        "p90": percentile(values, 0.9),
+        "min": min(values),
+        "max": max(values),
+    }
+
+
+def breakdown(runs: Sequence[Run]) -> dict[str, Any]:
+    phases = {p: statistics.median(r.phases_ms[p] for r in runs) for p in PHASES}
+    groups = {
+        name: statistics.median(sum(r.phases_ms[p] for p in members) for r in runs)
+        for name, members in GROUPS
+    }
+    unmarked = [r.wall_s * 1000 - (r.last_mark_ms or 0.0) for r in runs]
+    groups[UNMARKED] = statistics.median(unmarked)
+    return {"phases_ms": phases, "groups_ms": groups}
+
+
+def _out(argv: list[str], env: dict[str, str] | None = None) -> str:
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True, check=True, env=env)
+    except (OSError, subprocess.CalledProcessError) as exc:
+        return f"unavailable ({exc})"
+    return proc.stdout.strip()
+
+
+def machine() -> dict[str, Any]:
+    mem_kib = 0
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemTotal:"):
+                mem_kib = int(line.split()[1])
+    fmt = "{{.ServerVersion}}|{{.Driver}}|{{.CgroupVersion}}|{{.CgroupDriver}}|{{.NCPU}}"
+    fields = (_out(["docker", "info", "--format", fmt]).split("|") + [""] * 5)[:5]
+    return {
+        "nproc": len(os.sched_getaffinity(0)),
+        "memory_gib": round(mem_kib / 1024 / 1024, 1),
+        "kernel": platform.release(),
+        "docker_server_version": fields[0],
+        "docker_storage_driver": fields[1],
+        "docker_cgroup": f"v{fields[2]} {fields[3]}",
+        "docker_ncpu": fields[4],
+        "python": platform.python_version(),
+        "loadavg_start": [round(x, 2) for x in os.getloadavg()],
+        "containers_running_start": len(_out(["docker", "ps", "-q"]).split()),
+    }
+
+
+# Output
+
+
+def render(result: dict[str, Any]) -> str:
+    m = result["machine"]
+    lines = [
+        f"One-shot cold invoke of {FUNCTION}: {result['runs']} runs per tool, alternating "
+        f"(+1 discarded warm-up each, {result['pause_s']:g} s pause between invocations)",
+        f"machine: {m['nproc']} CPUs, {m['memory_gib']} GiB, kernel {m['kernel']}, "
+        f"Docker {m['docker_server_version']}, {m['docker_storage_driver']}, cgroup "
+        f"{m['docker_cgroup']}; 1-min load {m['loadavg_start'][0]} at start, "
+        f"{m['loadavg_end'][0]} at end; other containers running: "
+        f"{m['containers_running_start']} at start, {m['containers_running_end']} at end",
+        f"lrun: {result['lrun']['version']}: {result['lrun']['command']}",
+        f"sam:  {result['sam']['version']}: {result['sam']['command']}",
+        "",
+        f"{'wall s':<10}{'p50':>8}{'p90':>8}{'min':>8}{'max':>8}",
+    ]
+    cols = ("p50", "p90", "min", "max")
+    for name in ("lrun", "sam"):
+        s = result[name]["wall_s"]
+        lines.append(f"{name:<10}" + "".join(f"{s[k]:8.3f}" for k in cols))
+    r = result["ratio_sam_over_lrun"]
+    lines.append(f"{'sam/lrun':<10}" + "".join(f"{r[k]:7.2f}x" for k in cols))
+    t = result["target"]
+    verdict = (
+        f"met, {-t['miss_s']:.3f} s to spare"
+        if t["met"]
+        else f"missed by {t['miss_s']:.3f} s ({t['p50_s'] / t['p50_max_s']:.2f}x the target)"
+    )
+    lines += ["", f"target: lrun p50 <= {t['p50_max_s']:.3f} s: {verdict}", ""]
+    b = result["lrun"]["breakdown"]
+    lines.append(f"lrun phases, median ms over {result['runs']} runs (LRUN_TRACE=1)")
+    for name, members in GROUPS:
+        detail = ", ".join(f"{p} {b['phases_ms'][p]:.1f}" for p in members)
+        lines.append(f"  {name:<32}{b['groups_ms'][name]:8.1f}   ({detail})")
+    lines.append(f"  {UNMARKED:<32}{b['groups_ms'][UNMARKED]:8.1f}")
+    lines.append(
+        f"  {'sum of the medians above':<32}{sum(b['groups_ms'].values()):8.1f}"
+        f"   (wall p50 {result['lrun']['wall_s']['p50'] * 1000:.1f})"
+    )
+    init = result["lrun"]["report_init_duration_ms"]
+    if init:
+        lines.append(f"lrun REPORT Init Duration, median: {statistics.median(init):.1f} ms")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--runs", type=int, default=10, help="measured runs per tool (10)")
+    parser.add_argument("--lrun", help="lrun console script (default: next to this Python)")
+    parser.add_argument(
+        "--peers-dir",
+        type=Path,
+        default=Path(os.environ.get("PEERS_DIR", DEFAULT_PEERS_DIR)),
+        help="where setup.sh put SAM CLI and the app ($PEERS_DIR or /tmp/lrun-peers)",
+    )
+    parser.add_argument("--sam-setup", type=Path, default=DEFAULT_SETUP, help="SAM's setup.sh")
+    parser.add_argument(
+        "--pause", type=float, default=1.0, help="seconds between invocations (1.0)"
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    args = parser.parse_args(argv)
+    if args.runs < 1:
+        parser.error("--runs must be at least 1")
+
+    try:
+        lrun = find_lrun(args.lrun)
+        sam = ensure_sam(args.peers_dir, args.sam_setup)
+        with tempfile.TemporaryDirectory(prefix="lrun-bench-") as tmp:
+            event = Path(tmp) / "event.json"
+            event.write_text(json.dumps(EVENT))
+            lrun_tool = Tool(
+                "lrun",
+                [lrun, "invoke", FUNCTION, "--payload", json.dumps(EVENT)],
+                LRUN_APP,
+                {**os.environ, "LRUN_TRACE": "1"},
+            )
+            sam_tool = Tool(
+                "sam",
+                [str(sam), "local", "invoke", FUNCTION, "--skip-pull-image", "--event", str(event)],
+                args.peers_dir / "app",
+                {**os.environ, "SAM_CLI_TELEMETRY": "0"},
+            )
+            info = machine()
+            versions = {
+                "lrun": _out([lrun, "--version"]),
+                "sam": _out([str(sam), "--version"], sam_tool.env),
+            }
+            measure((lrun_tool, sam_tool), args.runs, args.pause, log=not args.json)
+            info["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
+            info["containers_running_end"] = len(_out(["docker", "ps", "-q"]).split())
+    except BenchError as exc:
+        print(f"cold_invoke: FAILED: {exc}", file=sys.stderr)
+        return 1
+
+    result: dict[str, Any] = {
+        "benchmark": "one-shot cold invoke",
+        "function": FUNCTION,
+        "event": EVENT,
+        "runs": args.runs,
+        "pause_s": args.pause,
+        "machine": info,
+    }
+    for tool in (lrun_tool, sam_tool):
+        walls = [r.wall_s for r in tool.runs]
+        result[tool.name] = {
+            "version": versions[tool.name],
+            "command": f"(cd {shlex.quote(str(tool.cwd))} && {shlex.join(tool.argv)})",
+            "argv": tool.argv,
+            "cwd": str(tool.cwd),
+            "wall_s": summary(walls),
+            "wall_s_runs": [round(w, 4) for w in walls],
+            "report_duration_ms": [r.report_duration_ms for r in tool.runs],
+            "report_init_duration_ms": [
+                r.init_duration_ms for r in tool.runs if r.init_duration_ms is not None
+            ],
+        }
+    result["lrun"]["breakdown"] = breakdown(lrun_tool.runs)
+    result["lrun"]["phases_ms_runs"] = [r.phases_ms for r in lrun_tool.runs]
+    lrun_s, sam_s = result["lrun"]["wall_s"], result["sam"]["wall_s"]
+    result["ratio_sam_over_lrun"] = {k: sam_s[k] / lrun_s[k] for k in lrun_s}
+    result["target"] = {
+        "p50_max_s": TARGET_P50_S,
+        "p50_s": lrun_s["p50"],
+        "met": lrun_s["p50"] <= TARGET_P50_S,
+        "miss_s": lrun_s["p50"] - TARGET_P50_S,
+    }
+    print(json.dumps(result, indent=2) if args.json else render(result), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

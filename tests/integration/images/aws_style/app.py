@@ -1,0 +1,5 @@
+import os
+
+
+def handler(event, context):
+    return {"from": "image", "handler": os.environ.get("_HANDLER"), "event": event}
