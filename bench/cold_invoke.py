@@ -46,6 +46,7 @@ FUNCTION = "Echo"
 EVENT: dict[str, Any] = {"x": 1}
 EXPECTED: dict[str, Any] = {"echo": EVENT}
 TARGET_P50_S = 0.5
+RUN_TIMEOUT_S = 120  # one invocation; far above either tool, only catches a hang
 
 # `trace container started      +  310.2 ms  at  640.1 ms`
 TRACE_LINE = re.compile(
@@ -154,9 +155,20 @@ def parse_response(tool: str, stdout: str) -> Any:
 
 def run_once(tool: Tool) -> Run:
     start = time.perf_counter()
-    proc = subprocess.run(
-        tool.argv, cwd=tool.cwd, env=tool.env, capture_output=True, text=True, check=False
-    )
+    try:
+        proc = subprocess.run(
+            tool.argv,
+            cwd=tool.cwd,
+            env=tool.env,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=RUN_TIMEOUT_S,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise BenchError(f"{tool.name} did not finish in {RUN_TIMEOUT_S} s") from exc
+    except OSError as exc:
+        raise BenchError(f"{tool.name}: cannot run {tool.argv[0]}: {exc}") from exc
     wall = time.perf_counter() - start
     if proc.returncode != 0:
         raise BenchError(

@@ -281,10 +281,7 @@ def init(template: str, directory: Path) -> None:
     if template not in names:
         close = get_close_matches(template, names, n=1)
         hint = f"did you mean {close[0]!r}? " if close else ""
-        raise click.BadParameter(
-            f"unknown template {template!r}; {hint}templates: {', '.join(names)}",
-            param_hint="TEMPLATE",
-        )
+        raise LrunError(f"unknown template {template!r}; {hint}templates: {', '.join(names)}")
     source = templates / template
     clashes = [
         directory / p.relative_to(source)
@@ -292,9 +289,8 @@ def init(template: str, directory: Path) -> None:
         if (directory / p.relative_to(source)).exists() and p.is_file()
     ]
     if clashes:
-        raise click.BadParameter(
-            f"{clashes[0]} already exists; choose an empty directory (lrun init {template} DIR)",
-            param_hint="DIRECTORY",
+        raise LrunError(
+            f"{clashes[0]} already exists; choose an empty directory (lrun init {template} DIR)"
         )
     shutil.copytree(source, directory, dirs_exist_ok=True)
     where = "" if directory == Path(".") else f"cd {directory} && "

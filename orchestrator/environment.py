@@ -70,7 +70,7 @@ class Environment:
     _queued: Delivery | None = None
     _log: list[bytes] = field(default_factory=list)
     output_done: asyncio.Event = field(default_factory=asyncio.Event)
-    told_to_exit: asyncio.Event = field(default_factory=asyncio.Event)
+    waiting_for_work: asyncio.Event = field(default_factory=asyncio.Event)
     _output_arrived: asyncio.Event = field(default_factory=asyncio.Event)
 
     # The invoker's side
@@ -109,7 +109,6 @@ class Environment:
 
     async def next_invocation(self, now: float) -> Delivery:
         if self.retiring:
-            self.told_to_exit.set()
             raise Retired()
         if self.init_duration_ms is None:
             self.init_duration_ms = (now - self.started_at) * 1000
@@ -121,9 +120,11 @@ class Environment:
             return delivery
         waiting: asyncio.Future[Delivery] = asyncio.get_running_loop().create_future()
         self._waiting_runtime = waiting
+        self.waiting_for_work.set()
         try:
             return await waiting
         finally:
+            self.waiting_for_work.clear()
             if self._waiting_runtime is waiting:
                 self._waiting_runtime = None
 

@@ -190,7 +190,6 @@ class _Protocol(asyncio.Protocol):
         if not keep_alive:
             transport.close()
 
-
     def close(self) -> None:
         if self._transport is not None:
             self._transport.close()

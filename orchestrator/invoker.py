@@ -149,7 +149,7 @@ class Invoker:
         try:
             return await self.run_on(env, spec, request, last=True)
         finally:
-            if not env.told_to_exit.is_set():  # else it is ending, and removes itself
+            if not env.retiring:  # else it is ending, and removes itself
                 await self.stop_environment(env)
 
     async def run_on(
@@ -192,24 +192,27 @@ class Invoker:
         return _result(spec, request, outcome, env, figures, init_output, output)
 
     async def _retire(self, env: Environment) -> bytes:
-        """Tell the runtime to exit once it is done, and gather the invocation's output.
+        """Gather the invocation's output, then tell the runtime to exit.
 
-        The container ends and removes itself (auto-removal), so nothing waits for the engine's
-        tear-down; a runtime that does not come back for more work in time is killed.
+        Once the runtime asks for more work, everything it wrote for this invocation is on its
+        way; a short quiet spell lets it arrive. Then the runtime is told to exit and the
+        container ends and removes itself (auto-removal), so nothing waits for the engine's
+        tear-down. A runtime that does not come back for more work in time is killed.
         """
-        env.retire()
-        done = asyncio.ensure_future(env.told_to_exit.wait())
+        idle = asyncio.ensure_future(env.waiting_for_work.wait())
         exited = asyncio.ensure_future(env.output_done.wait())
         finished, _ = await asyncio.wait(
-            {done, exited}, timeout=_SELF_EXIT_S, return_when=asyncio.FIRST_COMPLETED
+            {idle, exited}, timeout=_SELF_EXIT_S, return_when=asyncio.FIRST_COMPLETED
         )
-        done.cancel()
+        idle.cancel()
         exited.cancel()
         if not finished:
             await self.stop_environment(env)
             return await _all_output(env)
         await env.quiet_output(_QUIET_S, _SELF_EXIT_S)
-        return env.take_log()
+        output = env.take_log()
+        env.retire()
+        return output
 
 
 @dataclass(frozen=True)

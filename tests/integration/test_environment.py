@@ -129,7 +129,9 @@ def test_the_function_sees_lambdas_sandbox_from_inside(
         "GREETING": "hello",
     }
     assert {k: env.get(k) for k in expected} == expected
-    assert re.fullmatch(r"\d{4}/\d\d/\d\d/\[\$LATEST\][0-9a-f]{32}", env["AWS_LAMBDA_LOG_STREAM_NAME"])
+    assert re.fullmatch(
+        r"\d{4}/\d\d/\d\d/\[\$LATEST\][0-9a-f]{32}", env["AWS_LAMBDA_LOG_STREAM_NAME"]
+    )
     assert re.fullmatch(r"169\.254\.100\.1:\d+", env["AWS_LAMBDA_RUNTIME_API"])
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
         assert env[name]
@@ -181,7 +183,11 @@ def test_warm_invocations_reuse_the_environment_without_engine_calls(
                 request = InvokeRequest(b"{}", function_arn("counter")).with_request_id()
                 result = await invoker.run_on(env, spec, request)
                 seen.append(
-                    (json.loads(result.payload), result.report.init_duration_ms, list(counting.calls))
+                    (
+                        json.loads(result.payload),
+                        result.report.init_duration_ms,
+                        list(counting.calls),
+                    )
                 )
                 await asyncio.sleep(0.05)
             await invoker.stop_environment(env)

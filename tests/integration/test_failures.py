@@ -81,7 +81,8 @@ def test_timeout_stops_the_environment_at_the_deadline(
 
     def watch() -> None:
         events = engine.events(
-            decode=True, filters={"event": "die", "label": f"lrun.owner={OWNER}"},
+            decode=True,
+            filters={"event": "die", "label": f"lrun.owner={OWNER}"},
             since=int(time.time()) - 1,
         )
         for event in events:
@@ -136,7 +137,10 @@ def test_runtime_exit_is_an_exit_error_with_its_status(invoke, write_manifest) -
 def test_missing_module_is_an_import_module_error(invoke, write_manifest) -> None:
     body = error_of(invoke(spec(write_manifest, "missing")))
     assert body["errorType"] == "Runtime.ImportModuleError"
-    assert body["errorMessage"] == "Unable to import module 'nosuchmodule': No module named 'nosuchmodule'"
+    assert (
+        body["errorMessage"]
+        == "Unable to import module 'nosuchmodule': No module named 'nosuchmodule'"
+    )
 
 
 def test_failing_import_inside_the_module_is_an_import_module_error(invoke, write_manifest) -> None:

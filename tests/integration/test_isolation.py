@@ -1,0 +1,53 @@
+"""P2: one environment can never obtain or answer another environment's invocation."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from orchestrator.docker_backend import DockerBackend
+from orchestrator.invocation import InvokeRequest
+from orchestrator.manifest import function_arn
+from orchestrator.oneshot import hosted_invoker
+from tests.conftest import FUNCTIONS
+from tests.integration.conftest import OWNER, load_function, run
+
+PY = FUNCTIONS / "python"
+
+
+def test_a_second_container_cannot_take_or_answer_the_firsts_invocation(
+    backend: DockerBackend, write_manifest
+) -> None:
+    path = write_manifest(
+        f"""
+        functions:
+          victim: {{runtime: python3.13, handler: probe.sleep, code: {PY}, timeout: 10}}
+          thief:  {{runtime: python3.13, handler: probe.steal, code: {PY}, timeout: 10}}
+        """
+    )
+    victim, thief = load_function(path, "victim"), load_function(path, "thief")
+
+    async def scenario() -> tuple[dict[str, object], bytes, str]:
+        async with hosted_invoker(backend, OWNER) as invoker:
+            victim_env, thief_env = await asyncio.gather(
+                invoker.start_environment(victim), invoker.start_environment(thief)
+            )
+            assert victim_env.container and thief_env.container
+            assert victim_env.container.ip != thief_env.container.ip
+            request = InvokeRequest(b'{"s": 2}', function_arn("victim")).with_request_id()
+            victim_run = asyncio.ensure_future(invoker.run_on(victim_env, victim, request))
+            await asyncio.sleep(0.5)  # the victim's invocation is now in flight
+            payload = json.dumps({"victim": request.request_id}).encode()
+            steal = InvokeRequest(payload, function_arn("thief")).with_request_id()
+            stolen = await invoker.run_on(thief_env, thief, steal)
+            victim_result = await victim_run
+            for env in (victim_env, thief_env):
+                await invoker.stop_environment(env)
+            assert stolen.function_error is None, stolen.payload
+            return json.loads(stolen.payload), victim_result.payload, request.request_id
+
+    attempt, victim_payload, victim_id = run(scenario())
+    assert attempt["answer_status"] == 400  # InvalidRequestID: not this environment's
+    assert attempt["error_status"] == 400
+    assert attempt["fetched"] in (None, "")  # its own /next never hands out the victim's event
+    assert json.loads(victim_payload) == {"slept": 2}  # the victim's own answer got through
