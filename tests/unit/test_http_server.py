@@ -498,14 +498,15 @@ def test_server_close_ends_open_connections_and_long_polls() -> None:
 
     async def scenario() -> None:
         server = await serve(router, "127.0.0.1", 0)
-        assert server.port > 0
-        async with connected(server.port) as client:
+        port = server.port
+        assert port > 0
+        async with connected(port) as client:
             await client.send(request_bytes("GET", "/next"))
             await asyncio.wait_for(started.wait(), TIMEOUT_S)
             await asyncio.wait_for(server.close(), TIMEOUT_S)
             await asyncio.wait_for(cancelled.wait(), TIMEOUT_S)
             assert await client.at_eof()
-        with pytest.raises(OSError):
-            await Client.connect(server.port)
+        with pytest.raises(OSError):  # no longer listening
+            await Client.connect(port)
 
     run(scenario())
