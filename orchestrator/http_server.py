@@ -22,7 +22,7 @@ import httptools
 @dataclass(frozen=True, slots=True)
 class Request:
     method: str
-    path: str
+    path: str  # as sent: percent-encoded; route parameters are decoded once, by the router
     query: Mapping[str, str]
     headers: Mapping[str, str]  # names lower-cased
     body: bytes
@@ -115,6 +115,7 @@ class _Protocol(asyncio.Protocol):
         self._headers: dict[str, str] = {}
         self._body: list[bytes] = []
         self._pending: asyncio.Task[None] | None = None  # the last request's task, for ordering
+        self._tasks: set[asyncio.Task[None]] = set()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -126,8 +127,8 @@ class _Protocol(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._connections.discard(self)
         self._transport = None
-        if self._pending is not None and not self._pending.done():
-            self._pending.cancel()
+        for task in self._tasks:
+            task.cancel()
 
     def data_received(self, data: bytes) -> None:
         try:
@@ -166,16 +167,19 @@ class _Protocol(asyncio.Protocol):
         query = url.query.decode("latin-1") if url.query else ""
         request = Request(
             method=self._parser.get_method().decode("latin-1"),
-            path=unquote(url.path.decode("latin-1")),
+            path=url.path.decode("latin-1"),
             query=dict(parse_qsl(query, keep_blank_values=True)),
             headers=self._headers,
             body=b"".join(self._body),
             peer=self._peer,
         )
         keep_alive = self._parser.should_keep_alive()
-        self._pending = asyncio.get_running_loop().create_task(
+        task = asyncio.get_running_loop().create_task(
             self._answer(request, keep_alive, self._pending)
         )
+        self._pending = task
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _answer(
         self, request: Request, keep_alive: bool, previous: asyncio.Task[None] | None

@@ -62,8 +62,7 @@ class RuntimeApi:
         try:
             return await asyncio.wait_for(asyncio.shield(arrival), _REGISTRATION_WAIT_S)
         except TimeoutError:
-            self._arrivals.pop(ip, None)
-            return None
+            return None  # the arrival stays for other waiters; registration removes it
 
     @staticmethod
     def _unexpected(exc: Exception) -> Response:
@@ -120,7 +119,7 @@ class RuntimeApi:
         return _OK
 
     async def _init_error(self, request: Request) -> Response:
-        env = self._by_ip.get(request.peer)
+        env = await self._environment(request.peer)  # init can fail before registration
         if env is None:
             return _error(403, "InvalidStateTransition", "unknown execution environment")
         error_type = request.headers.get("lambda-runtime-function-error-type")

@@ -404,7 +404,10 @@ def test_init_error_before_any_invocation_is_kept() -> None:
     run(scenario())
 
 
-def test_init_error_from_unknown_address_is_403() -> None:
+def test_init_error_from_unknown_address_is_403(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An address that is never registered is refused once the registration wait is over."""
+    monkeypatch.setattr(runtime_api, "_REGISTRATION_WAIT_S", 0.1)
+
     async def scenario() -> None:
         env = new_env()
         async with serving((ENV_A, env)) as srv, connected(srv.port, ENV_B) as stranger:
@@ -492,8 +495,7 @@ def test_environment_registered_after_its_next_arrived_gets_its_invocation() -> 
             pending = await start_next(runtime)
             assert await still_pending(pending)  # waiting for the registration
             srv.api.register(ENV_A, env)
-            await asyncio.sleep(0.02)
-            assert env.ready.is_set()
+            await asyncio.wait_for(env.ready.wait(), TIMEOUT_S)  # its /next went through
             delivery = new_delivery("late-registered")
             env.deliver(delivery)
             response = await asyncio.wait_for(pending, TIMEOUT_S)
@@ -572,12 +574,6 @@ def test_container_death_settles_the_invocation_as_platform_error() -> None:
     run(scenario())
 
 
-@pytest.mark.xfail(
-    reason="/init/error does not wait for the environment's registration as /next does: a "
-    "runtime whose init fails before the engine has reported its address gets 403 at once and "
-    "the init error is lost (the invocation then runs into its timeout)",
-    strict=True,
-)
 def test_init_error_posted_before_registration_is_kept() -> None:
     async def scenario() -> None:
         env = new_env()
@@ -596,12 +592,6 @@ def test_init_error_posted_before_registration_is_kept() -> None:
     run(scenario())
 
 
-@pytest.mark.xfail(
-    reason="RuntimeApi._environment: waiters from one address share one arrival future; when "
-    "the first waiter times out it removes that future, so a registration that comes within a "
-    "later waiter's own wait is never seen by it and it gets 403",
-    strict=True,
-)
 def test_second_waiter_sees_a_registration_within_its_own_wait(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
