@@ -48,6 +48,9 @@ class Delivery:
     deadline_ms: int
     outcome: asyncio.Future[Outcome]
     delivered_at: float | None = None  # loop time when the runtime received the event
+    # The container's output from this hand-over until the next one: the invocation's log.
+    output: list[bytes] = field(default_factory=list)
+    superseded: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 @dataclass
@@ -68,7 +71,9 @@ class Environment:
     current: Delivery | None = None
     _waiting_runtime: asyncio.Future[Delivery] | None = None
     _queued: Delivery | None = None
-    _log: list[bytes] = field(default_factory=list)
+    init_output: list[bytes] = field(default_factory=list)  # output before the first hand-over
+    _sink: list[bytes] | None = None
+    _last: Delivery | None = None
     output_done: asyncio.Event = field(default_factory=asyncio.Event)
     waiting_for_work: asyncio.Event = field(default_factory=asyncio.Event)
     _output_arrived: asyncio.Event = field(default_factory=asyncio.Event)
@@ -80,6 +85,10 @@ class Environment:
         self.state = State.BUSY
         self.invocations += 1
         self.current = delivery
+        if self._last is not None:
+            self._last.superseded.set()
+        self._last = delivery
+        self._sink = delivery.output
         waiting = self._waiting_runtime
         if self.exited is not None:
             self.current = None
@@ -92,12 +101,6 @@ class Environment:
             waiting.set_result(delivery)
         else:
             self._queued = delivery
-
-    def take_log(self) -> bytes:
-        """The output gathered since the last call."""
-        data = b"".join(self._log)
-        self._log.clear()
-        return data
 
     # The Runtime API's side
 
@@ -150,25 +153,40 @@ class Environment:
     # The engine's side
 
     def record_output(self, chunk: bytes) -> None:
-        self._log.append(chunk)
+        (self.init_output if self._sink is None else self._sink).append(chunk)
         self._output_arrived.set()
 
-    async def quiet_output(self, quiet_s: float, limit_s: float) -> None:
-        """Return once no output has arrived for ``quiet_s`` (at most ``limit_s`` in all).
+    async def settle_output(self, delivery: Delivery, quiet_s: float, limit_s: float) -> bool:
+        """Wait until ``delivery``'s output is complete, as far as it can be known.
 
-        A runtime's output travels through the engine separately from its Runtime API calls, so
-        the last lines of an invocation can trail its answer by a moment.
+        A runtime's output travels through the engine apart from its Runtime API calls, so the
+        last lines of an invocation can trail its answer. They are all written once the runtime
+        asks for more work (or has exited); then a short quiet spell lets them arrive. A new
+        hand-over ends the wait: what comes after it belongs to the next invocation. False if
+        the runtime neither came back nor exited within ``limit_s``.
         """
+        waits = [self.waiting_for_work.wait(), self.output_done.wait(), delivery.superseded.wait()]
+        tasks = [asyncio.ensure_future(w) for w in waits]
+        try:
+            done, _ = await asyncio.wait(
+                tasks, timeout=limit_s, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            for task in tasks:
+                task.cancel()
+        if not done:
+            return False
         loop = asyncio.get_running_loop()
         end = loop.time() + limit_s
-        while not self.output_done.is_set():
+        while not (self.output_done.is_set() or delivery.superseded.is_set()):
             self._output_arrived.clear()
             try:
                 await asyncio.wait_for(self._output_arrived.wait(), quiet_s)
             except TimeoutError:
-                return
+                break
             if loop.time() >= end:
-                return
+                break
+        return True
 
     def died(self, exit: ContainerExit) -> None:
         self.exited = exit

@@ -42,6 +42,7 @@ _OUTPUT_DRAIN_S = 2.0
 # How long a retired runtime has to exit by itself before it is killed.
 _SELF_EXIT_S = 0.25
 _QUIET_S = 0.01
+_SETTLE_LIMIT_S = 1.0
 MB = 1024 * 1024
 
 
@@ -153,10 +154,19 @@ class Invoker:
                 await self.stop_environment(env)
 
     async def run_on(
-        self, env: Environment, spec: FunctionSpec, request: InvokeRequest, last: bool = False
+        self,
+        env: Environment,
+        spec: FunctionSpec,
+        request: InvokeRequest,
+        last: bool = False,
+        on_answer: Callable[[Outcome], None] | None = None,
     ) -> InvocationResult:
-        """Run one invocation on ``env``, waiting for its init first if it is new; ``last``
-        stops the environment afterwards and waits for every byte of its output."""
+        """Run one invocation on ``env``, waiting for its init first if it is new.
+
+        ``on_answer`` hears the outcome the moment it is known, so a caller can answer its
+        client before the log is complete; the result returned has the complete log. ``last``
+        ends the environment afterwards.
+        """
         loop = asyncio.get_running_loop()
         cold = env.invocations == 0
         if not env.ready.is_set():
@@ -165,7 +175,7 @@ class Invoker:
             except TimeoutError:
                 pass  # delivered anyway: the invocation's own deadline ends it
         trace.mark("runtime ready")
-        init_output = env.take_log() if cold else b""
+        init_output = b"".join(env.init_output) if cold else b""
         outcome_future: asyncio.Future[Outcome] = loop.create_future()
         deadline_ms = int(time.time() * 1000) + spec.timeout * 1000
         delivery = Delivery(request, deadline_ms, outcome_future)
@@ -177,42 +187,36 @@ class Invoker:
             outcome = timed_out(request.request_id, spec.timeout)
         trace.mark("answered")
         duration_ms = (loop.time() - (delivery.delivered_at or handed_at)) * 1000
-        memory_peak = None
-        if env.container is not None and env.exited is None:
-            memory_peak = self._backend.memory_peak(env.container.id)  # a cgroup file read
-        if isinstance(outcome, PlatformError) and outcome.report_status == "timeout":
+        timed_out_now = isinstance(outcome, PlatformError) and outcome.report_status == "timeout"
+        if timed_out_now:
             await self.stop_environment(env)  # at the deadline, as Lambda does
-            output = await _all_output(env)
+        if on_answer is not None:
+            on_answer(outcome)
+        memory_peak = None
+        if env.container is not None and env.exited is None and not env.stopping:
+            memory_peak = self._backend.memory_peak(env.container.id)  # a cgroup file read
+        if timed_out_now:
+            await _output_end(env)
         elif last:
-            output = await self._retire(env)
-            trace.mark("output drained")
+            await self._retire(env, delivery)
         else:
-            output = env.take_log()
+            await env.settle_output(delivery, _QUIET_S, _SETTLE_LIMIT_S)
+        trace.mark("output drained")
         figures = _Figures(cold, duration_ms, memory_peak)
+        output = b"".join(delivery.output)
         return _result(spec, request, outcome, env, figures, init_output, output)
 
-    async def _retire(self, env: Environment) -> bytes:
+    async def _retire(self, env: Environment, delivery: Delivery) -> None:
         """Gather the invocation's output, then tell the runtime to exit.
 
-        Once the runtime asks for more work, everything it wrote for this invocation is on its
-        way; a short quiet spell lets it arrive. Then the runtime is told to exit and the
-        container ends and removes itself (auto-removal), so nothing waits for the engine's
-        tear-down. A runtime that does not come back for more work in time is killed.
+        The container then ends and removes itself (auto-removal), so nothing waits for the
+        engine's tear-down. A runtime that does not come back for more work in time is killed.
         """
-        idle = asyncio.ensure_future(env.waiting_for_work.wait())
-        exited = asyncio.ensure_future(env.output_done.wait())
-        finished, _ = await asyncio.wait(
-            {idle, exited}, timeout=_SELF_EXIT_S, return_when=asyncio.FIRST_COMPLETED
-        )
-        idle.cancel()
-        exited.cancel()
-        if not finished:
+        if await env.settle_output(delivery, _QUIET_S, _SELF_EXIT_S):
+            env.retire()
+        else:
             await self.stop_environment(env)
-            return await _all_output(env)
-        await env.quiet_output(_QUIET_S, _SELF_EXIT_S)
-        output = env.take_log()
-        env.retire()
-        return output
+            await _output_end(env)
 
 
 @dataclass(frozen=True)
@@ -222,13 +226,12 @@ class _Figures:
     memory_peak: int | None
 
 
-async def _all_output(env: Environment) -> bytes:
-    """Everything the environment's container wrote, once it is gone."""
+async def _output_end(env: Environment) -> None:
+    """Wait until a stopped environment's output has ended."""
     try:
         await asyncio.wait_for(env.output_done.wait(), _OUTPUT_DRAIN_S)
     except TimeoutError:
         log.debug("output of environment %s did not end in time", env.id)
-    return env.take_log()
 
 
 def _entrypoint_problem(spec: FunctionSpec, request_id: str) -> PlatformError | None:

@@ -202,16 +202,21 @@ class Pool:
         return created
 
     def surplus_provisioned(self) -> list[str]:
-        """Idle provisioned environments beyond a function's (lowered) provisioned setting."""
-        surplus = []
+        """Idle provisioned environments to stop: out of date ones, and current ones beyond a
+        function's (lowered) provisioned setting."""
+        surplus = [
+            s.id
+            for s in self._slots.values()
+            if s.kind is Kind.PROVISIONED and s.phase is Phase.IDLE and not self._current(s)
+        ]
         for limits in self._functions.values():
-            mine = [
+            current = [
                 s
                 for s in self._slots.values()
-                if s.function == limits.name and s.kind is Kind.PROVISIONED
+                if s.function == limits.name and s.kind is Kind.PROVISIONED and self._current(s)
             ]
-            extra = len(mine) - limits.provisioned
-            idle = [s.id for s in mine if s.phase is Phase.IDLE]
+            extra = len(current) - limits.provisioned
+            idle = [s.id for s in current if s.phase is Phase.IDLE]
             surplus.extend(idle[: max(0, extra)])
         for slot_id in surplus:
             del self._slots[slot_id]
