@@ -13,7 +13,7 @@ import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
@@ -222,6 +222,12 @@ def invoke(
     loaded = _load_manifest(manifest_path)
     spec = loaded.function(function)
     trace.mark("manifest loaded")
+    from orchestrator import client
+
+    server = client.find(loaded.path)
+    if server is not None:
+        served = server.invoke(function, body)
+        _print_and_exit(served.log, served.payload, served.function_error)
     backend = _backend()
     trace.mark("docker connected")
     _ensure_image(backend, spec)
@@ -255,16 +261,20 @@ def _invoke_once(backend: Backend, spec: FunctionSpec, payload: bytes) -> Invoca
 
 
 def _print_result(result: InvocationResult) -> None:
-    sys.stderr.write(result.log)
+    _print_and_exit(result.log, result.payload, result.function_error)
+
+
+def _print_and_exit(log: str, payload: bytes, function_error: str | None) -> NoReturn:
+    sys.stderr.write(log)
     sys.stderr.flush()
-    sys.stdout.buffer.write(result.payload + b"\n")
+    sys.stdout.buffer.write(payload + b"\n")
     sys.stdout.flush()
     trace.mark("printed")
     trace.dump()
     sys.stderr.flush()
     # Everything is written and the container removes itself: skip the interpreter's tear-down
     # (tens of milliseconds of module and thread clean-up that a one-shot command does not need).
-    os._exit(FUNCTION_ERROR_EXIT if result.function_error else 0)
+    os._exit(FUNCTION_ERROR_EXIT if function_error else 0)
 
 
 # Scaffolding
@@ -299,3 +309,153 @@ def init(template: str, directory: Path) -> None:
     where = "" if directory == Path(".") else f"cd {directory} && "
     click.echo(f"created a {template} function 'hello' in {directory.resolve()}")
     click.echo(f'invoke it with: {where}lrun invoke hello --payload \'{{"name": "lrun"}}\'')
+
+
+# Serving
+
+
+@main.command()
+@manifest_option
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=9001, show_default=True, help="Port of the Lambda API.")
+@click.option(
+    "--idle-ttl", default=300.0, show_default=True, help="Seconds an idle environment stays warm."
+)
+@click.option(
+    "--max-concurrency",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Host-wide concurrent invocations (default: from memory and cores).",
+)
+def serve(
+    manifest_path: Path | None, host: str, port: int, idle_ttl: float, max_concurrency: int | None
+) -> None:
+    """Serve the manifest's functions with warm pools behind Lambda's HTTP API.
+
+    Point boto3 or the AWS CLI at it with --endpoint-url http://127.0.0.1:9001.
+    """
+    import asyncio
+
+    from orchestrator import manifest
+    from orchestrator import serve as serving
+
+    path = manifest.find(manifest_path, Path.cwd()).resolve()
+    loaded = manifest.load(path)
+    backend = _backend()
+    for spec in loaded.functions.values():
+        _ensure_image(backend, spec)
+    settings = serving.ServeSettings(path, host, port, idle_ttl, max_concurrency)
+    view = _ServeView()
+    with view:
+        asyncio.run(serving.run(backend, settings, view.event, view.attach))
+
+
+class _ServeView:
+    """What `lrun serve` shows: a live summary on a terminal, plain event lines otherwise."""
+
+    def __init__(self) -> None:
+        from rich.console import Console
+
+        self.console = Console(stderr=True)
+        self.events: list[str] = []
+        self.service: Any = None
+        self.live: Any = None
+
+    def __enter__(self) -> _ServeView:
+        if self.console.is_terminal:
+            from rich.live import Live
+
+            self.live = Live(
+                self._render(),
+                console=self.console,
+                refresh_per_second=2,
+                get_renderable=self._render,
+            )
+            self.live.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.live is not None:
+            self.live.__exit__(None, None, None)
+
+    def attach(self, service: Any) -> None:
+        self.service = service
+
+    def event(self, message: str) -> None:
+        import datetime
+
+        stamp = datetime.datetime.now().strftime("%H:%M:%S")
+        line = f"{stamp} {message}"
+        if self.live is None:
+            click.echo(line, err=True)
+        else:
+            self.events = [*self.events[-7:], line]
+
+    def _render(self) -> Any:
+        from rich.console import Group
+        from rich.table import Table
+
+        table = Table(
+            "function",
+            "initialising",
+            "busy",
+            "idle",
+            "provisioned",
+            "invocations",
+            "errors",
+            "throttles",
+            "p50 ms",
+            title="lrun serve",
+        )
+        if self.service is not None:
+            views = self.service.environments()
+            for name, state in sorted(self.service.functions.items()):
+                mine = [v for v in views if v.function == name]
+                counts = {
+                    s: sum(v.state == s for v in mine)
+                    for s in ("initialising", "busy", "idle", "provisioned")
+                }
+                durations = sorted(state.durations_ms)
+                p50 = f"{durations[len(durations) // 2]:.2f}" if durations else "-"
+                table.add_row(
+                    name,
+                    *(str(counts[s]) for s in counts),
+                    str(state.invocations),
+                    str(state.errors),
+                    str(state.throttles),
+                    p50,
+                )
+        return Group(table, *self.events)
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+def ps(as_json: bool) -> None:
+    """Show every execution environment of the running server."""
+    from orchestrator import client
+    from orchestrator.errors import ServerUnavailable
+
+    server = client.find()
+    if server is None:
+        raise ServerUnavailable("no `lrun serve` is running; start one with: lrun serve")
+    rows = server.environments()
+    if as_json:
+        click.echo(json.dumps(rows))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("environment", "function", "state", "kind", "age", "invocations", "memory")
+    for row in rows:
+        used = row["memory_used_mb"]
+        memory = f"{used if used is not None else '?'} / {row['memory_mb']} MB"
+        table.add_row(
+            row["id"][:12],
+            row["function"],
+            row["state"],
+            row["kind"],
+            f"{row['age_s']:.0f} s",
+            str(row["invocations"]),
+            memory,
+        )
+    Console().print(table)

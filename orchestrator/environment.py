@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from orchestrator.backend import Container, ContainerExit, OutputStream
@@ -75,6 +76,7 @@ class Environment:
     _sink: list[bytes] | None = None
     _last: Delivery | None = None
     output_done: asyncio.Event = field(default_factory=asyncio.Event)
+    on_death: Callable[[], None] | None = None
     waiting_for_work: asyncio.Event = field(default_factory=asyncio.Event)
     _output_arrived: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -198,6 +200,8 @@ class Environment:
         if self._waiting_runtime is not None and not self._waiting_runtime.done():
             self._waiting_runtime.cancel()
         self.ready.set()
+        if self.on_death is not None:
+            self.on_death()
 
     def _exit_error(self, delivery: Delivery) -> PlatformError:
         assert self.exited is not None

@@ -211,6 +211,10 @@ class Server:
         port: int = self._server.sockets[0].getsockname()[1]
         return port
 
+    async def stop_listening(self) -> None:
+        """Take no new connections; open ones carry on."""
+        self._server.close()
+
     async def close(self) -> None:
         """Stop listening and close every connection, long-polls included."""
         self._server.close()

@@ -1,0 +1,104 @@
+"""Talking to a running `lrun serve` from other commands, over its HTTP API (stdlib only).
+
+A server announces itself in the state directory; a command uses it only if it answers and
+serves the same manifest, and otherwise does its work alone.
+"""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import json
+import urllib.parse
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from orchestrator.errors import LambdaError, ServerUnavailable
+from orchestrator.state import announcement
+
+
+@dataclass(frozen=True)
+class Served:
+    """A reply to an invocation made through the server."""
+
+    payload: bytes
+    log: str
+    function_error: str | None
+
+
+class ServerClient:
+    def __init__(self, url: str) -> None:
+        parts = urllib.parse.urlsplit(url)
+        self.url = url
+        self._host, self._port = parts.hostname or "127.0.0.1", parts.port or 80
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        body: bytes = b"",
+        headers: dict[str, str] | None = None,
+        timeout: float = 960.0,
+    ) -> tuple[int, dict[str, str], bytes]:
+        connection = http.client.HTTPConnection(self._host, self._port, timeout=timeout)
+        try:
+            connection.request(method, path, body=body, headers=headers or {})
+            response = connection.getresponse()
+            headers = {k.lower(): v for k, v in response.getheaders()}
+            return response.status, headers, response.read()
+        except OSError as exc:
+            raise ServerUnavailable(
+                f"lrun serve at {self.url} did not answer ({exc}); restart it, or stop it and "
+                "remove its state file to invoke without it"
+            ) from exc
+        finally:
+            connection.close()
+
+    def healthy(self) -> bool:
+        try:
+            status, _, _ = self._request("GET", "/lrun/health", timeout=1.0)
+        except ServerUnavailable:
+            return False
+        return status == 200
+
+    def invoke(self, function: str, payload: bytes) -> Served:
+        path = f"/2015-03-31/functions/{urllib.parse.quote(function, safe='')}/invocations"
+        status, headers, body = self._request(
+            "POST", path, payload, {"X-Lrun-Log": "full", "Content-Type": "application/json"}
+        )
+        if status != 200:
+            raise _error(headers, body)
+        log = base64.b64decode(headers.get("x-lrun-log", "")).decode(errors="replace")
+        return Served(body, log, headers.get("x-amz-function-error"))
+
+    def environments(self) -> list[dict[str, Any]]:
+        status, headers, body = self._request("GET", "/lrun/environments", timeout=10.0)
+        if status != 200:
+            raise _error(headers, body)
+        rows: list[dict[str, Any]] = json.loads(body)
+        return rows
+
+
+def _error(headers: dict[str, str], body: bytes) -> LambdaError:
+    """The server's error as the LambdaError it was, so the CLI reports it the same way."""
+    kind = headers.get("x-amzn-errortype", "ServiceException")
+    try:
+        parsed = json.loads(body)
+        message = parsed.get("Message") or parsed.get("message") or body.decode()
+    except ValueError:
+        message = body.decode(errors="replace")
+    error = LambdaError(message)
+    error.error_type = kind
+    return error
+
+
+def find(manifest: Path | None = None) -> ServerClient | None:
+    """The running server (serving ``manifest``, if given), or None."""
+    record = announcement().read()
+    if record is None:
+        return None
+    if manifest is not None and Path(str(record.get("manifest"))) != manifest.resolve():
+        return None
+    client = ServerClient(str(record.get("url")))
+    return client if client.healthy() else None

@@ -1,0 +1,156 @@
+"""`lrun serve`'s life: clean up after a crashed predecessor, serve, then shut down gracefully.
+
+One process owns the pools (DESIGN D7). It announces itself in the state directory so other
+`lrun` commands find it, watches the manifest and code for edits, and on SIGINT/SIGTERM stops
+taking requests, lets in-flight invocations finish (bounded by their timeouts) and removes its
+containers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from orchestrator import manifest as manifest_module
+from orchestrator.api import LambdaApi
+from orchestrator.backend import LABEL_MANAGED, LABEL_OWNER, Backend, Container
+from orchestrator.errors import LrunError
+from orchestrator.http_server import serve as http_serve
+from orchestrator.invoker import new_owner
+from orchestrator.logbook import LogBook
+from orchestrator.oneshot import hosted_invoker
+from orchestrator.pool import Pool
+from orchestrator.service import Service, ServiceSettings
+from orchestrator.state import announcement, state_dir
+
+log = logging.getLogger(__name__)
+
+WATCH_INTERVAL_S = 1.0
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    manifest: Path
+    host: str = "127.0.0.1"
+    port: int = 9001
+    idle_ttl: float = 300.0
+    max_concurrency: int | None = None  # None: from the host's memory and cores
+
+
+def default_concurrency() -> int:
+    """The host-wide limit: what memory allows at 128 MB each, and 64 per core, at most 1000."""
+    memory_mb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // (1024 * 1024)
+    cores = len(os.sched_getaffinity(0))
+    return max(1, min(1000, memory_mb // 128, cores * 64))
+
+
+def owner_alive(owner: str) -> bool:
+    """Whether the process named in an owner label (``kind-pid-random``) is still running."""
+    parts = owner.split("-")
+    if len(parts) < 3 or not parts[1].isdigit():
+        return False
+    try:
+        os.kill(int(parts[1]), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def orphans(backend: Backend) -> list[Container]:
+    """lrun's containers whose owning process is gone."""
+    return [
+        c
+        for c in backend.containers({LABEL_MANAGED: "1"})
+        if not owner_alive(c.labels.get(LABEL_OWNER, ""))
+    ]
+
+
+async def run(
+    backend: Backend,
+    settings: ServeSettings,
+    on_event: Callable[[str], None],
+    on_ready: Callable[[Service], None] | None = None,
+) -> None:
+    """Serve until SIGINT or SIGTERM."""
+    loaded = manifest_module.load(settings.manifest)
+    leftovers = await asyncio.to_thread(orphans, backend)
+    if leftovers:
+        await asyncio.gather(*(asyncio.to_thread(backend.kill, c.id) for c in leftovers))
+        on_event(f"removed {len(leftovers)} containers left behind by an earlier lrun")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    limit = settings.max_concurrency or default_concurrency()
+    async with hosted_invoker(backend, new_owner("serve")) as invoker:
+        book = LogBook(state_dir() / "logs")
+        service = Service(
+            backend,
+            invoker,
+            Pool(limit),
+            ServiceSettings(settings.idle_ttl),
+            on_event,
+            book.append,
+        )
+        service.load(loaded)
+        api = LambdaApi(service)
+        try:
+            server = await http_serve(api.router, settings.host, settings.port)
+        except OSError as exc:
+            raise LrunError(
+                f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}; "
+                "is another `lrun serve` running? choose another with --port"
+            ) from exc
+        url = f"http://{settings.host}:{server.port}"
+        record = announcement()
+        record.write(url, settings.manifest)
+        on_event(
+            f"serving {len(service.functions)} functions on {url} "
+            f"(host limit {limit} concurrent, idle environments kept {settings.idle_ttl:g} s); "
+            f"invocation logs in {book.directory}"
+        )
+        housekeeping = asyncio.ensure_future(service.run_housekeeping())
+        writer = asyncio.ensure_future(book.run())
+        watcher = asyncio.ensure_future(_watch(service, settings.manifest, on_event))
+        if on_ready is not None:
+            on_ready(service)
+        try:
+            await stop.wait()
+        finally:
+            on_event("stopping: no new requests; letting in-flight invocations finish")
+            record.remove()
+            housekeeping.cancel()
+            watcher.cancel()
+            grace = max((f.spec.timeout for f in service.functions.values()), default=3) + 1
+            await server.stop_listening()
+            await service.close(grace)
+            await server.close()
+            writer.cancel()
+            await asyncio.gather(writer, return_exceptions=True)
+            on_event("stopped; all environments removed")
+
+
+async def _watch(service: Service, path: Path, on_event: Callable[[str], None]) -> None:
+    """Reload the manifest when it changes and notice edits to functions' code."""
+    seen = path.stat().st_mtime_ns
+    while True:
+        await asyncio.sleep(WATCH_INTERVAL_S)
+        try:
+            mtime = path.stat().st_mtime_ns
+            if mtime != seen:
+                seen = mtime
+                service.load(manifest_module.load(path))
+                on_event(f"reloaded {path}")
+            else:
+                service.apply_revisions(await asyncio.to_thread(service.scan_revisions))
+        except LrunError as exc:
+            on_event(f"manifest not reloaded, keeping the previous one: {exc}")
+        except OSError as exc:
+            on_event(f"cannot read {path}: {exc.strerror}")

@@ -1,0 +1,343 @@
+"""What `lrun serve` runs: the manifest's functions, their warm pools, and their invocations.
+
+The pool (pure) decides; this module does: it starts environments for the pool's ``Create``
+decisions, keeps provisioned environments initialised, reaps idle ones, replaces dead ones, and
+drains environments whose function's code or configuration changed. All of it on one event
+loop; engine calls go to threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+
+from orchestrator.backend import Backend
+from orchestrator.environment import Environment, Outcome
+from orchestrator.errors import BackendError, LambdaError, ResourceNotFound, TooManyRequests
+from orchestrator.invocation import InvocationResult, InvokeRequest
+from orchestrator.invoker import Invoker
+from orchestrator.manifest import FunctionSpec, Manifest, function_arn
+from orchestrator.pool import Create, FunctionLimits, Kind, Pool, Reuse, Slot, Throttle
+from orchestrator.revision import code_digest
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    idle_ttl: float = 300.0  # seconds an on-demand environment stays warm without work
+    housekeeping_interval: float = 1.0
+
+
+@dataclass
+class FunctionState:
+    """A function as served: its spec, its revision, and settings changed through the API."""
+
+    spec: FunctionSpec
+    revision: str  # digest of configuration and code: environments of another are drained
+    reserved: int | None
+    provisioned: int
+    provisioned_at: float = 0.0  # when the provisioned setting last changed (epoch seconds)
+    invocations: int = 0
+    errors: int = 0
+    throttles: int = 0
+    durations_ms: list[float] = field(default_factory=list)
+
+    def limits(self) -> FunctionLimits:
+        return FunctionLimits(self.spec.name, self.revision, self.reserved, self.provisioned)
+
+
+@dataclass(frozen=True)
+class EnvironmentView:
+    """One environment as `lrun ps` shows it."""
+
+    id: str
+    function: str
+    state: str  # initialising | idle | busy | provisioned
+    kind: str
+    age_s: float
+    invocations: int
+    memory_used_mb: int | None
+    memory_mb: int
+
+
+Listener = Callable[[str], None]
+
+
+class Service:
+    def __init__(
+        self,
+        backend: Backend,
+        invoker: Invoker,
+        pool: Pool,
+        settings: ServiceSettings,
+        on_event: Listener | None = None,
+        on_log: Callable[[str, str], None] | None = None,
+    ) -> None:
+        self._backend = backend
+        self._invoker = invoker
+        self.pool = pool
+        self._settings = settings
+        self._on_event = on_event or (lambda message: None)
+        self._on_log = on_log or (lambda function, text: None)
+        self.functions: dict[str, FunctionState] = {}
+        self._envs: dict[str, Environment] = {}
+        self._starting: dict[str, asyncio.Task[Environment]] = {}
+        self._background: set[asyncio.Task[object]] = set()
+        self._closing = False
+        self.in_flight: set[asyncio.Future[Any]] = set()
+
+    # Functions
+
+    def load(self, manifest: Manifest) -> None:
+        """Take (or take again) the manifest's functions; out-of-date environments drain."""
+        fresh: dict[str, FunctionState] = {}
+        for name, spec in manifest.functions.items():
+            revision = f"{spec.config_digest()}-{code_digest(spec.code)}"
+            old = self.functions.get(name)
+            if old is not None and old.revision == revision:
+                fresh[name] = old
+                continue
+            state = FunctionState(
+                spec, revision, spec.reserved_concurrency, spec.provisioned_concurrency, time.time()
+            )
+            if old is not None:
+                state.reserved, state.provisioned = old.reserved, old.provisioned
+                self._on_event(f"{name}: code or configuration changed; new environments")
+            fresh[name] = state
+        self.functions = fresh
+        self._configure()
+
+    def scan_revisions(self) -> dict[str, str]:
+        """Each function's revision as its files are now (reads the disk: call it in a thread)."""
+        return {
+            name: f"{state.spec.config_digest()}-{code_digest(state.spec.code)}"
+            for name, state in list(self.functions.items())
+        }
+
+    def apply_revisions(self, revisions: dict[str, str]) -> bool:
+        """Notice code edits under the functions' code directories; True if any changed."""
+        changed = False
+        for name, revision in revisions.items():
+            state = self.functions.get(name)
+            if state is not None and revision != state.revision:
+                state.revision = revision
+                changed = True
+                self._on_event(f"{state.spec.name}: code changed; new environments")
+        if changed:
+            self._configure()
+        return changed
+
+    def _configure(self) -> None:
+        for slot_id in self.pool.configure(f.limits() for f in self.functions.values()):
+            self._stop(slot_id, "out of date")
+
+    def function(self, name: str) -> FunctionState:
+        state = self.functions.get(name)
+        if state is None:
+            raise ResourceNotFound(f"Function not found: {function_arn(name, '$LATEST')}")
+        return state
+
+    def set_reserved(self, name: str, reserved: int | None) -> None:
+        self.function(name).reserved = reserved
+        self._configure()
+
+    def set_provisioned(self, name: str, provisioned: int) -> None:
+        state = self.function(name)
+        state.provisioned, state.provisioned_at = provisioned, time.time()
+        self._configure()
+        self.housekeeping()
+
+    # Invocations
+
+    async def invoke(
+        self,
+        name: str,
+        request: InvokeRequest,
+        on_answer: Callable[[Outcome], None] | None = None,
+    ) -> InvocationResult:
+        state = self.function(name)
+        spec = state.spec
+        loop = asyncio.get_running_loop()
+        decision = self.pool.acquire(name, loop.time(), secrets.token_hex(16))
+        if isinstance(decision, Throttle):
+            state.throttles += 1
+            raise TooManyRequests(decision.reason)
+        slot_id = decision.id
+        try:
+            if isinstance(decision, Reuse):
+                env = self._envs[slot_id]
+            else:
+                assert isinstance(decision, Create)
+                env = await self._start(slot_id, spec, "on-demand")
+                self._spawn(self._mark_started(slot_id, env))
+        except BaseException:
+            self.pool.remove(slot_id)
+            raise
+        released = False
+
+        def answered(outcome: Outcome) -> None:
+            nonlocal released
+            released = True
+            self._after(slot_id, env)
+            if on_answer is not None:
+                on_answer(outcome)
+
+        try:
+            result = await self._invoker.run_on(env, spec, request, on_answer=answered)
+        finally:
+            if not released:
+                self._after(slot_id, env)
+        state.invocations += 1
+        state.errors += result.function_error is not None
+        state.durations_ms.append(result.report.duration_ms)
+        del state.durations_ms[:-1000]
+        self._on_log(name, result.log)
+        return result
+
+    def _after(self, slot_id: str, env: Environment) -> None:
+        """An invocation ended: the environment goes back to the pool, or away."""
+        now = asyncio.get_running_loop().time()
+        if env.exited is not None or env.stopping:
+            self.pool.remove(slot_id)
+            self._forget(slot_id)
+        elif not self.pool.release(slot_id, now):
+            self._stop(slot_id, "out of date")
+
+    async def _start(self, slot_id: str, spec: FunctionSpec, init_type: str) -> Environment:
+        task = asyncio.ensure_future(self._invoker.start_environment(spec, init_type))
+        self._starting[slot_id] = task
+        try:
+            env = await task
+        except BackendError as exc:
+            self._on_event(f"{spec.name}: could not start an environment: {exc}")
+            raise LambdaError(f"could not start an execution environment: {exc}") from exc
+        finally:
+            self._starting.pop(slot_id, None)
+        self._envs[slot_id] = env
+        env.on_death = lambda: self._died(slot_id)
+        self._on_event(f"{spec.name}: started {init_type} environment {slot_id[:8]}")
+        return env
+
+    async def _mark_started(self, slot_id: str, env: Environment) -> None:
+        await env.ready.wait()
+        if env.exited is None:
+            self.pool.started(slot_id, asyncio.get_running_loop().time())
+
+    def _died(self, slot_id: str) -> None:
+        slot = self.pool.get(slot_id)
+        self.pool.remove(slot_id)
+        env = self._envs.pop(slot_id, None)
+        if slot is not None and env is not None and not env.stopping:
+            self._on_event(f"{slot.function}: environment {slot_id[:8]} died; replaced on demand")
+            self.housekeeping()
+
+    def _forget(self, slot_id: str) -> None:
+        self._envs.pop(slot_id, None)
+
+    def _stop(self, slot_id: str, why: str) -> None:
+        env = self._envs.pop(slot_id, None)
+        if env is None:
+            return
+        self._on_event(f"{env.function}: stopping environment {slot_id[:8]} ({why})")
+        self._spawn(self._invoker.stop_environment(env))
+
+    def _spawn(self, coro: Coroutine[Any, Any, object]) -> None:
+        task: asyncio.Task[object] = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    # Housekeeping
+
+    def housekeeping(self) -> None:
+        """Reap idle environments and keep provisioned ones at their number."""
+        if self._closing:
+            return
+        now = asyncio.get_running_loop().time()
+        for slot_id in self.pool.expired(now, self._settings.idle_ttl):
+            self._stop(slot_id, "idle")
+        for slot_id in self.pool.surplus_provisioned():
+            self._stop(slot_id, "provisioned concurrency lowered")
+        for slot in self.pool.provision(now, iter(lambda: secrets.token_hex(16), None)):
+            self._spawn(self._provision(slot))
+
+    async def _provision(self, slot: Slot) -> None:
+        spec = self.functions[slot.function].spec
+        try:
+            env = await self._start(slot.id, spec, "provisioned-concurrency")
+            await env.ready.wait()  # initialised (handler imported) before it takes traffic
+        except LambdaError:
+            self.pool.remove(slot.id)
+            return
+        if env.exited is None:
+            self.pool.started(slot.id, asyncio.get_running_loop().time())
+
+    async def run_housekeeping(self) -> None:
+        while not self._closing:
+            self.housekeeping()
+            await asyncio.sleep(self._settings.housekeeping_interval)
+
+    # Views
+
+    def environments(self) -> list[EnvironmentView]:
+        now = asyncio.get_running_loop().time()
+        views = []
+        for slot in self.pool.slots():
+            env = self._envs.get(slot.id)
+            used = None
+            if env is not None and env.container is not None and not env.stopping:
+                peak = self._backend.memory_peak(env.container.id)
+                used = None if peak is None else -(-peak // (1024 * 1024))
+            state = slot.phase.value
+            if slot.kind is Kind.PROVISIONED and state == "idle":
+                state = "provisioned"
+            views.append(
+                EnvironmentView(
+                    slot.id,
+                    slot.function,
+                    state,
+                    slot.kind.value,
+                    round(now - slot.created, 1),
+                    slot.invocations,
+                    used,
+                    self.functions[slot.function].spec.memory
+                    if slot.function in self.functions
+                    else 0,
+                )
+            )
+        return views
+
+    def provisioned_status(self, name: str) -> tuple[int, int]:
+        """(requested, ready) provisioned environments of a function."""
+        state = self.function(name)
+        ready = sum(
+            1
+            for s in self.pool.slots()
+            if s.function == name
+            and s.kind is Kind.PROVISIONED
+            and s.phase.value != "initialising"
+            and s.config == state.revision
+        )
+        return state.provisioned, ready
+
+    # Shutdown
+
+    async def close(self, grace: float) -> None:
+        """Let in-flight invocations finish (at most ``grace`` seconds), then stop everything."""
+        self._closing = True
+        if self.in_flight:
+            await asyncio.wait(self.in_flight, timeout=grace)
+        for task in self._starting.values():
+            task.cancel()
+        envs = list(self._envs.values())
+        self._envs.clear()
+        await asyncio.gather(
+            *(self._invoker.stop_environment(env) for env in envs), return_exceptions=True
+        )
+        if self._background:
+            await asyncio.wait(self._background, timeout=5)
