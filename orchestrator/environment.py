@@ -64,6 +64,7 @@ class Environment:
     started_at: float = 0.0  # loop time when the container was started
     init_duration_ms: float | None = None  # set when the runtime first asks for work
     invocations: int = 0
+    provisioned: bool = False  # initialised ahead of traffic: no invocation pays for its init
     stopping: bool = False
     retiring: bool = False
     ready: asyncio.Event = field(default_factory=asyncio.Event)

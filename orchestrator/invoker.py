@@ -109,6 +109,7 @@ class Invoker:
         )
         cspec = container_spec(spec, placement, initialization_type)
         env = Environment(
+            provisioned=initialization_type == "provisioned-concurrency",
             id=cspec.environment["AWS_LAMBDA_LOG_STREAM_NAME"][-32:],
             function=spec.name,
             memory_mb=spec.memory,
@@ -168,7 +169,7 @@ class Invoker:
         ends the environment afterwards.
         """
         loop = asyncio.get_running_loop()
-        cold = env.invocations == 0
+        cold = env.invocations == 0 and not env.provisioned
         if not env.ready.is_set():
             try:
                 await asyncio.wait_for(env.ready.wait(), ON_DEMAND_INIT_LIMIT_S)
