@@ -190,19 +190,27 @@ class LambdaApi:
         if tail or full_log:
             result = await self._tracked(self.service.invoke(name, invocation))
             return _invoke_response(result, tail, full_log)
+        # Answer the client as soon as the function has; the log is completed behind it.
         answered: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
 
         def on_answer(outcome: Outcome) -> None:
             if not answered.done():
                 answered.set_result(outcome)
 
-        run = asyncio.ensure_future(self.service.invoke(name, invocation, on_answer))
+        def on_end(run: asyncio.Future[InvocationResult]) -> None:
+            error = None if run.cancelled() else run.exception()  # always retrieved
+            if answered.done():
+                if error is not None:
+                    log.warning("invocation %s: %s", invocation.request_id, error)
+            elif error is not None:
+                answered.set_exception(error)
+            else:
+                answered.cancel()
+
+        run = asyncio.ensure_future(self.service.invoke(name, invocation, on_answer, settle=False))
         self._track(run)
-        either: set[asyncio.Future[Any]] = {answered, run}
-        await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
-        if answered.done():
-            return _answer_response(invocation.request_id, answered.result())
-        return _invoke_response(run.result(), False, False)  # raises what run raised
+        run.add_done_callback(on_end)
+        return _answer_response(invocation.request_id, await answered)
 
     def _track(self, task: asyncio.Future[Any]) -> None:
         self.service.in_flight.add(task)

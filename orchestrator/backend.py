@@ -100,6 +100,10 @@ class Backend(Protocol):
         """Stop a container now (SIGKILL) and have it removed; nothing happens if it is gone."""
         ...
 
+    def forget(self, container_id: str) -> None:
+        """Drop what is held locally for a container that is gone (no engine call)."""
+        ...
+
     def containers(self, labels: Mapping[str, str]) -> list[Container]:
         """Running and stopped containers carrying all of these labels."""
         ...

@@ -334,7 +334,6 @@ def serve(
 
     Point boto3 or the AWS CLI at it with --endpoint-url http://127.0.0.1:9001.
     """
-    import asyncio
 
     from orchestrator import manifest
     from orchestrator import serve as serving
@@ -347,7 +346,9 @@ def serve(
     settings = serving.ServeSettings(path, host, port, idle_ttl, max_concurrency)
     view = _ServeView()
     with view:
-        asyncio.run(serving.run(backend, settings, view.event, view.attach))
+        import uvloop
+
+        uvloop.run(serving.run(backend, settings, view.event, view.attach))
 
 
 class _ServeView:

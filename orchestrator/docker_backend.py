@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import socket
 import struct
 import threading
@@ -110,6 +111,7 @@ class DockerBackend:
         self._attached: dict[str, socket.socket] = {}
         self._lock = threading.Lock()
         self._networks: dict[str, Network] = {}
+        self._peak_files: dict[str, int] = {}
 
     def network(self, name: str, internal: bool) -> Network:
         if name in self._networks:
@@ -220,10 +222,7 @@ class DockerBackend:
                         f"Docker could not remove container {container_id[:12]}: "
                         f"{exc.explanation}; remove it with `docker rm -f {container_id[:12]}`"
                     ) from exc
-        with self._lock:
-            raw = self._attached.pop(container_id, None)
-        if raw is not None:
-            raw.close()
+        self.forget(container_id)
 
     def containers(self, labels: Mapping[str, str]) -> list[Container]:
         filters = {"label": [f"{k}={v}" for k, v in labels.items()]}
@@ -238,13 +237,42 @@ class DockerBackend:
         return result
 
     def memory_peak(self, container_id: str) -> int | None:
+        # The cgroup file stays open per container: a pread is a fraction of an open and close,
+        # and this is read after every invocation.
+        fd = self._peak_files.get(container_id)
+        if fd is None:
+            fd = self._open_peak_file(container_id)
+            if fd is None:
+                return None
+        try:
+            return int(os.pread(fd, 32, 0))
+        except (OSError, ValueError):
+            self._close_peak_file(container_id)
+            return None
+
+    def _open_peak_file(self, container_id: str) -> int | None:
         for pattern in _CGROUP_MEMORY_PEAK:
             try:
-                with open(pattern.format(id=container_id)) as f:
-                    return int(f.read())
-            except (OSError, ValueError):
+                fd = os.open(pattern.format(id=container_id), os.O_RDONLY)
+            except OSError:
                 continue
+            with self._lock:
+                self._peak_files[container_id] = fd
+            return fd
         return None
+
+    def forget(self, container_id: str) -> None:
+        with self._lock:
+            raw = self._attached.pop(container_id, None)
+        if raw is not None:
+            raw.close()
+        self._close_peak_file(container_id)
+
+    def _close_peak_file(self, container_id: str) -> None:
+        with self._lock:
+            fd = self._peak_files.pop(container_id, None)
+        if fd is not None:
+            os.close(fd)
 
     def watch_exits(
         self, labels: Mapping[str, str], on_exit: Callable[[ContainerExit], None]

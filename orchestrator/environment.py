@@ -51,7 +51,7 @@ class Delivery:
     delivered_at: float | None = None  # loop time when the runtime received the event
     # The container's output from this hand-over until the next one: the invocation's log.
     output: list[bytes] = field(default_factory=list)
-    superseded: asyncio.Event = field(default_factory=asyncio.Event)
+    superseded: bool = False  # a later invocation was handed to the same environment
 
 
 @dataclass
@@ -78,8 +78,9 @@ class Environment:
     _last: Delivery | None = None
     output_done: asyncio.Event = field(default_factory=asyncio.Event)
     on_death: Callable[[], None] | None = None
-    waiting_for_work: asyncio.Event = field(default_factory=asyncio.Event)
-    _output_arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    waiting_for_work: bool = False  # the runtime is parked on /next
+    _last_output: float = 0.0  # loop time of the last chunk of output
+    _settlers: list[asyncio.Future[bool]] = field(default_factory=list)
 
     # The invoker's side
 
@@ -89,7 +90,8 @@ class Environment:
         self.invocations += 1
         self.current = delivery
         if self._last is not None:
-            self._last.superseded.set()
+            self._last.superseded = True
+            self._wake_settlers()
         self._last = delivery
         self._sink = delivery.output
         waiting = self._waiting_runtime
@@ -126,11 +128,12 @@ class Environment:
             return delivery
         waiting: asyncio.Future[Delivery] = asyncio.get_running_loop().create_future()
         self._waiting_runtime = waiting
-        self.waiting_for_work.set()
+        self.waiting_for_work = True
+        self._wake_settlers()
         try:
             return await waiting
         finally:
-            self.waiting_for_work.clear()
+            self.waiting_for_work = False
             if self._waiting_runtime is waiting:
                 self._waiting_runtime = None
 
@@ -155,40 +158,42 @@ class Environment:
 
     # The engine's side
 
+    # The engine's side
+
     def record_output(self, chunk: bytes) -> None:
         (self.init_output if self._sink is None else self._sink).append(chunk)
-        self._output_arrived.set()
+        self._last_output = asyncio.get_running_loop().time()
+
+    def _wake_settlers(self) -> None:
+        settlers, self._settlers = self._settlers, []
+        for settler in settlers:
+            if not settler.done():
+                settler.set_result(True)
 
     async def settle_output(self, delivery: Delivery, quiet_s: float, limit_s: float) -> bool:
         """Wait until ``delivery``'s output is complete, as far as it can be known.
 
         A runtime's output travels through the engine apart from its Runtime API calls, so the
         last lines of an invocation can trail its answer. They are all written once the runtime
-        asks for more work (or has exited); then a short quiet spell lets them arrive. A new
-        hand-over ends the wait: what comes after it belongs to the next invocation. False if
-        the runtime neither came back nor exited within ``limit_s``.
+        asks for more work (or has exited); then a quiet spell of ``quiet_s`` lets them arrive.
+        A new hand-over ends the wait: what comes after it belongs to the next invocation.
+        False if the runtime neither came back nor exited within ``limit_s``.
         """
-        waits = [self.waiting_for_work.wait(), self.output_done.wait(), delivery.superseded.wait()]
-        tasks = [asyncio.ensure_future(w) for w in waits]
-        try:
-            done, _ = await asyncio.wait(
-                tasks, timeout=limit_s, return_when=asyncio.FIRST_COMPLETED
-            )
-        finally:
-            for task in tasks:
-                task.cancel()
-        if not done:
-            return False
         loop = asyncio.get_running_loop()
-        end = loop.time() + limit_s
-        while not (self.output_done.is_set() or delivery.superseded.is_set()):
-            self._output_arrived.clear()
-            try:
-                await asyncio.wait_for(self._output_arrived.wait(), quiet_s)
-            except TimeoutError:
+        if not (self.waiting_for_work or self.exited is not None or delivery.superseded):
+            settler: asyncio.Future[bool] = loop.create_future()
+            self._settlers.append(settler)
+            timer = loop.call_later(limit_s, _resolve, settler, False)
+            came_back = await settler
+            timer.cancel()
+            if not came_back:
+                return False
+        quiet_from = loop.time()
+        while not (self.output_done.is_set() or delivery.superseded):
+            wait = max(quiet_from, self._last_output) + quiet_s - loop.time()
+            if wait <= 0:
                 break
-            if loop.time() >= end:
-                break
+            await asyncio.sleep(wait)
         return True
 
     def died(self, exit: ContainerExit) -> None:
@@ -201,6 +206,7 @@ class Environment:
         if self._waiting_runtime is not None and not self._waiting_runtime.done():
             self._waiting_runtime.cancel()
         self.ready.set()
+        self._wake_settlers()
         if self.on_death is not None:
             self.on_death()
 
@@ -211,6 +217,11 @@ class Environment:
         )
 
 
+def _resolve(future: asyncio.Future[bool], value: bool) -> None:
+    if not future.done():
+        future.set_result(value)
+
+
 async def pump_output(env: Environment, stream: OutputStream) -> None:
     """Copy a container's output into its environment's log until the container's output ends."""
     try:
@@ -219,6 +230,7 @@ async def pump_output(env: Environment, stream: OutputStream) -> None:
     finally:
         stream.close()
         env.output_done.set()
+        env._wake_settlers()
 
 
 def error_answer(body: bytes, error_type: str | None) -> Answer:

@@ -118,8 +118,7 @@ class _Protocol(asyncio.Protocol):
         self._tasks: set[asyncio.Task[None]] = set()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        self._transport = transport  # type: ignore[assignment]  # a stream transport
         self._connections.add(self)
         peer = transport.get_extra_info("peername")
         self._peer = peer[0] if peer else ""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import uuid
@@ -89,14 +90,46 @@ class Report:
 
 
 @dataclass(frozen=True)
+class LogParts:
+    """An invocation's log in pieces: put together only when someone reads it, which for a
+    server happens in its log writer's thread, off the invocation's path."""
+
+    init_output: bytes  # what the runtime wrote while it started (cold starts only)
+    # What it wrote during the invocation: the environment's list for it, which keeps taking
+    # late output until the next invocation is handed over, so read it as late as possible.
+    output: list[bytes]
+    platform: str  # lines the platform adds (a timeout, a runtime exit)
+
+    def text(self, report: Report, version: str) -> str:
+        return (
+            _text(self.init_output)
+            + f"{start_line(report.request_id, version)}\n"
+            + _text(b"".join(self.output))
+            + self.platform
+            + f"{end_line(report.request_id)}\n{report.line()}\n"
+        )
+
+
+def _text(output: bytes) -> str:
+    text = output.decode(errors="replace")
+    return text if not text or text.endswith("\n") else text + "\n"
+
+
+@dataclass(frozen=True)
 class InvocationResult:
     request_id: str
     payload: bytes
     function_error: str | None  # "Unhandled" when the function failed, as Lambda says it
     executed_version: str
-    log: str  # the invocation's log: START ... END, REPORT
+    raw_log: str | LogParts  # the invocation's log: START ... END, REPORT
     report: Report
     content_type: str = "application/json"
+
+    @functools.cached_property
+    def log(self) -> str:
+        if isinstance(self.raw_log, str):
+            return self.raw_log
+        return self.raw_log.text(self.report, self.executed_version)
 
     def log_tail(self, limit: int = 4096) -> str:
         """The last ``limit`` bytes of the log, as Lambda's ``LogType: Tail`` returns them."""

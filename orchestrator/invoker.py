@@ -23,6 +23,7 @@ from orchestrator.invocation import (
     UNHANDLED,
     InvocationResult,
     InvokeRequest,
+    LogParts,
     PlatformError,
     Report,
     end_line,
@@ -92,6 +93,7 @@ class Invoker:
             return
         if env.container is not None:
             self._api.unregister(env.container.ip)
+        self._backend.forget(exit.id)
         env.died(exit)
 
     async def start_environment(
@@ -161,12 +163,15 @@ class Invoker:
         request: InvokeRequest,
         last: bool = False,
         on_answer: Callable[[Outcome], None] | None = None,
+        settle: bool = True,
     ) -> InvocationResult:
         """Run one invocation on ``env``, waiting for its init first if it is new.
 
         ``on_answer`` hears the outcome the moment it is known, so a caller can answer its
-        client before the log is complete; the result returned has the complete log. ``last``
-        ends the environment afterwards.
+        client first. ``settle`` waits until the invocation's output has all arrived, so the
+        result's log is complete when it is returned; without it, the log fills in until the
+        environment's next invocation (good enough for a log read later). ``last`` ends the
+        environment afterwards.
         """
         loop = asyncio.get_running_loop()
         cold = env.invocations == 0 and not env.provisioned
@@ -200,12 +205,11 @@ class Invoker:
             await _output_end(env)
         elif last:
             await self._retire(env, delivery)
-        else:
+        elif settle:
             await env.settle_output(delivery, _QUIET_S, _SETTLE_LIMIT_S)
         trace.mark("output drained")
         figures = _Figures(cold, duration_ms, memory_peak)
-        output = b"".join(delivery.output)
-        return _result(spec, request, outcome, env, figures, init_output, output)
+        return _result(spec, request, outcome, env, figures, init_output, delivery.output)
 
     async def _retire(self, env: Environment, delivery: Delivery) -> None:
         """Gather the invocation's output, then tell the runtime to exit.
@@ -277,7 +281,7 @@ def _result(
     env: Environment,
     figures: _Figures,
     init_output: bytes,
-    output: bytes,
+    output: list[bytes],
 ) -> InvocationResult:
     status: str | None = None
     error_type: str | None = None
@@ -311,24 +315,12 @@ def _result(
         status,
         error_type,
     )
-    log_text = (
-        _text(init_output)
-        + f"{start_line(request.request_id, request.version)}\n"
-        + _text(output)
-        + platform_log
-        + f"{end_line(request.request_id)}\n{report.line()}\n"
-    )
     return InvocationResult(
         request.request_id,
         payload,
         function_error,
         request.version,
-        log_text,
+        LogParts(init_output, output, platform_log),
         report,
         content_type,
     )
-
-
-def _text(output: bytes) -> str:
-    text = output.decode(errors="replace")
-    return text if not text or text.endswith("\n") else text + "\n"

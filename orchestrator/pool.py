@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 RESERVED_LIMIT = "ReservedFunctionConcurrentInvocationLimitExceeded"
 HOST_LIMIT = "ConcurrentInvocationLimitExceeded"
@@ -71,11 +71,43 @@ class Throttle:
 Decision = Reuse | Create | Throttle
 
 
+def _moved(slot: Slot, phase: Phase, since: float, invocations: int) -> Slot:
+    """The slot in a new phase (no longer serving a start). Built directly: this is on every
+    invocation's path, and ``dataclasses.replace`` costs several times more."""
+    return Slot(
+        slot.id, slot.function, slot.config, slot.kind, phase, since, slot.created, invocations
+    )
+
+
 class Pool:
     def __init__(self, host_limit: int) -> None:
         self.host_limit = host_limit
         self._slots: dict[str, Slot] = {}
         self._functions: dict[str, FunctionLimits] = {}
+        # Indexes kept in step with _slots by _put/_drop, so an acquire costs O(1), not O(n):
+        # idle ids by function in release order (dicts keep insertion order), and counters.
+        self._idle: dict[tuple[str, Kind], dict[str, None]] = {}
+        self._busy: dict[str, int] = {}
+        self._busy_total = 0
+
+    def _put(self, slot: Slot) -> None:
+        self._drop(slot.id)
+        self._slots[slot.id] = slot
+        if slot.phase is Phase.IDLE:
+            self._idle.setdefault((slot.function, slot.kind), {})[slot.id] = None
+        if slot.phase is Phase.BUSY or slot.serving:
+            self._busy[slot.function] = self._busy.get(slot.function, 0) + 1
+            self._busy_total += 1
+
+    def _drop(self, slot_id: str) -> Slot | None:
+        slot = self._slots.pop(slot_id, None)
+        if slot is not None:
+            if slot.phase is Phase.IDLE:
+                self._idle.get((slot.function, slot.kind), {}).pop(slot.id, None)
+            if slot.phase is Phase.BUSY or slot.serving:
+                self._busy[slot.function] -= 1
+                self._busy_total -= 1
+        return slot
 
     # Configuration
 
@@ -87,7 +119,7 @@ class Pool:
             s.id for s in self._slots.values() if s.phase is Phase.IDLE and not self._current(s)
         ]
         for slot_id in stale:
-            del self._slots[slot_id]
+            self._drop(slot_id)
         return stale
 
     def limits(self, function: str) -> FunctionLimits | None:
@@ -101,42 +133,40 @@ class Pool:
 
     def in_flight(self, function: str | None = None) -> int:
         """Invocations running or waiting for a new environment (of one function, or all)."""
-        return sum(
-            1
-            for s in self._slots.values()
-            if (s.phase is Phase.BUSY or s.serving) and (function is None or s.function == function)
-        )
+        if function is None:
+            return self._busy_total
+        return self._busy.get(function, 0)
 
     def acquire(self, function: str, now: float, new_id: str) -> Decision:
         """An environment for one invocation of ``function``: an idle one of its current
         configuration (provisioned first, then the most recently used), a new one, or a
         throttle. ``new_id`` names the environment if one must be started."""
         limits = self._functions[function]
-        if limits.reserved is not None and self.in_flight(function) >= limits.reserved:
+        if limits.reserved is not None and self._busy.get(function, 0) >= limits.reserved:
             return Throttle(RESERVED_LIMIT)
-        if self.in_flight() >= self.host_limit:
+        if self._busy_total >= self.host_limit:
             return Throttle(HOST_LIMIT)
-        idle = [
-            s
-            for s in self._slots.values()
-            if s.function == function and s.phase is Phase.IDLE and s.config == limits.config
-        ]
-        if idle:
-            best = max(idle, key=lambda s: (s.kind is Kind.PROVISIONED, s.since))
-            self._slots[best.id] = replace(
-                best, phase=Phase.BUSY, since=now, invocations=best.invocations + 1
+        for kind in (Kind.PROVISIONED, Kind.ON_DEMAND):
+            idle = self._idle.get((function, kind))
+            while idle:
+                slot = self._slots[next(reversed(idle))]
+                if slot.config != limits.config:  # out of date: never reused
+                    self._drop(slot.id)
+                    continue
+                self._put(_moved(slot, Phase.BUSY, now, slot.invocations + 1))
+                return Reuse(slot.id)
+        self._put(
+            Slot(
+                new_id,
+                function,
+                limits.config,
+                Kind.ON_DEMAND,
+                Phase.INITIALISING,
+                now,
+                now,
+                invocations=1,
+                serving=True,
             )
-            return Reuse(best.id)
-        self._slots[new_id] = Slot(
-            new_id,
-            function,
-            limits.config,
-            Kind.ON_DEMAND,
-            Phase.INITIALISING,
-            now,
-            now,
-            invocations=1,
-            serving=True,
         )
         return Create(new_id)
 
@@ -145,7 +175,7 @@ class Pool:
         slot = self._slots.get(slot_id)
         if slot is not None and slot.phase is Phase.INITIALISING:
             phase = Phase.BUSY if slot.serving else Phase.IDLE
-            self._slots[slot_id] = replace(slot, phase=phase, since=now, serving=False)
+            self._put(_moved(slot, phase, now, slot.invocations))
 
     def release(self, slot_id: str, now: float) -> bool:
         """An invocation ended and its environment is healthy: True if it may be reused,
@@ -154,14 +184,14 @@ class Pool:
         if slot is None:
             return False
         if not self._current(slot):
-            del self._slots[slot_id]
+            self._drop(slot_id)
             return False
-        self._slots[slot_id] = replace(slot, phase=Phase.IDLE, since=now, serving=False)
+        self._put(_moved(slot, Phase.IDLE, now, slot.invocations))
         return True
 
     def remove(self, slot_id: str) -> None:
         """The environment is gone (it died, timed out, or was stopped)."""
-        self._slots.pop(slot_id, None)
+        self._drop(slot_id)
 
     # Housekeeping
 
@@ -173,7 +203,7 @@ class Pool:
             if s.kind is Kind.ON_DEMAND and s.phase is Phase.IDLE and now - s.since >= idle_ttl
         ]
         for slot_id in old:
-            del self._slots[slot_id]
+            self._drop(slot_id)
         return old
 
     def provision(self, now: float, new_ids: Iterable[str]) -> list[Slot]:
@@ -197,7 +227,7 @@ class Pool:
                     now,
                     now,
                 )
-                self._slots[slot.id] = slot
+                self._put(slot)
                 created.append(slot)
         return created
 
@@ -219,11 +249,11 @@ class Pool:
             idle = [s.id for s in current if s.phase is Phase.IDLE]
             surplus.extend(idle[: max(0, extra)])
         for slot_id in surplus:
-            del self._slots[slot_id]
+            self._drop(slot_id)
         return surplus
 
     def slots(self) -> list[Slot]:
-        return sorted(self._slots.values(), key=lambda s: (s.function, s.created))
+        return sorted(self._slots.values(), key=lambda s: (s.function, s.created, s.id))
 
     def get(self, slot_id: str) -> Slot | None:
         return self._slots.get(slot_id)

@@ -77,7 +77,7 @@ class Service:
         pool: Pool,
         settings: ServiceSettings,
         on_event: Listener | None = None,
-        on_log: Callable[[str, str], None] | None = None,
+        on_log: Callable[[str, InvocationResult], None] | None = None,
     ) -> None:
         self._backend = backend
         self._invoker = invoker
@@ -160,7 +160,9 @@ class Service:
         name: str,
         request: InvokeRequest,
         on_answer: Callable[[Outcome], None] | None = None,
+        settle: bool = True,
     ) -> InvocationResult:
+        """Invoke ``name``; ``settle`` as in ``Invoker.run_on``."""
         state = self.function(name)
         spec = state.spec
         loop = asyncio.get_running_loop()
@@ -189,7 +191,9 @@ class Service:
                 on_answer(outcome)
 
         try:
-            result = await self._invoker.run_on(env, spec, request, on_answer=answered)
+            result = await self._invoker.run_on(
+                env, spec, request, on_answer=answered, settle=settle
+            )
         finally:
             if not released:
                 self._after(slot_id, env)
@@ -197,7 +201,7 @@ class Service:
         state.errors += result.function_error is not None
         state.durations_ms.append(result.report.duration_ms)
         del state.durations_ms[:-1000]
-        self._on_log(name, result.log)
+        self._on_log(name, result)
         return result
 
     def _after(self, slot_id: str, env: Environment) -> None:

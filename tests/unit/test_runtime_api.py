@@ -449,21 +449,25 @@ def test_runtime_waiting_on_next_gets_500_when_retired() -> None:
 
 
 def test_waiting_for_work_is_set_only_while_the_runtime_waits_on_next() -> None:
+    async def until_waiting(env: Environment) -> None:
+        while not env.waiting_for_work:
+            await asyncio.sleep(0.005)
+
     async def scenario() -> None:
         env = new_env()
         async with serving((ENV_A, env)) as srv, connected(srv.port, ENV_A) as runtime:
-            assert not env.waiting_for_work.is_set()
+            assert not env.waiting_for_work
             pending = await start_next(runtime)
-            await asyncio.wait_for(env.waiting_for_work.wait(), TIMEOUT_S)
+            await asyncio.wait_for(until_waiting(env), TIMEOUT_S)
             env.deliver(new_delivery("req-1"))
             await asyncio.wait_for(pending, TIMEOUT_S)
-            assert not env.waiting_for_work.is_set()
+            assert not env.waiting_for_work
             await runtime.request("POST", response_path("req-1"), b"{}")
             pending = await start_next(runtime)
-            await asyncio.wait_for(env.waiting_for_work.wait(), TIMEOUT_S)
+            await asyncio.wait_for(until_waiting(env), TIMEOUT_S)
             await stop(pending)
         await asyncio.sleep(0.05)  # the disconnect cancels the long-poll
-        assert not env.waiting_for_work.is_set()
+        assert not env.waiting_for_work
 
     run(scenario())
 
