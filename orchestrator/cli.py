@@ -219,15 +219,17 @@ def invoke(
         raise click.UsageError(f"unexpected argument {stdin_marker!r}; use '-' to read stdin")
     body = _read_payload("-" if stdin_marker == "-" else payload, payload_file)
     body = invocation.check_payload(body)  # refused before any container starts
-    loaded = _load_manifest(manifest_path)
-    spec = loaded.function(function)
-    trace.mark("manifest loaded")
     from orchestrator import client
+    from orchestrator.manifest_path import find
 
-    server = client.find(loaded.path)
-    if server is not None:
+    path = find(manifest_path, Path.cwd())
+    server = client.find(path)
+    if server is not None:  # it knows the functions: no need to read the manifest here
         served = server.invoke(function, body)
         _print_and_exit(served.log, served.payload, served.function_error)
+    loaded = _load_manifest(path)
+    spec = loaded.function(function)
+    trace.mark("manifest loaded")
     backend = _backend()
     trace.mark("docker connected")
     _ensure_image(backend, spec)

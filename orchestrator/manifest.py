@@ -22,11 +22,13 @@ from typing import Literal, TypeVar, cast
 import yaml
 
 from orchestrator.errors import ManifestError, Problem, ResourceNotFound
+from orchestrator.manifest_path import DEFAULT_MANIFEST as DEFAULT_MANIFEST
+from orchestrator.manifest_path import find as find
+from orchestrator.manifest_path import missing
 from orchestrator.runtimes import RUNTIME_NAMES
 
 NetworkMode = Literal["public", "private"]
 
-DEFAULT_MANIFEST = "lrun.yaml"
 ACCOUNT_ID = "000000000000"
 REGION = "us-east-1"
 
@@ -124,16 +126,6 @@ class Manifest:
         return hash((self.path, *(spec.config_digest() for spec in self.functions.values())))
 
 
-def find(path: Path | None, cwd: Path) -> Path:
-    """The manifest to use: ``path`` (a file, or a directory holding lrun.yaml), else cwd's."""
-    candidate = Path(os.path.abspath(cwd / (path or DEFAULT_MANIFEST)))
-    if path is not None and candidate.is_dir():
-        candidate = candidate / DEFAULT_MANIFEST
-    if not candidate.is_file():
-        raise ManifestError([_missing(candidate)])
-    return candidate
-
-
 def load(path: Path) -> Manifest:
     """Parse and validate the manifest at ``path``; ``ManifestError`` lists every problem."""
     path = Path(os.path.abspath(path))
@@ -141,7 +133,7 @@ def load(path: Path) -> Manifest:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ManifestError([_missing(path)]) from None
+        raise ManifestError([missing(path)]) from None
     except (OSError, UnicodeDecodeError) as exc:
         message = f"cannot be read ({exc}); pass a readable, UTF-8 manifest file"
         raise ManifestError([Problem(file, None, "(file)", message)]) from None
@@ -159,11 +151,6 @@ def load(path: Path) -> Manifest:
     if reader.problems:
         raise ManifestError(sorted(reader.problems, key=lambda p: p.line or 0))
     return Manifest(path=path, functions=MappingProxyType(functions))
-
-
-def _missing(path: Path) -> Problem:
-    fix = "run 'lrun init' to create one or pass -f PATH"
-    return Problem(str(path), None, "(file)", f"no {path.name} found in {path.parent}; {fix}")
 
 
 def _yaml_problem(file: str, exc: yaml.YAMLError) -> Problem:
