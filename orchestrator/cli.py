@@ -363,6 +363,8 @@ class _ServeView:
         self.events: list[str] = []
         self.service: Any = None
         self.live: Any = None
+        self._refresher: Any = None
+        self._table: Any = ""
 
     def __enter__(self) -> _ServeView:
         if self.console.is_terminal:
@@ -382,7 +384,20 @@ class _ServeView:
             self.live.__exit__(None, None, None)
 
     def attach(self, service: Any) -> None:
+        """Called on the server's loop once it serves: the view refreshes from that loop, as
+        the service's state may only be read there."""
+        import asyncio
+
         self.service = service
+        if self.live is not None:
+            self._refresher = asyncio.get_running_loop().create_task(self._refresh())
+
+    async def _refresh(self) -> None:
+        import asyncio
+
+        while True:
+            self.live.update(self._render(), refresh=True)
+            await asyncio.sleep(0.5)
 
     def event(self, message: str) -> None:
         import datetime
@@ -393,9 +408,25 @@ class _ServeView:
             click.echo(line, err=True)
         else:
             self.events = [*self.events[-7:], line]
+            self.live.update(self._render(), refresh=True)
 
     def _render(self) -> Any:
         from rich.console import Group
+
+        if self._serving():
+            self._table = self._summary()
+        return Group(self._table, *self.events)
+
+    def _serving(self) -> bool:
+        import asyncio
+
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return False
+        return self.service is not None
+
+    def _summary(self) -> Any:
         from rich.table import Table
 
         table = Table(
@@ -428,7 +459,7 @@ class _ServeView:
                     str(state.throttles),
                     p50,
                 )
-        return Group(table, *self.events)
+        return table
 
 
 @main.command()
