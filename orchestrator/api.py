@@ -24,6 +24,7 @@ from orchestrator.errors import (
     InvalidRequestContent,
     LambdaError,
     LrunError,
+    RequestTooLarge,
     ResourceNotFound,
 )
 from orchestrator.http_server import Request, Response, Router
@@ -38,6 +39,7 @@ from orchestrator.service import FunctionState, Service
 log = logging.getLogger(__name__)
 
 LATEST = "$LATEST"
+MAX_ASYNC_PAYLOAD = 1_048_576  # bytes: Lambda's limit for an Event invocation's payload
 _NAME = re.compile(
     r"^(?:arn:aws[a-zA-Z-]*:lambda:[a-z0-9-]+:\d{12}:function:|\d{12}:function:)?"
     r"(?P<name>[a-zA-Z0-9_-]{1,64})(?::(?P<qualifier>\$LATEST|[a-zA-Z0-9_-]{1,128}))?$"
@@ -171,6 +173,11 @@ class LambdaApi:
                 f"Unsupported invocation type {kind!r}: use RequestResponse, Event or DryRun"
             )
         payload = check_payload(request.body)
+        if kind == "Event" and len(payload) > MAX_ASYNC_PAYLOAD:
+            raise RequestTooLarge(
+                f"Request must be smaller than {MAX_ASYNC_PAYLOAD} bytes for the InvokeAsync "
+                f"operation (this one is {len(payload)} bytes)"
+            )
         if kind == "DryRun":
             return Response(204, b"", {"x-amzn-RequestId": str(uuid.uuid4())})
         context = request.headers.get("x-amz-client-context")
@@ -367,13 +374,18 @@ class LambdaApi:
     def _provisioned_config(self, name: str, qualifier: str, with_arn: bool) -> dict[str, Any]:
         requested, ready = self.service.provisioned_status(name)
         state = self.service.function(name)
+        status = "READY" if ready >= requested else "IN_PROGRESS"
+        if status != "READY" and state.provision_failure is not None:
+            status = "FAILED"
         body: dict[str, Any] = {
             "RequestedProvisionedConcurrentExecutions": requested,
             "AvailableProvisionedConcurrentExecutions": ready,
             "AllocatedProvisionedConcurrentExecutions": ready,
-            "Status": "READY" if ready >= requested else "IN_PROGRESS",
+            "Status": status,
             "LastModified": _stamp(state.provisioned_at),
         }
+        if status == "FAILED":
+            body["StatusReason"] = f"FUNCTION_ERROR_INIT_FAILURE: {state.provision_failure}"
         if with_arn:
             body = {"FunctionArn": function_arn(name, qualifier), **body}
         return body

@@ -27,6 +27,9 @@ from orchestrator.revision import code_digest
 
 log = logging.getLogger(__name__)
 
+PROVISIONED_INIT_LIMIT_S = 130.0
+PROVISION_RETRY_S = 30.0
+
 
 @dataclass(frozen=True)
 class ServiceSettings:
@@ -43,6 +46,8 @@ class FunctionState:
     reserved: int | None
     provisioned: int
     provisioned_at: float = 0.0  # when the provisioned setting last changed (epoch seconds)
+    provision_failure: str | None = None  # why the last provisioned environment failed
+    provision_retry_at: float = 0.0  # no new provisioned environment before this (epoch)
     invocations: int = 0
     errors: int = 0
     throttles: int = 0
@@ -268,18 +273,37 @@ class Service:
         for slot_id in self.pool.surplus_provisioned():
             self._stop(slot_id, "provisioned concurrency lowered")
         for slot in self.pool.provision(now, iter(lambda: secrets.token_hex(16), None)):
-            self._spawn(self._provision(slot))
+            state = self.functions[slot.function]
+            if time.time() < state.provision_retry_at:
+                self.pool.remove(slot.id)  # its init failed lately: try again later
+            else:
+                self._spawn(self._provision(slot, state))
 
-    async def _provision(self, slot: Slot) -> None:
-        spec = self.functions[slot.function].spec
+    async def _provision(self, slot: Slot, state: FunctionState) -> None:
+        spec = state.spec
+        # Lambda gives provisioned environments max(130 s, timeout) to initialise.
+        limit = max(PROVISIONED_INIT_LIMIT_S, float(spec.timeout))
         try:
             env = await self._start(slot.id, spec, "provisioned-concurrency")
-            await env.ready.wait()  # initialised (handler imported) before it takes traffic
-        except LambdaError:
-            self.pool.remove(slot.id)
+            await asyncio.wait_for(env.ready.wait(), limit)  # initialised before any traffic
+        except (LambdaError, TimeoutError) as exc:
+            self._provision_failed(slot, state, str(exc) or "init timed out")
             return
-        if env.exited is None:
-            self.pool.started(slot.id, asyncio.get_running_loop().time())
+        if env.init_error is not None or env.exited is not None:
+            self._provision_failed(slot, state, "the function's init failed")
+            return
+        state.provision_failure = None
+        self.pool.started(slot.id, asyncio.get_running_loop().time())
+
+    def _provision_failed(self, slot: Slot, state: FunctionState, why: str) -> None:
+        self.pool.remove(slot.id)
+        self._stop(slot.id, "provisioned init failed")
+        state.provision_failure = why
+        state.provision_retry_at = time.time() + PROVISION_RETRY_S
+        self._on_event(
+            f"{slot.function}: a provisioned environment failed ({why}); retrying in "
+            f"{PROVISION_RETRY_S:g} s"
+        )
 
     async def run_housekeeping(self) -> None:
         while not self._closing:
