@@ -48,7 +48,7 @@ class Delivery:
     request: InvokeRequest
     deadline_ms: int
     outcome: asyncio.Future[Outcome]
-    delivered_at: float | None = None  # loop time when the runtime received the event
+    delivered_at: float | None = None  # time.monotonic() when the runtime received it
     # The container's output from this hand-over until the next one: the invocation's log.
     output: list[bytes] = field(default_factory=list)
     superseded: bool = False  # a later invocation was handed to the same environment
@@ -61,7 +61,7 @@ class Environment:
     memory_mb: int
     container: Container | None = None
     state: State = State.STARTING
-    started_at: float = 0.0  # loop time when the container was started
+    started_at: float = 0.0  # time.monotonic() when the container was started
     init_duration_ms: float | None = None  # set when the runtime first asks for work
     invocations: int = 0
     provisioned: bool = False  # initialised ahead of traffic: no invocation pays for its init

@@ -67,6 +67,8 @@ class Invoker:
         self._cores = host_cores()
         self._watching = False
         self._pumps: set[asyncio.Task[None]] = set()
+        # Exits heard before the container's start returned: a runtime can die that fast.
+        self._early_exits: dict[str, ContainerExit] = {}
 
     # Environments
 
@@ -90,6 +92,9 @@ class Invoker:
     def _container_died(self, exit: ContainerExit) -> None:
         env = self._by_container.pop(exit.id, None)
         if env is None:
+            self._early_exits[exit.id] = exit
+            while len(self._early_exits) > 256:
+                self._early_exits.pop(next(iter(self._early_exits)))
             return
         if env.container is not None:
             self._api.unregister(env.container.ip)
@@ -125,6 +130,9 @@ class Invoker:
         pump = asyncio.get_running_loop().create_task(pump_output(env, stream))
         self._pumps.add(pump)
         pump.add_done_callback(self._pumps.discard)
+        early = self._early_exits.pop(container.id, None)
+        if early is not None:
+            self._container_died(early)
         return env
 
     async def close(self) -> None:
@@ -185,14 +193,16 @@ class Invoker:
         outcome_future: asyncio.Future[Outcome] = loop.create_future()
         deadline_ms = int(time.time() * 1000) + spec.timeout * 1000
         delivery = Delivery(request, deadline_ms, outcome_future)
-        handed_at = loop.time()
+        handed_at = time.monotonic()
         env.deliver(delivery)
         try:
             outcome: Outcome = await asyncio.wait_for(asyncio.shield(outcome_future), spec.timeout)
         except TimeoutError:
             outcome = timed_out(request.request_id, spec.timeout)
         trace.mark("answered")
-        duration_ms = (loop.time() - (delivery.delivered_at or handed_at)) * 1000
+        # Durations use the monotonic clock itself: an event loop's clock may tick in whole
+        # milliseconds (uvloop's does), too coarse for Lambda's two-decimal figures.
+        duration_ms = (time.monotonic() - (delivery.delivered_at or handed_at)) * 1000
         timed_out_now = isinstance(outcome, PlatformError) and outcome.report_status == "timeout"
         if timed_out_now:
             await self.stop_environment(env)  # at the deadline, as Lambda does

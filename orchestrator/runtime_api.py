@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 
 from orchestrator.environment import Answer, Environment, Retired, error_answer
 from orchestrator.http_server import Request, Response, Router
@@ -73,14 +74,13 @@ class RuntimeApi:
         env = await self._environment(request.peer)
         if env is None:
             return _error(403, "InvalidStateTransition", "unknown execution environment")
-        loop = asyncio.get_running_loop()
         try:
-            delivery = await env.next_invocation(loop.time())
+            delivery = await env.next_invocation(time.monotonic())
         except Retired:
             # Lambda's contract: a 500 from /next means "exit now"; the runtime ends itself,
             # which is faster than having the engine kill it.
             return _error(500, "Runtime.ExitError", "the execution environment is shutting down")
-        delivery.delivered_at = loop.time()
+        delivery.delivered_at = time.monotonic()
         req = delivery.request
         headers = {
             "Lambda-Runtime-Aws-Request-Id": req.request_id,
