@@ -54,7 +54,8 @@ class ProvisionedConfigNotFound(LambdaError):
 
 
 def _json(status: int, body: object, headers: Mapping[str, str] | None = None) -> Response:
-    return Response(status, json.dumps(body).encode(), {**_JSON, **(headers or {})})
+    base = {**_JSON, "x-amzn-RequestId": str(uuid.uuid4())}
+    return Response(status, json.dumps(body).encode(), {**base, **(headers or {})})
 
 
 def error_response(exc: Exception) -> Response:
@@ -247,8 +248,11 @@ class LambdaApi:
 
     async def list_functions(self, request: Request) -> Response:
         names = sorted(self.service.functions)
-        start = names.index(request.query["Marker"]) if request.query.get("Marker") in names else 0
-        size = min(int(request.query.get("MaxItems", "50") or 50), 50)
+        marker = request.query.get("Marker")
+        if marker and marker not in names:
+            raise InvalidParameterValue(f"Invalid marker {marker!r}: pass the NextMarker given")
+        start = names.index(marker) if marker else 0
+        size = _max_items(request.query.get("MaxItems"))
         page = names[start : start + size]
         body: dict[str, Any] = {
             "Functions": [configuration(self.service.functions[n]) for n in page]
@@ -316,7 +320,7 @@ class LambdaApi:
 
     async def delete_concurrency(self, request: Request) -> Response:
         self.service.set_reserved(self._unqualified(request), None)
-        return Response(204)
+        return Response(204, b"", {"x-amzn-RequestId": str(uuid.uuid4())})
 
     def _unqualified(self, request: Request) -> str:
         name, qualifier = resolve(request.params["function"], None)
@@ -360,7 +364,7 @@ class LambdaApi:
     async def delete_provisioned(self, request: Request) -> Response:
         name, _ = self._qualified(request)
         self.service.set_provisioned(name, 0)
-        return Response(204)
+        return Response(204, b"", {"x-amzn-RequestId": str(uuid.uuid4())})
 
     def _qualified(self, request: Request) -> tuple[str, str]:
         name, qualifier = resolve(request.params["function"], request.query.get("Qualifier"))
@@ -397,6 +401,17 @@ class LambdaApi:
 
     async def health(self, request: Request) -> Response:
         return _json(200, {"status": "ok", "functions": sorted(self.service.functions)})
+
+
+def _max_items(value: str | None) -> int:
+    if not value:
+        return 50
+    if not value.isdigit() or not 1 <= int(value) <= 10000:
+        raise InvalidParameterValue(
+            f"1 validation error detected: Value '{value}' at 'maxItems' failed to satisfy "
+            "constraint: Member must have value between 1 and 10000"
+        )
+    return min(int(value), 50)
 
 
 def _client_context(header: str) -> str:

@@ -18,6 +18,7 @@ LABEL_OWNER = "lrun.owner"  # the owning process: "oneshot-<pid>-<random>" or "s
 LABEL_FUNCTION = "lrun.function"
 LABEL_CONFIG = "lrun.config"  # digest of the function's configuration and code
 LABEL_RUNTIME_HASH = "lrun.runtime-hash"  # on images: digest of the inputs they were built from
+LABEL_IMAGE = "lrun.image"  # on images lrun built: the runtime (or Debian suite) it is for
 
 NETWORK_PUBLIC = "lrun-public"
 NETWORK_PRIVATE = "lrun-private"
@@ -98,6 +99,10 @@ class Backend(Protocol):
 
     def kill(self, container_id: str) -> None:
         """Stop a container now (SIGKILL) and have it removed; nothing happens if it is gone."""
+        ...
+
+    def remove(self, container_id: str) -> None:
+        """Remove a container, running or not (for leftovers that do not remove themselves)."""
         ...
 
     def forget(self, container_id: str) -> None:

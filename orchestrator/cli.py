@@ -225,8 +225,12 @@ def invoke(
     path = find(manifest_path, Path.cwd())
     server = client.find(path)
     if server is not None:  # it knows the functions: no need to read the manifest here
-        served = server.invoke(function, body)
-        _print_and_exit(served.log, served.payload, served.function_error)
+        try:
+            served = server.invoke(function, body)
+        except client.ServerGone:
+            pass  # a stale state file: invoke without the server
+        else:
+            _print_and_exit(served.log, served.payload, served.function_error)
     loaded = _load_manifest(path)
     spec = loaded.function(function)
     trace.mark("manifest loaded")

@@ -261,6 +261,19 @@ class DockerBackend:
             return fd
         return None
 
+    def remove(self, container_id: str) -> None:
+        try:
+            self._api.remove_container(container_id, force=True)
+        except docker.errors.NotFound:
+            pass
+        except docker.errors.APIError as exc:
+            if exc.status_code != 409:  # 409: removal already in progress
+                raise BackendError(
+                    f"Docker could not remove container {container_id[:12]}: "
+                    f"{exc.explanation}; remove it with `docker rm -f {container_id[:12]}`"
+                ) from exc
+        self.forget(container_id)
+
     def forget(self, container_id: str) -> None:
         with self._lock:
             raw = self._attached.pop(container_id, None)

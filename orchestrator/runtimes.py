@@ -19,11 +19,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestrator.backend import LABEL_MANAGED, LABEL_RUNTIME_HASH, Backend
+from orchestrator.backend import LABEL_IMAGE, LABEL_RUNTIME_HASH, Backend
 from orchestrator.errors import RuntimeImageError
 
 RUNTIME_NAMES = ("python3.11", "python3.13", "nodejs20.x", "provided")
-BUILD_FORMAT = "1"  # bump to rebuild every image when the recipe below changes
+BUILD_FORMAT = "2"  # bump to rebuild every image when the recipe below changes
 
 SANDBOX_UID, SANDBOX_GID = 993, 990
 
@@ -115,7 +115,7 @@ def build(backend: Backend, name: str, progress: Progress, force: bool = False) 
             tarball = work / "rootfs.tar"
             _mmdebstrap(rt, tarball)
             progress(f"importing it as {base}")
-            backend.import_rootfs(tarball, base, {LABEL_MANAGED: "1"})
+            backend.import_rootfs(tarball, base, {LABEL_IMAGE: rt.suite})
             tarball.unlink()
         context = work / "context"
         shutil.copytree(source_dir("runtimes") / rt.folder, context)
@@ -123,7 +123,9 @@ def build(backend: Backend, name: str, progress: Progress, force: bool = False) 
             progress(f"fetching the runtime interface client for Python {rt.python}")
             _install_wheels(rt.python, context / "requirements.txt", context / "runtime")
         progress(f"building {rt.image}")
-        labels = {LABEL_MANAGED: "1", LABEL_RUNTIME_HASH: runtime_digest(rt)}
+        # Not LABEL_MANAGED: containers inherit their image's labels, and that one says "an
+        # environment lrun started", which a user's own `docker run` of the image is not.
+        labels = {LABEL_IMAGE: rt.name, LABEL_RUNTIME_HASH: runtime_digest(rt)}
         backend.build(context, rt.image, {"BASE": base}, labels)
     return True
 

@@ -49,13 +49,17 @@ def default_concurrency() -> int:
     return max(1, min(1000, memory_mb // 128, cores * 64))
 
 
-def owner_alive(owner: str) -> bool:
-    """Whether the process named in an owner label (``kind-pid-random``) is still running."""
+def owner_pid(owner: str) -> int | None:
+    """The process named in an owner label (``kind-pid-random``), if it is one."""
     parts = owner.split("-")
-    if len(parts) < 3 or not parts[1].isdigit():
-        return False
+    if len(parts) != 3 or parts[0] not in ("serve", "oneshot", "test") or not parts[1].isdigit():
+        return None
+    return int(parts[1])
+
+
+def owner_alive(pid: int) -> bool:
     try:
-        os.kill(int(parts[1]), 0)
+        os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
@@ -64,12 +68,13 @@ def owner_alive(owner: str) -> bool:
 
 
 def orphans(backend: Backend) -> list[Container]:
-    """lrun's containers whose owning process is gone."""
-    return [
-        c
-        for c in backend.containers({LABEL_MANAGED: "1"})
-        if not owner_alive(c.labels.get(LABEL_OWNER, ""))
-    ]
+    """Containers lrun started whose owning process is gone (never one it did not start)."""
+    found = []
+    for container in backend.containers({LABEL_MANAGED: "1"}):
+        pid = owner_pid(container.labels.get(LABEL_OWNER, ""))
+        if pid is not None and not owner_alive(pid):
+            found.append(container)
+    return found
 
 
 async def run(
@@ -82,7 +87,7 @@ async def run(
     loaded = manifest_module.load(settings.manifest)
     leftovers = await asyncio.to_thread(orphans, backend)
     if leftovers:
-        await asyncio.gather(*(asyncio.to_thread(backend.kill, c.id) for c in leftovers))
+        await asyncio.gather(*(asyncio.to_thread(backend.remove, c.id) for c in leftovers))
         on_event(f"removed {len(leftovers)} containers left behind by an earlier lrun")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

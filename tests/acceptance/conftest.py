@@ -76,18 +76,13 @@ def lrun(tmp_path: Path) -> Lrun:
 # `lrun serve` as a subprocess, on its own port and state directory (the engine may be shared)
 
 HERE = Path(__file__).resolve().parent
-# With an engine to themselves (LRUN_TEST_EXCLUSIVE_ENGINE=1) tests run the real entry point;
-# otherwise a wrapper that confines serve's start-up clean-up to containers tests planted.
-EXCLUSIVE_ENGINE = os.environ.get("LRUN_TEST_EXCLUSIVE_ENGINE") == "1"
 READY_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 60.0
 
 
 def serve_command() -> list[str]:
-    """`lrun` for starting servers: the real entry point only with an engine to ourselves."""
-    if EXCLUSIVE_ENGINE:
-        return [sys.executable, "-m", "orchestrator"]
-    return [sys.executable, str(HERE / "scoped_lrun.py")]
+    """The real `lrun` entry point, as a subprocess."""
+    return [sys.executable, "-m", "orchestrator"]
 
 
 def free_port() -> int:
@@ -230,11 +225,9 @@ def start_server(
     manifest_dir: Path,
     state_dir: Path,
     *args: str,
-    orphan_owners: tuple[str, ...] = (),
 ) -> LrunServer:
     """Start `lrun serve` on the manifest in ``manifest_dir`` and wait until it answers."""
-    env = {"LRUN_TEST_ORPHAN_OWNERS": ",".join(orphan_owners)}
-    server = LrunServer(manifest_dir, state_dir, list(args), env)
+    server = LrunServer(manifest_dir, state_dir, list(args), {})
     try:
         server.wait_ready()
     except BaseException:
@@ -248,13 +241,13 @@ ServerFactory = Callable[..., LrunServer]
 
 @pytest.fixture
 def serve_lrun(tmp_path: Path) -> Iterator[ServerFactory]:
-    """Start servers for one test: ``serve_lrun(manifest_dir, *args, orphan_owners=())``. Each
+    """Start servers for one test: ``serve_lrun(manifest_dir, *args)``. Each
     gets its own port and state directory; whatever a test leaves running is removed after it."""
     started: list[LrunServer] = []
 
-    def start(manifest_dir: Path, *args: str, orphan_owners: tuple[str, ...] = ()) -> LrunServer:
+    def start(manifest_dir: Path, *args: str) -> LrunServer:
         state = tmp_path / f"state-{len(started)}"
-        server = start_server(manifest_dir, state, *args, orphan_owners=orphan_owners)
+        server = start_server(manifest_dir, state, *args)
         started.append(server)
         return server
 
