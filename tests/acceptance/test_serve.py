@@ -34,7 +34,6 @@ from orchestrator import docker_backend
 from orchestrator.backend import LABEL_MANAGED, LABEL_OWNER
 from orchestrator.serve import orphans
 from tests.acceptance.conftest import (
-    EXCLUSIVE_ENGINE,
     Lrun,
     LrunServer,
     ServerFactory,
@@ -746,11 +745,8 @@ def removed_count(output: str) -> int:
 
 
 def check_removed_count(output: str) -> None:
-    removed = removed_count(output)
-    if EXCLUSIVE_ENGINE:  # the real sweep: whatever else was left behind goes too
-        assert removed >= 1, output
-    else:
-        assert removed == 1, output
+    # At least the planted one: anything else a dead lrun process left goes too.
+    assert removed_count(output) >= 1, output
 
 
 def present(container_id: str) -> bool:

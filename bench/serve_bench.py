@@ -1,0 +1,1495 @@
+#!/usr/bin/env python3
+"""`lrun serve` beside `sam local start-lambda`: the warm-pool figures of issue 3, in one run.
+
+Both serve the same code (../shared/peers/sam/app/src: `Echo` returns {"echo": event}, `Sleep`
+sleeps event["s"] seconds; python3.11, 1769 MB = 1 vCPU). In one run this script:
+
+1. starts `lrun serve` on bench/sam_app/lrun.yaml and SAM CLI's start-lambda (warm containers
+   EAGER), each on a free port, lrun with its own temporary LRUN_STATE_DIR;
+2. runs ../shared/peers/invoke_bench.py (first invoke, boto3 and raw keep-alive warm latency,
+   throughput with 8 Python clients, 10 parallel 1 s sleeps) against both; then, for lrun only,
+   the 10 parallel sleeps again, now that all 10 Sleep environments are warm;
+3. wrk, 1 thread, 8 connections, 10 s, POST {"x": 1} to Echo on both (lrun first warmed with 8
+   parallel invokes and a discarded 2 s wrk run; SAM with the same 2 s run), with the CPU time
+   of the client, the server process, the function containers and the whole host; optionally
+   a py-spy profile of the lrun server under a second, separate wrk run;
+4. cold starts inside a server: a temporary manifest of 10 functions Cold0..Cold9 on a second
+   `lrun serve`, against SAM start-lambda with warm containers LAZY on a copy of its template
+   with the same 10 functions; the first invoke of each, timed from request sent to response
+   read, alternating lrun and SAM; lrun's REPORT Init Duration of each from the server's log;
+5. `lrun invoke Echo --payload '{"x": 1}'` from a shell (a subprocess in bench/sam_app, with the
+   first server's state directory, so it goes through that server) against the AWS CLI's
+   `aws lambda invoke` pointed at SAM (and at lrun, for the same client on both);
+6. 100 idle 128 MB environments on a third `lrun serve` (function `Idle`, the sleeper, 128 MB,
+   --max-concurrency 128, plus `Hot`, the echo at 1769 MB): host memory (MemAvailable, and the
+   proportional set size of each environment's processes, its containerd shim and its
+   fuse-overlayfs) before and after 100 concurrent 1 s invokes of Idle, and Hot's raw
+   keep-alive warm latency before and while the 100 idle environments exist.
+
+Before each phase it waits (up to --max-wait seconds) until the 1-minute load average is at most
+--max-load, and records the load each phase ran under. Every server it starts is stopped at
+the end (SIGTERM for lrun, which removes its containers; SIGINT for SAM).
+
+    python3.11 bench/serve_bench.py            # figures and the target table
+    python3.11 bench/serve_bench.py --json     # the same as one JSON object
+
+Needs Python 3.11 with boto3, a Docker engine with lrun's python3.11 image, wrk, the AWS CLI
+(installed with pip if missing), py-spy for the profile (skipped if missing), and SAM CLI as set
+up by ../shared/peers/sam/setup.sh (PEERS_DIR, default /tmp/lrun-peers).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import http.client
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+LRUN_APP = HERE / "sam_app"  # lrun.yaml: Echo and Sleep exactly as SAM's template declares them
+PEERS = REPO.parent / "shared" / "peers"
+INVOKE_BENCH = PEERS / "invoke_bench.py"
+CODE_DIR = PEERS / "sam" / "app" / "src"
+SETUP = PEERS / "sam" / "setup.sh"
+POST_LUA = HERE / "post.lua"
+DEFAULT_PEERS_DIR = "/tmp/lrun-peers"
+
+INVOKE_PATH = "/2015-03-31/functions/{}/invocations"
+EVENT = {"x": 1}
+EXPECTED = {"echo": EVENT}
+COLD_FUNCTIONS = 10
+IDLE_ENVIRONMENTS = 100
+WRK_SECONDS = 10
+WRK_CONNECTIONS = 8
+CLI_RUNS = 20
+AWS_CLI_RUNS = 10
+LATENCY_RUNS = 1000  # raw keep-alive series for the idle-environments comparison
+
+# The issue's targets.
+TARGET_RAW_P50_MS = 1.0
+TARGET_RAW_P99_MS = 3.0
+TARGET_THROUGHPUT = 2000.0
+TARGET_PARALLEL_S = 1.5
+TARGET_COLD_P50_MS = 300.0
+TARGET_CLI_MS = 150.0
+TARGET_IDLE_MIB = 20.0
+# "Warm p99 unchanged" is met when the p99 with the idle environments is at most 25 % or
+# 0.25 ms (whichever is larger) above the p99 without them.
+UNCHANGED_RATIO = 1.25
+UNCHANGED_ABS_MS = 0.25
+
+INIT_DURATION = re.compile(r"Init Duration: (?P<ms>[\d.]+) ms")
+SAM_CONTAINER = re.compile(r"SAM_CONTAINER_ID: (?P<id>[0-9a-f]{64})")
+
+
+class BenchError(Exception):
+    pass
+
+
+def note(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+# Figures
+
+
+def nearest_rank(values: Sequence[float], p: float) -> float:
+    """invoke_bench.py's percentile (sorted[int(p/100 * n)]), so both series compare."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
+
+
+def interpolated(values: Sequence[float], q: float) -> float:
+    """Linear interpolation between closest ranks (as bench/cold_invoke.py), for small series."""
+    ordered = sorted(values)
+    if len(ordered) == 1:
+        return ordered[0]
+    pos = (len(ordered) - 1) * q
+    lo = int(pos)
+    hi = min(lo + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
+
+
+def small_summary_ms(seconds: Sequence[float]) -> dict[str, float]:
+    ms = [s * 1000 for s in seconds]
+    return {
+        "n": len(ms),
+        "p50_ms": round(statistics.median(ms), 1),
+        "p90_ms": round(interpolated(ms, 0.9), 1),
+        "min_ms": round(min(ms), 1),
+        "max_ms": round(max(ms), 1),
+    }
+
+
+def ratio(slow: float | None, fast: float | None) -> float | None:
+    if slow is None or fast is None or fast == 0:
+        return None
+    return round(slow / fast, 2)
+
+
+# The machine and its load
+
+
+def load1() -> float:
+    return round(os.getloadavg()[0], 2)
+
+
+def _out(argv: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> str:
+    try:
+        proc = subprocess.run(
+            argv, capture_output=True, text=True, env=env, cwd=cwd, timeout=120, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"unavailable ({exc})"
+    return (proc.stdout or proc.stderr).strip()
+
+
+def meminfo() -> dict[str, int]:
+    """/proc/meminfo in KiB."""
+    values: dict[str, int] = {}
+    with open("/proc/meminfo") as f:
+        for line in f:
+            key, _, rest = line.partition(":")
+            values[key] = int(rest.split()[0])
+    return values
+
+
+def running_containers() -> int:
+    return len(_out(["docker", "ps", "-q"]).split())
+
+
+def machine() -> dict[str, Any]:
+    fmt = "{{.ServerVersion}}|{{.Driver}}|{{.CgroupVersion}}|{{.CgroupDriver}}|{{.NCPU}}"
+    fields = (_out(["docker", "info", "--format", fmt]).split("|") + [""] * 5)[:5]
+    return {
+        "nproc": len(os.sched_getaffinity(0)),
+        "memory_gib": round(meminfo()["MemTotal"] / 1024 / 1024, 1),
+        "kernel": platform.release(),
+        "docker_server_version": fields[0],
+        "docker_storage_driver": fields[1],
+        "docker_cgroup": f"v{fields[2]} {fields[3]}",
+        "docker_ncpu": fields[4],
+        "python": platform.python_version(),
+    }
+
+
+@dataclass
+class Phases:
+    """Waits for a quiet machine before each phase and records the load each one ran under."""
+
+    max_load: float
+    max_wait_s: float
+    records: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @contextlib.contextmanager
+    def run(self, name: str) -> Iterator[None]:
+        waited = 0.0
+        while load1() > self.max_load and waited < self.max_wait_s:
+            note(f"{name}: 1-min load {load1()} > {self.max_load}; waiting 30 s")
+            time.sleep(30)
+            waited += 30
+        record: dict[str, Any] = {
+            "load1_start": load1(),
+            "waited_s": waited,
+            "quiet_at_start": load1() <= self.max_load,
+            "other_containers_start": running_containers(),
+        }
+        note(f"{name}: starting (1-min load {record['load1_start']})")
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            record["load1_end"] = load1()
+            record["elapsed_s"] = round(time.perf_counter() - start, 1)
+            self.records[name] = record
+
+
+# HTTP against the Invoke API
+
+
+def host_port(url: str) -> tuple[str, int]:
+    parts = urllib.parse.urlsplit(url)
+    return parts.hostname or "127.0.0.1", parts.port or 80
+
+
+def invoke_once(
+    url: str,
+    function: str,
+    payload: object,
+    headers: dict[str, str] | None = None,
+    timeout: float = 300.0,
+) -> tuple[int, dict[str, str], bytes, float]:
+    """One invocation on a new connection: (status, headers, body, seconds from the request's
+    first byte sent to the response's last byte read; the connect is not included)."""
+    host, port = host_port(url)
+    conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    try:
+        conn.connect()
+        body = json.dumps(payload).encode()
+        hdrs = {"Content-Type": "application/json", **(headers or {})}
+        start = time.perf_counter()
+        conn.request("POST", INVOKE_PATH.format(function), body=body, headers=hdrs)
+        resp = conn.getresponse()
+        data = resp.read()
+        elapsed = time.perf_counter() - start
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, data, elapsed
+    finally:
+        conn.close()
+
+
+def raw_series(url: str, function: str, n: int) -> dict[str, float]:
+    """Sequential invokes over one keep-alive connection, as invoke_bench.py's raw series."""
+    host, port = host_port(url)
+    conn = http.client.HTTPConnection(host, port, timeout=60)
+    path = INVOKE_PATH.format(function)
+    times = []
+    try:
+        for i in range(n):
+            body = json.dumps({"x": i}).encode()
+            start = time.perf_counter()
+            conn.request("POST", path, body=body, headers={"Content-Type": "application/json"})
+            resp = conn.getresponse()
+            data = resp.read()
+            times.append(time.perf_counter() - start)
+            if resp.status != 200 or json.loads(data) != {"echo": {"x": i}}:
+                raise BenchError(f"raw invoke of {function}: {resp.status} {data[:200]!r}")
+    finally:
+        conn.close()
+    return {
+        "n": n,
+        "p50_ms": round(nearest_rank(times, 50) * 1000, 3),
+        "p99_ms": round(nearest_rank(times, 99) * 1000, 3),
+        "max_ms": round(max(times) * 1000, 3),
+    }
+
+
+def concurrent_invokes(
+    url: str, function: str, payload: object, n: int, timeout: float = 300.0
+) -> tuple[float, Counter[int], list[str]]:
+    """``n`` invocations released at once, each on its own connection: (wall seconds from the
+    release to the last response, status counts, error bodies)."""
+    barrier = threading.Barrier(n + 1)
+    statuses: Counter[int] = Counter()
+    errors: list[str] = []
+    lock = threading.Lock()
+
+    def one() -> None:
+        barrier.wait()
+        try:
+            status, _, body, _ = invoke_once(url, function, payload, timeout=timeout)
+        except OSError as exc:
+            status, body = 0, str(exc).encode()
+        with lock:
+            statuses[status] += 1
+            if status != 200:
+                errors.append(body[:200].decode(errors="replace"))
+
+    threads = [threading.Thread(target=one, daemon=True) for _ in range(n)]
+    for t in threads:
+        t.start()
+    barrier.wait()
+    start = time.perf_counter()
+    for t in threads:
+        t.join()
+    return time.perf_counter() - start, statuses, errors
+
+
+def get_json(url: str, path: str) -> Any:
+    host, port = host_port(url)
+    conn = http.client.HTTPConnection(host, port, timeout=30)
+    try:
+        conn.request("GET", path)
+        resp = conn.getresponse()
+        data = resp.read()
+        if resp.status != 200:
+            raise BenchError(f"GET {path}: {resp.status} {data[:200]!r}")
+        return json.loads(data)
+    finally:
+        conn.close()
+
+
+def environments(url: str) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = get_json(url, "/lrun/environments")
+    return rows
+
+
+def env_counts(url: str, function: str) -> dict[str, int]:
+    counts = Counter(r["state"] for r in environments(url) if r["function"] == function)
+    return dict(counts)
+
+
+# Processes and containers
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def proc_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process (all its threads)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def host_cpu_s() -> float:
+    """Busy CPU seconds of the whole host (all CPUs; idle and iowait excluded)."""
+    with open("/proc/stat") as f:
+        values = [int(v) for v in f.readline().split()[1:]]
+    busy = sum(values[:8]) - values[3] - values[4]
+    return busy / os.sysconf("SC_CLK_TCK")
+
+
+def smaps(pid: int) -> tuple[int, int]:
+    """(RSS, PSS) of a process in KiB; (0, 0) if it is gone."""
+    rss = pss = 0
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Rss:"):
+                    rss = int(line.split()[1])
+                elif line.startswith("Pss:"):
+                    pss = int(line.split()[1])
+    except OSError:
+        pass
+    return rss, pss
+
+
+def cmdlines() -> dict[int, list[str]]:
+    found: dict[int, list[str]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                raw = f.read()
+        except OSError:
+            continue
+        if raw:
+            found[int(entry)] = [a.decode(errors="replace") for a in raw.rstrip(b"\0").split(b"\0")]
+    return found
+
+
+def pids_named(name: str) -> list[int]:
+    return [pid for pid, argv in cmdlines().items() if Path(argv[0]).name == name]
+
+
+def rss_kib(pids: Sequence[int]) -> int:
+    return sum(smaps(pid)[0] for pid in pids)
+
+
+def docker_inspect(ids: Sequence[str]) -> list[dict[str, Any]]:
+    if not ids:
+        return []
+    proc = subprocess.run(
+        ["docker", "inspect", *ids], capture_output=True, text=True, check=False, timeout=120
+    )
+    if not proc.stdout.strip():
+        return []
+    rows: list[dict[str, Any]] = json.loads(proc.stdout)
+    return rows
+
+
+def lrun_containers(server_pid: int, function: str | None = None) -> list[dict[str, Any]]:
+    """The running containers of the `lrun serve` process ``server_pid`` (its owner label)."""
+    ids = _out(["docker", "ps", "-q", "--no-trunc", "--filter", "label=lrun.managed=1"]).split()
+    prefix = f"serve-{server_pid}-"
+    mine = []
+    for row in docker_inspect(ids):
+        labels = row.get("Config", {}).get("Labels") or {}
+        if not str(labels.get("lrun.owner", "")).startswith(prefix):
+            continue
+        if function is not None and labels.get("lrun.function") != function:
+            continue
+        mine.append(row)
+    return mine
+
+
+def _cgroup_dir(controller: str, container_id: str) -> Path | None:
+    for candidate in (
+        Path("/sys/fs/cgroup") / controller / "docker" / container_id,
+        Path("/sys/fs/cgroup") / "docker" / container_id,
+        Path("/sys/fs/cgroup/system.slice") / f"docker-{container_id}.scope",
+    ):
+        if candidate.is_dir():
+            return candidate
+    return None
+
+
+def _read_int(path: Path) -> int | None:
+    try:
+        return int(path.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def container_cpu_s(container_id: str) -> float:
+    folder = _cgroup_dir("cpuacct", container_id)
+    if folder is not None:
+        usage = _read_int(folder / "cpuacct.usage")
+        if usage is not None:
+            return usage / 1e9
+    folder = _cgroup_dir("", container_id)
+    if folder is not None:
+        with contextlib.suppress(OSError):
+            for line in (folder / "cpu.stat").read_text().splitlines():
+                if line.startswith("usage_usec"):
+                    return int(line.split()[1]) / 1e6
+    return 0.0
+
+
+def attribute_memory(containers: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Host memory each container costs, by process: its own processes (its cgroup's), its
+    containerd shim (found by ``-id <id>``) and its fuse-overlayfs (found by its merged
+    directory), as RSS and PSS (shared pages split between their users), in MiB per container;
+    plus the container's cgroup memory usage (its processes' memory, page cache and kernel
+    memory charged to it)."""
+    argvs = cmdlines()
+    shim_of: dict[str, int] = {}
+    fuse_of: dict[str, int] = {}
+    for pid, argv in argvs.items():
+        name = Path(argv[0]).name
+        if name.startswith("containerd-shim") and "-id" in argv:
+            index = argv.index("-id")
+            if index + 1 < len(argv):
+                shim_of[argv[index + 1]] = pid
+        elif name == "fuse-overlayfs":
+            fuse_of[argv[-1]] = pid
+    totals: Counter[str] = Counter()
+    counted = 0
+    for row in containers:
+        cid = row["Id"]
+        folder = _cgroup_dir("memory", cid)
+        pids: list[int] = []
+        if folder is not None:
+            with contextlib.suppress(OSError):
+                pids = [int(p) for p in (folder / "cgroup.procs").read_text().split()]
+        if not pids and row.get("State", {}).get("Pid"):
+            pids = [int(row["State"]["Pid"])]
+        for pid in pids:
+            rss, pss = smaps(pid)
+            totals["processes_rss"] += rss
+            totals["processes_pss"] += pss
+        if cid in shim_of:
+            rss, pss = smaps(shim_of[cid])
+            totals["shim_rss"] += rss
+            totals["shim_pss"] += pss
+            totals["with_shim"] += 1
+        merged = (row.get("GraphDriver", {}).get("Data") or {}).get("MergedDir")
+        if merged in fuse_of:
+            rss, pss = smaps(fuse_of[merged])
+            totals["fuse_rss"] += rss
+            totals["fuse_pss"] += pss
+            totals["with_fuse"] += 1
+        if folder is not None:
+            usage = _read_int(folder / "memory.usage_in_bytes")
+            if usage is not None:
+                totals["cgroup_usage"] += usage // 1024
+                totals["with_cgroup"] += 1
+            kmem = _read_int(folder / "memory.kmem.usage_in_bytes")
+            if kmem is not None:
+                totals["cgroup_kmem"] += kmem // 1024
+        counted += 1
+    if counted == 0:
+        return {"containers": 0}
+
+    def per(key: str) -> float:
+        return round(totals[key] / 1024 / counted, 2)
+
+    pss_sum = totals["processes_pss"] + totals["shim_pss"] + totals["fuse_pss"]
+    rss_sum = totals["processes_rss"] + totals["shim_rss"] + totals["fuse_rss"]
+    return {
+        "containers": counted,
+        "with_shim": totals["with_shim"],
+        "with_fuse_overlayfs": totals["with_fuse"],
+        "processes_rss_mib": per("processes_rss"),
+        "processes_pss_mib": per("processes_pss"),
+        "shim_rss_mib": per("shim_rss"),
+        "shim_pss_mib": per("shim_pss"),
+        "fuse_overlayfs_rss_mib": per("fuse_rss"),
+        "fuse_overlayfs_pss_mib": per("fuse_pss"),
+        "total_pss_mib": round(pss_sum / 1024 / counted, 2),
+        "total_rss_mib": round(rss_sum / 1024 / counted, 2),
+        "cgroup_usage_mib": per("cgroup_usage") if totals["with_cgroup"] else None,
+        "cgroup_kmem_mib": per("cgroup_kmem") if totals["with_cgroup"] else None,
+    }
+
+
+def docker_stats_mem(ids: Sequence[str]) -> dict[str, str]:
+    if not ids:
+        return {}
+    text = _out(["docker", "stats", "--no-stream", "--format", "{{.ID}} {{.MemUsage}}", *ids])
+    found = {}
+    for line in text.splitlines():
+        short, _, usage = line.partition(" ")
+        found[short] = usage
+    return found
+
+
+# Servers
+
+
+class Server:
+    name = "server"
+
+    def __init__(self, argv: list[str], cwd: Path, env: dict[str, str], log_path: Path) -> None:
+        self.argv, self.cwd, self.env, self.log_path = argv, cwd, env, log_path
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.url = ""
+
+    def start(self) -> None:
+        note(f"{self.name}: {' '.join(self.argv)}")
+        with open(self.log_path, "wb") as log:
+            self.proc = subprocess.Popen(
+                self.argv, cwd=self.cwd, env=self.env, stdout=log, stderr=subprocess.STDOUT
+            )
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def log_text(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def _check_alive(self) -> None:
+        if self.proc is not None and self.proc.poll() is not None:
+            raise BenchError(
+                f"{self.name} exited with {self.proc.returncode}; its log "
+                f"({self.log_path}) ends with:\n{self.log_text()[-2000:]}"
+            )
+
+    def ready(self) -> bool:
+        raise NotImplementedError
+
+    def wait_ready(self, timeout_s: float = 180.0) -> float:
+        start = time.perf_counter()
+        while time.perf_counter() - start < timeout_s:
+            self._check_alive()
+            with contextlib.suppress(OSError, BenchError, http.client.HTTPException):
+                if self.ready():
+                    return time.perf_counter() - start
+            time.sleep(0.2)
+        raise BenchError(f"{self.name} not ready after {timeout_s:g} s; see {self.log_path}")
+
+    def _signal_and_wait(self, sig: int, timeout_s: float) -> bool:
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            self.proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            return False
+        return True
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+
+class LrunServer(Server):
+    def __init__(
+        self,
+        lrun: list[str],
+        manifest: Path,
+        port: int,
+        state_dir: Path,
+        log_path: Path,
+        extra: Sequence[str] = (),
+        name: str = "lrun serve",
+    ) -> None:
+        env = {**os.environ, "LRUN_STATE_DIR": str(state_dir)}
+        env.pop("LRUN_TRACE", None)
+        argv = [*lrun, "serve", "-f", str(manifest), "--port", str(port), *extra]
+        super().__init__(argv, manifest.parent, env, log_path)
+        self.name, self.state_dir = name, state_dir
+        self.url = f"http://127.0.0.1:{port}"
+
+    def ready(self) -> bool:
+        health = get_json(self.url, "/lrun/health")
+        return bool(health.get("status") == "ok")
+
+    def stop(self) -> None:
+        """SIGTERM: lrun lets in-flight invocations finish and removes its containers."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        note(f"{self.name}: stopping (SIGTERM)")
+        if not self._signal_and_wait(signal.SIGTERM, 120):
+            note(f"{self.name}: still running after 120 s; SIGKILL")
+            self._signal_and_wait(signal.SIGKILL, 10)
+
+
+class SamServer(Server):
+    def __init__(
+        self, sam: Path, app_dir: Path, port: int, warm: str, log_path: Path, probe: str | None
+    ) -> None:
+        env = {**os.environ, "SAM_CLI_TELEMETRY": "0"}
+        argv = [
+            str(sam), "local", "start-lambda", "--skip-pull-image",
+            "--warm-containers", warm, "-p", str(port),
+        ]  # fmt: skip
+        super().__init__(argv, app_dir, env, log_path)
+        self.name = f"sam start-lambda ({warm})"
+        self.url = f"http://127.0.0.1:{port}"
+        self.probe = probe  # a function to invoke as the readiness check; None: any answer
+
+    def ready(self) -> bool:
+        if self.probe is not None:
+            status, _, body, _ = invoke_once(self.url, self.probe, EVENT, timeout=60)
+            return status == 200 and json.loads(body) == EXPECTED
+        host, port = host_port(self.url)
+        conn = http.client.HTTPConnection(host, port, timeout=5)
+        try:  # answered at all (405: GET on an invoke path) without starting any container
+            conn.request("GET", INVOKE_PATH.format("Probe"))
+            conn.getresponse().read()
+            return True
+        finally:
+            conn.close()
+
+    def container_ids(self) -> list[str]:
+        return sorted(set(SAM_CONTAINER.findall(self.log_text())))
+
+    def containers(self, function: str | None = None) -> list[dict[str, Any]]:
+        rows = [r for r in docker_inspect(self.container_ids()) if r["State"]["Running"]]
+        if function is not None:
+            rows = [
+                r
+                for r in rows
+                if (r["Config"].get("Labels") or {}).get("sam.cli.function.name") == function
+            ]
+        return rows
+
+    def stop(self) -> None:
+        """SIGINT (Ctrl-C) first: SAM then removes its warm containers itself."""
+        if self.proc is not None and self.proc.poll() is None:
+            note(f"{self.name}: stopping (SIGINT)")
+            if not self._signal_and_wait(signal.SIGINT, 30):
+                note(f"{self.name}: still running after SIGINT; SIGTERM")
+                if not self._signal_and_wait(signal.SIGTERM, 20):
+                    self._signal_and_wait(signal.SIGKILL, 10)
+        # Containers this SAM started (it prints their ids) that are somehow still there.
+        leftover = [r["Id"] for r in docker_inspect(self.container_ids())]
+        if leftover:
+            note(f"{self.name}: removing {len(leftover)} containers it left")
+            _out(["docker", "rm", "-f", *leftover])
+
+
+class Servers:
+    """Everything this run started, stopped at the end whatever happens."""
+
+    def __init__(self) -> None:
+        self.running: list[Server] = []
+
+    def start(self, server: Server) -> Server:
+        self.running.append(server)
+        server.start()
+        return server
+
+    def stop(self, server: Server) -> None:
+        try:
+            server.stop()
+        finally:
+            if server in self.running:
+                self.running.remove(server)
+
+    def stop_all(self) -> None:
+        for server in reversed(list(self.running)):
+            with contextlib.suppress(Exception):
+                self.stop(server)
+
+
+# Tools
+
+
+def find_lrun(explicit: str | None) -> list[str]:
+    if explicit:
+        return [explicit]
+    beside = Path(sys.executable).parent / "lrun"
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return [str(beside)]
+    return [sys.executable, "-m", "orchestrator"]
+
+
+def ensure_sam(peers_dir: Path) -> Path:
+    sam = peers_dir / "sam-venv" / "bin" / "sam"
+    if not (sam.is_file() and (peers_dir / "app" / "template.yaml").is_file()):
+        note(f"setting up SAM CLI in {peers_dir} with {SETUP}")
+        env = {**os.environ, "PEERS_DIR": str(peers_dir)}
+        subprocess.run(["bash", str(SETUP)], env=env, check=True)
+    if not sam.is_file():
+        raise BenchError(f"{SETUP} did not produce {sam}")
+    return sam
+
+
+def ensure_awscli() -> None:
+    check = [sys.executable, "-c", "import awscli"]
+    if subprocess.run(check, capture_output=True, check=False).returncode != 0:
+        note("installing the AWS CLI with pip")
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "awscli"], check=True)
+
+
+def find_py_spy() -> str | None:
+    beside = Path(sys.executable).parent / "py-spy"
+    if beside.is_file():
+        return str(beside)
+    return shutil.which("py-spy")
+
+
+# Phase 2: invoke_bench.py, and the parallel sleeps again on a warm lrun
+
+
+def run_invoke_bench(url: str, n: int) -> dict[str, Any]:
+    proc = subprocess.run(
+        [sys.executable, str(INVOKE_BENCH), url, "--n", str(n)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=900,
+    )
+    lines = [line for line in proc.stdout.splitlines() if line.strip()]
+    if proc.returncode != 0 or not lines:
+        raise BenchError(f"invoke_bench.py {url}: exit {proc.returncode}: {proc.stderr[-2000:]}")
+    figures: dict[str, Any] = json.loads(lines[-1])
+    return figures
+
+
+def parallel_sleeps_boto3(url: str, parallel: int = 10) -> float:
+    """invoke_bench.py's parallel test (boto3, one thread per call, {"s": 1}), once more."""
+    import concurrent.futures as cf
+
+    import boto3
+    from botocore import UNSIGNED
+    from botocore.config import Config
+
+    cfg = Config(
+        signature_version=UNSIGNED,
+        retries={"max_attempts": 0},
+        read_timeout=300,
+        max_pool_connections=max(64, parallel * 2),
+    )
+    lam = boto3.client("lambda", endpoint_url=url, region_name="us-east-1", config=cfg)
+
+    def sleep_once(_: int) -> None:
+        r = lam.invoke(FunctionName="Sleep", Payload=json.dumps({"s": 1}))
+        body = r["Payload"].read()
+        if r["StatusCode"] != 200 or "FunctionError" in r:
+            raise BenchError(f"Sleep: {r['StatusCode']} {body[:200]!r}")
+
+    sleep_once(0)  # as invoke_bench.py does before its timing (and warms the client)
+    start = time.perf_counter()
+    with cf.ThreadPoolExecutor(parallel) as ex:
+        list(ex.map(sleep_once, range(parallel)))
+    return time.perf_counter() - start
+
+
+# Phase 3: wrk
+
+
+_WRK_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}
+
+
+def run_wrk(url: str, seconds: int, connections: int) -> dict[str, Any]:
+    """wrk's figures and its own CPU seconds (from wait4's rusage)."""
+    target = url + INVOKE_PATH.format("Echo")
+    argv = [
+        "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency",
+        "-s", str(POST_LUA), target,
+    ]  # fmt: skip
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    assert proc.stdout is not None
+    text = proc.stdout.read().decode(errors="replace")
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise BenchError(f"wrk failed ({proc.returncode}): {text}")
+    out: dict[str, Any] = {
+        "command": " ".join(argv),
+        "client_cpu_s": usage.ru_utime + usage.ru_stime,
+    }
+    found = re.search(r"Requests/sec:\s+([\d.]+)", text)
+    out["requests_per_s"] = float(found.group(1)) if found else None
+    found = re.search(r"(\d+) requests in ([\d.]+)(\w+)", text)
+    out["requests"] = int(found.group(1)) if found else 0
+    found = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+    out["non_2xx"] = int(found.group(1)) if found else 0
+    found = re.search(r"Socket errors: (.*)", text)
+    out["socket_errors"] = found.group(1).strip() if found else None
+    for pct in ("50", "75", "90", "99"):
+        found = re.search(rf"^\s+{pct}%\s+([\d.]+)(us|ms|s|m)\s*$", text, re.M)
+        if found:
+            out[f"latency_p{pct}_ms"] = round(float(found.group(1)) * _WRK_UNITS[found.group(2)], 3)
+    return out
+
+
+@dataclass
+class CpuWindow:
+    """CPU seconds used during a window: a server process, containers and the host."""
+
+    server_pid: int
+    container_ids: Sequence[str]
+    start: dict[str, float] = field(default_factory=dict)
+
+    def __enter__(self) -> CpuWindow:
+        self.start = self._sample()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+    def _sample(self) -> dict[str, float]:
+        return {
+            "wall": time.perf_counter(),
+            "server": proc_cpu_s(self.server_pid),
+            "containers": sum(container_cpu_s(c) for c in self.container_ids),
+            "host": host_cpu_s(),
+        }
+
+    def result(self, requests: int, client_cpu_s: float) -> dict[str, Any]:
+        end = self._sample()
+        delta = {k: end[k] - self.start[k] for k in end}
+        known = delta["server"] + delta["containers"] + client_cpu_s
+        per = 1000 / requests if requests else 0.0
+        return {
+            "wall_s": round(delta["wall"], 2),
+            "server_cpu_s": round(delta["server"], 2),
+            "function_containers_cpu_s": round(delta["containers"], 2),
+            "client_cpu_s": round(client_cpu_s, 2),
+            "host_busy_cpu_s": round(delta["host"], 2),
+            "other_cpu_s": round(delta["host"] - known, 2),
+            "host_cpus_busy": round(delta["host"] / delta["wall"], 2) if delta["wall"] else None,
+            "server_cpu_ms_per_request": round(delta["server"] * per, 3),
+            "containers_cpu_ms_per_request": round(delta["containers"] * per, 3),
+            "client_cpu_ms_per_request": round(client_cpu_s * per, 3),
+            "other_cpu_ms_per_request": round((delta["host"] - known) * per, 3),
+            "host_cpu_ms_per_request": round(delta["host"] * per, 3),
+        }
+
+
+def summarize_profile(path: Path, top: int = 15) -> dict[str, Any]:
+    """py-spy's raw output (``frame;frame;... count``): samples by innermost Python frame
+    (self) and by every frame on the stack (inclusive), by function and file."""
+    self_counts: Counter[str] = Counter()
+    inclusive: Counter[str] = Counter()
+    total = 0
+    for line in path.read_text(errors="replace").splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack or not count_text.isdigit():
+            continue
+        count = int(count_text)
+        total += count
+        frames = [re.sub(r":\d+\)$", ")", f) for f in stack.split(";")]
+        frames = [re.sub(r"\((?:.*/)?([^/]+)\)$", r"(\1)", f) for f in frames]
+        self_counts[frames[-1]] += count
+        for frame in set(frames):
+            inclusive[frame] += count
+    return {
+        "samples": total,
+        "self": [(f, c, round(100 * c / total, 1)) for f, c in self_counts.most_common(top)],
+        "inclusive": [(f, c, round(100 * c / total, 1)) for f, c in inclusive.most_common(top)],
+    }
+
+
+# Phase 4: cold starts
+
+
+def write_cold_manifest(folder: Path, count: int) -> Path:
+    lines = ["functions:"]
+    for i in range(count):
+        lines += [
+            f"  Cold{i}:",
+            "    runtime: python3.11",
+            "    handler: app.handler",
+            f"    code: {CODE_DIR}",
+            "    memory: 1769",
+            "    timeout: 30",
+        ]
+    path = folder / "lrun.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def write_sam_cold_app(peers_dir: Path, folder: Path, count: int) -> Path:
+    app = folder / "sam-cold"
+    shutil.copytree(peers_dir / "app" / "src", app / "src")
+    lines = [
+        "AWSTemplateFormatVersion: '2010-09-09'",
+        "Transform: AWS::Serverless-2016-10-31",
+        "Resources:",
+    ]
+    for i in range(count):
+        lines += [
+            f"  Cold{i}:",
+            "    Type: AWS::Serverless::Function",
+            "    Properties:",
+            "      CodeUri: src/",
+            "      Handler: app.handler",
+            "      Runtime: python3.11",
+            "      MemorySize: 1769",
+            "      Timeout: 30",
+        ]
+    (app / "template.yaml").write_text("\n".join(lines) + "\n")
+    return app
+
+
+def first_invoke(url: str, function: str) -> float:
+    status, _, body, elapsed = invoke_once(url, function, EVENT, timeout=120)
+    if status != 200 or json.loads(body) != EXPECTED:
+        raise BenchError(f"first invoke of {function} at {url}: {status} {body[:200]!r}")
+    return elapsed
+
+
+# Phase 5: the command line
+
+
+def timed_run(argv: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, str, str]:
+    start = time.perf_counter()
+    proc = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+    elapsed = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise BenchError(f"{' '.join(argv)}: exit {proc.returncode}: {proc.stderr[-1000:]}")
+    return elapsed, proc.stdout, proc.stderr
+
+
+def lrun_invoke_series(lrun: list[str], state_dir: Path, runs: int) -> dict[str, Any]:
+    env = {**os.environ, "LRUN_STATE_DIR": str(state_dir)}
+    env.pop("LRUN_TRACE", None)
+    argv = [*lrun, "invoke", "Echo", "--payload", json.dumps(EVENT)]
+    times = []
+    for i in range(runs + 1):  # the first is a discarded warm-up (page cache)
+        elapsed, out, err = timed_run(argv, LRUN_APP, env)
+        if json.loads(out.strip().splitlines()[-1]) != EXPECTED:
+            raise BenchError(f"lrun invoke: unexpected response {out!r}")
+        if "Init Duration" in err:  # a one-shot run is always cold; through the server, warm
+            raise BenchError("lrun invoke did not go through the server (a cold start)")
+        if i:
+            times.append(elapsed)
+    return {"command": f"(cd {LRUN_APP} && {' '.join(argv)})", **small_summary_ms(times)}
+
+
+def aws_cli_argv(url: str, outfile: Path) -> list[str]:
+    return [
+        sys.executable, "-m", "awscli", "lambda", "invoke",
+        "--endpoint-url", url, "--region", "us-east-1", "--no-sign-request",
+        "--function-name", "Echo", "--payload", json.dumps(EVENT), str(outfile),
+    ]  # fmt: skip
+
+
+def aws_cli_series(urls: dict[str, str], runs: int, folder: Path) -> dict[str, Any]:
+    """`aws lambda invoke` against each endpoint, alternating, one discarded warm-up each."""
+    env = {**os.environ, "AWS_EC2_METADATA_DISABLED": "true", "AWS_PAGER": ""}
+    times: dict[str, list[float]] = {name: [] for name in urls}
+    for i in range(runs + 1):
+        for name, url in urls.items():
+            outfile = folder / f"aws-{name}.json"
+            outfile.unlink(missing_ok=True)
+            elapsed, _, _ = timed_run(aws_cli_argv(url, outfile), folder, env)
+            if json.loads(outfile.read_text()) != EXPECTED:
+                raise BenchError(f"aws lambda invoke ({name}): {outfile.read_text()!r}")
+            if i:
+                times[name].append(elapsed)
+    return {
+        name: {"command": " ".join(aws_cli_argv(url, Path("out.json"))), **small_summary_ms(t)}
+        for name, t in times.items()
+    }
+
+
+# Phase 6: idle environments
+
+
+def write_idle_manifest(folder: Path) -> Path:
+    path = folder / "lrun.yaml"
+    path.write_text(
+        "functions:\n"
+        "  Idle:\n"
+        "    runtime: python3.11\n"
+        "    handler: app.sleeper\n"
+        f"    code: {CODE_DIR}\n"
+        "    memory: 128\n"
+        "    timeout: 60\n"
+        "  Hot:\n"
+        "    runtime: python3.11\n"
+        "    handler: app.handler\n"
+        f"    code: {CODE_DIR}\n"
+        "    memory: 1769\n"
+        "    timeout: 30\n"
+    )
+    return path
+
+
+def memory_snapshot(server_pid: int) -> dict[str, Any]:
+    info = meminfo()
+    return {
+        "mem_available_mib": round(info["MemAvailable"] / 1024, 1),
+        "mem_free_mib": round(info["MemFree"] / 1024, 1),
+        "dockerd_rss_mib": round(rss_kib(pids_named("dockerd")) / 1024, 1),
+        "containerd_rss_mib": round(rss_kib(pids_named("containerd")) / 1024, 1),
+        "server_rss_mib": round(smaps(server_pid)[0] / 1024, 1),
+        "running_containers": running_containers(),
+    }
+
+
+def wait_idle(url: str, function: str, count: int, timeout_s: float) -> float:
+    start = time.perf_counter()
+    while time.perf_counter() - start < timeout_s:
+        if env_counts(url, function).get("idle", 0) >= count:
+            return time.perf_counter() - start
+        time.sleep(1)
+    raise BenchError(f"{function}: {env_counts(url, function)} after {timeout_s:g} s")
+
+
+# The run
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    lrun = find_lrun(args.lrun)
+    peers_dir = Path(os.environ.get("PEERS_DIR", DEFAULT_PEERS_DIR))
+    sam = ensure_sam(peers_dir)
+    ensure_awscli()
+    py_spy = find_py_spy() if args.profile else None
+    tmp = Path(tempfile.mkdtemp(prefix="lrun-serve-bench-"))
+    phases = Phases(args.max_load, args.max_wait)
+    result: dict[str, Any] = {
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %z"),
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "machine": machine(),
+        "lrun": {"command": " ".join(lrun), "version": _out([*lrun, "--version"])},
+        "sam": {"command": str(sam), "version": _out([str(sam), "--version"])},
+        "wrk_version": _out(["wrk", "-v"]).splitlines()[0] if shutil.which("wrk") else None,
+        "aws_cli_version": _out([sys.executable, "-m", "awscli", "--version"]),
+        "work_dir": str(tmp),
+        "phases": phases.records,
+    }
+    servers = Servers()
+    try:
+        # 1. Start both.
+        with phases.run("1 start"):
+            main_state = tmp / "state-main"
+            lrun_main = LrunServer(
+                lrun, LRUN_APP / "lrun.yaml", free_port(), main_state, tmp / "lrun-main.log"
+            )
+            sam_main = SamServer(
+                sam, peers_dir / "app", free_port(), "EAGER", tmp / "sam-eager.log", "Echo"
+            )
+            servers.start(lrun_main)
+            servers.start(sam_main)
+            result["lrun"]["ready_s"] = round(lrun_main.wait_ready(), 2)
+            result["sam"]["ready_s"] = round(sam_main.wait_ready(), 2)
+            result["lrun"]["url"], result["sam"]["url"] = lrun_main.url, sam_main.url
+
+        # 2. invoke_bench.py against both, then lrun's parallel sleeps once more.
+        with phases.run("2 invoke_bench"):
+            result["invoke_bench"] = {
+                "lrun": run_invoke_bench(lrun_main.url, args.n),
+                "sam": run_invoke_bench(sam_main.url, args.n),
+            }
+            result["lrun_sleep_envs_before_rerun"] = env_counts(lrun_main.url, "Sleep")
+            result["lrun_parallel_10x1s_all_warm_s"] = round(
+                parallel_sleeps_boto3(lrun_main.url), 2
+            )
+            result["lrun_sleep_envs_after_rerun"] = env_counts(lrun_main.url, "Sleep")
+
+        # 3. wrk.
+        with phases.run("3 wrk"):
+            wall, statuses, errors = concurrent_invokes(lrun_main.url, "Echo", EVENT, 8)
+            if statuses[200] != 8:
+                raise BenchError(f"warm-up: {dict(statuses)} {errors[:3]}")
+            run_wrk(lrun_main.url, 2, WRK_CONNECTIONS)  # discarded
+            run_wrk(sam_main.url, 2, WRK_CONNECTIONS)  # discarded
+            echo_ids = [c["Id"] for c in lrun_containers(lrun_main.pid, "Echo")]
+            wrk: dict[str, Any] = {"lrun_echo_envs_before": env_counts(lrun_main.url, "Echo")}
+            with CpuWindow(lrun_main.pid, echo_ids) as window:
+                figures = run_wrk(lrun_main.url, WRK_SECONDS, WRK_CONNECTIONS)
+                figures["cpu"] = window.result(figures["requests"], figures["client_cpu_s"])
+            wrk["lrun"] = figures
+            wrk["lrun_echo_envs_after"] = env_counts(lrun_main.url, "Echo")
+            sam_ids = [c["Id"] for c in sam_main.containers("Echo")]
+            with CpuWindow(sam_main.pid, sam_ids) as window:
+                figures = run_wrk(sam_main.url, WRK_SECONDS, WRK_CONNECTIONS)
+                figures["cpu"] = window.result(figures["requests"], figures["client_cpu_s"])
+            wrk["sam"] = figures
+            result["wrk"] = wrk
+            # One warm 1769 MB environment of Echo, lrun's and SAM's, after the same work.
+            lrun_echo = lrun_containers(lrun_main.pid, "Echo")
+            sam_echo = sam_main.containers("Echo")
+            result["warm_env_memory"] = {
+                "lrun_echo": attribute_memory(lrun_echo),
+                "sam_echo": attribute_memory(sam_echo),
+                "docker_stats": {
+                    "lrun_echo": list(docker_stats_mem([c["Id"] for c in lrun_echo]).values()),
+                    "sam_echo": list(docker_stats_mem([c["Id"] for c in sam_echo]).values()),
+                },
+            }
+
+        if py_spy is not None:
+            with phases.run("3b profile"):
+                raw = tmp / "py-spy-lrun.txt"
+                spy = subprocess.Popen(
+                    [py_spy, "record", "-p", str(lrun_main.pid), "-d", "6", "-f", "raw",
+                     "-o", str(raw), "--nonblocking"],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                )  # fmt: skip
+                time.sleep(0.5)
+                profiled = run_wrk(lrun_main.url, 8, WRK_CONNECTIONS)
+                spy.wait(60)
+                result["profile"] = {
+                    "file": str(raw),
+                    "wrk_under_profiler_per_s": profiled["requests_per_s"],
+                    **(summarize_profile(raw) if raw.is_file() else {"samples": 0}),
+                }
+
+        # 5. The command line, against the running servers.
+        with phases.run("5 cli"):
+            result["cli"] = {
+                "lrun_invoke": lrun_invoke_series(lrun, main_state, args.cli_runs),
+                "aws_cli": aws_cli_series(
+                    {"sam": sam_main.url, "lrun": lrun_main.url}, args.aws_runs, tmp
+                ),
+            }
+        servers.stop(lrun_main)
+        servers.stop(sam_main)
+
+        # 4. Cold starts inside a running server.
+        with phases.run("4 cold"):
+            cold_dir = tmp / "cold"
+            cold_dir.mkdir()
+            cold_lrun = LrunServer(
+                lrun,
+                write_cold_manifest(cold_dir, args.cold_functions),
+                free_port(),
+                tmp / "state-cold",
+                tmp / "lrun-cold.log",
+                name="lrun serve (cold)",
+            )
+            cold_sam = SamServer(
+                sam,
+                write_sam_cold_app(peers_dir, tmp, args.cold_functions),
+                free_port(),
+                "LAZY",
+                tmp / "sam-lazy.log",
+                None,
+            )
+            servers.start(cold_lrun)
+            servers.start(cold_sam)
+            cold_lrun.wait_ready()
+            cold_sam.wait_ready()
+            times: dict[str, list[float]] = {"lrun": [], "sam": []}
+            for i in range(args.cold_functions):
+                for name, server in (("lrun", cold_lrun), ("sam", cold_sam)):
+                    times[name].append(first_invoke(server.url, f"Cold{i}"))
+                    time.sleep(args.pause)
+            servers.stop(cold_lrun)  # flushes its invocation logs
+            servers.stop(cold_sam)
+            inits = []
+            for i in range(args.cold_functions):
+                log_file = tmp / "state-cold" / "logs" / f"Cold{i}.log"
+                found = INIT_DURATION.search(log_file.read_text()) if log_file.is_file() else None
+                if found:
+                    inits.append(float(found.group("ms")) / 1000)
+            result["cold"] = {
+                "functions": args.cold_functions,
+                "lrun": {**small_summary_ms(times["lrun"]), "all_ms": _ms(times["lrun"])},
+                "sam": {**small_summary_ms(times["sam"]), "all_ms": _ms(times["sam"])},
+                "lrun_init_duration": {**small_summary_ms(inits), "all_ms": _ms(inits)}
+                if inits
+                else None,
+            }
+
+        # 6. 100 idle 128 MB environments.
+        with phases.run("6 idle"):
+            idle_dir = tmp / "idle"
+            idle_dir.mkdir()
+            idle = LrunServer(
+                lrun,
+                write_idle_manifest(idle_dir),
+                free_port(),
+                tmp / "state-idle",
+                tmp / "lrun-idle.log",
+                extra=["--max-concurrency", "128", "--idle-ttl", "1800"],
+                name="lrun serve (idle)",
+            )
+            servers.start(idle)
+            idle.wait_ready()
+            first_invoke(idle.url, "Hot")
+            raw_series(idle.url, "Hot", 200)  # discarded warm-up
+            before_latency = raw_series(idle.url, "Hot", LATENCY_RUNS)
+            time.sleep(2)
+            before = memory_snapshot(idle.pid)
+            wall, statuses, errors = concurrent_invokes(idle.url, "Idle", {"s": 1}, args.idle_envs)
+            settle = wait_idle(idle.url, "Idle", args.idle_envs, 180)
+            time.sleep(5)
+            idle_envs = env_counts(idle.url, "Idle")
+            after = memory_snapshot(idle.pid)
+            idle_containers = lrun_containers(idle.pid, "Idle")
+            attributed = attribute_memory(idle_containers)
+            during_latency = raw_series(idle.url, "Hot", LATENCY_RUNS)
+            after_latency = memory_snapshot(idle.pid)
+            servers.stop(idle)
+            time.sleep(3)
+            stopped = memory_snapshot(os.getpid())
+            made = len(idle_containers) or args.idle_envs
+            result["idle"] = {
+                "environments": args.idle_envs,
+                "invokes_wall_s": round(wall, 2),
+                "statuses": {str(k): v for k, v in statuses.items()},
+                "errors": errors[:3],
+                "settle_s": round(settle, 1),
+                "idle_envs": idle_envs,
+                "containers_found": len(idle_containers),
+                "before": before,
+                "after": after,
+                "after_latency_series": after_latency,
+                "after_stop": stopped,
+                "mem_available_drop_mib_per_env": round(
+                    (before["mem_available_mib"] - after["mem_available_mib"]) / made, 2
+                ),
+                "mem_available_back_after_stop_mib": round(
+                    stopped["mem_available_mib"] - after["mem_available_mib"], 1
+                ),
+                "attributed": attributed,
+                "hot_raw_before": before_latency,
+                "hot_raw_during": during_latency,
+            }
+    finally:
+        servers.stop_all()
+    return result
+
+
+def _ms(seconds: Sequence[float]) -> list[float]:
+    return [round(s * 1000, 1) for s in seconds]
+
+
+# Targets and output
+
+
+def targets(r: dict[str, Any]) -> list[dict[str, Any]]:
+    ib_l, ib_s = r["invoke_bench"]["lrun"], r["invoke_bench"]["sam"]
+    rows: list[dict[str, Any]] = []
+
+    def add(
+        name: str,
+        target: str,
+        lrun: float | None,
+        sam: float | None,
+        unit: str,
+        met: bool | None,
+        higher_is_better: bool = False,
+        note_text: str = "",
+    ) -> None:
+        if higher_is_better:
+            r_ = ratio(lrun, sam)
+            ratio_text = f"lrun {r_}x SAM" if r_ is not None else "-"
+        else:
+            r_ = ratio(sam, lrun)
+            ratio_text = f"SAM {r_}x lrun" if r_ is not None else "-"
+        rows.append(
+            {
+                "figure": name,
+                "target": target,
+                "lrun": lrun,
+                "sam": sam,
+                "unit": unit,
+                "ratio": ratio_text,
+                "met": met,
+                "note": note_text,
+            }
+        )
+
+    p50, p99 = ib_l["raw_http_warm_p50_ms"], ib_l["raw_http_warm_p99_ms"]
+    add("warm raw keep-alive p50", f"<= {TARGET_RAW_P50_MS:g} ms", p50,
+        ib_s["raw_http_warm_p50_ms"], "ms", p50 <= TARGET_RAW_P50_MS)  # fmt: skip
+    add("warm raw keep-alive p99", f"<= {TARGET_RAW_P99_MS:g} ms", p99,
+        ib_s["raw_http_warm_p99_ms"], "ms", p99 <= TARGET_RAW_P99_MS)  # fmt: skip
+    thr = r["wrk"]["lrun"]["requests_per_s"]
+    add("wrk Echo, 8 connections", f">= {TARGET_THROUGHPUT:g}/s", thr,
+        r["wrk"]["sam"]["requests_per_s"], "/s", thr is not None and thr >= TARGET_THROUGHPUT,
+        higher_is_better=True)  # fmt: skip
+    add("throughput, 8 boto3 clients (invoke_bench)", "-", ib_l["throughput_c8_per_s"],
+        ib_s["throughput_c8_per_s"], "/s", None, higher_is_better=True)  # fmt: skip
+    par_first = ib_l["parallel_10x1s_wall_s"]
+    par_warm = r["lrun_parallel_10x1s_all_warm_s"]
+    add("10 parallel 1 s sleeps (invoke_bench: 1 Sleep env warm, ~9 cold)",
+        f"<= {TARGET_PARALLEL_S:g} s", par_first, ib_s["parallel_10x1s_wall_s"], "s",
+        par_first <= TARGET_PARALLEL_S)  # fmt: skip
+    add("10 parallel 1 s sleeps (again, all 10 envs warm)", f"<= {TARGET_PARALLEL_S:g} s",
+        par_warm, ib_s["parallel_10x1s_wall_s"], "s", par_warm <= TARGET_PARALLEL_S,
+        note_text="SAM figure: its only run (invoke_bench)")  # fmt: skip
+    cold = r["cold"]
+    add("cold start inside the server, p50 (request to response)",
+        f"<= {TARGET_COLD_P50_MS:g} ms", cold["lrun"]["p50_ms"], cold["sam"]["p50_ms"], "ms",
+        cold["lrun"]["p50_ms"] <= TARGET_COLD_P50_MS)  # fmt: skip
+    add("cold start inside the server, p90", "-", cold["lrun"]["p90_ms"],
+        cold["sam"]["p90_ms"], "ms", None)  # fmt: skip
+    cli = r["cli"]
+    lp50 = cli["lrun_invoke"]["p50_ms"]
+    add("`lrun invoke` via the server p50 / SAM: `aws lambda invoke` p50",
+        f"<= {TARGET_CLI_MS:g} ms", lp50, cli["aws_cli"]["sam"]["p50_ms"], "ms",
+        lp50 <= TARGET_CLI_MS)  # fmt: skip
+    add("`lrun invoke` via the server p90", "-", cli["lrun_invoke"]["p90_ms"], None, "ms", None)
+    add("`aws lambda invoke` p50, the same client on both", "-",
+        cli["aws_cli"]["lrun"]["p50_ms"], cli["aws_cli"]["sam"]["p50_ms"], "ms",
+        None)  # fmt: skip
+    idle = r["idle"]
+    per_env = idle["attributed"].get("total_pss_mib")
+    add("host memory per idle 128 MB env (PSS: processes + shim + fuse-overlayfs)",
+        f"<= {TARGET_IDLE_MIB:g} MiB", per_env,
+        r["warm_env_memory"]["sam_echo"].get("total_pss_mib"), "MiB",
+        per_env is not None and per_env <= TARGET_IDLE_MIB,
+        note_text="SAM: its one warm Echo container (1769 MB); it cannot hold 100 of one "
+        "function")  # fmt: skip
+    drop = idle["mem_available_drop_mib_per_env"]
+    add("MemAvailable drop per idle env", f"<= {TARGET_IDLE_MIB:g} MiB", drop, None, "MiB",
+        drop <= TARGET_IDLE_MIB)  # fmt: skip
+    b, d = idle["hot_raw_before"]["p99_ms"], idle["hot_raw_during"]["p99_ms"]
+    limit = max(b * UNCHANGED_RATIO, b + UNCHANGED_ABS_MS)
+    add(f"warm raw p99 with {idle['environments']} idle envs (without: "
+        f"{b} ms; p50 {idle['hot_raw_before']['p50_ms']} -> {idle['hot_raw_during']['p50_ms']})",
+        f"unchanged (<= {limit:.3f} ms)", d, None, "ms", d <= limit)  # fmt: skip
+    return rows
+
+
+def render(r: dict[str, Any]) -> str:
+    m = r["machine"]
+    out = [
+        f"lrun serve vs SAM start-lambda, {r['date']}",
+        f"machine: {m['nproc']} CPUs, {m['memory_gib']} GiB, kernel {m['kernel']}, Docker "
+        f"{m['docker_server_version']} ({m['docker_storage_driver']}, cgroup "
+        f"{m['docker_cgroup']}), Python {m['python']}",
+        f"lrun: {r['lrun']['version']} ({r['lrun']['command']}); SAM: {r['sam']['version']}; "
+        f"{r['wrk_version']}; {r['aws_cli_version']}",
+        "phases (1-min load at start -> end, waited for quiet, other containers running):",
+    ]
+    for name, p in r["phases"].items():
+        out.append(
+            f"  {name}: load {p['load1_start']} -> {p['load1_end']}, waited {p['waited_s']:g} s, "
+            f"{p['other_containers_start']} containers running at start, {p['elapsed_s']} s"
+        )
+    out.append("")
+    out.append("invoke_bench.py:")
+    for tool in ("lrun", "sam"):
+        out.append(f"  {tool}: {json.dumps(r['invoke_bench'][tool])}")
+    out.append(
+        f"  lrun parallel 10x1 s again, all warm: {r['lrun_parallel_10x1s_all_warm_s']} s "
+        f"(Sleep envs before: {r['lrun_sleep_envs_before_rerun']}, "
+        f"after: {r['lrun_sleep_envs_after_rerun']})"
+    )
+    w = r["wrk"]
+    out.append(f"wrk ({WRK_CONNECTIONS} connections, {WRK_SECONDS} s):")
+    for tool in ("lrun", "sam"):
+        f = w[tool]
+        out.append(
+            f"  {tool}: {f['requests_per_s']}/s ({f['requests']} requests, non-2xx "
+            f"{f['non_2xx']}, socket errors {f['socket_errors']}); latency p50 "
+            f"{f.get('latency_p50_ms')} p90 {f.get('latency_p90_ms')} p99 "
+            f"{f.get('latency_p99_ms')} ms"
+        )
+        out.append(f"    cpu: {json.dumps(f['cpu'])}")
+    out.append(f"  lrun Echo envs before/after: {w['lrun_echo_envs_before']} / "
+               f"{w['lrun_echo_envs_after']}")  # fmt: skip
+    wm = r["warm_env_memory"]
+    out.append(f"one warm Echo env (1769 MB): lrun {json.dumps(wm['lrun_echo'])}")
+    out.append(f"                             SAM  {json.dumps(wm['sam_echo'])}")
+    out.append(f"  docker stats: {json.dumps(wm['docker_stats'])}")
+    if "profile" in r:
+        p = r["profile"]
+        out.append(
+            f"py-spy on the lrun server under wrk ({p['samples']} samples; wrk under the "
+            f"profiler {p['wrk_under_profiler_per_s']}/s; raw file {p['file']}):"
+        )
+        for kind in ("self", "inclusive"):
+            out.append(f"  {kind}:")
+            for frame, count, pct in p.get(kind, []):
+                out.append(f"    {pct:5.1f}%  {count:6d}  {frame}")
+    c = r["cold"]
+    out.append(f"cold start inside the server ({c['functions']} functions, first invoke each):")
+    out.append(f"  lrun: {json.dumps(c['lrun'])}")
+    out.append(f"  SAM (LAZY): {json.dumps(c['sam'])}")
+    out.append(f"  lrun REPORT Init Duration: {json.dumps(c['lrun_init_duration'])}")
+    cli = r["cli"]
+    out.append(f"lrun invoke via the server: {json.dumps(cli['lrun_invoke'])}")
+    for tool in ("sam", "lrun"):
+        out.append(f"aws lambda invoke -> {tool}: {json.dumps(cli['aws_cli'][tool])}")
+    i = r["idle"]
+    out.append(
+        f"{i['environments']} idle 128 MB envs: invokes {i['invokes_wall_s']} s wall, statuses "
+        f"{i['statuses']}, idle after {i['settle_s']} s: {i['idle_envs']}, containers found "
+        f"{i['containers_found']}"
+    )
+    for key in ("before", "after", "after_latency_series", "after_stop"):
+        out.append(f"  memory {key}: {json.dumps(i[key])}")
+    out.append(
+        f"  MemAvailable drop per env: {i['mem_available_drop_mib_per_env']} MiB (MemAvailable "
+        f"came back by {i['mem_available_back_after_stop_mib']} MiB after the server stopped)"
+    )
+    out.append(f"  attributed per env: {json.dumps(i['attributed'])}")
+    out.append(f"  Hot raw before: {json.dumps(i['hot_raw_before'])}")
+    out.append(f"  Hot raw during: {json.dumps(i['hot_raw_during'])}")
+    out.append("")
+    out.append("| figure | target | lrun | SAM | ratio | met? |")
+    out.append("|---|---|---:|---:|---|---|")
+    for row in r["targets"]:
+        met = {True: "yes", False: "**no**", None: "-"}[row["met"]]
+        sam = "-" if row["sam"] is None else row["sam"]
+        note_text = f" ({row['note']})" if row["note"] else ""
+        out.append(
+            f"| {row['figure']}{note_text} | {row['target']} | {row['lrun']} {row['unit']} | "
+            f"{sam} | {row['ratio']} | {met} |"
+        )
+    return "\n".join(out)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    ap.add_argument("--json", action="store_true", help="print one JSON object")
+    ap.add_argument("--lrun", help="the lrun command (default: next to this interpreter)")
+    ap.add_argument("--n", type=int, default=300, help="invoke_bench.py's --n")
+    ap.add_argument("--cli-runs", type=int, default=CLI_RUNS)
+    ap.add_argument("--aws-runs", type=int, default=AWS_CLI_RUNS)
+    ap.add_argument("--cold-functions", type=int, default=COLD_FUNCTIONS)
+    ap.add_argument("--idle-envs", type=int, default=IDLE_ENVIRONMENTS)
+    ap.add_argument("--pause", type=float, default=1.0, help="seconds between cold starts")
+    ap.add_argument("--max-load", type=float, default=1.5, help="quiet: 1-min load at most")
+    ap.add_argument("--max-wait", type=float, default=600, help="seconds to wait for quiet")
+    ap.add_argument("--no-profile", dest="profile", action="store_false", help="skip py-spy")
+    args = ap.parse_args(argv)
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        # Started in the background by a shell: let the servers we start get SIGINT again.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        result = run(args)
+    except BenchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    result["targets"] = targets(result)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(render(result))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
