@@ -47,6 +47,7 @@ import json
 import os
 import platform
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -58,7 +59,7 @@ import threading
 import time
 import urllib.parse
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -237,15 +238,19 @@ def invoke_once(
     payload: object,
     headers: dict[str, str] | None = None,
     timeout: float = 300.0,
+    sent_at: list[float] | None = None,
 ) -> tuple[int, dict[str, str], bytes, float]:
     """One invocation on a new connection: (status, headers, body, seconds from the request's
-    first byte sent to the response's last byte read; the connect is not included)."""
+    first byte sent to the response's last byte read; the connect is not included). The
+    wall-clock time of sending is appended to ``sent_at``, if given."""
     host, port = host_port(url)
     conn = http.client.HTTPConnection(host, port, timeout=timeout)
     try:
         conn.connect()
         body = json.dumps(payload).encode()
         hdrs = {"Content-Type": "application/json", **(headers or {})}
+        if sent_at is not None:
+            sent_at.append(time.time())
         start = time.perf_counter()
         conn.request("POST", INVOKE_PATH.format(function), body=body, headers=hdrs)
         resp = conn.getresponse()
@@ -347,11 +352,12 @@ def free_port() -> int:
         return port
 
 
-def proc_cpu_s(pid: int) -> float:
-    """User + system CPU seconds of a process (all its threads)."""
+def proc_cpu_s(pid: int) -> tuple[float, float]:
+    """(user, system) CPU seconds of a process (all its threads)."""
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
 
 
 def host_cpu_s() -> float:
@@ -546,6 +552,73 @@ def docker_stats_mem(ids: Sequence[str]) -> dict[str, str]:
         short, _, usage = line.partition(" ")
         found[short] = usage
     return found
+
+
+class ContainerEvents:
+    """The engine's container create and start events while it is open (`docker events`,
+    replayed from the moment it was opened, so none is missed while it subscribes)."""
+
+    def __init__(self) -> None:
+        self.rows: list[dict[str, Any]] = []
+        self._proc: subprocess.Popen[str] | None = None
+        self._reader: threading.Thread | None = None
+
+    def __enter__(self) -> ContainerEvents:
+        since = f"{time.time() - 0.5:.3f}"
+        argv = [
+            "docker", "events", "--since", since, "--format", "{{json .}}",
+            "--filter", "type=container", "--filter", "event=create", "--filter", "event=start",
+        ]  # fmt: skip
+        self._proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        return self
+
+    def _read(self) -> None:
+        assert self._proc is not None and self._proc.stdout is not None
+        for line in self._proc.stdout:
+            with contextlib.suppress(ValueError):
+                self.rows.append(json.loads(line))
+
+    def __exit__(self, *exc: object) -> None:
+        time.sleep(1.0)  # the last events reach the stream
+        assert self._proc is not None
+        self._proc.terminate()
+        self._proc.wait(10)
+        if self._reader is not None:
+            self._reader.join(5)
+
+    def times(self, match: Callable[[dict[str, str]], bool]) -> dict[str, dict[str, float]]:
+        """Container id -> {"create": epoch s, "start": epoch s, and the attributes}, for the
+        containers whose attributes (labels, name, image) ``match``."""
+        found: dict[str, dict[str, Any]] = {}
+        for row in self.rows:
+            attributes = (row.get("Actor") or {}).get("Attributes") or {}
+            if not match(attributes):
+                continue
+            entry = found.setdefault(row["id"], {"attributes": attributes})
+            entry[str(row.get("Action") or row.get("status"))] = row["timeNano"] / 1e9
+        return found
+
+
+def start_spread(events: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """How a burst of container starts went: how many, from the first create to the last
+    start, and each container's create -> start (the engine's start) in ms."""
+    pairs = [e for e in events.values() if "create" in e and "start" in e]
+    if not pairs:
+        return {"containers": 0}
+    starts = [(e["start"] - e["create"]) * 1000 for e in pairs]
+    return {
+        "containers": len(pairs),
+        "first_create_to_last_start_s": round(
+            max(e["start"] for e in pairs) - min(e["create"] for e in pairs), 2
+        ),
+        "engine_start_ms": {
+            "p50": round(statistics.median(starts), 1),
+            "max": round(max(starts), 1),
+            "min": round(min(starts), 1),
+        },
+    }
 
 
 # Servers
@@ -861,9 +934,11 @@ class CpuWindow:
         pass
 
     def _sample(self) -> dict[str, float]:
+        user, system = proc_cpu_s(self.server_pid)
         return {
             "wall": time.perf_counter(),
-            "server": proc_cpu_s(self.server_pid),
+            "server": user + system,
+            "server_system": system,
             "containers": sum(container_cpu_s(c) for c in self.container_ids),
             "host": host_cpu_s(),
         }
@@ -876,12 +951,14 @@ class CpuWindow:
         return {
             "wall_s": round(delta["wall"], 2),
             "server_cpu_s": round(delta["server"], 2),
+            "server_system_cpu_s": round(delta["server_system"], 2),
             "function_containers_cpu_s": round(delta["containers"], 2),
             "client_cpu_s": round(client_cpu_s, 2),
             "host_busy_cpu_s": round(delta["host"], 2),
             "other_cpu_s": round(delta["host"] - known, 2),
             "host_cpus_busy": round(delta["host"] / delta["wall"], 2) if delta["wall"] else None,
             "server_cpu_ms_per_request": round(delta["server"] * per, 3),
+            "server_system_cpu_ms_per_request": round(delta["server_system"] * per, 3),
             "containers_cpu_ms_per_request": round(delta["containers"] * per, 3),
             "client_cpu_ms_per_request": round(client_cpu_s * per, 3),
             "other_cpu_ms_per_request": round((delta["host"] - known) * per, 3),
@@ -955,11 +1032,74 @@ def write_sam_cold_app(peers_dir: Path, folder: Path, count: int) -> Path:
     return app
 
 
-def first_invoke(url: str, function: str) -> float:
-    status, _, body, elapsed = invoke_once(url, function, EVENT, timeout=120)
+def first_invoke(url: str, function: str, sent_at: list[float] | None = None) -> float:
+    status, _, body, elapsed = invoke_once(url, function, EVENT, timeout=120, sent_at=sent_at)
     if status != 200 or json.loads(body) != EXPECTED:
         raise BenchError(f"first invoke of {function} at {url}: {status} {body[:200]!r}")
     return elapsed
+
+
+def lrun_match(server_pid: int, function: str | None) -> Callable[[dict[str, str]], bool]:
+    """Matches the event attributes of ``server_pid``'s containers (of ``function``)."""
+    prefix = f"serve-{server_pid}-"
+
+    def match(attributes: dict[str, str]) -> bool:
+        if not attributes.get("lrun.owner", "").startswith(prefix):
+            return False
+        return function is None or attributes.get("lrun.function") == function
+
+    return match
+
+
+def sam_match(attributes: dict[str, str]) -> bool:
+    return attributes.get("sam.cli.container.type") == "lambda"
+
+
+def cold_breakdown(
+    sent: dict[str, float],
+    elapsed: dict[str, float],
+    events: dict[str, dict[str, Any]],
+    label: str,
+    inits: dict[str, float] | None = None,
+) -> dict[str, Any]:
+    """Each cold start cut by the engine's events (medians over the functions, ms): request
+    sent -> container created (the server's work before and the engine's create), created ->
+    started (the engine's start), started -> response read (runtime init, invoke, answer);
+    with lrun's REPORT Init Duration, the last is cut again into init and the rest."""
+    by_function = {e["attributes"].get(label): e for e in events.values()}
+    parts: dict[str, list[float]] = {}
+    for fn, at in sent.items():
+        e = by_function.get(fn)
+        if e is None or "create" not in e or "start" not in e:
+            continue
+        cut = {
+            "request_to_created": e["create"] - at,
+            "engine_start": e["start"] - e["create"],
+            "started_to_response": at + elapsed[fn] - e["start"],
+        }
+        if inits is not None and fn in inits:
+            cut["init_duration"] = inits[fn]
+            cut["started_to_response_minus_init"] = cut["started_to_response"] - inits[fn]
+        for key, value in cut.items():
+            parts.setdefault(key, []).append(value * 1000)
+    return {
+        "n": len(parts.get("engine_start", [])),
+        **{k: round(statistics.median(v), 1) for k, v in parts.items()},
+    }
+
+
+def sequential_cpu(server: LrunServer, n: int) -> dict[str, Any]:
+    """A raw keep-alive series of Echo with the CPU it used: server, function containers,
+    this client, the whole host."""
+    ids = [c["Id"] for c in lrun_containers(server.pid, "Echo")]
+    raw_series(server.url, "Echo", 100)  # discarded
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    with CpuWindow(server.pid, ids) as window:
+        figures: dict[str, Any] = raw_series(server.url, "Echo", n)
+        after = resource.getrusage(resource.RUSAGE_SELF)
+        client = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+        figures["cpu"] = window.result(n, client)
+    return figures
 
 
 # Phase 5: the command line
@@ -990,6 +1130,13 @@ def lrun_invoke_series(lrun: list[str], state_dir: Path, runs: int) -> dict[str,
     return {"command": f"(cd {LRUN_APP} && {' '.join(argv)})", **small_summary_ms(times)}
 
 
+def version_series(lrun: list[str], runs: int) -> dict[str, Any]:
+    """`lrun --version`: the interpreter and CLI start-up alone, a floor for `lrun invoke`."""
+    argv = [*lrun, "--version"]
+    times = [timed_run(argv, LRUN_APP, dict(os.environ))[0] for _ in range(runs + 1)][1:]
+    return {"command": " ".join(argv), **small_summary_ms(times)}
+
+
 def aws_cli_argv(url: str, outfile: Path) -> list[str]:
     return [
         sys.executable, "-m", "awscli", "lambda", "invoke",
@@ -1012,7 +1159,10 @@ def aws_cli_series(urls: dict[str, str], runs: int, folder: Path) -> dict[str, A
             if i:
                 times[name].append(elapsed)
     return {
-        name: {"command": " ".join(aws_cli_argv(url, Path("out.json"))), **small_summary_ms(t)}
+        name: {
+            "command": " ".join(aws_cli_argv(urls[name], Path("out.json"))),
+            **small_summary_ms(t),
+        }
         for name, t in times.items()
     }
 
@@ -1102,15 +1252,22 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
         # 2. invoke_bench.py against both, then lrun's parallel sleeps once more.
         with phases.run("2 invoke_bench"):
+            with ContainerEvents() as events:
+                lrun_figures = run_invoke_bench(lrun_main.url, args.n)
             result["invoke_bench"] = {
-                "lrun": run_invoke_bench(lrun_main.url, args.n),
+                "lrun": lrun_figures,
                 "sam": run_invoke_bench(sam_main.url, args.n),
+            }
+            result["lrun_invoke_bench_starts"] = {
+                fn: start_spread(events.times(lrun_match(lrun_main.pid, fn)))
+                for fn in ("Echo", "Sleep")
             }
             result["lrun_sleep_envs_before_rerun"] = env_counts(lrun_main.url, "Sleep")
             result["lrun_parallel_10x1s_all_warm_s"] = round(
                 parallel_sleeps_boto3(lrun_main.url), 2
             )
             result["lrun_sleep_envs_after_rerun"] = env_counts(lrun_main.url, "Sleep")
+            result["lrun_sequential_cpu"] = sequential_cpu(lrun_main, LATENCY_RUNS)
 
         # 3. wrk.
         with phases.run("3 wrk"):
@@ -1165,6 +1322,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         with phases.run("5 cli"):
             result["cli"] = {
                 "lrun_invoke": lrun_invoke_series(lrun, main_state, args.cli_runs),
+                "lrun_version": version_series(lrun, 10),
                 "aws_cli": aws_cli_series(
                     {"sam": sam_main.url, "lrun": lrun_main.url}, args.aws_runs, tmp
                 ),
@@ -1196,26 +1354,47 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             servers.start(cold_sam)
             cold_lrun.wait_ready()
             cold_sam.wait_ready()
-            times: dict[str, list[float]] = {"lrun": [], "sam": []}
-            for i in range(args.cold_functions):
-                for name, server in (("lrun", cold_lrun), ("sam", cold_sam)):
-                    times[name].append(first_invoke(server.url, f"Cold{i}"))
-                    time.sleep(args.pause)
+            elapsed: dict[str, dict[str, float]] = {"lrun": {}, "sam": {}}
+            sent: dict[str, dict[str, float]] = {"lrun": {}, "sam": {}}
+            with ContainerEvents() as events:
+                for i in range(args.cold_functions):
+                    for name, server in (("lrun", cold_lrun), ("sam", cold_sam)):
+                        stamp: list[float] = []
+                        elapsed[name][f"Cold{i}"] = first_invoke(server.url, f"Cold{i}", stamp)
+                        sent[name][f"Cold{i}"] = stamp[0]
+                        time.sleep(args.pause)
             servers.stop(cold_lrun)  # flushes its invocation logs
             servers.stop(cold_sam)
-            inits = []
-            for i in range(args.cold_functions):
-                log_file = tmp / "state-cold" / "logs" / f"Cold{i}.log"
+            inits: dict[str, float] = {}
+            for fn in sent["lrun"]:
+                log_file = tmp / "state-cold" / "logs" / f"{fn}.log"
                 found = INIT_DURATION.search(log_file.read_text()) if log_file.is_file() else None
                 if found:
-                    inits.append(float(found.group("ms")) / 1000)
+                    inits[fn] = float(found.group("ms")) / 1000
+            sam_cold_ids = set(cold_sam.container_ids())
+            sam_events = {k: v for k, v in events.times(sam_match).items() if k in sam_cold_ids}
+            lrun_times = list(elapsed["lrun"].values())
+            sam_times = list(elapsed["sam"].values())
             result["cold"] = {
                 "functions": args.cold_functions,
-                "lrun": {**small_summary_ms(times["lrun"]), "all_ms": _ms(times["lrun"])},
-                "sam": {**small_summary_ms(times["sam"]), "all_ms": _ms(times["sam"])},
-                "lrun_init_duration": {**small_summary_ms(inits), "all_ms": _ms(inits)}
+                "lrun": {**small_summary_ms(lrun_times), "all_ms": _ms(lrun_times)},
+                "sam": {**small_summary_ms(sam_times), "all_ms": _ms(sam_times)},
+                "lrun_init_duration": {
+                    **small_summary_ms(list(inits.values())),
+                    "all_ms": _ms(list(inits.values())),
+                }
                 if inits
                 else None,
+                "lrun_breakdown_ms": cold_breakdown(
+                    sent["lrun"],
+                    elapsed["lrun"],
+                    events.times(lrun_match(cold_lrun.pid, None)),
+                    "lrun.function",
+                    inits,
+                ),
+                "sam_breakdown_ms": cold_breakdown(
+                    sent["sam"], elapsed["sam"], sam_events, "sam.cli.function.name"
+                ),
             }
 
         # 6. 100 idle 128 MB environments.
@@ -1238,7 +1417,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             before_latency = raw_series(idle.url, "Hot", LATENCY_RUNS)
             time.sleep(2)
             before = memory_snapshot(idle.pid)
-            wall, statuses, errors = concurrent_invokes(idle.url, "Idle", {"s": 1}, args.idle_envs)
+            with ContainerEvents() as events:
+                wall, statuses, errors = concurrent_invokes(
+                    idle.url, "Idle", {"s": 1}, args.idle_envs
+                )
             settle = wait_idle(idle.url, "Idle", args.idle_envs, 180)
             time.sleep(5)
             idle_envs = env_counts(idle.url, "Idle")
@@ -1257,6 +1439,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 "statuses": {str(k): v for k, v in statuses.items()},
                 "errors": errors[:3],
                 "settle_s": round(settle, 1),
+                "starts": start_spread(events.times(lrun_match(idle.pid, "Idle"))),
                 "idle_envs": idle_envs,
                 "containers_found": len(idle_containers),
                 "before": before,
@@ -1270,6 +1453,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     stopped["mem_available_mib"] - after["mem_available_mib"], 1
                 ),
                 "attributed": attributed,
+                "server_rss_growth_mib_per_env": round(
+                    (after["server_rss_mib"] - before["server_rss_mib"]) / made, 3
+                ),
+                "dockerd_rss_growth_mib_per_env": round(
+                    (after["dockerd_rss_mib"] - before["dockerd_rss_mib"]) / made, 3
+                ),
+                "containerd_rss_growth_mib_per_env": round(
+                    (after["containerd_rss_mib"] - before["containerd_rss_mib"]) / made, 3
+                ),
                 "hot_raw_before": before_latency,
                 "hot_raw_during": during_latency,
             }
@@ -1391,10 +1583,16 @@ def render(r: dict[str, Any]) -> str:
     out.append("invoke_bench.py:")
     for tool in ("lrun", "sam"):
         out.append(f"  {tool}: {json.dumps(r['invoke_bench'][tool])}")
+    out.append(f"  lrun container starts during invoke_bench: {r['lrun_invoke_bench_starts']}")
     out.append(
         f"  lrun parallel 10x1 s again, all warm: {r['lrun_parallel_10x1s_all_warm_s']} s "
         f"(Sleep envs before: {r['lrun_sleep_envs_before_rerun']}, "
         f"after: {r['lrun_sleep_envs_after_rerun']})"
+    )
+    sc = r["lrun_sequential_cpu"]
+    out.append(
+        f"lrun raw keep-alive Echo x{sc['n']}: p50 {sc['p50_ms']} p99 {sc['p99_ms']} ms; "
+        f"cpu {json.dumps(sc['cpu'])}"
     )
     w = r["wrk"]
     out.append(f"wrk ({WRK_CONNECTIONS} connections, {WRK_SECONDS} s):")
@@ -1428,8 +1626,11 @@ def render(r: dict[str, Any]) -> str:
     out.append(f"  lrun: {json.dumps(c['lrun'])}")
     out.append(f"  SAM (LAZY): {json.dumps(c['sam'])}")
     out.append(f"  lrun REPORT Init Duration: {json.dumps(c['lrun_init_duration'])}")
+    out.append(f"  lrun breakdown (medians, ms): {json.dumps(c['lrun_breakdown_ms'])}")
+    out.append(f"  SAM breakdown (medians, ms): {json.dumps(c['sam_breakdown_ms'])}")
     cli = r["cli"]
     out.append(f"lrun invoke via the server: {json.dumps(cli['lrun_invoke'])}")
+    out.append(f"lrun --version: {json.dumps(cli['lrun_version'])}")
     for tool in ("sam", "lrun"):
         out.append(f"aws lambda invoke -> {tool}: {json.dumps(cli['aws_cli'][tool])}")
     i = r["idle"]
@@ -1444,7 +1645,13 @@ def render(r: dict[str, Any]) -> str:
         f"  MemAvailable drop per env: {i['mem_available_drop_mib_per_env']} MiB (MemAvailable "
         f"came back by {i['mem_available_back_after_stop_mib']} MiB after the server stopped)"
     )
+    out.append(f"  container starts: {json.dumps(i['starts'])}")
     out.append(f"  attributed per env: {json.dumps(i['attributed'])}")
+    out.append(
+        f"  growth per env: lrun server RSS {i['server_rss_growth_mib_per_env']} MiB, dockerd "
+        f"{i['dockerd_rss_growth_mib_per_env']} MiB, containerd "
+        f"{i['containerd_rss_growth_mib_per_env']} MiB"
+    )
     out.append(f"  Hot raw before: {json.dumps(i['hot_raw_before'])}")
     out.append(f"  Hot raw during: {json.dumps(i['hot_raw_during'])}")
     out.append("")

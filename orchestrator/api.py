@@ -164,10 +164,9 @@ class LambdaApi:
     # Invoke
 
     async def invoke(self, request: Request) -> Response:
-        name, qualifier = resolve(request.params["function"], request.query.get("Qualifier"))
-        state = self.service.function(name)
-        if qualifier not in (None, LATEST):
-            raise ResourceNotFound(f"Function not found: {function_arn(name, qualifier)}")
+        state = self._latest(request)
+        name = state.spec.name
+        _, qualifier = resolve(request.params["function"], request.query.get("Qualifier"))
         kind = request.headers.get("x-amz-invocation-type", "RequestResponse")
         if kind not in ("RequestResponse", "Event", "DryRun"):
             raise InvalidParameterValue(
@@ -261,9 +260,16 @@ class LambdaApi:
             body["NextMarker"] = names[start + size]
         return _json(200, body)
 
-    async def get_function(self, request: Request) -> Response:
-        name, _ = resolve(request.params["function"], request.query.get("Qualifier"))
+    def _latest(self, request: Request) -> FunctionState:
+        """The function a request names, which must be unqualified or ``$LATEST``."""
+        name, qualifier = resolve(request.params["function"], request.query.get("Qualifier"))
         state = self.service.function(name)
+        if qualifier not in (None, LATEST):
+            raise ResourceNotFound(f"Function not found: {function_arn(name, qualifier)}")
+        return state
+
+    async def get_function(self, request: Request) -> Response:
+        state = self._latest(request)
         body: dict[str, Any] = {"Configuration": configuration(state)}
         if state.spec.image:
             body["Code"] = {"RepositoryType": "ECR", "ImageUri": state.spec.image}
@@ -274,8 +280,7 @@ class LambdaApi:
         return _json(200, body)
 
     async def get_configuration(self, request: Request) -> Response:
-        name, _ = resolve(request.params["function"], request.query.get("Qualifier"))
-        return _json(200, configuration(self.service.function(name)))
+        return _json(200, configuration(self._latest(request)))
 
     async def account_settings(self, request: Request) -> Response:
         limit = self.service.pool.host_limit

@@ -95,12 +95,12 @@ class Environment:
         self._last = delivery
         self._sink = delivery.output
         waiting = self._waiting_runtime
-        if self.exited is not None:
-            self.current = None
-            delivery.outcome.set_result(self._exit_error(delivery))
-        elif self.init_error is not None:
+        if self.init_error is not None:  # the real reason, even once the runtime has exited
             self.current = None
             delivery.outcome.set_result(self.init_error)
+        elif self.exited is not None:
+            self.current = None
+            delivery.outcome.set_result(self._exit_error(delivery))
         elif waiting is not None and not waiting.done():
             self._waiting_runtime = None
             waiting.set_result(delivery)

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from orchestrator import trace
-from orchestrator.backend import LABEL_OWNER, Backend, ContainerExit
+from orchestrator.backend import LABEL_OWNER, Backend, Container, ContainerExit
 from orchestrator.environment import Delivery, Environment, Outcome, pump_output
 from orchestrator.invocation import (
     UNHANDLED,
@@ -67,6 +67,7 @@ class Invoker:
         self._cores = host_cores()
         self._watching = False
         self._pumps: set[asyncio.Task[None]] = set()
+        self._spawned_kills: set[asyncio.Future[None]] = set()
         # Exits heard before the container's start returned: a runtime can die that fast.
         self._early_exits: dict[str, ContainerExit] = {}
 
@@ -97,7 +98,7 @@ class Invoker:
                 self._early_exits.pop(next(iter(self._early_exits)))
             return
         if env.container is not None:
-            self._api.unregister(env.container.ip)
+            self._api.unregister(env.container.ip, env)
         self._backend.forget(exit.id)
         env.died(exit)
 
@@ -121,7 +122,13 @@ class Invoker:
             function=spec.name,
             memory_mb=spec.memory,
         )
-        container = await asyncio.to_thread(self._backend.run, cspec)
+        starting = asyncio.ensure_future(asyncio.to_thread(self._backend.run, cspec))
+        try:
+            container = await asyncio.shield(starting)
+        except asyncio.CancelledError:
+            # The engine call cannot be taken back: remove what it starts once it returns.
+            starting.add_done_callback(self._discard_started)
+            raise
         env.container = container
         env.started_at = container.started_at
         self._by_container[container.id] = env
@@ -135,18 +142,25 @@ class Invoker:
             self._container_died(early)
         return env
 
+    def _discard_started(self, starting: asyncio.Future[Container]) -> None:
+        if not starting.cancelled() and starting.exception() is None:
+            container = starting.result()
+            self._spawned_kills.add(
+                asyncio.ensure_future(asyncio.to_thread(self._backend.kill, container.id))
+            )
+
     async def close(self) -> None:
         """Stop reading every environment's output; environments themselves are left as are."""
         for pump in list(self._pumps):
             pump.cancel()
-        await asyncio.gather(*self._pumps, return_exceptions=True)
+        await asyncio.gather(*self._pumps, *self._spawned_kills, return_exceptions=True)
         await asyncio.sleep(0)  # let the streams' transports finish closing their sockets
 
     async def stop_environment(self, env: Environment) -> None:
         if env.container is None or env.stopping:
             return
         env.stopping = True
-        self._api.unregister(env.container.ip)
+        self._api.unregister(env.container.ip, env)
         await asyncio.to_thread(self._backend.kill, env.container.id)
 
     # Invocations

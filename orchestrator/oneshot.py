@@ -37,11 +37,15 @@ async def hosted_invoker(
     servers: list[Server] = []
     port = 0
     try:
+        listening: set[str] = set()
         for name in networks:
             network = await asyncio.to_thread(backend.network, name, name == NETWORK_PRIVATE)
+            if network.gateway in listening:  # networks may share the host's address
+                continue
             server = await serve(api.router, network.gateway, port)
             port = server.port
             servers.append(server)
+            listening.add(network.gateway)
         trace.mark("runtime api up")
         invoker = Invoker(backend, api, InvokerSettings(owner, port, image_for))
         try:

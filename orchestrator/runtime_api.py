@@ -50,8 +50,11 @@ class RuntimeApi:
         if arrival is not None and not arrival.done():
             arrival.set_result(env)
 
-    def unregister(self, ip: str) -> None:
-        self._by_ip.pop(ip, None)
+    def unregister(self, ip: str, env: Environment) -> None:
+        """Forget ``env``'s address, unless a newer environment holds it already (the engine
+        hands a dead container's address to the next one at once)."""
+        if self._by_ip.get(ip) is env:
+            del self._by_ip[ip]
 
     async def _environment(self, ip: str) -> Environment | None:
         env = self._by_ip.get(ip)

@@ -112,7 +112,11 @@ class Service:
                 spec, revision, spec.reserved_concurrency, spec.provisioned_concurrency, time.time()
             )
             if old is not None:
-                state.reserved, state.provisioned = old.reserved, old.provisioned
+                # Settings changed through the API survive an edit, unless the edit is to them.
+                if spec.reserved_concurrency == old.spec.reserved_concurrency:
+                    state.reserved = old.reserved
+                if spec.provisioned_concurrency == old.spec.provisioned_concurrency:
+                    state.provisioned = old.provisioned
                 self._on_event(f"{name}: code or configuration changed; new environments")
             fresh[name] = state
         self.functions = fresh

@@ -484,7 +484,7 @@ class FakeBackend:
                 result = handler(json.loads(event), context)
                 if inspect.isawaitable(result):
                     result = await result
-                body = result if isinstance(result, bytes) else json.dumps(result).encode()
+                answer = result if isinstance(result, bytes) else json.dumps(result).encode()
             except SystemExit as exc:
                 return exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1
             except Exception as exc:  # the function failed: /error, and on to the next
@@ -503,7 +503,7 @@ class FakeBackend:
                 fc,
                 "POST",
                 f"{PREFIX}/invocation/{request_id}/response",
-                body,
+                answer,
                 {"Content-Type": "application/json"},
             )
 
@@ -550,6 +550,38 @@ def _loopback(n: int) -> str:
 
 def _matches(container: Container, labels: Mapping[str, str]) -> bool:
     return all(container.labels.get(k) == v for k, v in labels.items())
+
+
+class RecordingBackend:
+    """Any backend, with the names of the methods called on it recorded in ``calls`` (as
+    ``FakeBackend`` records its own), so one test can count a real engine's calls too."""
+
+    def __init__(self, inner: object) -> None:
+        self.inner = inner
+        self.calls: list[str] = []
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self.inner, name)
+        if name.startswith("_") or not callable(attr):
+            return attr
+        if inspect.iscoroutinefunction(attr):
+
+            async def recorded_coroutine(*args: Any, **kwargs: Any) -> Any:
+                self._record(name)
+                return await attr(*args, **kwargs)
+
+            return recorded_coroutine
+
+        def recorded(*args: Any, **kwargs: Any) -> Any:
+            self._record(name)
+            return attr(*args, **kwargs)
+
+        return recorded
+
+    def _record(self, name: str) -> None:
+        with self._lock:
+            self.calls.append(name)
 
 
 # Helpers for tests that run a whole service on the fake

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from orchestrator.api import LambdaApi, error_response, resolve
+from orchestrator.api import MAX_ASYNC_PAYLOAD, LambdaApi, error_response, resolve
 from orchestrator.errors import (
     BackendError,
     InvalidParameterValue,
@@ -321,23 +321,21 @@ def test_invoke_is_warm_the_second_time(tmp_path: Path) -> None:
     scenario(tmp_path, test)
 
 
-@pytest.mark.parametrize(
-    ("function", "query", "arn"),
-    [
+def test_invoke_by_qualified_name_or_arn(tmp_path: Path) -> None:
+    cases = [
         ("echo:$LATEST", {}, f"{ARN}:echo:$LATEST"),
         ("echo", {"Qualifier": "$LATEST"}, f"{ARN}:echo:$LATEST"),
         (f"{ARN}:echo", {}, f"{ARN}:echo"),
         ("000000000000:function:echo", {}, f"{ARN}:echo"),
-    ],
-)
-def test_invoke_by_qualified_name_or_arn(
-    tmp_path: Path, function: str, query: dict[str, str], arn: str
-) -> None:
+    ]
+
     async def test(api: Api) -> None:
-        response = await api("POST", invoke_path(function), {}, query=query)
-        assert response.status == 200
-        assert response.headers["X-Amz-Executed-Version"] == "$LATEST"
-        assert json.loads(response.body)["arn"] == arn
+        for function, query, arn in cases:
+            response = await api("POST", invoke_path(function), {}, query=query)
+            assert response.status == 200, function
+            assert response.headers["X-Amz-Executed-Version"] == "$LATEST"
+            assert json.loads(response.body)["arn"] == arn  # as invoked
+        assert len(api.served.backend.specs) == 1  # one function, one warm environment
 
     scenario(tmp_path, test)
 
@@ -459,18 +457,16 @@ def test_invoke_event_is_202_and_runs_behind(tmp_path: Path) -> None:
     scenario(tmp_path, test, {"app.echo": record})
 
 
-@pytest.mark.parametrize("payload", [b"{", b"not json", b'{"a": 1} x'])
-def test_invoke_with_bad_json_is_400_invalid_request_content(
-    tmp_path: Path, payload: bytes
-) -> None:
+def test_invoke_with_bad_json_is_400_invalid_request_content(tmp_path: Path) -> None:
     async def test(api: Api) -> None:
-        response = await api("POST", invoke_path("echo"), payload)
-        body = assert_error(response, 400, "InvalidRequestContentException")
-        assert body["Type"] == "User"
-        assert body["message"].startswith(
-            "Could not parse request body into json: Could not parse payload into json: "
-        )
-        assert "Message" not in body
+        for payload in (b"{", b"not json", b'{"a": 1} x', b"\xff"):
+            response = await api("POST", invoke_path("echo"), payload)
+            body = assert_error(response, 400, "InvalidRequestContentException")
+            assert body["Type"] == "User"
+            assert body["message"].startswith(
+                "Could not parse request body into json: Could not parse payload into json: "
+            )
+            assert "Message" not in body
         assert api.served.backend.specs == []
 
     scenario(tmp_path, test)
@@ -486,6 +482,18 @@ def test_invoke_with_a_payload_over_6_mb_is_413(tmp_path: Path) -> None:
     scenario(tmp_path, test)
 
 
+def test_invoke_event_with_a_payload_over_the_async_limit_is_413(tmp_path: Path) -> None:
+    async def test(api: Api) -> None:
+        payload = b'"' + b"x" * MAX_ASYNC_PAYLOAD + b'"'
+        event = {"X-Amz-Invocation-Type": "Event"}
+        response = await api("POST", invoke_path("echo"), payload, event)
+        body = assert_error(response, 413, "RequestEntityTooLargeException")
+        assert body["Message"].startswith(f"Request must be smaller than {MAX_ASYNC_PAYLOAD} bytes")
+        assert api.served.backend.specs == []
+
+    scenario(tmp_path, test)
+
+
 def test_invoke_an_unknown_function_is_404(tmp_path: Path) -> None:
     async def test(api: Api) -> None:
         response = await api("POST", invoke_path("nope"))
@@ -495,14 +503,12 @@ def test_invoke_an_unknown_function_is_404(tmp_path: Path) -> None:
     scenario(tmp_path, test)
 
 
-@pytest.mark.parametrize(("function", "query"), [("echo:7", {}), ("echo", {"Qualifier": "7"})])
-def test_invoke_an_unknown_version_is_404(
-    tmp_path: Path, function: str, query: dict[str, str]
-) -> None:
+def test_invoke_an_unknown_version_is_404(tmp_path: Path) -> None:
     async def test(api: Api) -> None:
-        response = await api("POST", invoke_path(function), {}, query=query)
-        body = assert_error(response, 404, "ResourceNotFoundException")
-        assert body["Message"] == f"Function not found: {ARN}:echo:7"
+        for function, query in (("echo:7", {}), ("echo", {"Qualifier": "7"})):
+            response = await api("POST", invoke_path(function), {}, query=query)
+            body = assert_error(response, 404, "ResourceNotFoundException")
+            assert body["Message"] == f"Function not found: {ARN}:echo:7"
         assert api.served.backend.specs == []
 
     scenario(tmp_path, test)
@@ -621,19 +627,24 @@ def test_list_functions_pages_with_max_items_and_marker(tmp_path: Path) -> None:
     scenario(tmp_path, test)
 
 
-@pytest.mark.xfail(
-    reason="ListFunctions parses MaxItems with int() unchecked: 'abc' raises ValueError, an "
-    "unexpected error mapped to 500 ServiceException; '0' returns an empty page whose "
-    "NextMarker is the first function, so a paginator never ends. Lambda answers 400 for "
-    "MaxItems outside 1-10000",
-    strict=True,
-    raises=AssertionError,
-)
-@pytest.mark.parametrize("max_items", ["abc", "0", "-1"])
-def test_list_functions_refuses_an_invalid_max_items(tmp_path: Path, max_items: str) -> None:
+def test_list_functions_refuses_an_invalid_max_items(tmp_path: Path) -> None:
     async def test(api: Api) -> None:
-        response = await api("GET", FUNCTIONS, query={"MaxItems": max_items})
-        assert response.status == 400, (response.status, response.body)
+        for max_items in ("abc", "0", "-1", "10001", "1.5"):
+            response = await api("GET", FUNCTIONS, query={"MaxItems": max_items})
+            body = assert_error(response, 400, "InvalidParameterValueException")
+            assert body["Message"] == (
+                f"1 validation error detected: Value '{max_items}' at 'maxItems' failed to "
+                "satisfy constraint: Member must have value between 1 and 10000"
+            )
+
+    scenario(tmp_path, test)
+
+
+def test_list_functions_refuses_an_unknown_marker(tmp_path: Path) -> None:
+    async def test(api: Api) -> None:
+        response = await api("GET", FUNCTIONS, query={"Marker": "nope"})
+        body = assert_error(response, 400, "InvalidParameterValueException")
+        assert "nope" in body["Message"]
 
     scenario(tmp_path, test)
 
@@ -682,27 +693,16 @@ def test_get_function_of_an_unknown_function_is_404(tmp_path: Path) -> None:
     scenario(tmp_path, test)
 
 
-@pytest.mark.xfail(
-    reason="GetFunction and GetFunctionConfiguration ignore the qualifier: a version that does "
-    "not exist ('echo:7' or ?Qualifier=7) answers 200 with $LATEST's configuration, where "
-    "Invoke (and Lambda) answer 404 ResourceNotFoundException",
-    strict=True,
-    raises=AssertionError,
-)
-@pytest.mark.parametrize(
-    ("path", "query"),
-    [
-        (f"{FUNCTIONS}/echo:7", {}),
-        (f"{FUNCTIONS}/echo", {"Qualifier": "7"}),
-        (f"{FUNCTIONS}/echo:7/configuration", {}),
-    ],
-)
-def test_get_function_of_an_unknown_version_is_404(
-    tmp_path: Path, path: str, query: dict[str, str]
-) -> None:
+def test_get_function_of_an_unknown_version_is_404(tmp_path: Path) -> None:
     async def test(api: Api) -> None:
-        response = await api("GET", path, query=query)
-        assert response.status == 404, (response.status, response.body)
+        asked = [
+            (f"{FUNCTIONS}/echo:7", {}),
+            (f"{FUNCTIONS}/echo", {"Qualifier": "7"}),
+            (f"{FUNCTIONS}/echo:7/configuration", {}),
+            (f"{FUNCTIONS}/echo/configuration", {"Qualifier": "7"}),
+        ]
+        statuses = [(await api("GET", path, query=query)).status for path, query in asked]
+        assert statuses == [404] * len(asked)
 
     scenario(tmp_path, test)
 
@@ -764,36 +764,35 @@ def test_put_function_concurrency_zero_throttles_invocations(tmp_path: Path) -> 
     scenario(tmp_path, test)
 
 
-@pytest.mark.parametrize(
-    ("method", "version"),
-    [("PUT", "2017-10-31"), ("GET", "2019-09-30"), ("DELETE", "2017-10-31")],
-)
-@pytest.mark.parametrize("function", ["echo:1", "echo:$LATEST", f"{ARN}:echo:prod"])
-def test_function_concurrency_of_a_qualified_name_is_400(
-    tmp_path: Path, method: str, version: str, function: str
-) -> None:
+def test_function_concurrency_of_a_qualified_name_is_400(tmp_path: Path) -> None:
+    methods = [("PUT", "2017-10-31"), ("GET", "2019-09-30"), ("DELETE", "2017-10-31")]
+    functions = ["echo:1", "echo:$LATEST", f"{ARN}:echo:prod"]
+
     async def test(api: Api) -> None:
-        response = await api(
-            method, concurrency_path(function, version), {"ReservedConcurrentExecutions": 1}
-        )
-        assert assert_error(response, 400, "InvalidParameterValueException") == {
-            "Type": "User",
-            "Message": QUALIFIED,
-        }
+        for method, version in methods:
+            for function in functions:
+                response = await api(
+                    method, concurrency_path(function, version), {"ReservedConcurrentExecutions": 1}
+                )
+                assert assert_error(response, 400, "InvalidParameterValueException") == {
+                    "Type": "User",
+                    "Message": QUALIFIED,
+                }
+        assert api.served.service.functions["echo"].reserved is None
 
     scenario(tmp_path, test)
 
 
-@pytest.mark.parametrize("value", [-1, "2", True, None, 1.5])
-def test_put_function_concurrency_refuses_a_value_that_is_not_a_count(
-    tmp_path: Path, value: object
-) -> None:
+def test_put_function_concurrency_refuses_a_value_that_is_not_a_count(tmp_path: Path) -> None:
     async def test(api: Api) -> None:
-        response = await api(
-            "PUT", concurrency_path("echo"), {"ReservedConcurrentExecutions": value}
-        )
-        body = assert_error(response, 400, "InvalidParameterValueException")
-        assert "ReservedConcurrentExecutions must be an integer >= 0" in body["Message"]
+        for value in (-1, "2", True, None, 1.5):
+            response = await api(
+                "PUT", concurrency_path("echo"), {"ReservedConcurrentExecutions": value}
+            )
+            body = assert_error(response, 400, "InvalidParameterValueException")
+            assert body["Message"] == (
+                f"ReservedConcurrentExecutions must be an integer >= 0, not {value!r}"
+            )
         assert api.served.service.functions["echo"].reserved is None
 
     scenario(tmp_path, test)
@@ -929,33 +928,32 @@ def test_provisioned_concurrency_of_an_unknown_version_or_function_is_404(tmp_pa
     scenario(tmp_path, test)
 
 
-@pytest.mark.parametrize(
-    ("function", "value", "message"),
-    [
+def test_provisioned_concurrency_refuses_bad_values(tmp_path: Path) -> None:
+    cases = [
         ("echo", 0, "ProvisionedConcurrentExecutions must be an integer >= 1, not 0"),
         ("echo", -2, "ProvisionedConcurrentExecutions must be an integer >= 1, not -2"),
         ("echo", "1", "ProvisionedConcurrentExecutions must be an integer >= 1, not '1'"),
+        ("echo", None, "ProvisionedConcurrentExecutions must be an integer >= 1, not None"),
         (
             "capped",
             2,
             "ProvisionedConcurrentExecutions (2) cannot exceed the function's reserved "
             "concurrency (1).",
         ),
-    ],
-)
-def test_provisioned_concurrency_refuses_bad_values(
-    tmp_path: Path, function: str, value: object, message: str
-) -> None:
+    ]
+
     async def test(api: Api) -> None:
-        response = await api(
-            "PUT",
-            PROVISIONED.format(function),
-            {"ProvisionedConcurrentExecutions": value},
-            query=LATEST,
-        )
-        body = assert_error(response, 400, "InvalidParameterValueException")
-        assert body["Message"] == message
-        assert api.served.service.functions[function].provisioned == 0
+        for function, value, message in cases:
+            response = await api(
+                "PUT",
+                PROVISIONED.format(function),
+                {"ProvisionedConcurrentExecutions": value},
+                query=LATEST,
+            )
+            body = assert_error(response, 400, "InvalidParameterValueException")
+            assert body["Message"] == message
+            assert api.served.service.functions[function].provisioned == 0
+        assert api.served.backend.specs == []
 
     scenario(tmp_path, test)
 

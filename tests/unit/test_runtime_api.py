@@ -533,7 +533,7 @@ def test_unregistered_environment_cannot_answer() -> None:
             delivery = new_delivery("req-1")
             env.deliver(delivery)
             await runtime.request("GET", NEXT)
-            srv.api.unregister(ENV_A)
+            srv.api.unregister(ENV_A, env)
             answer = await runtime.request("POST", response_path("req-1"), b"{}")
             assert answer.status == 400
             assert not delivery.outcome.done()
@@ -618,5 +618,20 @@ def test_second_waiter_sees_a_registration_within_its_own_wait(
             got = await asyncio.wait_for(second_next, TIMEOUT_S)
             assert got.status == 200
             assert got.headers["lambda-runtime-aws-request-id"] == "req-2"
+
+    run(scenario())
+
+
+def test_unregistering_a_dead_environment_spares_the_new_holder_of_its_address() -> None:
+    """The engine gives a dead container's address to the next one at once."""
+
+    async def scenario() -> None:
+        old, new = new_env(), new_env()
+        async with serving((ENV_A, old)) as srv, connected(srv.port, ENV_A) as runtime:
+            srv.api.register(ENV_A, new)
+            srv.api.unregister(ENV_A, old)  # a late exit of the old one
+            new.deliver(new_delivery("req-new"))
+            got = await runtime.request("GET", NEXT)
+            assert got.headers["lambda-runtime-aws-request-id"] == "req-new"
 
     run(scenario())

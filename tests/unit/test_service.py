@@ -177,6 +177,18 @@ def test_the_container_is_what_the_invoker_asked_for(tmp_path: Path) -> None:
     scenario(path, test)
 
 
+def test_a_private_network_function_runs_on_the_same_runtime_api(tmp_path: Path) -> None:
+    path = write_manifest(tmp_path, {"inner": "handler: app.echo, network: private"})
+
+    async def test(s: Served) -> None:
+        result = await call(s.service, "inner")
+        assert result.function_error is None
+        assert s.backend.networks[NETWORK_PRIVATE] is True  # internal: no route off the host
+        assert s.backend.specs[0].network == NETWORK_PRIVATE
+
+    scenario(path, test)
+
+
 def test_a_function_error_keeps_the_environment_warm(tmp_path: Path) -> None:
     path = write_manifest(tmp_path, {"fail": "handler: app.fail"})
 
@@ -568,13 +580,6 @@ def test_close_stops_every_environment(tmp_path: Path) -> None:
     scenario(path, test)
 
 
-@pytest.mark.xfail(
-    reason="Service.close() cancels the task starting an environment, but the engine call "
-    "(backend.run in a worker thread) cannot be cancelled: the container it creates is never "
-    "stopped",
-    raises=AssertionError,
-    strict=True,
-)
 def test_close_during_a_start_leaves_no_container(tmp_path: Path) -> None:
     path = write_manifest(tmp_path, {"warm": "handler: app.echo, provisioned_concurrency: 1"})
 
@@ -592,13 +597,6 @@ def test_close_during_a_start_leaves_no_container(tmp_path: Path) -> None:
 # Bugs around reloading and environment identity
 
 
-@pytest.mark.xfail(
-    reason="Service.load() copies reserved and provisioned concurrency from the previous "
-    "FunctionState whenever the configuration changed, so new values written in the manifest "
-    "are ignored (the environments are still recycled for the 'change')",
-    raises=AssertionError,
-    strict=True,
-)
 def test_load_applies_concurrency_settings_changed_in_the_manifest(tmp_path: Path) -> None:
     path = write_manifest(tmp_path, {"echo": "handler: app.echo, reserved_concurrency: 1"})
 
@@ -614,14 +612,6 @@ def test_load_applies_concurrency_settings_changed_in_the_manifest(tmp_path: Pat
     scenario(path, test)
 
 
-@pytest.mark.xfail(
-    reason="Invoker._container_died unregisters the dead container's IP unconditionally; the "
-    "engine reuses addresses (Docker's IPAM hands a killed container's IP to the next one), so "
-    "a late exit event of the old container removes the Runtime API registration of the new "
-    "environment on that IP, whose answers are then refused (400) and whose invocation hangs",
-    raises=AssertionError,
-    strict=True,
-)
 def test_a_late_exit_event_does_not_unregister_a_new_environment_on_the_same_address(
     tmp_path: Path,
 ) -> None:
@@ -639,20 +629,13 @@ def test_a_late_exit_event_does_not_unregister_a_new_environment_on_the_same_add
         await asyncio.sleep(0.08)  # the old container's exit event arrives now
         result = None
         with contextlib.suppress(TimeoutError):
-            result = await asyncio.wait_for(call(s.service, "echo"), 0.3)
+            result = await asyncio.wait_for(call(s.service, "echo"), 0.2)
         assert result is not None, f"the warm invocation hung; runtime refused: {new.refused}"
         assert result.function_error is None
 
     scenario(path, test, reuse_addresses=True, exit_delay=0.05)
 
 
-@pytest.mark.xfail(
-    reason="Environment.deliver() checks `exited` before `init_error`: once a runtime that "
-    "failed its init (POST /init/error, then exit 1) has been reported dead, an invocation "
-    "gets Runtime.ExitError 'exit status 1' instead of the init error the runtime posted",
-    raises=AssertionError,
-    strict=True,
-)
 def test_an_init_error_is_reported_even_after_the_runtime_exited(tmp_path: Path) -> None:
     path = write_manifest(tmp_path, {"missing": "handler: app.nowhere"})
 
@@ -682,13 +665,6 @@ def test_hosted_invoker_on_the_fake_serves_the_runtime_api_on_loopback() -> None
     run(test(), TIMEOUT_S)
 
 
-@pytest.mark.xfail(
-    reason="hosted_invoker serves the Runtime API once per network, on one port; when two "
-    "networks share a gateway address (as with FakeBackend, or any backend whose networks "
-    "reach the host at one address), the second bind fails with EADDRINUSE",
-    raises=OSError,
-    strict=True,
-)
 def test_hosted_invoker_serves_networks_that_share_a_gateway() -> None:
     async def test() -> None:
         backend = FakeBackend()
