@@ -8,13 +8,14 @@ together as one ``ManifestError``. It also owns lrun's fixed account, region and
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import hashlib
 import json
 import os
 import re
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, fields
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from types import MappingProxyType
 from typing import Literal, TypeVar, cast
@@ -26,6 +27,24 @@ from orchestrator.manifest_path import DEFAULT_MANIFEST as DEFAULT_MANIFEST
 from orchestrator.manifest_path import find as find
 from orchestrator.manifest_path import missing
 from orchestrator.runtimes import RUNTIME_NAMES
+from orchestrator.triggers import (
+    BATCH_RANGE,
+    BUCKET_EVENTS,
+    CONCURRENCY_RANGE,
+    EVENT_AGE_RANGE,
+    RETRY_RANGE,
+    VISIBILITY_RANGE,
+    WINDOW_RANGE,
+    AsyncConfig,
+    BucketSource,
+    BucketSpec,
+    Destination,
+    EventSource,
+    QueueSource,
+    QueueSpec,
+    ScheduleSource,
+    Triggers,
+)
 
 NetworkMode = Literal["public", "private"]
 
@@ -42,7 +61,7 @@ HANDLER_MAX = 128
 NETWORK_MODES: tuple[NetworkMode, ...] = ("public", "private")
 
 # Allowed top-level keys: extend this (and ``_Reader.manifest``) for new resource kinds.
-TOP_LEVEL_KEYS = frozenset({"functions"})
+TOP_LEVEL_KEYS = frozenset({"functions", "queues", "buckets"})
 RESERVED_ENV_NAMES = frozenset(
     "_HANDLER _X_AMZN_TRACE_ID AWS_REGION AWS_DEFAULT_REGION AWS_EXECUTION_ENV"
     " AWS_LAMBDA_FUNCTION_NAME AWS_LAMBDA_FUNCTION_MEMORY_SIZE AWS_LAMBDA_FUNCTION_VERSION"
@@ -94,7 +113,7 @@ class FunctionSpec:
 
     def config_digest(self) -> str:
         """First 16 hex chars of the sha256 of a canonical JSON of every field."""
-        data = {field.name: getattr(self, field.name) for field in fields(self)}
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
         data["environment"] = dict(self.environment)
         blob = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)  # Path: str
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
@@ -103,7 +122,36 @@ class FunctionSpec:
         return hash(self.config_digest())
 
 
-FUNCTION_KEYS = frozenset(field.name for field in fields(FunctionSpec)) - {"name"}  # its settings
+# A function's settings: its spec's fields, and what starts it besides a call (not part of the
+# spec, so editing them does not replace its environments).
+FUNCTION_KEYS = frozenset(f.name for f in fields(FunctionSpec)) - {"name"} | {
+    "async",
+    "events",
+}
+ASYNC_KEYS = frozenset(
+    {
+        "maximum_retry_attempts",
+        "maximum_event_age",
+        "retry_delay",
+        "on_success",
+        "on_failure",
+        "dead_letter_queue",
+    }
+)
+QUEUE_KEYS = frozenset({"visibility_timeout", "max_receive_count", "dead_letter_queue"})
+SOURCE_KEYS = {
+    "queue": frozenset(
+        {
+            "queue",
+            "batch_size",
+            "maximum_batching_window",
+            "maximum_concurrency",
+            "report_batch_item_failures",
+        }
+    ),
+    "schedule": frozenset({"schedule"}),
+    "bucket": frozenset({"bucket", "events", "prefix", "suffix"}),
+}
 
 
 @dataclass(frozen=True)
@@ -112,6 +160,9 @@ class Manifest:
 
     path: Path
     functions: Mapping[str, FunctionSpec]
+    triggers: Mapping[str, Triggers] = field(default_factory=lambda: MappingProxyType({}))
+    queues: Mapping[str, QueueSpec] = field(default_factory=lambda: MappingProxyType({}))
+    buckets: Mapping[str, BucketSpec] = field(default_factory=lambda: MappingProxyType({}))
 
     def function(self, name: str) -> FunctionSpec:
         """The function called ``name``; ``ResourceNotFound`` naming the known ones otherwise."""
@@ -148,9 +199,16 @@ def load(path: Path) -> Manifest:
         message = f"the manifest is empty; define at least one function, e.g. {_EXAMPLE}"
         raise ManifestError([Problem(file, None, "(file)", message)])
     functions = reader.manifest(root)
+    reader.check_references(functions)
     if reader.problems:
         raise ManifestError(sorted(reader.problems, key=lambda p: p.line or 0))
-    return Manifest(path=path, functions=MappingProxyType(functions))
+    return Manifest(
+        path=path,
+        functions=MappingProxyType(functions),
+        triggers=MappingProxyType(reader.triggers),
+        queues=MappingProxyType(reader.queues),
+        buckets=MappingProxyType(reader.buckets),
+    )
 
 
 def _yaml_problem(file: str, exc: yaml.YAMLError) -> Problem:
@@ -187,8 +245,12 @@ class _Reader:
         self.base = base  # the manifest's directory, which code paths are relative to
         self.problems: list[Problem] = []
         self.constructor = yaml.constructor.SafeConstructor()
-        self.path = ""  # the function being read, e.g. "functions.hello"
+        self.path = ""  # the section being read, e.g. "functions.hello"
         self.fields: _Items = {}  # its entries
+        self.triggers: dict[str, Triggers] = {}
+        self.queues: dict[str, QueueSpec] = {}
+        self.buckets: dict[str, BucketSpec] = {}
+        self.references: list[tuple[yaml.Node, str, str, str]] = []  # node, where, kind, name
 
     def add(self, node: yaml.Node | None, where: str, message: str) -> None:
         line = node.start_mark.line + 1 if node is not None and node.start_mark else None
@@ -220,6 +282,7 @@ class _Reader:
             self.add(root, "(top level)", f"{_show(self.value(root))} is not a mapping; {fix}")
             return {}
         items = self.items(root, "", TOP_LEVEL_KEYS)
+        self.resources(items)
         key, node = items.get("functions", (None, None))
         if not isinstance(node, yaml.MappingNode) or not node.value:
             what = "is missing" if node is None else f"{_show(self.value(node))} has no functions"
@@ -283,6 +346,7 @@ class _Reader:
             fix = "provisioned_concurrency must be at most reserved_concurrency"
             node = items["provisioned_concurrency"][1]
             self.add(node, f"{path}.provisioned_concurrency", f"{what}; {fix}")
+        self.triggers[name] = Triggers(self.async_config(), self.event_sources())
         return spec if len(self.problems) == before else None
 
     def get(self, field: str) -> tuple[yaml.Node, object, str] | None:  # value node, value, path
@@ -311,7 +375,7 @@ class _Reader:
             return None
         node, value, where = got
         if isinstance(value, str) and len(value) <= (limit or len(value)):
-            if field == "description" or _WORD.fullmatch(value):
+            if field in ("description", "schedule") or _WORD.fullmatch(value):
                 return value
         self.add(node, where, f"{_show(value)} is not a valid {field}; {rule}")
         return None
@@ -384,3 +448,192 @@ class _Reader:
             message = f"{_ENV_PREFIX} exceeded the 4KB limit. String measured: {measured[:80]}..."
             self.add(self.fields["environment"][0], where, message)
         return result
+
+    # What starts functions besides a call, and where asynchronous results go
+
+    @contextlib.contextmanager
+    def section(self, node: yaml.Node, where: str, allowed: frozenset[str]) -> Iterator[bool]:
+        """Read a nested mapping with the field helpers; yields False if it is not one."""
+        saved = self.path, self.fields
+        if not isinstance(node, yaml.MappingNode):
+            self.add(node, where, f"{_show(self.value(node))} is not a mapping; write key: value")
+            yield False
+            return
+        self.path, self.fields = where, self.items(node, where, allowed)
+        try:
+            yield True
+        finally:
+            self.path, self.fields = saved
+
+    def refer(self, field: str, kind: str) -> str | None:
+        """A name that must exist among the manifest's ``kind`` (checked once all are read)."""
+        name = self.text(field, None, f"{field} must name one of the manifest's {kind}")
+        if name is not None:
+            self.references.append((self.fields[field][1], f"{self.path}.{field}", kind, name))
+        return name
+
+    def resources(self, items: _Items) -> None:
+        for kind in ("queues", "buckets"):
+            key, node = items.get(kind, (None, None))
+            if node is None:
+                continue
+            if not isinstance(node, yaml.MappingNode):
+                self.add(key, kind, f"{_show(self.value(node))} is not a mapping of {kind}")
+                continue
+            for name, (name_node, spec_node) in self.items(node, kind, None).items():
+                if not _FUNCTION_NAME.fullmatch(name):
+                    fix = "use 1 to 64 letters, digits, hyphens or underscores"
+                    self.add(name_node, f"{kind}.{name}", f"name {name!r} is invalid; {fix}")
+                if kind == "queues":
+                    self.queue(name, spec_node)
+                else:
+                    self.bucket(name, spec_node)
+
+    def queue(self, name: str, node: yaml.Node) -> None:
+        if isinstance(node, yaml.ScalarNode) and self.value(node) is None:
+            self.queues[name] = QueueSpec(name)  # `orders:` alone: all defaults
+            return
+        with self.section(node, f"queues.{name}", QUEUE_KEYS) as ok:
+            if ok:
+                self.queues[name] = QueueSpec(
+                    name,
+                    self.integer("visibility_timeout", *VISIBILITY_RANGE, "seconds", 30),
+                    self.integer("max_receive_count", 1, 1000, "", None),
+                    self.refer("dead_letter_queue", "queues"),
+                )
+
+    def bucket(self, name: str, node: yaml.Node) -> None:
+        with self.section(node, f"buckets.{name}", frozenset({"path"})) as ok:
+            if not ok:
+                return
+            got = self.get("path")
+            if got is None or not isinstance(got[1], str) or not got[1]:
+                fix = "path must be a directory, relative to the manifest, e.g. path: ./uploads"
+                self.add(got[0] if got else None, f"buckets.{name}.path", f"missing path; {fix}")
+                return
+            self.buckets[name] = BucketSpec(name, (self.base / got[1]).resolve())
+
+    def async_config(self) -> AsyncConfig:
+        if (got := self.get("async")) is None:
+            return AsyncConfig()
+        with self.section(got[0], got[2], ASYNC_KEYS) as ok:
+            if not ok:
+                return AsyncConfig()
+            delay = self.get("retry_delay")
+            retry_delay = 60.0
+            if delay is not None:
+                if isinstance(delay[1], bool) or not isinstance(delay[1], int | float):
+                    fix = "retry_delay must be a number of seconds, e.g. 1"
+                    self.add(delay[0], delay[2], f"{_show(delay[1])} is not a number; {fix}")
+                elif not 0 <= delay[1] <= 3600:
+                    fix = "retry_delay must be from 0 to 3600 seconds"
+                    self.add(delay[0], delay[2], f"{delay[1]} is out of range; {fix}")
+                else:
+                    retry_delay = float(delay[1])
+            return AsyncConfig(
+                self.integer("maximum_retry_attempts", *RETRY_RANGE, "", 2),
+                self.integer("maximum_event_age", *EVENT_AGE_RANGE, "seconds", 21600),
+                retry_delay,
+                self.destination("on_success"),
+                self.destination("on_failure"),
+                self.refer("dead_letter_queue", "queues"),
+            )
+
+    def destination(self, field: str) -> Destination | None:
+        if (got := self.get(field)) is None:
+            return None
+        node, value, where = got
+        fix = f"write {field}: {{function: NAME}}, {{queue: NAME}} or {{file: ./path.jsonl}}"
+        if not isinstance(value, dict) or len(value) != 1:
+            self.add(node, where, f"{_show(value)} is not a destination; {fix}")
+            return None
+        ((kind, target),) = value.items()
+        if kind not in ("function", "queue", "file") or not isinstance(target, str) or not target:
+            self.add(node, where, f"{_show(value)} is not a destination; {fix}")
+            return None
+        if kind == "file":
+            return Destination("file", str((self.base / target).resolve()))
+        self.references.append(
+            (node, where, "functions" if kind == "function" else "queues", target)
+        )
+        return Destination(kind, target)
+
+    def event_sources(self) -> tuple[EventSource, ...]:
+        if (got := self.get("events")) is None:
+            return ()
+        node, _, where = got
+        if not isinstance(node, yaml.SequenceNode):
+            fix = "write a list, e.g. events: [{queue: orders}, {schedule: rate(1 minute)}]"
+            self.add(node, where, f"{_show(self.value(node))} is not a list; {fix}")
+            return ()
+        sources: list[EventSource] = []
+        for index, item in enumerate(node.value):
+            path = f"{where}[{index}]"
+            keys = (
+                {str(k.value) for k, _ in item.value}
+                if isinstance(item, yaml.MappingNode)
+                else set()
+            )
+            kinds = [kind for kind in SOURCE_KEYS if kind in keys]
+            if len(kinds) != 1:
+                fix = "each event source has exactly one of: queue, schedule, bucket"
+                self.add(item, path, f"{_show(self.value(item))} is not an event source; {fix}")
+                continue
+            with self.section(item, path, SOURCE_KEYS[kinds[0]]) as ok:
+                if ok:
+                    source = self.event_source(kinds[0])
+                    if source is not None:
+                        sources.append(source)
+        return tuple(sources)
+
+    def event_source(self, kind: str) -> EventSource | None:
+        if kind == "schedule":
+            expression = self.text("schedule", None, "write rate(5 minutes) or cron(0 12 * * ? *)")
+            if expression is None:
+                return None
+            from orchestrator.schedule import ScheduleError, parse
+
+            try:
+                parse(expression)
+            except ScheduleError as exc:
+                self.add(self.fields["schedule"][1], f"{self.path}.schedule", str(exc))
+                return None
+            return ScheduleSource(expression)
+        if kind == "queue":
+            queue = self.refer("queue", "queues")
+            flag = self.get("report_batch_item_failures")
+            report = False
+            if flag is not None:
+                if not isinstance(flag[1], bool):
+                    self.add(flag[0], flag[2], f"{_show(flag[1])} is not true or false")
+                else:
+                    report = flag[1]
+            source = QueueSource(
+                queue or "",
+                self.integer("batch_size", *BATCH_RANGE, "", 10),
+                self.integer("maximum_batching_window", *WINDOW_RANGE, "seconds", 0),
+                self.integer("maximum_concurrency", *CONCURRENCY_RANGE, "", 2),
+                report,
+            )
+            return source if queue else None
+        bucket = self.refer("bucket", "buckets")
+        events = BUCKET_EVENTS
+        if (got := self.get("events")) is not None:
+            value = got[1]
+            if not isinstance(value, list) or not value or not set(value) <= set(BUCKET_EVENTS):
+                fix = "events must be a list of: created, removed"
+                self.add(got[0], got[2], f"{_show(value)} is not a list of bucket events; {fix}")
+            else:
+                events = tuple(value)
+        prefix = self.text("prefix", None, "prefix must be a string") or ""
+        suffix = self.text("suffix", None, "suffix must be a string") or ""
+        return BucketSource(bucket, events, prefix, suffix) if bucket else None
+
+    def check_references(self, functions: Mapping[str, FunctionSpec]) -> None:
+        known = {"functions": functions, "queues": self.queues, "buckets": self.buckets}
+        for node, where, kind, name in self.references:
+            if name not in known[kind]:
+                hint = _did_you_mean(name, known[kind])
+                names = ", ".join(known[kind]) or "none"
+                fix = f"{hint + ' ' if hint else ''}define it under {kind}: (there: {names})"
+                self.add(node, where, f"unknown {kind[:-1]} {name!r}; {fix}")

@@ -300,9 +300,9 @@ def test_unknown_key_did_you_mean(tmp_path: Path) -> None:
 def test_unknown_key_without_suggestion_lists_allowed(tmp_path: Path) -> None:
     problem = one_problem(write_function(tmp_path, zzz=1))
     assert problem.message == (
-        "unknown key 'zzz'; allowed keys: code, command, description, entrypoint, environment, "
-        "ephemeral_storage, handler, image, memory, network, provisioned_concurrency, "
-        "reserved_concurrency, runtime, timeout"
+        "unknown key 'zzz'; allowed keys: async, code, command, description, entrypoint, "
+        "environment, ephemeral_storage, events, handler, image, memory, network, "
+        "provisioned_concurrency, reserved_concurrency, runtime, timeout"
     )
 
 
