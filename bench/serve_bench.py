@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import http.client
 import json
 import os
@@ -825,6 +826,14 @@ def ensure_awscli() -> None:
         subprocess.run([sys.executable, "-m", "pip", "install", "-q", "awscli"], check=True)
 
 
+def code_digest() -> str:
+    """A digest of lrun's source as it was measured (the tree may change between runs)."""
+    digest = hashlib.sha256()
+    for path in sorted((REPO / "orchestrator").rglob("*.py")):
+        digest.update(path.relative_to(REPO).as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def find_py_spy() -> str | None:
     beside = Path(sys.executable).parent / "py-spy"
     if beside.is_file():
@@ -1228,7 +1237,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "date": time.strftime("%Y-%m-%d %H:%M:%S %z"),
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "machine": machine(),
-        "lrun": {"command": " ".join(lrun), "version": _out([*lrun, "--version"])},
+        "lrun": {
+            "command": " ".join(lrun),
+            "version": _out([*lrun, "--version"]),
+            "code_digest": code_digest(),
+        },
         "sam": {"command": str(sam), "version": _out([str(sam), "--version"])},
         "wrk_version": _out(["wrk", "-v"]).splitlines()[0] if shutil.which("wrk") else None,
         "aws_cli_version": _out([sys.executable, "-m", "awscli", "--version"]),
@@ -1575,7 +1588,8 @@ def render(r: dict[str, Any]) -> str:
         f"machine: {m['nproc']} CPUs, {m['memory_gib']} GiB, kernel {m['kernel']}, Docker "
         f"{m['docker_server_version']} ({m['docker_storage_driver']}, cgroup "
         f"{m['docker_cgroup']}), Python {m['python']}",
-        f"lrun: {r['lrun']['version']} ({r['lrun']['command']}); SAM: {r['sam']['version']}; "
+        f"lrun: {r['lrun']['version']}, source digest {r['lrun']['code_digest']} "
+        f"({r['lrun']['command']}); SAM: {r['sam']['version']}; "
         f"{r['wrk_version']}; {r['aws_cli_version']}",
         "phases (1-min load at start -> end, waited for quiet, other containers running):",
     ]

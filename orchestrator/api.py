@@ -27,14 +27,17 @@ from orchestrator.errors import (
     RequestTooLarge,
     ResourceNotFound,
 )
+from orchestrator.eventqueue import EventQueue
 from orchestrator.http_server import Request, Response, Router
 from orchestrator.invocation import (
     InvocationResult,
     InvokeRequest,
     check_payload,
 )
+from orchestrator.invoke_config import InvokeConfigs, from_api, to_api
 from orchestrator.manifest import ACCOUNT_ID, FunctionSpec, function_arn
 from orchestrator.service import FunctionState, Service
+from orchestrator.triggers import AsyncConfig
 
 log = logging.getLogger(__name__)
 
@@ -136,11 +139,22 @@ def configuration(state: FunctionState) -> dict[str, Any]:
     return config
 
 
+class EventInvokeConfigNotFound(ResourceNotFound):
+    pass
+
+
 class LambdaApi:
     """Routes of the Invoke and management APIs, plus lrun's own under /lrun/."""
 
-    def __init__(self, service: Service) -> None:
+    def __init__(
+        self,
+        service: Service,
+        events: EventQueue | None = None,
+        configs: InvokeConfigs | None = None,
+    ) -> None:
         self.service = service
+        self.events = events
+        self.configs = configs
         self.router = Router(error_response)
         fn = "/2015-03-31/functions/{function}"
         add = self.router.add
@@ -158,6 +172,12 @@ class LambdaApi:
         add("PUT", pc, self.put_provisioned)
         add("GET", pc, self.get_provisioned)
         add("DELETE", pc, self.delete_provisioned)
+        eic = "/2019-09-25/functions/{function}/event-invoke-config"
+        add("PUT", eic, self.put_invoke_config)
+        add("POST", eic, self.update_invoke_config)
+        add("GET", eic, self.get_invoke_config)
+        add("DELETE", eic, self.delete_invoke_config)
+        add("GET", f"{eic}/list", self.list_invoke_configs)
         add("GET", "/lrun/environments", self.environments)
         add("GET", "/lrun/health", self.health)
 
@@ -190,7 +210,10 @@ class LambdaApi:
             str(uuid.uuid4()),
         )
         if kind == "Event":
-            self._track(asyncio.ensure_future(self._event(name, invocation)))
+            if self.events is not None:  # durable: written down before the 202
+                await self.events.accept(name, payload, invocation.request_id)
+            else:
+                self._track(asyncio.ensure_future(self._event(name, invocation)))
             return Response(202, b"", {"x-amzn-RequestId": invocation.request_id})
         tail = request.headers.get("x-amz-log-type") == "Tail"
         full_log = request.headers.get("x-lrun-log") == "full"
@@ -398,6 +421,64 @@ class LambdaApi:
         if with_arn:
             body = {"FunctionArn": function_arn(name, qualifier), **body}
         return body
+
+    # Asynchronous invocation settings
+
+    def effective_config(self, name: str) -> AsyncConfig:
+        """A function's asynchronous settings: those set through the API, else the manifest's."""
+        if self.configs is not None and (set_ := self.configs.get(name)) is not None:
+            return set_[0]
+        manifest = self.service.manifest
+        triggers = manifest.triggers.get(name) if manifest is not None else None
+        return triggers.async_config if triggers is not None else AsyncConfig()
+
+    def _invoke_configs(self) -> InvokeConfigs:
+        if self.configs is None:
+            raise LambdaError("asynchronous invocation settings need the server's store")
+        return self.configs
+
+    async def put_invoke_config(self, request: Request) -> Response:
+        return await self._set_invoke_config(request, merge=False)
+
+    async def update_invoke_config(self, request: Request) -> Response:
+        return await self._set_invoke_config(request, merge=True)
+
+    async def _set_invoke_config(self, request: Request, merge: bool) -> Response:
+        state = self._latest(request)
+        name = state.spec.name
+        config = from_api(_body(request), self.effective_config(name), merge)
+        for destination in (config.on_success, config.on_failure):
+            if destination is not None and destination.kind == "function":
+                if destination.target == name:
+                    raise InvalidParameterValue(
+                        "You can't specify the function as a destination for itself."
+                    )
+                self.service.function(destination.target)
+        modified = await self._invoke_configs().put(name, config)
+        return _json(200, to_api(name, config, modified))
+
+    async def get_invoke_config(self, request: Request) -> Response:
+        name = self._latest(request).spec.name
+        found = self._invoke_configs().get(name)
+        if found is None:
+            raise EventInvokeConfigNotFound(
+                f"The function {function_arn(name, LATEST)} doesn't have an EventInvokeConfig"
+            )
+        return _json(200, to_api(name, *found))
+
+    async def delete_invoke_config(self, request: Request) -> Response:
+        name = self._latest(request).spec.name
+        if not await self._invoke_configs().delete(name):
+            raise EventInvokeConfigNotFound(
+                f"The function {function_arn(name, LATEST)} doesn't have an EventInvokeConfig"
+            )
+        return Response(204, b"", {"x-amzn-RequestId": str(uuid.uuid4())})
+
+    async def list_invoke_configs(self, request: Request) -> Response:
+        name = self._latest(request).spec.name
+        found = self._invoke_configs().get(name)
+        configs = [] if found is None else [to_api(name, *found)]
+        return _json(200, {"FunctionEventInvokeConfigs": configs})
 
     # lrun's own
 

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import datetime
 import re
+import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from orchestrator.errors import LrunError
 
@@ -47,9 +49,13 @@ Schedule = Rate | Cron
 def parse(expression: str) -> Schedule:
     text = expression.strip()
     if rate := _RATE.fullmatch(text):
-        value, unit = int(rate[1]), rate[2].rstrip("s")
+        value, written = int(rate[1]), rate[2]
+        unit = written.rstrip("s")
         if value < 1:
             raise ScheduleError(f"{expression!r}: the rate must be at least 1 {unit}")
+        if (value == 1) != (written == unit):  # EventBridge: rate(1 minute), rate(5 minutes)
+            right = f"rate(1 {unit})" if value == 1 else f"rate({value} {unit}s)"
+            raise ScheduleError(f"{expression!r}: write {right}")
         return Rate(value * _UNITS[unit])
     if cron := _CRON.fullmatch(text):
         return _cron(expression, cron[1].split())
@@ -85,8 +91,10 @@ def _field(
 ) -> frozenset[int]:
     values: set[int] = set()
     for part in text.split(","):
-        if any(c in part for c in "LW#"):
-            raise ScheduleError(f"{expression!r}: '{part}' (L, W, #) is not supported by lrun")
+        for token in re.split(r"[-/]", part):
+            known = token == "*" or token.isdigit() or token.upper() in names
+            if not known and any(c in token.upper() for c in "LW#"):
+                raise ScheduleError(f"{expression!r}: '{part}' (L, W, #) is not supported by lrun")
         base, _, step_text = part.partition("/")
         step = _number(expression, step_text, {}) if step_text else 1
         if base == "*":
@@ -99,6 +107,11 @@ def _field(
             end = high if step_text else start
         if not low <= start <= high or not low <= end <= high or step < 1:
             raise ScheduleError(f"{expression!r}: '{part}' is outside {low}-{high}")
+        if start > end:
+            raise ScheduleError(
+                f"{expression!r}: the range '{part}' runs backwards; write it low-high, or as "
+                "two parts separated by a comma"
+            )
         values.update(range(start, end + 1, step))
     return frozenset(values)
 
@@ -115,6 +128,7 @@ def next_fire(
     schedule: Schedule, after: datetime.datetime, origin: datetime.datetime
 ) -> datetime.datetime:
     """The first firing strictly after ``after``; rates count from ``origin``."""
+    after = after.astimezone(UTC)
     if isinstance(schedule, Rate):
         elapsed = (after - origin).total_seconds()
         periods = int(elapsed // schedule.seconds) + 1
@@ -144,3 +158,21 @@ def _day_matches(cron: Cron, moment: datetime.datetime) -> bool:
         return moment.day in cron.days
     weekday = moment.isoweekday() % 7 + 1  # Sunday = 1, as cron's day-of-week counts
     return cron.weekdays is not None and weekday in cron.weekdays
+
+
+def scheduled_event(rule: str, now: datetime.datetime) -> dict[str, Any]:
+    """The event EventBridge sends a function when rule ``rule`` fires at ``now`` (naive: UTC)."""
+    from orchestrator.manifest import ACCOUNT_ID, REGION  # manifest imports this module
+
+    moment = now.replace(tzinfo=UTC) if now.tzinfo is None else now.astimezone(UTC)
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": ACCOUNT_ID,
+        "time": moment.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": REGION,
+        "resources": [f"arn:aws:events:{REGION}:{ACCOUNT_ID}:rule/{rule}"],
+        "detail": {},
+    }

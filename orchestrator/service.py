@@ -91,6 +91,7 @@ class Service:
         self._on_event = on_event or (lambda message: None)
         self._on_log = on_log or (lambda function, text: None)
         self.functions: dict[str, FunctionState] = {}
+        self.manifest: Manifest | None = None
         self._envs: dict[str, Environment] = {}
         self._starting: dict[str, asyncio.Task[Environment]] = {}
         self._background: set[asyncio.Task[object]] = set()
@@ -101,6 +102,7 @@ class Service:
 
     def load(self, manifest: Manifest) -> None:
         """Take (or take again) the manifest's functions; out-of-date environments drain."""
+        self.manifest = manifest
         fresh: dict[str, FunctionState] = {}
         for name, spec in manifest.functions.items():
             revision = f"{spec.config_digest()}-{code_digest(spec.code)}"
