@@ -56,7 +56,7 @@ class ProvisionedConfigNotFound(LambdaError):
     kind = "User"
 
 
-def _json(status: int, body: object, headers: Mapping[str, str] | None = None) -> Response:
+def json_response(status: int, body: object, headers: Mapping[str, str] | None = None) -> Response:
     base = {**_JSON, "x-amzn-RequestId": str(uuid.uuid4())}
     return Response(status, json.dumps(body).encode(), {**base, **(headers or {})})
 
@@ -68,7 +68,7 @@ def error_response(exc: Exception) -> Response:
             log.exception("unexpected error", exc_info=exc)
         exc = LambdaError(str(exc))
     headers = {"x-amzn-ErrorType": exc.error_type, "x-amzn-RequestId": str(uuid.uuid4())}
-    return _json(exc.status, exc.body(), headers)
+    return json_response(exc.status, exc.body(), headers)
 
 
 def resolve(function: str, qualifier: str | None) -> tuple[str, str | None]:
@@ -281,7 +281,7 @@ class LambdaApi:
         }
         if start + size < len(names):
             body["NextMarker"] = names[start + size]
-        return _json(200, body)
+        return json_response(200, body)
 
     def _latest(self, request: Request) -> FunctionState:
         """The function a request names, which must be unqualified or ``$LATEST``."""
@@ -300,15 +300,15 @@ class LambdaApi:
             body["Code"] = {"RepositoryType": "S3", "Location": f"file://{state.spec.code}"}
         if state.reserved is not None:
             body["Concurrency"] = {"ReservedConcurrentExecutions": state.reserved}
-        return _json(200, body)
+        return json_response(200, body)
 
     async def get_configuration(self, request: Request) -> Response:
-        return _json(200, configuration(self._latest(request)))
+        return json_response(200, configuration(self._latest(request)))
 
     async def account_settings(self, request: Request) -> Response:
         limit = self.service.pool.host_limit
         reserved = sum(f.reserved or 0 for f in self.service.functions.values())
-        return _json(
+        return json_response(
             200,
             {
                 "AccountLimit": {
@@ -338,13 +338,13 @@ class LambdaApi:
                 "UnreservedConcurrentExecution below its minimum value of [0]."
             )
         self.service.set_reserved(name, value)
-        return _json(200, {"ReservedConcurrentExecutions": value})
+        return json_response(200, {"ReservedConcurrentExecutions": value})
 
     async def get_concurrency(self, request: Request) -> Response:
         state = self.service.function(self._unqualified(request))
         if state.reserved is None:
-            return _json(200, {})
-        return _json(200, {"ReservedConcurrentExecutions": state.reserved})
+            return json_response(200, {})
+        return json_response(200, {"ReservedConcurrentExecutions": state.reserved})
 
     async def delete_concurrency(self, request: Request) -> Response:
         self.service.set_reserved(self._unqualified(request), None)
@@ -374,20 +374,20 @@ class LambdaApi:
                 f"reserved concurrency ({state.reserved})."
             )
         self.service.set_provisioned(name, value)
-        return _json(202, self._provisioned_config(name, qualifier, with_arn=False))
+        return json_response(202, self._provisioned_config(name, qualifier, with_arn=False))
 
     async def get_provisioned(self, request: Request) -> Response:
         if request.query.get("List") == "ALL":
             name, _ = resolve(request.params["function"], None)
             state = self.service.function(name)
             configs = [self._provisioned_config(name, LATEST, True)] if state.provisioned else []
-            return _json(200, {"ProvisionedConcurrencyConfigs": configs})
+            return json_response(200, {"ProvisionedConcurrencyConfigs": configs})
         name, qualifier = self._qualified(request)
         if not self.service.function(name).provisioned:
             raise ProvisionedConfigNotFound(
                 "No Provisioned Concurrency Config found for this function"
             )
-        return _json(200, self._provisioned_config(name, qualifier, with_arn=False))
+        return json_response(200, self._provisioned_config(name, qualifier, with_arn=False))
 
     async def delete_provisioned(self, request: Request) -> Response:
         name, _ = self._qualified(request)
@@ -455,7 +455,7 @@ class LambdaApi:
                     )
                 self.service.function(destination.target)
         modified = await self._invoke_configs().put(name, config)
-        return _json(200, to_api(name, config, modified))
+        return json_response(200, to_api(name, config, modified))
 
     async def get_invoke_config(self, request: Request) -> Response:
         name = self._latest(request).spec.name
@@ -464,7 +464,7 @@ class LambdaApi:
             raise EventInvokeConfigNotFound(
                 f"The function {function_arn(name, LATEST)} doesn't have an EventInvokeConfig"
             )
-        return _json(200, to_api(name, *found))
+        return json_response(200, to_api(name, *found))
 
     async def delete_invoke_config(self, request: Request) -> Response:
         name = self._latest(request).spec.name
@@ -478,15 +478,15 @@ class LambdaApi:
         name = self._latest(request).spec.name
         found = self._invoke_configs().get(name)
         configs = [] if found is None else [to_api(name, *found)]
-        return _json(200, {"FunctionEventInvokeConfigs": configs})
+        return json_response(200, {"FunctionEventInvokeConfigs": configs})
 
     # lrun's own
 
     async def environments(self, request: Request) -> Response:
-        return _json(200, [view.__dict__ for view in self.service.environments()])
+        return json_response(200, [view.__dict__ for view in self.service.environments()])
 
     async def health(self, request: Request) -> Response:
-        return _json(200, {"status": "ok", "functions": sorted(self.service.functions)})
+        return json_response(200, {"status": "ok", "functions": sorted(self.service.functions)})
 
 
 def _max_items(value: str | None) -> int:

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 import click
 
 from orchestrator import __version__, trace
-from orchestrator.errors import LrunError, RuntimeImageError
+from orchestrator.errors import LrunError, RuntimeImageError, ServerUnavailable
+from orchestrator.queue_cli import queue as queue_group
 
 if TYPE_CHECKING:
     from orchestrator.backend import Backend
@@ -73,6 +74,9 @@ class _Group(click.Group):
 @click.version_option(__version__, prog_name="lrun")
 def main() -> None:
     """Run AWS Lambda functions locally, in real containers, the way Lambda runs them."""
+
+
+main.add_command(queue_group)
 
 
 @main.command()
@@ -201,12 +205,19 @@ def _read_payload(payload: str | None, payload_file: str | None) -> bytes:
 @click.argument("stdin_marker", required=False, metavar="[-]")
 @click.option("--payload", "-p", help="The event, as JSON text ('-' reads standard input).")
 @click.option("--payload-file", type=str, help="Read the event from a file ('-': stdin).")
+@click.option(
+    "--async",
+    "asynchronous",
+    is_flag=True,
+    help="Queue it (InvocationType Event) on the running server; print its request id.",
+)
 @manifest_option
 def invoke(
     function: str,
     stdin_marker: str | None,
     payload: str | None,
     payload_file: str | None,
+    asynchronous: bool,
     manifest_path: Path | None,
 ) -> None:
     """Invoke FUNCTION once and print its response; its log goes to standard error.
@@ -224,6 +235,16 @@ def invoke(
 
     path = find(manifest_path, Path.cwd())
     server = client.find(path)
+    if asynchronous:
+        if server is None:
+            raise ServerUnavailable(
+                f"asynchronous invocations are queued by `lrun serve`; start it for {path} "
+                "first (lrun serve), then invoke with --async"
+            )
+        click.echo(
+            json.dumps({"StatusCode": 202, "RequestId": server.invoke_event(function, body)})
+        )
+        return
     if server is not None:  # it knows the functions: no need to read the manifest here
         try:
             served = server.invoke(function, body)
@@ -495,5 +516,38 @@ def ps(as_json: bool) -> None:
             f"{row['age_s']:.0f} s",
             str(row["invocations"]),
             memory,
+        )
+    Console().print(table)
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+def events(as_json: bool) -> None:
+    """Show asynchronous invocations by function: queued, oldest, running, retrying, dead."""
+    from orchestrator import client
+
+    server = client.find()
+    if server is None:
+        raise ServerUnavailable("no `lrun serve` is running; start one with: lrun serve")
+    rows = server.events()
+    if as_json:
+        click.echo(json.dumps(rows))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("function", "queued", "oldest", "running", "retries pending", "dead-letter queue")
+    for row in rows:
+        oldest = "-" if row["oldest_age_s"] is None else f"{row['oldest_age_s']:.0f} s"
+        dead = row["dead_letter_queue"] or "-"
+        if row["dead_letter_queue"]:
+            dead += f" ({row['dead_letter_depth']})"
+        table.add_row(
+            row["function"],
+            str(row["depth"]),
+            oldest,
+            str(row["in_flight"]),
+            str(row["retries_pending"]),
+            dead,
         )
     Console().print(table)

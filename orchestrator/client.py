@@ -91,6 +91,23 @@ class ServerClient:
         log = base64.b64decode(headers.get("x-lrun-log", "")).decode(errors="replace")
         return Served(body, log, headers.get("x-amz-function-error"))
 
+    def invoke_event(self, function: str, payload: bytes) -> str:
+        """Queue an asynchronous invocation; its request id once it is durably accepted."""
+        path = f"/2015-03-31/functions/{urllib.parse.quote(function, safe='')}/invocations"
+        status, headers, body = self._request(
+            "POST", path, payload, {"X-Amz-Invocation-Type": "Event"}
+        )
+        if status != 202:
+            raise _error(headers, body)
+        return headers.get("x-amzn-requestid", "")
+
+    def events(self) -> list[dict[str, Any]]:
+        status, headers, body = self._request("GET", "/lrun/events", timeout=10.0)
+        if status != 200:
+            raise _error(headers, body)
+        rows: list[dict[str, Any]] = json.loads(body)
+        return rows
+
     def environments(self) -> list[dict[str, Any]]:
         status, headers, body = self._request("GET", "/lrun/environments", timeout=10.0)
         if status != 200:

@@ -26,7 +26,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from orchestrator.errors import LambdaError, TooManyRequests
+from orchestrator.errors import LambdaError, LrunError, TooManyRequests
 from orchestrator.invocation import InvocationResult, InvokeRequest
 from orchestrator.manifest import function_arn
 from orchestrator.pool import RESERVED_LIMIT
@@ -245,7 +245,7 @@ class EventQueue:
 
         def finish(db: sqlite3.Connection) -> None:
             if destination is not None and destination.kind == "queue":
-                self._send_to_queue(db, destination.target, json.dumps(record), {})
+                self._deliver(db, destination.target, json.dumps(record), {})
             if destination is not None and destination.kind == "function":
                 db.execute(
                     "INSERT INTO events (request_id, function, payload, received, next_at) "
@@ -253,12 +253,23 @@ class EventQueue:
                     (_new_id(), destination.target, json.dumps(record).encode(), now, now),
                 )
             if dead_letter is not None:
-                self._send_to_queue(db, *dead_letter)
+                self._deliver(db, *dead_letter)
             db.execute("DELETE FROM events WHERE request_id = ?", (event.request_id,))
 
         await self._store.run(finish)
         if destination is not None and destination.kind == "function":
             self._wake.set()
+
+    def _deliver(
+        self, db: sqlite3.Connection, queue: str, body: str, attributes: dict[str, Any]
+    ) -> None:
+        """Send to a queue within the event's last transaction. A queue that refuses (it was
+        deleted, or the record is too large) must not keep the event forever: as on Lambda,
+        the record is dropped and the failure reported."""
+        try:
+            self._send_to_queue(db, queue, body, attributes)
+        except LrunError as exc:
+            self._on_event(f"could not deliver an event's record to queue {queue!r}: {exc}")
 
     def _record(
         self, event: Event, condition: str, result: InvocationResult | None, invokes: int
@@ -283,6 +294,16 @@ class EventQueue:
             record["responseContext"] = context
             record["responsePayload"] = _json_or_text(result.payload)
         return record
+
+    async def close(self, grace: float) -> None:
+        """Let running attempts finish for up to ``grace`` seconds; the rest are cut short and,
+        still in the store, run again at the next start."""
+        running = list(self._running.values())
+        if running:
+            await asyncio.wait(running, timeout=grace)
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
 
     # Seeing it
 

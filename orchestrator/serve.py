@@ -20,13 +20,21 @@ from orchestrator import manifest as manifest_module
 from orchestrator.api import LambdaApi
 from orchestrator.backend import LABEL_MANAGED, LABEL_OWNER, Backend, Container
 from orchestrator.errors import LrunError
+from orchestrator.event_api import add_event_routes
+from orchestrator.eventqueue import EventQueue
 from orchestrator.http_server import serve as http_serve
+from orchestrator.invoke_config import InvokeConfigs
 from orchestrator.invoker import new_owner
 from orchestrator.logbook import LogBook
+from orchestrator.manifest import Manifest
 from orchestrator.oneshot import hosted_invoker
 from orchestrator.pool import Pool
+from orchestrator.queue_api import add_queue_routes
+from orchestrator.queues import Queues
 from orchestrator.service import Service, ServiceSettings
+from orchestrator.sources import Sources
 from orchestrator.state import announcement, state_dir
+from orchestrator.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +85,25 @@ def orphans(backend: Backend) -> list[Container]:
     return found
 
 
+@dataclass
+class Platform:
+    """Everything one server runs, wired together."""
+
+    service: Service
+    store: Store
+    queues: Queues
+    events: EventQueue
+    sources: Sources
+    api: LambdaApi
+
+    async def load(self, loaded: Manifest) -> None:
+        """Take a manifest: its functions, its queues, its event sources."""
+        self.service.load(loaded)
+        for spec in loaded.queues.values():
+            await self.queues.ensure(spec)
+        self.sources.restart(loaded)
+
+
 async def run(
     backend: Backend,
     settings: ServeSettings,
@@ -94,6 +121,8 @@ async def run(
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     limit = settings.max_concurrency or default_concurrency()
+    store = Store(state_dir() / "lrun.db")
+    await asyncio.to_thread(store.open)
     async with hosted_invoker(backend, new_owner("serve")) as invoker:
         book = LogBook(state_dir() / "logs")
         service = Service(
@@ -104,8 +133,18 @@ async def run(
             on_event,
             book.append,
         )
-        service.load(loaded)
-        api = LambdaApi(service)
+        configs = InvokeConfigs(store)
+        await configs.load()
+        queues = Queues(store)
+        api = LambdaApi(service, None, configs)
+        events = EventQueue(store, service, api.effective_config, queues.send_in, on_event)
+        api.events = events
+        add_queue_routes(api.router, queues)
+        add_event_routes(api.router, events, queues)
+        platform = Platform(
+            service, store, queues, events, Sources(service, events, queues, store, on_event), api
+        )
+        await platform.load(loaded)
         try:
             server = await http_serve(api.router, settings.host, settings.port)
         except OSError as exc:
@@ -123,7 +162,8 @@ async def run(
         )
         housekeeping = asyncio.ensure_future(service.run_housekeeping())
         writer = asyncio.ensure_future(book.run())
-        watcher = asyncio.ensure_future(_watch(service, settings.manifest, on_event))
+        dispatcher = asyncio.ensure_future(events.run())
+        watcher = asyncio.ensure_future(_watch(platform, settings.manifest, on_event))
         if on_ready is not None:
             on_ready(service)
         try:
@@ -133,17 +173,22 @@ async def run(
             record.remove()
             housekeeping.cancel()
             watcher.cancel()
+            dispatcher.cancel()
+            await platform.sources.wait_stopped()
             grace = max((f.spec.timeout for f in service.functions.values()), default=3) + 1
             await server.stop_listening()
+            await events.close(grace)
             await service.close(grace)
             await server.close()
             writer.cancel()
-            await asyncio.gather(writer, return_exceptions=True)
+            await asyncio.gather(writer, dispatcher, return_exceptions=True)
+            await asyncio.to_thread(store.close)
             on_event("stopped; all environments removed")
 
 
-async def _watch(service: Service, path: Path, on_event: Callable[[str], None]) -> None:
+async def _watch(platform: Platform, path: Path, on_event: Callable[[str], None]) -> None:
     """Reload the manifest when it changes and notice edits to functions' code."""
+    service = platform.service
     seen = path.stat().st_mtime_ns
     while True:
         await asyncio.sleep(WATCH_INTERVAL_S)
@@ -151,7 +196,7 @@ async def _watch(service: Service, path: Path, on_event: Callable[[str], None]) 
             mtime = path.stat().st_mtime_ns
             if mtime != seen:
                 seen = mtime
-                service.load(manifest_module.load(path))
+                await platform.load(manifest_module.load(path))
                 on_event(f"reloaded {path}")
             else:
                 service.apply_revisions(await asyncio.to_thread(service.scan_revisions))

@@ -48,6 +48,7 @@ CREATE TABLE IF NOT EXISTS messages (
     receipt TEXT
 );
 CREATE INDEX IF NOT EXISTS messages_visible ON messages (queue, visible_at);
+CREATE INDEX IF NOT EXISTS messages_order ON messages (queue, sent);
 CREATE TABLE IF NOT EXISTS invoke_configs (
     function TEXT PRIMARY KEY,
     config TEXT NOT NULL           -- JSON: the function's event-invoke configuration
