@@ -1428,6 +1428,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             servers.start(idle)
             idle.wait_ready()
             first_invoke(idle.url, "Hot")
+            time.sleep(3)  # let the new environment and the engine settle
             raw_series(idle.url, "Hot", 200)  # discarded warm-up
             before_latency = raw_series(idle.url, "Hot", LATENCY_RUNS)
             time.sleep(2)

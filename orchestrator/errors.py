@@ -26,8 +26,22 @@ payload), see ``orchestrator.invocation``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import difflib
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+
+
+def did_you_mean(value: str, choices: Iterable[str]) -> str:
+    match = difflib.get_close_matches(value, sorted(choices), n=1)
+    return f"did you mean {match[0]!r}?" if match else ""
+
+
+def show(value: object) -> str:
+    """A value as the user wrote it: YAML spelling for null and booleans, else repr, shortened."""
+    if value is None or isinstance(value, bool):
+        return {None: "null", True: "true", False: "false"}[value]
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 class LrunError(Exception):
