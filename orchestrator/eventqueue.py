@@ -20,6 +20,7 @@ import logging
 import sqlite3
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -36,7 +37,11 @@ from orchestrator.triggers import AsyncConfig, Destination
 
 log = logging.getLogger(__name__)
 
-MAX_RUNNING = 64  # events being invoked at once, across functions
+# Events being invoked at once: across functions, and for one function (fewer if its reserved
+# concurrency is lower). Lambda would scale further; a local machine is better served by a
+# handful of environments working through a backlog than by dozens starting at once.
+MAX_RUNNING = 32
+MAX_RUNNING_PER_FUNCTION = 8
 THROTTLE_BACKOFF_S = (1.0, 300.0)  # first and longest wait after a throttle or platform error
 ERROR_MESSAGE_LIMIT = 1024  # bytes of the error message a dead-letter message carries
 
@@ -118,7 +123,15 @@ class EventQueue:
             running = frozenset(self._running)  # a copy: the store's thread reads it
             now = self._clock()
             due = await self._store.run(partial(_due, now=now, capacity=capacity, running=running))
+            counts = Counter(self._running_functions.values())
+            started = 0
             for event in due:
+                if counts[event.function] >= self._limit(event.function) or (
+                    len(self._running) >= MAX_RUNNING
+                ):
+                    continue
+                counts[event.function] += 1
+                started += 1
                 task = asyncio.ensure_future(self._attempt(event))
                 self._running[event.request_id] = task
                 self._running_functions[event.request_id] = event.function
@@ -126,12 +139,19 @@ class EventQueue:
             running = frozenset(self._running)
             wait = await self._store.run(partial(_next_due, running=running))
             delay = 1.0 if wait is None else max(0.0, min(1.0, wait - self._clock()))
-            if len(due) == capacity and capacity > 0:
+            if started and started == capacity:  # full: there may be more due right now
                 delay = 0.0
             try:
                 await asyncio.wait_for(self._wake.wait(), delay)
             except TimeoutError:
                 pass
+
+    def _limit(self, function: str) -> int:
+        state = self._service.functions.get(function)
+        reserved = state.reserved if state is not None else None
+        if reserved is None:
+            return MAX_RUNNING_PER_FUNCTION
+        return max(1, min(MAX_RUNNING_PER_FUNCTION, reserved))  # 0: one, to discard its events
 
     def _done_callback(self, request_id: str) -> Callable[[asyncio.Task[None]], None]:
         def done(task: asyncio.Task[None]) -> None:
@@ -339,13 +359,13 @@ class EventQueue:
 def _due(db: sqlite3.Connection, now: float, capacity: int, running: frozenset[str]) -> list[Event]:
     if capacity <= 0:
         return []
+    # More rows than there is room for: some may belong to functions already at their limit.
     rows = db.execute(
         "SELECT request_id, function, payload, received, attempts FROM events "
         "WHERE next_at <= ? ORDER BY next_at LIMIT ?",
-        (now, capacity + len(running)),
+        (now, 4 * capacity + len(running)),
     ).fetchall()
-    events = [Event(r[0], r[1], bytes(r[2]), r[3], r[4]) for r in rows if r[0] not in running]
-    return events[:capacity]
+    return [Event(r[0], r[1], bytes(r[2]), r[3], r[4]) for r in rows if r[0] not in running]
 
 
 def _next_due(db: sqlite3.Connection, running: frozenset[str]) -> float | None:
