@@ -210,10 +210,9 @@ class LambdaApi:
             str(uuid.uuid4()),
         )
         if kind == "Event":
-            if self.events is not None:  # durable: written down before the 202
-                await self.events.accept(name, payload, invocation.request_id)
-            else:
-                self._track(asyncio.ensure_future(self._event(name, invocation)))
+            if self.events is None:
+                raise LambdaError("asynchronous invocations need the server's event queue")
+            await self.events.accept(name, payload, invocation.request_id)  # durable, then 202
             return Response(202, b"", {"x-amzn-RequestId": invocation.request_id})
         tail = request.headers.get("x-amz-log-type") == "Tail"
         full_log = request.headers.get("x-lrun-log") == "full"
@@ -251,20 +250,6 @@ class LambdaApi:
         self._track(task)
         result: InvocationResult = await task
         return result
-
-    async def _event(self, name: str, invocation: InvokeRequest) -> None:
-        """Asynchronous invocation, for now in memory: throttles are retried with back-off."""
-        delay = 1.0
-        for _ in range(8):
-            try:
-                await self.service.invoke(name, invocation)
-                return
-            except LambdaError as exc:
-                if exc.status != 429:
-                    log.warning("event %s for %s failed: %s", invocation.request_id, name, exc)
-                    return
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 60)
 
     # Functions
 

@@ -30,8 +30,12 @@ from orchestrator.errors import (
     ResourceNotFound,
     TooManyRequests,
 )
+from orchestrator.eventqueue import EventQueue
 from orchestrator.http_server import Request, Response
 from orchestrator.invocation import MAX_SYNC_PAYLOAD
+from orchestrator.invoke_config import InvokeConfigs
+from orchestrator.queues import Queues
+from orchestrator.store import Store
 from tests.fakes import FakeContext, Handler, Served, eventually, fake_service
 from tests.unit.rawhttp import run
 
@@ -271,7 +275,20 @@ def scenario(
 
     async def main() -> T:
         async with fake_service(path, HANDLERS if handlers is None else handlers, **options) as s:
-            return await test(Api(LambdaApi(s.service), s))
+            store = Store(tmp_path / "state" / "lrun.db")
+            store.open()
+            configs = InvokeConfigs(store)
+            api = LambdaApi(s.service, None, configs)
+            events = EventQueue(store, s.service, api.effective_config, Queues(store).send_in)
+            api.events = events
+            dispatcher = asyncio.ensure_future(events.run())
+            try:
+                return await test(Api(api, s))
+            finally:
+                dispatcher.cancel()
+                await asyncio.gather(dispatcher, return_exceptions=True)
+                await events.close(1.0)
+                store.close()
 
     return run(main(), TIMEOUT_S)
 
