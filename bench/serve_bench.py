@@ -361,6 +361,24 @@ def proc_cpu_s(pid: int) -> tuple[float, float]:
     return int(fields[11]) / tick, int(fields[12]) / tick
 
 
+def proc_counters(pid: int) -> dict[str, int]:
+    """A process's read and write system calls (all threads) and its main thread's voluntary
+    context switches (each one a sleep in the event loop's poll)."""
+    counters = {"syscr": 0, "syscw": 0, "voluntary_ctxt_switches": 0}
+    with contextlib.suppress(OSError):
+        with open(f"/proc/{pid}/io") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key in counters:
+                    counters[key] = int(value)
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key == "voluntary_ctxt_switches":
+                    counters[key] = int(value)
+    return counters
+
+
 def host_cpu_s() -> float:
     """Busy CPU seconds of the whole host (all CPUs; idle and iowait excluded)."""
     with open("/proc/stat") as f:
@@ -944,7 +962,11 @@ class CpuWindow:
 
     def _sample(self) -> dict[str, float]:
         user, system = proc_cpu_s(self.server_pid)
+        counters = proc_counters(self.server_pid)
         return {
+            "server_reads": counters["syscr"],
+            "server_writes": counters["syscw"],
+            "server_sleeps": counters["voluntary_ctxt_switches"],
             "wall": time.perf_counter(),
             "server": user + system,
             "server_system": system,
@@ -972,6 +994,9 @@ class CpuWindow:
             "client_cpu_ms_per_request": round(client_cpu_s * per, 3),
             "other_cpu_ms_per_request": round((delta["host"] - known) * per, 3),
             "host_cpu_ms_per_request": round(delta["host"] * per, 3),
+            "server_read_syscalls_per_request": round(delta["server_reads"] * per / 1000, 2),
+            "server_write_syscalls_per_request": round(delta["server_writes"] * per / 1000, 2),
+            "server_loop_sleeps_per_request": round(delta["server_sleeps"] * per / 1000, 2),
         }
 
 

@@ -125,10 +125,12 @@ class EventQueue:
             due = await self._store.run(partial(_due, now=now, capacity=capacity, running=running))
             counts = Counter(self._running_functions.values())
             started = 0
+            waiting: set[str] = set()  # due, but their function is at its limit
             for event in due:
                 if counts[event.function] >= self._limit(event.function) or (
                     len(self._running) >= MAX_RUNNING
                 ):
+                    waiting.add(event.request_id)
                     continue
                 counts[event.function] += 1
                 started += 1
@@ -136,15 +138,22 @@ class EventQueue:
                 self._running[event.request_id] = task
                 self._running_functions[event.request_id] = event.function
                 task.add_done_callback(self._done_callback(event.request_id))
-            running = frozenset(self._running)
-            wait = await self._store.run(partial(_next_due, running=running))
+            # Events waiting for room are started when a running one ends (which wakes this).
+            busy = frozenset(self._running) | waiting
+            wait = await self._store.run(partial(_next_due, running=busy))
             delay = 1.0 if wait is None else max(0.0, min(1.0, wait - self._clock()))
             if started and started == capacity:  # full: there may be more due right now
                 delay = 0.0
-            try:
-                await asyncio.wait_for(self._wake.wait(), delay)
-            except TimeoutError:
-                pass
+            await self._sleep(delay)
+
+    async def _sleep(self, delay: float) -> None:
+        """Until woken or ``delay`` seconds pass. Not ``wait_for``: on Python 3.11 it can
+        swallow a cancellation that arrives just as the wake-up does, and shutdown would hang."""
+        waiter = asyncio.ensure_future(self._wake.wait())
+        try:
+            await asyncio.wait({waiter}, timeout=delay)
+        finally:
+            waiter.cancel()
 
     def _limit(self, function: str) -> int:
         state = self._service.functions.get(function)
@@ -260,7 +269,10 @@ class EventQueue:
         same transaction as the forgetting, so a crash can neither lose nor repeat them."""
         if destination is not None and destination.kind == "file":
             # Outside the transaction: a crash between the two repeats the line, never loses it.
-            await asyncio.to_thread(_append_line, Path(destination.target), record)
+            try:
+                await asyncio.to_thread(_append_line, Path(destination.target), record)
+            except OSError as exc:  # as for a queue that refuses: reported, not retried forever
+                self._on_event(f"could not write an event's record to {destination.target}: {exc}")
         now = self._clock()
 
         def finish(db: sqlite3.Connection) -> None:
@@ -331,24 +343,28 @@ class EventQueue:
         now = self._clock()
         rows = await self._store.run(
             lambda db: db.execute(
-                "SELECT function, COUNT(*), MIN(received), SUM(attempts > 0) "
-                "FROM events GROUP BY function"
+                "SELECT request_id, function, received, attempts FROM events"
             ).fetchall()
         )
-        by_function = {row[0]: row for row in rows}
+        running = set(self._running)
+        waiting: dict[str, list[tuple[float, int]]] = {}
+        for request_id, function, received, attempts in rows:
+            if request_id not in running:  # a running event is counted as running only
+                waiting.setdefault(function, []).append((received, attempts))
         result = []
-        for name in sorted(set(by_function) | set(self._service.functions)):
-            _, depth, oldest, retrying = by_function.get(name, (name, 0, None, 0))
-            running = sum(1 for function in self._running_functions.values() if function == name)
+        for name in sorted(set(waiting) | set(self._service.functions)):
+            mine = waiting.get(name, [])
+            in_flight = sum(1 for function in self._running_functions.values() if function == name)
             known = name in self._service.functions
             dlq = self._config_for(name).dead_letter_queue if known else None
+            oldest = min((received for received, _ in mine), default=None)
             result.append(
                 EventStats(
                     name,
-                    depth,
+                    len(mine),
                     None if oldest is None else round(now - oldest, 1),
-                    running,
-                    int(retrying or 0),
+                    in_flight,
+                    sum(1 for _, attempts in mine if attempts > 0),
                     dlq,
                     dead_letter_depth(dlq) if dlq else None,
                 )

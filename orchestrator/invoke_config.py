@@ -78,6 +78,11 @@ def from_api(body: Mapping[str, Any], base: AsyncConfig, merge: bool) -> AsyncCo
     on_success, on_failure = defaults.on_success, defaults.on_failure
     if "DestinationConfig" in body:
         config = body["DestinationConfig"] or {}
+        if not isinstance(config, dict):
+            raise InvalidParameterValue(
+                f"DestinationConfig {config!r} is not an object: give "
+                '{"OnSuccess": {"Destination": ARN}, "OnFailure": {"Destination": ARN}}'
+            )
         if not merge or "OnSuccess" in config:
             on_success = _destination(config.get("OnSuccess"), "OnSuccess")
         if not merge or "OnFailure" in config:
@@ -97,7 +102,8 @@ def _destination(entry: object, where: str) -> Destination | None:
 def _check_int(name: str, value: object, low: int, high: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise InvalidParameterValue(
-            f"1 validation error detected: Value '{value}' at '{name.lower()}' failed to "
+            f"1 validation error detected: Value '{value}' at '{name[0].lower() + name[1:]}' "
+            "failed to "
             f"satisfy constraint: Member must have value between {low} and {high}"
         )
 

@@ -178,7 +178,9 @@ class Sources:
             lambda db: db.execute("SELECT value FROM marks WHERE name = ?", (mark,)).fetchone()
         )
         if row is None:  # first start: what is there already raises no events
-            return await asyncio.to_thread(_scan_or_empty, path, None)
+            snapshot = await asyncio.to_thread(_scan_or_empty, path, None)
+            await self._save_snapshot(mark, snapshot)  # so changes while stopped are seen
+            return snapshot
         return {k: bucket_files.ObjectInfo(**v) for k, v in json.loads(row[0]).items()}
 
     async def _save_snapshot(self, mark: str, snapshot: bucket_files.Snapshot) -> None:

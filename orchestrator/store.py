@@ -16,6 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from orchestrator.errors import LrunError
+
 T = TypeVar("T")
 
 SCHEMA = """
@@ -62,6 +64,10 @@ CREATE TABLE IF NOT EXISTS marks (
 Work = Callable[[sqlite3.Connection], Any]
 
 
+class StoreClosed(LrunError):
+    """The store was used after it was closed (or before it was opened)."""
+
+
 class Store:
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -88,6 +94,8 @@ class Store:
 
     async def run(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``work`` in a transaction, committed (durably) before this returns."""
+        if self._thread is None or not self._thread.is_alive():
+            raise StoreClosed(f"lrun's store {self.path} is not open")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         self._work.put((work, future, loop))
@@ -125,9 +133,16 @@ class Store:
                 else:
                     results.append((future, loop, value, True))
                 connection.execute("RELEASE job")
-            connection.execute("COMMIT")
+            try:
+                connection.execute("COMMIT")
+            except sqlite3.Error as exc:  # nothing of the batch is kept: every job fails
+                connection.rollback()
+                results = [(future, loop, exc, False) for future, loop, _, _ in results]
             for future, loop, value, ok in results:
-                loop.call_soon_threadsafe(_settle, future, value, ok)
+                try:
+                    loop.call_soon_threadsafe(_settle, future, value, ok)
+                except RuntimeError:  # the caller's loop is gone: nobody waits for this
+                    pass
             if closing:
                 connection.close()
                 return

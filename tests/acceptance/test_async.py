@@ -938,11 +938,6 @@ def test_schedule_rule_arn_is_the_same_after_a_restart(served: Served) -> None:
 # Destinations that cannot take the record; events accepted before a crash
 
 
-@pytest.mark.xfail(
-    reason="eventqueue._finish: an OSError writing a file destination escapes the attempt, the "
-    "event stays due in the store, and the dispatcher runs it again at once, forever",
-    strict=True,
-)
 def test_unwritable_file_destination_does_not_rerun_the_event(
     serve_lrun: ServerFactory, tmp_path: Path
 ) -> None:

@@ -463,15 +463,6 @@ def test_a_missing_destination_queue_does_not_keep_the_event(tmp_path: Path) -> 
     scenario(tmp_path, test, configs)
 
 
-@pytest.mark.xfail(
-    reason=(
-        "EventQueue._finish appends to a file destination outside the store work and lets an "
-        "OSError escape _attempt: the event stays in the store with next_at in the past, so the "
-        "dispatcher re-invokes the (successful) function again at once, in a hot loop, until "
-        "the event ages out"
-    ),
-    strict=True,
-)
 def test_a_file_destination_that_cannot_be_written_does_not_rerun_the_function(
     tmp_path: Path,
 ) -> None:
@@ -624,15 +615,6 @@ def test_an_event_waits_while_its_reserved_concurrency_is_taken(tmp_path: Path) 
     scenario(tmp_path, test, configs, clock)
 
 
-@pytest.mark.xfail(
-    reason=(
-        "EventQueue.run skips a due event whose function is at its limit (reserved concurrency "
-        "or MAX_RUNNING_PER_FUNCTION), but _next_due still returns that event's past next_at, "
-        "so the delay is 0 and the dispatcher spins: two store transactions per turn "
-        "(hundreds in 0.2 s), for as long as the function stays at its limit"
-    ),
-    strict=True,
-)
 def test_the_dispatcher_does_not_spin_while_a_function_is_at_its_limit(tmp_path: Path) -> None:
     async def test(h: Harness) -> None:
         h.served.service.set_reserved("slow", 1)
@@ -712,14 +694,6 @@ def test_stats_show_depth_age_retries_in_flight_and_dead_letters(tmp_path: Path)
     scenario(tmp_path, test, configs, clock)
 
 
-@pytest.mark.xfail(
-    reason=(
-        "EventQueue.stats counts every row of the events table as depth ('events waiting'), so "
-        "an event being invoked is counted twice: in depth ('queued' in `lrun events`) and in "
-        "in_flight ('running'); the same goes for retries_pending"
-    ),
-    strict=True,
-)
 def test_stats_do_not_count_a_running_event_as_waiting(tmp_path: Path) -> None:
     async def test(h: Harness) -> None:
         h.start()
@@ -735,15 +709,6 @@ def test_stats_do_not_count_a_running_event_as_waiting(tmp_path: Path) -> None:
 # Shutting down and starting again
 
 
-@pytest.mark.xfail(
-    reason=(
-        "EventQueue.run waits with asyncio.wait_for(self._wake.wait(), delay); on Python 3.11 "
-        "wait_for swallows a cancellation that arrives once the inner wait has completed (the "
-        "wake event was just set), so the dispatcher goes on running and `lrun serve`'s "
-        "shutdown (dispatcher.cancel(), then gather) can hang"
-    ),
-    strict=True,
-)
 def test_cancelling_the_dispatcher_just_after_an_accept_stops_it(tmp_path: Path) -> None:
     async def test(h: Harness) -> None:
         h.start()

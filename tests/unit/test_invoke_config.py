@@ -170,14 +170,6 @@ def test_out_of_range_settings_get_lambdas_validation_message(
     assert caught.value.status == 400
 
 
-@pytest.mark.xfail(
-    reason=(
-        "invoke_config._check_int names the member with name.lower() ('maximumretryattempts', "
-        "'maximumeventageinseconds'); Lambda's validation messages name it in camelCase "
-        "('maximumRetryAttempts'), as lrun's own 'functionName' and 'maxItems' messages do"
-    ),
-    strict=True,
-)
 @pytest.mark.parametrize(
     ("field", "member", "value"),
     [
@@ -271,14 +263,6 @@ def test_destination_arns_are_lambdas_and_sqss_in_lrun_s_account() -> None:
     assert destination_arn(Destination("file", "/x/y.jsonl")) == "arn:lrun:file:::/x/y.jsonl"
 
 
-@pytest.mark.xfail(
-    reason=(
-        "from_api calls .get on DestinationConfig whatever its type: a DestinationConfig that is "
-        "not an object (e.g. a string) raises AttributeError (a 500) instead of "
-        "InvalidParameterValue"
-    ),
-    strict=True,
-)
 def test_a_destination_config_that_is_not_an_object_is_a_parameter_error() -> None:
     with pytest.raises(InvalidParameterValue):
         from_api({"DestinationConfig": f"{SQS}:failed"}, BASE, merge=False)

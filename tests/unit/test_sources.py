@@ -492,15 +492,6 @@ def test_a_restarted_watcher_announces_only_what_changed_while_it_was_stopped(
     scenario(tmp_path, BUCKET_MANIFEST, test)
 
 
-@pytest.mark.xfail(
-    reason=(
-        "Sources._watch saves the bucket's snapshot only after a change: when nothing changes "
-        "during the first run, no mark is stored, so the next start takes a fresh snapshot as "
-        "its baseline and files created while the server was down raise no event (the module "
-        "promises they do)"
-    ),
-    strict=True,
-)
 def test_files_created_while_stopped_are_announced_even_if_nothing_changed_before(
     tmp_path: Path,
 ) -> None:
