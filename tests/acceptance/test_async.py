@@ -971,6 +971,8 @@ def test_unwritable_file_destination_does_not_rerun_the_event(
     (row,) = [r for r in rows if r["function"] == "blocked"]
     assert invocations == 1, f"the event ran {invocations} times"
     assert row["depth"] == 0
+    target = str(project / "blocker" / "out.jsonl")
+    wait_for(f"the server reporting it could not write {target}", lambda: target in server.output())
     server.finish()
 
 

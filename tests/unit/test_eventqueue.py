@@ -22,8 +22,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-import pytest
-
 from orchestrator.eventqueue import ERROR_MESSAGE_LIMIT, EventQueue, EventStats
 from orchestrator.manifest import ACCOUNT_ID, REGION
 from orchestrator.queues import Queues, Received
