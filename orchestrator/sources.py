@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime
+import hashlib
 import json
 import logging
 import time
@@ -142,7 +143,8 @@ class Sources:
     async def _tick(self, function: str, source: ScheduleSource) -> None:
         schedule = parse(source.expression)
         origin = datetime.datetime.now(datetime.UTC)
-        rule = f"{function}-{abs(hash(source.expression)) % 10**8}"
+        digest = hashlib.sha256(source.expression.encode()).hexdigest()[:8]
+        rule = f"{function}-{digest}"  # stable across restarts, as a rule's name is
         moment = origin
         while True:
             moment = next_fire(schedule, moment, origin)

@@ -19,7 +19,7 @@ import pytest
 from orchestrator import docker_backend
 from orchestrator.backend import LABEL_MANAGED, LABEL_OWNER
 from orchestrator.errors import BackendUnavailable
-from orchestrator.serve import owner_alive
+from orchestrator.serve import owner_alive, owner_pid
 
 Lrun = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -43,7 +43,8 @@ def engine_ready() -> Iterator[None]:
     for container in backend.containers({LABEL_MANAGED: "1"}):
         owner = container.labels.get(LABEL_OWNER, "")
         # Only leftovers: the engine may be shared, and a live owner's containers are not ours.
-        if owner.startswith("oneshot-") and not owner_alive(owner):
+        pid = owner_pid(owner)
+        if owner.startswith("oneshot-") and pid is not None and not owner_alive(pid):
             backend.kill(container.id)
 
 
