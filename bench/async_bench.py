@@ -503,9 +503,73 @@ def find_py_spy() -> str | None:
     return shutil.which("py-spy")
 
 
+SYNC_CALLS = ("fdatasync", "fsync")
+# lrun's own modules (but the CLI, on every stack of the main thread): inclusive shares.
+OWN_FILES = tuple(f"({p.name})" for p in (REPO / "orchestrator").glob("*.py") if p.name != "cli.py")
+
+
+class SyscallCount:
+    """Counts of the server's fdatasync/fsync calls over a window (perf's tracepoints; cheap,
+    nothing is traced), or nothing if perf cannot count them here."""
+
+    def __init__(self, pid: int) -> None:
+        self.proc: subprocess.Popen[str] | None = None
+        if shutil.which("perf") is None:
+            return
+        events = ",".join(f"syscalls:sys_enter_{name}" for name in SYNC_CALLS)
+        self.proc = subprocess.Popen(
+            ["perf", "stat", "-x", ",", "-e", events, "-p", str(pid)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    def stop(self) -> dict[str, int] | None:
+        if self.proc is None:
+            return None
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            _, err = self.proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return None
+        counts: dict[str, int] = {}
+        for line in err.splitlines():
+            parts = line.split(",")
+            for name in SYNC_CALLS:
+                if len(parts) > 2 and parts[2] == f"syscalls:sys_enter_{name}":
+                    counts[name] = int(parts[0]) if parts[0].isdigit() else -1
+        return counts or None
+
+
+def fsync_latency_ms(folder: Path, n: int = 200) -> dict[str, float]:
+    """Append 4 KiB and fdatasync it, ``n`` times, in ``folder`` (where lrun's store is): what
+    one durable commit costs this disk at least."""
+    path = folder / "fsync-probe"
+    times = []
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        for _ in range(n):
+            os.write(fd, b"x" * 4096)
+            start = time.perf_counter()
+            os.fdatasync(fd)
+            times.append((time.perf_counter() - start) * 1000)
+    finally:
+        os.close(fd)
+        path.unlink()
+    ordered = sorted(times)
+    return {
+        "n": n,
+        "p50_ms": round(ordered[n // 2], 3),
+        "p90_ms": round(ordered[int(n * 0.9)], 3),
+        "max_ms": round(ordered[-1], 3),
+    }
+
+
 def summarize_profile(path: Path, top: int = 12) -> dict[str, Any]:
     """py-spy's raw output with --threads (``thread;frame;... count``): samples per thread, and
-    by innermost Python frame (self) and any frame on the stack (inclusive)."""
+    by innermost Python frame (self) and by lrun's own frames anywhere on the stack
+    (inclusive)."""
     threads: Counter[str] = Counter()
     self_counts: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
@@ -524,7 +588,8 @@ def summarize_profile(path: Path, top: int = 12) -> dict[str, Any]:
         if frames:
             self_counts[frames[-1]] += count
         for frame in set(frames):
-            inclusive[frame] += count
+            if frame.endswith(OWN_FILES):
+                inclusive[frame] += count
 
     def share(counter: Counter[str], n: int) -> list[tuple[str, int, float]]:
         return [(f, c, round(100 * c / total, 1)) for f, c in counter.most_common(n)]
@@ -656,6 +721,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     server = Lrun(lrun, manifest, work / "state", work / "serve.log")
     try:
         server.wait_ready()
+        result["fsync_in_state_dir"] = fsync_latency_ms(work / "state")
         concurrent_sync(server.url, "Echo", WRK_CONNECTIONS)
 
         # (a) Event accepts vs synchronous invokes, alternating; each Event run drained after.
@@ -667,6 +733,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             order = ("sync", "event") if index % 2 == 0 else ("event", "sync")
             for kind in order:
                 with phases.run(f"a{index + 1}-{kind}"):
+                    syncs = SyscallCount(server.pid)
                     with CpuWindow(server.pid) as cpu:
                         figures = run_wrk(
                             server.url, "Echo", event_lua if kind == "event" else sync_lua,
@@ -674,12 +741,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                         )  # fmt: skip
                         window = cpu.result(figures["requests"])
                     figures["cpu"] = window
+                    figures["sync_calls"] = syncs.stop()
                     if kind == "event":
                         backlog = event_depth(server.url, "Echo")
                         with CpuWindow(server.pid) as cpu:
                             drain_s = wait_drained(server.url, "Echo")
                             processed = figures["requests"]
-                            figures["backlog_after_s"] = backlog
+                            figures["backlog_after_wrk"] = backlog
                             figures["drain_s"] = round(drain_s, 2)
                             figures["drain_cpu"] = cpu.result(backlog)
                             figures["processed_per_s_total"] = round(
@@ -843,6 +911,7 @@ def render(r: dict[str, Any]) -> str:
         f"lrun {' '.join(r['lrun'])} (code {r['lrun_code_digest']}); load {r['load_before']} "
         f"-> {r['load_after']}",
         "",
+        f"fdatasync of 4 KiB in the state directory: {json.dumps(r['fsync_in_state_dir'])}",
         "(a) wrk, 1 thread, 8 connections, 10 s, Echo:",
     ]
     for index, entry in enumerate(r["a_rounds"], 1):
@@ -851,10 +920,14 @@ def render(r: dict[str, Any]) -> str:
             extra = ""
             if kind == "event":
                 extra = (
-                    f"; backlog {f['backlog_after_s']} drained in {f['drain_s']} s "
+                    f"; backlog {f['backlog_after_wrk']} drained in {f['drain_s']} s "
                     f"(server CPU {f['drain_cpu']['server_cpu_ms_per_request']} ms/event)"
                 )
             cpu = f["cpu"]
+            if f.get("sync_calls") and f["requests"]:
+                calls = sum(v for v in f["sync_calls"].values() if v > 0)
+                per = f"{f['requests'] / calls:.1f} requests each" if calls else "none"
+                extra += f"; fdatasync+fsync calls {calls} ({per})"
             lines.append(
                 f"  round {index} {kind:5}: {f['requests_per_s']}/s, "
                 f"p50 {f.get('latency_p50_ms')} ms, p99 {f.get('latency_p99_ms')} ms, "

@@ -210,19 +210,11 @@ class DockerBackend:
         try:
             self._api.kill(container_id)
         except docker.errors.NotFound:
-            pass
+            self.forget(container_id)
         except docker.errors.APIError:
-            try:
-                self._api.remove_container(container_id, force=True)
-            except docker.errors.NotFound:
-                pass
-            except docker.errors.APIError as exc:
-                if exc.status_code != 409:  # 409: removal already in progress
-                    raise BackendError(
-                        f"Docker could not remove container {container_id[:12]}: "
-                        f"{exc.explanation}; remove it with `docker rm -f {container_id[:12]}`"
-                    ) from exc
-        self.forget(container_id)
+            self.remove(container_id)
+        else:
+            self.forget(container_id)
 
     def containers(self, labels: Mapping[str, str]) -> list[Container]:
         filters = {"label": [f"{k}={v}" for k, v in labels.items()]}
