@@ -134,9 +134,44 @@ def _sqlite_version() -> str:
     return sqlite3.sqlite_version
 
 
+# Other people's benchmarks on this shared machine: a phase waits while one runs.
+BENCHMARK_PROCESSES = re.compile(
+    r"(^|/)(wrk|py-spy)( |$)|serve_bench\.py|invoke_bench\.py|cold_invoke\.py|async_bench\.py"
+    r"|sam local start-lambda"
+)
+
+
+def others_benchmarking() -> list[str]:
+    """Command lines of benchmark processes this run did not start (not its own descendants)."""
+    mine = {os.getpid()}
+    found: list[tuple[int, int, str]] = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        found.append((int(entry.name), ppid, cmdline))
+    parents = {pid: ppid for pid, ppid, _ in found}
+    for pid, _, _ in found:  # descendants of this process are its own
+        ancestor, hops = pid, 0
+        while ancestor in parents and ancestor not in mine and hops < 50:
+            ancestor, hops = parents[ancestor], hops + 1
+        if ancestor in mine:
+            mine.add(pid)
+    return [
+        cmdline[:120]
+        for pid, _, cmdline in found
+        if pid not in mine and BENCHMARK_PROCESSES.search(cmdline)
+    ]
+
+
 @dataclass
 class Phases:
-    """Waits for a quiet machine before each phase and records the load each one ran under."""
+    """Waits for a quiet machine before each phase (1-minute load at most ``max_load``, no one
+    else's benchmark running) and records the load each one ran under."""
 
     max_load: float
     max_wait_s: float
@@ -145,14 +180,19 @@ class Phases:
     @contextlib.contextmanager
     def run(self, name: str) -> Iterator[None]:
         waited = 0.0
-        while load1() > self.max_load and waited < self.max_wait_s:
-            note(f"{name}: 1-min load {load1()} > {self.max_load}; waiting 30 s")
+        while waited < self.max_wait_s:
+            others = others_benchmarking()
+            if load1() <= self.max_load and not others:
+                break
+            note(f"{name}: 1-min load {load1()} (max {self.max_load}); others: {others}; 30 s")
             time.sleep(30)
             waited += 30
+        others = others_benchmarking()
         record: dict[str, Any] = {
             "load1_start": load1(),
             "waited_s": waited,
-            "quiet_at_start": load1() <= self.max_load,
+            "quiet_at_start": load1() <= self.max_load and not others,
+            "other_benchmarks_start": others,
             "other_containers_start": len(_out(["docker", "ps", "-q"]).split()),
         }
         note(f"{name}: starting (1-min load {record['load1_start']})")
@@ -160,6 +200,7 @@ class Phases:
         try:
             yield
         finally:
+            record["other_benchmarks_end"] = others_benchmarking()
             record["load1_end"] = load1()
             record["elapsed_s"] = round(time.perf_counter() - start, 1)
             self.records[name] = record
@@ -566,6 +607,14 @@ def fsync_latency_ms(folder: Path, n: int = 200) -> dict[str, float]:
     }
 
 
+def py_spy_record(py_spy: str, pid: int, seconds: int, out: Path) -> subprocess.Popen[bytes]:
+    argv = [
+        py_spy, "record", "--pid", str(pid), "--duration", str(seconds), "--rate", "200",
+        "--threads", "--format", "raw", "--output", str(out), "--nonblocking",
+    ]  # fmt: skip
+    return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def summarize_profile(path: Path, top: int = 12) -> dict[str, Any]:
     """py-spy's raw output with --threads (``thread;frame;... count``): samples per thread, and
     by innermost Python frame (self) and by lrun's own frames anywhere on the stack
@@ -605,9 +654,11 @@ def summarize_profile(path: Path, top: int = 12) -> dict[str, Any]:
 # The peer
 
 
-def sam_event_answer(peers_dir: Path) -> dict[str, Any]:
+def sam_event_answer(peers_dir: Path, event_lua: Path, sync_lua: Path) -> dict[str, Any]:
     """Start SAM CLI's start-lambda (warm containers EAGER) on the app, send one Event invoke
-    (raw HTTP and through boto3), and record what it answers."""
+    (raw HTTP and through boto3) and record what it answers and whether the function ran
+    (its log's REPORT lines); then the same wrk runs as lrun's, RequestResponse first, and
+    how many of the accepted events had run 5 s after the Event run."""
     sam = peers_dir / "sam-venv" / "bin" / "sam"
     app = peers_dir / "app"
     if not (sam.is_file() and (app / "template.yaml").is_file()):
@@ -653,6 +704,20 @@ def sam_event_answer(peers_dir: Path) -> dict[str, Any]:
             "body": data.decode(errors="replace")[:500],
         }
         result["event_boto3"] = boto3_event(url)
+        reports = _reports(log_path)
+        result["event_ran_within_10_s"] = _wait_reports(log_path, reports, 10.0) > reports
+        with CpuWindow(proc.pid) as cpu:
+            sync = run_wrk(url, "Echo", sync_lua, WRK_SECONDS)
+            sync["cpu"] = cpu.result(sync["requests"])
+        result["wrk_sync"] = sync
+        before = _reports(log_path)
+        with CpuWindow(proc.pid) as cpu:
+            event = run_wrk(url, "Echo", event_lua, WRK_SECONDS)
+            event["cpu"] = cpu.result(event["requests"])
+        event["ran_by_end"] = _reports(log_path) - before
+        time.sleep(5)
+        event["ran_5_s_later"] = _reports(log_path) - before
+        result["wrk_event"] = event
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGINT)
@@ -672,6 +737,21 @@ def sam_event_answer(peers_dir: Path) -> dict[str, Any]:
             _out(["docker", "rm", "-f", *leftover])
         log_path.unlink(missing_ok=True)
     return result
+
+
+def _reports(log_path: Path) -> int:
+    """Invocations SAM has logged as finished (REPORT lines of its containers' output)."""
+    try:
+        return log_path.read_text(errors="replace").count("REPORT RequestId")
+    except OSError:
+        return 0
+
+
+def _wait_reports(log_path: Path, above: int, timeout_s: float) -> int:
+    deadline = time.monotonic() + timeout_s
+    while (count := _reports(log_path)) <= above and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return count
 
 
 def boto3_event(url: str) -> dict[str, Any]:
@@ -769,36 +849,25 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         py_spy = find_py_spy()
         if py_spy and not args.no_profile:
             with phases.run("a-profile"):
-                raw = work / "profile.txt"
-                spy = subprocess.Popen(
-                    [
-                        py_spy,
-                        "record",
-                        "--pid",
-                        str(server.pid),
-                        "--duration",
-                        str(WRK_SECONDS),
-                        "--rate",
-                        "200",
-                        "--threads",
-                        "--format",
-                        "raw",
-                        "--output",
-                        str(raw),
-                        "--nonblocking",
-                    ],  # fmt: skip
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                )
+                # py-spy during an Event run (accepting while the dispatcher runs events), then
+                # during the drain of its backlog (running events only).
+                accepting, draining = work / "profile-accepting.txt", work / "profile-draining.txt"
+                spy = py_spy_record(py_spy, server.pid, WRK_SECONDS, accepting)
                 time.sleep(0.5)
                 figures = run_wrk(server.url, "Echo", event_lua, WRK_SECONDS)
                 spy.wait(60)
+                backlog = event_depth(server.url, "Echo")
+                spy = py_spy_record(py_spy, server.pid, 5, draining)
+                spy.wait(60)
                 wait_drained(server.url, "Echo")
-                if raw.exists():
-                    result["a_profile"] = {
-                        "requests_per_s_under_py_spy": figures["requests_per_s"],
-                        **summarize_profile(raw),
-                    }
+                profile: dict[str, Any] = {
+                    "requests_per_s_under_py_spy": figures["requests_per_s"],
+                    "backlog": backlog,
+                }
+                for name, path in (("accepting", accepting), ("draining", draining)):
+                    if path.exists():
+                        profile[name] = summarize_profile(path)
+                result["a_profile"] = profile
 
         # (b) end to end: accepted -> all processed, from the on-success file.
         e2e_file = work / "out" / "e2e.jsonl"
@@ -859,7 +928,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         server.stop()
     if not args.skip_sam:
         with phases.run("sam"):
-            result["sam"] = sam_event_answer(Path(os.environ.get("PEERS_DIR", DEFAULT_PEERS_DIR)))
+            peers_dir = Path(os.environ.get("PEERS_DIR", DEFAULT_PEERS_DIR))
+            result["sam"] = sam_event_answer(peers_dir, event_lua, sync_lua)
     result["load_after"] = load1()
     shutil.rmtree(work, ignore_errors=True)
     return result
@@ -876,10 +946,32 @@ def wait_queue_empty(url: str, queue: str, timeout_s: float = 600.0) -> None:
         time.sleep(0.02)
 
 
+def accept_cpu_ms(event: dict[str, Any]) -> float | None:
+    """The server's CPU per accept alone, derived from an Event round: its CPU during the wrk
+    run, less what the events it ran meanwhile cost at the drain's CPU per event."""
+    requests: int = event["requests"]
+    backlog: int | None = event.get("backlog_after_wrk")
+    per_event: float | None = event.get("drain_cpu", {}).get("server_cpu_ms_per_request")
+    if not requests or backlog is None or per_event is None:
+        return None
+    ran_meanwhile = requests - backlog
+    server_cpu_s: float = event["cpu"]["server_cpu_s"]
+    cpu_ms = server_cpu_s * 1000 - per_event * ran_meanwhile
+    return round(cpu_ms / requests, 3)
+
+
 def targets(r: dict[str, Any]) -> list[dict[str, Any]]:
     a, b, c = r["a"], r["b"], r["c"]
-    sam = r.get("sam", {}).get("event_raw")
-    sam_text = f"SAM: {sam['status']} {sam['error_type'] or ''}".strip() if sam else "SAM: not run"
+    sam = r.get("sam")
+    if sam:
+        answer = sam["event_raw"]
+        sam_text = (
+            f"SAM start-lambda Event: {answer['status']} {answer['error_type'] or ''}, "
+            f"{sam['wrk_event']['requests_per_s']}/s (in memory, not durable); SAM "
+            f"RequestResponse {sam['wrk_sync']['requests_per_s']}/s"
+        )
+    else:
+        sam_text = "SAM not run"
     return [
         {
             "figure": "(a) durable Event invokes accepted /s (wrk, 8 conn., 10 s; median)",
@@ -921,7 +1013,8 @@ def render(r: dict[str, Any]) -> str:
             if kind == "event":
                 extra = (
                     f"; backlog {f['backlog_after_wrk']} drained in {f['drain_s']} s "
-                    f"(server CPU {f['drain_cpu']['server_cpu_ms_per_request']} ms/event)"
+                    f"(server CPU {f['drain_cpu']['server_cpu_ms_per_request']} ms/event run; "
+                    f"so {accept_cpu_ms(f)} ms/accept)"
                 )
             cpu = f["cpu"]
             if f.get("sync_calls") and f["requests"]:
@@ -938,11 +1031,16 @@ def render(r: dict[str, Any]) -> str:
     if "a_profile" in r:
         p = r["a_profile"]
         lines.append(
-            f"  py-spy on the Event run ({p['requests_per_s_under_py_spy']}/s under py-spy, "
-            f"{p['samples']} samples): threads {p['threads']}"
+            f"  py-spy, a separate Event run ({p['requests_per_s_under_py_spy']}/s under py-spy; "
+            f"backlog {p['backlog']}):"
         )
-        lines += [f"    self {name}: {pct} %" for name, _, pct in p["self"]]
-        lines += [f"    incl {name}: {pct} %" for name, _, pct in p["inclusive"]]
+        for name in ("accepting", "draining"):
+            if name in p:
+                q = p[name]
+                threads = ", ".join(f"{t} {pct} %" for t, _, pct in q["threads"][:3])
+                lines.append(f"   {name} ({q['samples']} samples): {threads}")
+                lines += [f"    self {frame}: {pct} %" for frame, _, pct in q["self"]]
+                lines += [f"    incl {frame}: {pct} %" for frame, _, pct in q["inclusive"]]
     b, c = r["b"], r["c"]
     lines += [
         "",
@@ -957,7 +1055,23 @@ def render(r: dict[str, Any]) -> str:
         f"{c['sync_cpu']['server_cpu_ms_per_request']} ms/invoke)",
     ]
     if "sam" in r:
-        lines.append(f"SAM: {json.dumps(r['sam'])}")
+        sam = r["sam"]
+        lines.append(
+            f"SAM: {sam['command']}; one Event invoke: {json.dumps(sam['event_raw'])}, boto3 "
+            f"{json.dumps(sam['event_boto3'])}, ran within 10 s: {sam['event_ran_within_10_s']}"
+        )
+        for kind in ("sync", "event"):
+            f = sam[f"wrk_{kind}"]
+            ran = ""
+            if kind == "event":
+                ran = (
+                    f"; of them run by the end: {f['ran_by_end']}, 5 s later: {f['ran_5_s_later']}"
+                )
+            lines.append(
+                f"  SAM wrk {kind:5}: {f['requests_per_s']}/s ({f['requests']}), p50 "
+                f"{f.get('latency_p50_ms')} ms, p99 {f.get('latency_p99_ms')} ms, non-2xx "
+                f"{f['non_2xx']}, SAM CPU {f['cpu']['server_cpu_ms_per_request']} ms/request{ran}"
+            )
     lines += ["", "| target | lrun | comparison | met? |", "|---|---|---|---|"]
     for t in targets(r):
         met = "n/a" if t["met"] is None else ("yes" if t["met"] else "**no**")

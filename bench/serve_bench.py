@@ -8,23 +8,27 @@ sleeps event["s"] seconds; python3.11, 1769 MB = 1 vCPU). In one run this script
    EAGER), each on a free port, lrun with its own temporary LRUN_STATE_DIR;
 2. runs ../shared/peers/invoke_bench.py (first invoke, boto3 and raw keep-alive warm latency,
    throughput with 8 Python clients, 10 parallel 1 s sleeps) against both; then, for lrun only,
-   the 10 parallel sleeps again, now that all 10 Sleep environments are warm;
+   the 10 parallel sleeps again, now that all 10 Sleep environments are warm, and 1000 more raw
+   keep-alive invokes with the CPU each process used;
 3. wrk, 1 thread, 8 connections, 10 s, POST {"x": 1} to Echo on both (lrun first warmed with 8
    parallel invokes and a discarded 2 s wrk run; SAM with the same 2 s run), with the CPU time
-   of the client, the server process, the function containers and the whole host; optionally
-   a py-spy profile of the lrun server under a second, separate wrk run;
-4. cold starts inside a server: a temporary manifest of 10 functions Cold0..Cold9 on a second
+   of the client, the server process (and its system calls and context switches), the function
+   containers and the whole host; the memory of one warm Echo environment of each; and a py-spy
+   profile of the lrun server under a second, separate wrk run (--no-profile skips it);
+4. `lrun invoke Echo --payload '{"x": 1}'` from a shell (a subprocess in bench/sam_app, with the
+   first server's state directory, so it goes through that server), `lrun --version` as its
+   floor, and the AWS CLI's `aws lambda invoke` pointed at SAM (and at lrun: the same client on
+   both);
+5. cold starts inside a server: a temporary manifest of 10 functions Cold0..Cold9 on a second
    `lrun serve`, against SAM start-lambda with warm containers LAZY on a copy of its template
    with the same 10 functions; the first invoke of each, timed from request sent to response
-   read, alternating lrun and SAM; lrun's REPORT Init Duration of each from the server's log;
-5. `lrun invoke Echo --payload '{"x": 1}'` from a shell (a subprocess in bench/sam_app, with the
-   first server's state directory, so it goes through that server) against the AWS CLI's
-   `aws lambda invoke` pointed at SAM (and at lrun, for the same client on both);
+   read, alternating lrun and SAM, cut by the engine's container create and start events; lrun's
+   REPORT Init Duration of each from the server's invocation log;
 6. 100 idle 128 MB environments on a third `lrun serve` (function `Idle`, the sleeper, 128 MB,
    --max-concurrency 128, plus `Hot`, the echo at 1769 MB): host memory (MemAvailable, and the
-   proportional set size of each environment's processes, its containerd shim and its
-   fuse-overlayfs) before and after 100 concurrent 1 s invokes of Idle, and Hot's raw
-   keep-alive warm latency before and while the 100 idle environments exist.
+   RSS and PSS of each environment's processes, its containerd shim and its fuse-overlayfs)
+   before and after 100 concurrent 1 s invokes of Idle, and Hot's raw keep-alive warm latency
+   (three series of 1000) before and while the 100 idle environments exist.
 
 Before each phase it waits (up to --max-wait seconds) until the 1-minute load average is at most
 --max-load, and records the load each phase ran under. Every server it starts is stopped at
@@ -213,6 +217,7 @@ class Phases:
             "load1_start": load1(),
             "waited_s": waited,
             "quiet_at_start": load1() <= self.max_load,
+            # every running container on the host, this run's own included
             "other_containers_start": running_containers(),
         }
         note(f"{name}: starting (1-min load {record['load1_start']})")
@@ -362,9 +367,14 @@ def proc_cpu_s(pid: int) -> tuple[float, float]:
 
 
 def proc_counters(pid: int) -> dict[str, int]:
-    """A process's read and write system calls (all threads) and its main thread's voluntary
-    context switches (each one a sleep in the event loop's poll)."""
-    counters = {"syscr": 0, "syscw": 0, "voluntary_ctxt_switches": 0}
+    """A process's read and write system calls (all threads) and its main thread's context
+    switches: voluntary (a sleep in the event loop's poll) and not (preempted while runnable)."""
+    counters = {
+        "syscr": 0,
+        "syscw": 0,
+        "voluntary_ctxt_switches": 0,
+        "nonvoluntary_ctxt_switches": 0,
+    }
     with contextlib.suppress(OSError):
         with open(f"/proc/{pid}/io") as f:
             for line in f:
@@ -374,7 +384,7 @@ def proc_counters(pid: int) -> dict[str, int]:
         with open(f"/proc/{pid}/status") as f:
             for line in f:
                 key, _, value = line.partition(":")
-                if key == "voluntary_ctxt_switches":
+                if key in ("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches"):
                     counters[key] = int(value)
     return counters
 
@@ -627,7 +637,11 @@ def start_spread(events: dict[str, dict[str, Any]]) -> dict[str, Any]:
     if not pairs:
         return {"containers": 0}
     starts = [(e["start"] - e["create"]) * 1000 for e in pairs]
+    first = min(e["create"] for e in pairs)
     return {
+        "created_started_s": sorted(
+            [round(e["create"] - first, 2), round(e["start"] - first, 2)] for e in pairs
+        ),
         "containers": len(pairs),
         "first_create_to_last_start_s": round(
             max(e["start"] for e in pairs) - min(e["create"] for e in pairs), 2
@@ -967,6 +981,7 @@ class CpuWindow:
             "server_reads": counters["syscr"],
             "server_writes": counters["syscw"],
             "server_sleeps": counters["voluntary_ctxt_switches"],
+            "server_preemptions": counters["nonvoluntary_ctxt_switches"],
             "wall": time.perf_counter(),
             "server": user + system,
             "server_system": system,
@@ -997,6 +1012,7 @@ class CpuWindow:
             "server_read_syscalls_per_request": round(delta["server_reads"] * per / 1000, 2),
             "server_write_syscalls_per_request": round(delta["server_writes"] * per / 1000, 2),
             "server_loop_sleeps_per_request": round(delta["server_sleeps"] * per / 1000, 2),
+            "server_preemptions_per_request": round(delta["server_preemptions"] * per / 1000, 2),
         }
 
 
@@ -1238,6 +1254,22 @@ def memory_snapshot(server_pid: int | None) -> dict[str, Any]:
     return snapshot
 
 
+def latency_and_idle_cpu(url: str, function: str, repeats: int, n: int) -> dict[str, Any]:
+    """``repeats`` raw keep-alive series of ``n`` (p50 and p99 of each, and their medians),
+    then the host's busy CPU over 5 s with no requests."""
+    series = [raw_series(url, function, n) for _ in range(repeats)]
+    start_cpu, start = host_cpu_s(), time.perf_counter()
+    time.sleep(5)
+    idle_cpus = (host_cpu_s() - start_cpu) / (time.perf_counter() - start)
+    return {
+        "series": [{"p50_ms": s["p50_ms"], "p99_ms": s["p99_ms"]} for s in series],
+        "n": n,
+        "p50_ms": statistics.median(s["p50_ms"] for s in series),
+        "p99_ms": statistics.median(s["p99_ms"] for s in series),
+        "host_cpus_busy_without_requests": round(idle_cpus, 3),
+    }
+
+
 def wait_idle(url: str, function: str, count: int, timeout_s: float) -> float:
     start = time.perf_counter()
     while time.perf_counter() - start < timeout_s:
@@ -1358,8 +1390,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     **(summarize_profile(raw) if raw.is_file() else {"samples": 0}),
                 }
 
-        # 5. The command line, against the running servers.
-        with phases.run("5 cli"):
+        # 4. The command line, against the running servers.
+        with phases.run("4 cli"):
             result["cli"] = {
                 "lrun_invoke": lrun_invoke_series(lrun, main_state, args.cli_runs),
                 "lrun_version": version_series(lrun, 10),
@@ -1370,8 +1402,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         servers.stop(lrun_main)
         servers.stop(sam_main)
 
-        # 4. Cold starts inside a running server.
-        with phases.run("4 cold"):
+        # 5. Cold starts inside a running server.
+        with phases.run("5 cold"):
             cold_dir = tmp / "cold"
             cold_dir.mkdir()
             cold_lrun = LrunServer(
@@ -1455,7 +1487,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             first_invoke(idle.url, "Hot")
             time.sleep(3)  # let the new environment and the engine settle
             raw_series(idle.url, "Hot", 200)  # discarded warm-up
-            before_latency = raw_series(idle.url, "Hot", LATENCY_RUNS)
+            before_latency = latency_and_idle_cpu(idle.url, "Hot", 3, LATENCY_RUNS)
             time.sleep(2)
             before = memory_snapshot(idle.pid)
             with ContainerEvents() as events:
@@ -1468,7 +1500,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             after = memory_snapshot(idle.pid)
             idle_containers = lrun_containers(idle.pid, "Idle")
             attributed = attribute_memory(idle_containers)
-            during_latency = raw_series(idle.url, "Hot", LATENCY_RUNS)
+            during_latency = latency_and_idle_cpu(idle.url, "Hot", 3, LATENCY_RUNS)
             after_latency = memory_snapshot(idle.pid)
             servers.stop(idle)
             time.sleep(3)
@@ -1601,8 +1633,9 @@ def targets(r: dict[str, Any]) -> list[dict[str, Any]]:
         drop <= TARGET_IDLE_MIB)  # fmt: skip
     b, d = idle["hot_raw_before"]["p99_ms"], idle["hot_raw_during"]["p99_ms"]
     limit = max(b * UNCHANGED_RATIO, b + UNCHANGED_ABS_MS)
-    add(f"warm raw p99 with {idle['environments']} idle envs (without: "
-        f"{b} ms; p50 {idle['hot_raw_before']['p50_ms']} -> {idle['hot_raw_during']['p50_ms']})",
+    add(f"warm raw p99 with {idle['environments']} idle envs (median of 3 x "
+        f"{LATENCY_RUNS}; without: {b} ms; p50 {idle['hot_raw_before']['p50_ms']} -> "
+        f"{idle['hot_raw_during']['p50_ms']})",
         f"unchanged (<= {limit:.3f} ms)", d, None, "ms", d <= limit)  # fmt: skip
     return rows
 
@@ -1617,7 +1650,8 @@ def render(r: dict[str, Any]) -> str:
         f"lrun: {r['lrun']['version']}, source digest {r['lrun']['code_digest']} "
         f"({r['lrun']['command']}); SAM: {r['sam']['version']}; "
         f"{r['wrk_version']}; {r['aws_cli_version']}",
-        "phases (1-min load at start -> end, waited for quiet, other containers running):",
+        "phases (1-min load at start -> end, waited for quiet, containers running on the host "
+        "(this run's included), duration):",
     ]
     for name, p in r["phases"].items():
         out.append(
@@ -1690,7 +1724,8 @@ def render(r: dict[str, Any]) -> str:
         f"  MemAvailable drop per env: {i['mem_available_drop_mib_per_env']} MiB (MemAvailable "
         f"came back by {i['mem_available_back_after_stop_mib']} MiB after the server stopped)"
     )
-    out.append(f"  container starts: {json.dumps(i['starts'])}")
+    starts = {k: v for k, v in i["starts"].items() if k != "created_started_s"}
+    out.append(f"  container starts: {json.dumps(starts)}")
     out.append(f"  attributed per env: {json.dumps(i['attributed'])}")
     out.append(
         f"  growth per env: lrun server RSS {i['server_rss_growth_mib_per_env']} MiB, dockerd "
@@ -1718,10 +1753,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     ap.add_argument("--lrun", help="the lrun command (default: next to this interpreter)")
     ap.add_argument("--n", type=int, default=300, help="invoke_bench.py's --n")
-    ap.add_argument("--cli-runs", type=int, default=CLI_RUNS)
-    ap.add_argument("--aws-runs", type=int, default=AWS_CLI_RUNS)
-    ap.add_argument("--cold-functions", type=int, default=COLD_FUNCTIONS)
-    ap.add_argument("--idle-envs", type=int, default=IDLE_ENVIRONMENTS)
+    ap.add_argument("--cli-runs", type=int, default=CLI_RUNS, help="`lrun invoke` runs")
+    ap.add_argument("--aws-runs", type=int, default=AWS_CLI_RUNS, help="AWS CLI runs per server")
+    ap.add_argument(
+        "--cold-functions", type=int, default=COLD_FUNCTIONS, help="cold starts per server"
+    )
+    ap.add_argument(
+        "--idle-envs", type=int, default=IDLE_ENVIRONMENTS, help="idle 128 MB environments"
+    )
     ap.add_argument("--pause", type=float, default=1.0, help="seconds between cold starts")
     ap.add_argument("--max-load", type=float, default=1.5, help="quiet: 1-min load at most")
     ap.add_argument("--max-wait", type=float, default=600, help="seconds to wait for quiet")

@@ -22,6 +22,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -44,6 +45,9 @@ MAX_RUNNING = 32
 MAX_RUNNING_PER_FUNCTION = 8
 THROTTLE_BACKOFF_S = (1.0, 300.0)  # first and longest wait after a throttle or platform error
 ERROR_MESSAGE_LIMIT = 1024  # bytes of the error message a dead-letter message carries
+# File destinations get a thread of their own: the default pool is busy starting containers
+# when traffic grows, and a finished event must not wait behind those starts.
+_FILE_WRITER = ThreadPoolExecutor(1, thread_name_prefix="lrun-destinations")
 
 
 @dataclass(frozen=True)
@@ -270,7 +274,9 @@ class EventQueue:
         if destination is not None and destination.kind == "file":
             # Outside the transaction: a crash between the two repeats the line, never loses it.
             try:
-                await asyncio.to_thread(_append_line, Path(destination.target), record)
+                loop = asyncio.get_running_loop()
+                target = Path(destination.target)
+                await loop.run_in_executor(_FILE_WRITER, _append_line, target, record)
             except OSError as exc:  # as for a queue that refuses: reported, not retried forever
                 self._on_event(f"could not write an event's record to {destination.target}: {exc}")
         now = self._clock()
