@@ -1254,19 +1254,60 @@ def memory_snapshot(server_pid: int | None) -> dict[str, Any]:
     return snapshot
 
 
-def latency_and_idle_cpu(url: str, function: str, repeats: int, n: int) -> dict[str, Any]:
+def cpu_without_requests(
+    server_pid: int, containers: Sequence[dict[str, Any]], seconds: float = 5.0
+) -> dict[str, float]:
+    """CPUs used (CPU seconds per second) over ``seconds`` with no requests: by the server, by
+    ``containers`` (their cgroups), their shims and fuse-overlayfs processes, dockerd,
+    containerd, and the whole host."""
+    ids = [c["Id"] for c in containers]
+    merged = {(c.get("GraphDriver", {}).get("Data") or {}).get("MergedDir") for c in containers}
+    helpers: dict[str, list[int]] = {"shims": [], "fuse_overlayfs": []}
+    for pid, argv in cmdlines().items():
+        name = Path(argv[0]).name
+        if name.startswith("containerd-shim") and any(i in argv for i in ids):
+            helpers["shims"].append(pid)
+        elif name == "fuse-overlayfs" and argv[-1] in merged:
+            helpers["fuse_overlayfs"].append(pid)
+    groups = {
+        "server": [server_pid],
+        "dockerd": pids_named("dockerd"),
+        "containerd": pids_named("containerd"),
+        **helpers,
+    }
+
+    def sample() -> dict[str, float]:
+        values = {"host": host_cpu_s(), "containers": sum(container_cpu_s(i) for i in ids)}
+        for group, pids in groups.items():
+            total = 0.0
+            for pid in pids:
+                with contextlib.suppress(OSError):
+                    total += sum(proc_cpu_s(pid))
+            values[group] = total
+        values["wall"] = time.perf_counter()
+        return values
+
+    first = sample()
+    time.sleep(seconds)
+    last = sample()
+    wall = last["wall"] - first["wall"]
+    return {k: round((last[k] - first[k]) / wall, 3) for k in first if k != "wall"}
+
+
+def latency_and_idle_cpu(
+    url: str, function: str, repeats: int, n: int, server_pid: int
+) -> dict[str, Any]:
     """``repeats`` raw keep-alive series of ``n`` (p50 and p99 of each, and their medians),
-    then the host's busy CPU over 5 s with no requests."""
+    then the CPU used over 5 s with no requests, by the server's containers and the rest."""
     series = [raw_series(url, function, n) for _ in range(repeats)]
-    start_cpu, start = host_cpu_s(), time.perf_counter()
-    time.sleep(5)
-    idle_cpus = (host_cpu_s() - start_cpu) / (time.perf_counter() - start)
+    idle_cpu = cpu_without_requests(server_pid, lrun_containers(server_pid))
     return {
         "series": [{"p50_ms": s["p50_ms"], "p99_ms": s["p99_ms"]} for s in series],
         "n": n,
         "p50_ms": statistics.median(s["p50_ms"] for s in series),
         "p99_ms": statistics.median(s["p99_ms"] for s in series),
-        "host_cpus_busy_without_requests": round(idle_cpus, 3),
+        "host_cpus_busy_without_requests": idle_cpu["host"],
+        "cpus_without_requests": idle_cpu,
     }
 
 
@@ -1487,7 +1528,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             first_invoke(idle.url, "Hot")
             time.sleep(3)  # let the new environment and the engine settle
             raw_series(idle.url, "Hot", 200)  # discarded warm-up
-            before_latency = latency_and_idle_cpu(idle.url, "Hot", 3, LATENCY_RUNS)
+            before_latency = latency_and_idle_cpu(idle.url, "Hot", 3, LATENCY_RUNS, idle.pid)
             time.sleep(2)
             before = memory_snapshot(idle.pid)
             with ContainerEvents() as events:
@@ -1500,7 +1541,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             after = memory_snapshot(idle.pid)
             idle_containers = lrun_containers(idle.pid, "Idle")
             attributed = attribute_memory(idle_containers)
-            during_latency = latency_and_idle_cpu(idle.url, "Hot", 3, LATENCY_RUNS)
+            during_latency = latency_and_idle_cpu(idle.url, "Hot", 3, LATENCY_RUNS, idle.pid)
             after_latency = memory_snapshot(idle.pid)
             servers.stop(idle)
             time.sleep(3)

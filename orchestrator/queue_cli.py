@@ -9,6 +9,7 @@ imported inside the commands, so `lrun --help` stays fast.
 from __future__ import annotations
 
 import json
+import sys
 import urllib.parse
 from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
@@ -180,7 +181,7 @@ def _body(body: str | None, body_file: Path | None) -> str:
     if (body is None) == (body_file is None):
         raise click.UsageError("give the body once: BODY, '-' for standard input, or --file PATH")
     if body == "-":
-        return click.get_text_stream("stdin").read()
+        return sys.stdin.read()
     if body_file is None:
         return body or ""
     try:
