@@ -924,14 +924,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "sync_messages_per_s": round(QUEUE_MESSAGES / sync_s, 1),
             "sync_cpu": sync_cpu,
         }
+        server.stop()
+        if not args.skip_sam:
+            with phases.run("sam"):
+                peers_dir = Path(os.environ.get("PEERS_DIR", DEFAULT_PEERS_DIR))
+                result["sam"] = sam_event_answer(peers_dir, event_lua, sync_lua)
     finally:
         server.stop()
-    if not args.skip_sam:
-        with phases.run("sam"):
-            peers_dir = Path(os.environ.get("PEERS_DIR", DEFAULT_PEERS_DIR))
-            result["sam"] = sam_event_answer(peers_dir, event_lua, sync_lua)
+        shutil.rmtree(work, ignore_errors=True)
     result["load_after"] = load1()
-    shutil.rmtree(work, ignore_errors=True)
     return result
 
 
@@ -1091,6 +1092,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--skip-sam", action="store_true", help="do not start SAM CLI")
     parser.add_argument("--no-profile", action="store_true", help="skip the py-spy run")
     args = parser.parse_args(argv)
+    # SIGTERM ends the run through its clean-up (servers stopped, temporary files removed).
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     try:
         result = run(args)
     except BenchError as exc:

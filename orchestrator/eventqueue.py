@@ -102,20 +102,44 @@ class EventQueue:
         self._running_functions: dict[str, str] = {}  # request id -> function
         self._backoff: dict[str, float] = {}
         self._wake = asyncio.Event()
+        self._accepting: list[tuple[tuple[Any, ...], asyncio.Future[None]]] = []
+        self._writing = False
+        self._writer: asyncio.Future[None] | None = None
 
     # Accepting
 
     async def accept(self, function: str, payload: bytes, request_id: str) -> None:
-        """Write the event durably; returns once it would survive a crash."""
+        """Write the event durably; returns once it would survive a crash.
+
+        Events accepted while a write is under way are written together by the next one: one
+        store job and one commit for a burst, not one each.
+        """
         now = self._clock()
-        await self._store.run(
-            lambda db: db.execute(
-                "INSERT INTO events (request_id, function, payload, received, next_at) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (request_id, function, payload, now, now),
-            )
-        )
-        self._wake.set()
+        written: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._accepting.append(((request_id, function, payload, now, now), written))
+        if not self._writing:
+            self._writing = True
+            self._writer = asyncio.ensure_future(self._write_accepted())
+        await written
+
+    async def _write_accepted(self) -> None:
+        try:
+            while self._accepting:
+                batch, self._accepting = self._accepting, []
+                rows = [row for row, _ in batch]
+                try:
+                    await self._store.run(partial(_insert_events, rows=rows))
+                except Exception as exc:  # every caller of the batch hears it
+                    for _, written in batch:
+                        if not written.done():
+                            written.set_exception(exc)
+                else:
+                    for _, written in batch:
+                        if not written.done():
+                            written.set_result(None)
+                    self._wake.set()
+        finally:
+            self._writing = False
 
     # Dispatching
 
@@ -376,6 +400,14 @@ class EventQueue:
                 )
             )
         return result
+
+
+def _insert_events(db: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
+    db.executemany(
+        "INSERT INTO events (request_id, function, payload, received, next_at) "
+        "VALUES (?, ?, ?, ?, ?)",
+        rows,
+    )
 
 
 def _due(db: sqlite3.Connection, now: float, capacity: int, running: frozenset[str]) -> list[Event]:
