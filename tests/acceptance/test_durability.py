@@ -17,8 +17,8 @@ One state directory, three server lives, two SIGKILLs of the `lrun serve` proces
 Then:
 
 - every ``work`` event has a record (at least once); the duplicates are exactly the events that
-  had a record before the kill and were still in the store (in flight), so at most 64, the
-  dispatcher's limit; the count is printed;
+  had a record before the kill and were still in the store (in flight), so at most
+  ``MAX_RUNNING``, the dispatcher's limit; the count is printed;
 - every ``flaky`` event ends in ``failed`` exactly once, with ``approximateInvokeCount`` 3: an
   attempt cut short by the kill is not counted, it runs again;
 - the aged event goes to the dead-letter queue with its ``RequestID`` and an ``ErrorMessage``
@@ -90,6 +90,11 @@ def work(event, context):
 
 def fail(event, context):
     raise RuntimeError("always fails: " + json.dumps(event))
+
+
+def nap(event, context):
+    time.sleep(event["s"])
+    return {"n": event["n"]}
 
 
 def consume(event, context):
@@ -566,7 +571,8 @@ def test_sigkill_loses_nothing_and_repeats_only_what_was_in_flight(
             server.clean_up()
 
 
-# Found while writing the test above: a burst of cold starts stalls every asynchronous outcome.
+# Found while writing the test above: a burst of cold starts stalled every asynchronous outcome
+# (file destinations were written on the default executor, behind the container starts).
 
 COLD_STARTS = 64
 RECORD_WITHIN_S = 0.5  # a warm event's record: about 0.04 s here; 1.3 to 2.0 s while 64 start
@@ -626,3 +632,97 @@ def test_a_destination_record_does_not_wait_behind_environments_starting(
         f"a warm event's record took {during:.3f} s while {COLD_STARTS} environments started "
         f"({warm:.3f} s before)"
     )
+
+
+# The dispatcher when one function has a backlog beyond its own limit (MAX_RUNNING_PER_FUNCTION)
+
+BACKLOG = 300  # events of `slow`, 1 s each: far more than 4 x the dispatcher's room
+
+
+def backlogged_server(tmp_path: Path, serve_lrun: Callable[..., LrunServer]) -> LrunServer:
+    """A server with `slow` at its per-function limit and BACKLOG of its events waiting, and
+    `work` warm (one event run, its environment idle)."""
+    project = tmp_path / "project"
+    (project / "code").mkdir(parents=True)
+    (project / "code" / "handlers.py").write_text(HANDLERS)
+    (project / "lrun.yaml").write_text(
+        textwrap.dedent(
+            """\
+            functions:
+              slow: {runtime: python3.13, code: ./code, handler: handlers.nap, memory: 1769,
+                     timeout: 30}
+              work:
+                {runtime: python3.13, code: ./code, handler: handlers.work, memory: 1769,
+                 async: {on_success: {file: ./out/ok.jsonl}}}
+            """
+        )
+    )
+    server = serve_lrun(project)
+    ok_file = project / "out" / "ok.jsonl"
+    send_events(server.url, "work", [{"n": 0}])
+    wait_until("work warm", lambda: line_count(ok_file) >= 1, 60, server)
+    send_events(server.url, "slow", [{"n": i, "s": 1} for i in range(BACKLOG)])
+
+    def slow_running() -> bool:
+        rows = request(server.url, "GET", "/lrun/events")
+        return any(r["function"] == "slow" and r["in_flight"] > 0 for r in rows)
+
+    wait_until("slow running", slow_running, 60, server)
+    time.sleep(3)  # its environments started; from here its invocations only sleep
+    return server
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "EventQueue.run takes due events oldest first (_due: LIMIT 4 * capacity + running), "
+        "then skips those whose function is at its limit (MAX_RUNNING_PER_FUNCTION = 8); when "
+        "more than that many events of one function are due ahead of them, other functions' "
+        "events are not among those fetched and wait until the backlog shrinks, with free "
+        "dispatcher slots and idle environments (measured: 24.7 s behind 300 one-second events)"
+    ),
+)
+@pytest.mark.timeout(180)
+def test_a_backlog_of_one_function_does_not_hold_up_another(
+    tmp_path: Path, serve_lrun: Callable[..., LrunServer]
+) -> None:
+    server = backlogged_server(tmp_path, serve_lrun)
+    ok_file = server.manifest_dir / "out" / "ok.jsonl"
+    send_events(server.url, "work", [{"n": 1}])
+    sent = time.monotonic()
+    deadline = sent + 5.0
+    while line_count(ok_file) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    waited = time.monotonic() - sent
+    server.finish()
+    print(f"\nwork's event behind {BACKLOG} of slow's: recorded after {waited:.2f} s")
+    assert waited < 5.0, f"work's event waited over {waited:.1f} s behind slow's backlog"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "EventQueue.run: while due events wait for their function's room, _next_due(busy) "
+        "skips only the events fetched this round; with a longer backlog the next one is due "
+        "already, so the delay is 0 and the loop queries the store again at once, over and "
+        "over (measured: 0.87 CPU-seconds per second with 8 one-second invocations running)"
+    ),
+)
+@pytest.mark.timeout(180)
+def test_a_backlog_waiting_for_room_does_not_keep_the_server_busy(
+    tmp_path: Path, serve_lrun: Callable[..., LrunServer]
+) -> None:
+    server = backlogged_server(tmp_path, serve_lrun)
+    ticks = os.sysconf("SC_CLK_TCK")
+
+    def cpu_s() -> float:
+        with open(f"/proc/{server.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / ticks
+
+    before, started = cpu_s(), time.monotonic()
+    time.sleep(5)
+    busy = (cpu_s() - before) / (time.monotonic() - started)
+    server.finish()
+    print(f"\nserver CPU with 8 sleeping invocations and a backlog: {busy:.2f} s per second")
+    assert busy < 0.25, f"the server used {busy:.2f} CPU-seconds per second"
