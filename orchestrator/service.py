@@ -16,14 +16,15 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
-from orchestrator.backend import Backend
-from orchestrator.environment import Environment, Outcome
+from orchestrator.aws import function_arn
 from orchestrator.errors import BackendError, LambdaError, ResourceNotFound, TooManyRequests
-from orchestrator.invocation import InvocationResult, InvokeRequest
-from orchestrator.invoker import Invoker
-from orchestrator.manifest import FunctionSpec, Manifest, function_arn
+from orchestrator.manifest import FunctionSpec, Manifest
+from orchestrator.manifest.revision import code_digest
 from orchestrator.pool import Create, FunctionLimits, Kind, Pool, Reuse, Slot, Throttle
-from orchestrator.revision import code_digest
+from orchestrator.sandbox.backend import Backend
+from orchestrator.sandbox.environment import Environment, Outcome
+from orchestrator.sandbox.invocation import InvocationResult, InvokeRequest
+from orchestrator.sandbox.invoker import Invoker
 
 log = logging.getLogger(__name__)
 

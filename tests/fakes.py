@@ -34,7 +34,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from orchestrator import manifest
-from orchestrator.backend import (
+from orchestrator.errors import BackendError
+from orchestrator.pool import Pool
+from orchestrator.sandbox.backend import (
     NETWORK_PUBLIC,
     Container,
     ContainerExit,
@@ -42,10 +44,8 @@ from orchestrator.backend import (
     ImageInfo,
     Network,
 )
-from orchestrator.errors import BackendError
-from orchestrator.invoker import Invoker
-from orchestrator.oneshot import hosted_invoker
-from orchestrator.pool import Pool
+from orchestrator.sandbox.invoker import Invoker
+from orchestrator.sandbox.oneshot import hosted_invoker
 from orchestrator.service import Service, ServiceSettings
 
 T = TypeVar("T")

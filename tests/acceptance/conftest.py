@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 
-from orchestrator import docker_backend
-from orchestrator.backend import LABEL_MANAGED, LABEL_OWNER
+from orchestrator.api.server import owner_alive, owner_pid
 from orchestrator.errors import BackendUnavailable
-from orchestrator.serve import owner_alive, owner_pid
+from orchestrator.sandbox import docker_backend
+from orchestrator.sandbox.backend import LABEL_MANAGED, LABEL_OWNER
 
 Lrun = Callable[..., subprocess.CompletedProcess[str]]
 

@@ -33,7 +33,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from orchestrator.store import SCHEMA
+from orchestrator.events.store import SCHEMA
 from tests.acceptance.conftest import Lrun, LrunServer, ServerFactory, start_server
 
 ACCOUNT = "000000000000"

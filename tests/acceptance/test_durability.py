@@ -57,9 +57,9 @@ from typing import Any
 
 import pytest
 
-from orchestrator import docker_backend
-from orchestrator.backend import NETWORK_PUBLIC
-from orchestrator.eventqueue import MAX_RUNNING
+from orchestrator.events.event_queue import MAX_RUNNING
+from orchestrator.sandbox import docker_backend
+from orchestrator.sandbox.backend import NETWORK_PUBLIC
 from tests.acceptance.conftest import LrunServer, lrun_containers, start_server
 
 WORK_EVENTS = 1000

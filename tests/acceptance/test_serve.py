@@ -30,9 +30,9 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from orchestrator import docker_backend
-from orchestrator.backend import LABEL_MANAGED, LABEL_OWNER
-from orchestrator.serve import orphans
+from orchestrator.api.server import orphans
+from orchestrator.sandbox import docker_backend
+from orchestrator.sandbox.backend import LABEL_MANAGED, LABEL_OWNER
 from tests.acceptance.conftest import (
     Lrun,
     LrunServer,

@@ -17,13 +17,15 @@ from typing import TypeVar
 import docker
 import pytest
 
-from orchestrator import docker_backend, manifest, runtimes
-from orchestrator.backend import LABEL_OWNER
-from orchestrator.docker_backend import DockerBackend
+from orchestrator import manifest
+from orchestrator.sandbox import docker_backend
+from orchestrator.sandbox import images as runtimes
 from orchestrator.errors import BackendUnavailable
-from orchestrator.invocation import InvocationResult
 from orchestrator.manifest import FunctionSpec
-from orchestrator.oneshot import invoke_once
+from orchestrator.sandbox.backend import LABEL_OWNER
+from orchestrator.sandbox.docker_backend import DockerBackend
+from orchestrator.sandbox.invocation import InvocationResult
+from orchestrator.sandbox.oneshot import invoke_once
 
 T = TypeVar("T")
 OWNER = f"test-{os.getpid()}-{secrets.token_hex(4)}"
@@ -44,7 +46,7 @@ def backend() -> Iterator[DockerBackend]:
         if os.environ.get("CI"):
             raise
         pytest.skip(f"no Docker engine: {exc}")
-    for name in runtimes.RUNTIME_NAMES:
+    for name in manifest.RUNTIME_NAMES:
         runtimes.build(connected, name, progress=lambda step: None)
     yield connected
     for container in connected.containers({LABEL_OWNER: OWNER}):

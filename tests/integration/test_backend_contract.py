@@ -18,11 +18,12 @@ from typing import Any, cast
 
 import pytest
 
-from orchestrator.backend import LABEL_OWNER, NETWORK_PUBLIC, Backend
-from orchestrator.environment import Environment
-from orchestrator.invocation import InvocationResult, InvokeRequest
-from orchestrator.manifest import FunctionSpec, function_arn
-from orchestrator.oneshot import hosted_invoker
+from orchestrator.aws import function_arn
+from orchestrator.manifest import FunctionSpec
+from orchestrator.sandbox.backend import LABEL_OWNER, NETWORK_PUBLIC, Backend
+from orchestrator.sandbox.environment import Environment
+from orchestrator.sandbox.invocation import InvocationResult, InvokeRequest
+from orchestrator.sandbox.oneshot import hosted_invoker
 from tests.conftest import FUNCTIONS
 from tests.fakes import KILLED, FakeBackend, FakeContext, RecordingBackend, engine_calls
 from tests.integration.conftest import OWNER, load_function, run

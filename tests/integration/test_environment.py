@@ -10,17 +10,17 @@ from pathlib import Path
 
 import docker
 
-from orchestrator.backend import (
+from orchestrator.aws import function_arn
+from orchestrator.sandbox.backend import (
     LABEL_CONFIG,
     LABEL_FUNCTION,
     LABEL_MANAGED,
     LABEL_OWNER,
     Backend,
 )
-from orchestrator.docker_backend import DockerBackend
-from orchestrator.invocation import InvokeRequest
-from orchestrator.manifest import function_arn
-from orchestrator.oneshot import hosted_invoker
+from orchestrator.sandbox.docker_backend import DockerBackend
+from orchestrator.sandbox.invocation import InvokeRequest
+from orchestrator.sandbox.oneshot import hosted_invoker
 from tests.conftest import FUNCTIONS
 from tests.integration.conftest import OWNER, load_function, run
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import docker
 
-from orchestrator.invocation import InvocationResult
+from orchestrator.sandbox.invocation import InvocationResult
 from tests.conftest import FUNCTIONS
 from tests.integration.conftest import OWNER, load_function
 

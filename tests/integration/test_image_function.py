@@ -9,7 +9,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from orchestrator.docker_backend import DockerBackend
+from orchestrator.sandbox.docker_backend import DockerBackend
 from tests.integration.conftest import load_function
 
 IMAGE = "lrun-test/aws-style:latest"

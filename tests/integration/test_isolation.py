@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 
-from orchestrator.docker_backend import DockerBackend
-from orchestrator.invocation import InvokeRequest
-from orchestrator.manifest import function_arn
-from orchestrator.oneshot import hosted_invoker
+from orchestrator.aws import function_arn
+from orchestrator.sandbox.docker_backend import DockerBackend
+from orchestrator.sandbox.invocation import InvokeRequest
+from orchestrator.sandbox.oneshot import hosted_invoker
 from tests.conftest import FUNCTIONS
 from tests.integration.conftest import OWNER, load_function, run
 

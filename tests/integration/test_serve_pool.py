@@ -17,13 +17,13 @@ import docker
 import pytest
 
 from orchestrator import manifest
-from orchestrator.backend import LABEL_OWNER
-from orchestrator.docker_backend import DockerBackend
+from orchestrator.aws import function_arn
 from orchestrator.errors import TooManyRequests
-from orchestrator.invocation import InvocationResult, InvokeRequest
-from orchestrator.manifest import function_arn
-from orchestrator.oneshot import hosted_invoker
 from orchestrator.pool import Pool
+from orchestrator.sandbox.backend import LABEL_OWNER
+from orchestrator.sandbox.docker_backend import DockerBackend
+from orchestrator.sandbox.invocation import InvocationResult, InvokeRequest
+from orchestrator.sandbox.oneshot import hosted_invoker
 from orchestrator.service import Service, ServiceSettings
 from tests.conftest import FUNCTIONS
 from tests.integration.conftest import OWNER, run

@@ -17,12 +17,12 @@ from typing import Any, TypeVar
 import pytest
 
 from orchestrator import manifest
-from orchestrator.backend import LABEL_OWNER, NETWORK_PRIVATE, NETWORK_PUBLIC
+from orchestrator.aws import function_arn
 from orchestrator.errors import BackendError, LambdaError, TooManyRequests
-from orchestrator.invocation import InvocationResult, InvokeRequest
-from orchestrator.manifest import function_arn
-from orchestrator.oneshot import hosted_invoker
 from orchestrator.pool import HOST_LIMIT, RESERVED_LIMIT
+from orchestrator.sandbox.backend import LABEL_OWNER, NETWORK_PRIVATE, NETWORK_PUBLIC
+from orchestrator.sandbox.invocation import InvocationResult, InvokeRequest
+from orchestrator.sandbox.oneshot import hosted_invoker
 from orchestrator.service import Service
 from tests.fakes import (
     KILLED,

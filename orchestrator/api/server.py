@@ -1,0 +1,206 @@
+"""`lrun serve`'s life: clean up after a crashed predecessor, serve, then shut down gracefully.
+
+One process owns the pools (DESIGN D7). It announces itself in the state directory so other
+`lrun` commands find it, watches the manifest and code for edits, and on SIGINT/SIGTERM stops
+taking requests, lets in-flight invocations finish (bounded by their timeouts) and removes its
+containers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from orchestrator import manifest as manifest_module
+from orchestrator.api.event_api import add_event_routes
+from orchestrator.api.lambda_api import LambdaApi
+from orchestrator.api.queue_api import add_queue_routes
+from orchestrator.errors import LrunError
+from orchestrator.events.event_queue import EventQueue
+from orchestrator.events.invoke_config import InvokeConfigs
+from orchestrator.events.queues import Queues
+from orchestrator.events.sources import Sources
+from orchestrator.events.store import Store
+from orchestrator.http_server import serve as http_serve
+from orchestrator.logbook import LogBook
+from orchestrator.manifest import Manifest
+from orchestrator.pool import Pool
+from orchestrator.sandbox.backend import LABEL_MANAGED, LABEL_OWNER, Backend, Container
+from orchestrator.sandbox.invoker import new_owner
+from orchestrator.sandbox.oneshot import hosted_invoker
+from orchestrator.service import Service, ServiceSettings
+from orchestrator.state import announcement, state_dir
+
+log = logging.getLogger(__name__)
+
+WATCH_INTERVAL_S = 1.0
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    manifest: Path
+    host: str = "127.0.0.1"
+    port: int = 9001
+    idle_ttl: float = 300.0
+    max_concurrency: int | None = None  # None: from the host's memory and cores
+
+
+def default_concurrency() -> int:
+    """The host-wide limit: what memory allows at 128 MB each, and 64 per core, at most 1000."""
+    memory_mb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // (1024 * 1024)
+    cores = len(os.sched_getaffinity(0))
+    return max(1, min(1000, memory_mb // 128, cores * 64))
+
+
+def owner_pid(owner: str) -> int | None:
+    """The process named in an owner label (``kind-pid-random``), if it is one."""
+    parts = owner.split("-")
+    if len(parts) != 3 or parts[0] not in ("serve", "oneshot", "test") or not parts[1].isdigit():
+        return None
+    return int(parts[1])
+
+
+def owner_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def orphans(backend: Backend) -> list[Container]:
+    """Containers lrun started whose owning process is gone (never one it did not start)."""
+    found = []
+    for container in backend.containers({LABEL_MANAGED: "1"}):
+        pid = owner_pid(container.labels.get(LABEL_OWNER, ""))
+        if pid is not None and not owner_alive(pid):
+            found.append(container)
+    return found
+
+
+@dataclass
+class Platform:
+    """Everything one server runs, wired together."""
+
+    service: Service
+    store: Store
+    queues: Queues
+    events: EventQueue
+    sources: Sources
+    api: LambdaApi
+
+    async def load(self, loaded: Manifest) -> None:
+        """Take a manifest: its functions, its queues, its event sources."""
+        self.service.load(loaded)
+        for spec in loaded.queues.values():
+            await self.queues.ensure(spec)
+        self.sources.restart(loaded)
+
+
+async def run(
+    backend: Backend,
+    settings: ServeSettings,
+    on_event: Callable[[str], None],
+    on_ready: Callable[[Service], None] | None = None,
+) -> None:
+    """Serve until SIGINT or SIGTERM."""
+    loaded = manifest_module.load(settings.manifest)
+    leftovers = await asyncio.to_thread(orphans, backend)
+    if leftovers:
+        await asyncio.gather(*(asyncio.to_thread(backend.remove, c.id) for c in leftovers))
+        on_event(f"removed {len(leftovers)} containers left behind by an earlier lrun")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    limit = settings.max_concurrency or default_concurrency()
+    store = Store(state_dir() / "lrun.db")
+    await asyncio.to_thread(store.open)
+    async with hosted_invoker(backend, new_owner("serve")) as invoker:
+        book = LogBook(state_dir() / "logs")
+        service = Service(
+            backend,
+            invoker,
+            Pool(limit),
+            ServiceSettings(settings.idle_ttl),
+            on_event,
+            book.append,
+        )
+        configs = InvokeConfigs(store)
+        await configs.load()
+        queues = Queues(store)
+        api = LambdaApi(service, None, configs)
+        events = EventQueue(store, service, api.effective_config, queues.send_in, on_event)
+        api.events = events
+        add_queue_routes(api.router, queues)
+        add_event_routes(api.router, events, queues)
+        platform = Platform(
+            service, store, queues, events, Sources(service, events, queues, store, on_event), api
+        )
+        await platform.load(loaded)
+        try:
+            server = await http_serve(api.router, settings.host, settings.port)
+        except OSError as exc:
+            raise LrunError(
+                f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}; "
+                "is another `lrun serve` running? choose another with --port"
+            ) from exc
+        url = f"http://{settings.host}:{server.port}"
+        record = announcement()
+        record.write(url, settings.manifest)
+        on_event(
+            f"serving {len(service.functions)} functions on {url} "
+            f"(host limit {limit} concurrent, idle environments kept {settings.idle_ttl:g} s); "
+            f"invocation logs in {book.directory}"
+        )
+        housekeeping = asyncio.ensure_future(service.run_housekeeping())
+        writer = asyncio.ensure_future(book.run())
+        dispatcher = asyncio.ensure_future(events.run())
+        watcher = asyncio.ensure_future(_watch(platform, settings.manifest, on_event))
+        if on_ready is not None:
+            on_ready(service)
+        try:
+            await stop.wait()
+        finally:
+            on_event("stopping: no new requests; letting in-flight invocations finish")
+            record.remove()
+            housekeeping.cancel()
+            watcher.cancel()
+            dispatcher.cancel()
+            await platform.sources.wait_stopped()
+            grace = max((f.spec.timeout for f in service.functions.values()), default=3) + 1
+            await server.stop_listening()
+            await events.close(grace)
+            await service.close(grace)
+            await server.close()
+            writer.cancel()
+            await asyncio.gather(writer, dispatcher, return_exceptions=True)
+            await asyncio.to_thread(store.close)
+            on_event("stopped; all environments removed")
+
+
+async def _watch(platform: Platform, path: Path, on_event: Callable[[str], None]) -> None:
+    """Reload the manifest when it changes and notice edits to functions' code."""
+    service = platform.service
+    seen = path.stat().st_mtime_ns
+    while True:
+        await asyncio.sleep(WATCH_INTERVAL_S)
+        try:
+            mtime = path.stat().st_mtime_ns
+            if mtime != seen:
+                seen = mtime
+                await platform.load(manifest_module.load(path))
+                on_event(f"reloaded {path}")
+            else:
+                service.apply_revisions(await asyncio.to_thread(service.scan_revisions))
+        except LrunError as exc:
+            on_event(f"manifest not reloaded, keeping the previous one: {exc}")
+        except OSError as exc:
+            on_event(f"cannot read {path}: {exc.strerror}")

@@ -1,0 +1,126 @@
+"""`lrun invoke`: one invocation, through the running server when there is one, else one-shot."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
+
+import click
+
+from orchestrator import trace
+from orchestrator.cli.common import connect_backend, load_manifest, manifest_option
+from orchestrator.cli.runtimes import ensure_image
+from orchestrator.errors import ServerUnavailable
+
+if TYPE_CHECKING:
+    from orchestrator.manifest import FunctionSpec
+    from orchestrator.sandbox.backend import Backend
+    from orchestrator.sandbox.invocation import InvocationResult
+
+FUNCTION_ERROR_EXIT = 1
+
+
+def _read_payload(payload: str | None, payload_file: str | None) -> bytes:
+    if payload is not None and payload_file is not None:
+        raise click.UsageError("give the payload once: --payload or --payload-file, not both")
+    if payload_file == "-" or payload == "-":
+        return sys.stdin.buffer.read()
+    if payload_file is not None:
+        try:
+            return Path(payload_file).read_bytes()
+        except OSError as exc:
+            raise click.BadParameter(f"cannot read {payload_file}: {exc.strerror}") from exc
+    return (payload or "").encode()
+
+
+@click.command()
+@click.argument("function")
+@click.argument("stdin_marker", required=False, metavar="[-]")
+@click.option("--payload", "-p", help="The event, as JSON text ('-' reads standard input).")
+@click.option("--payload-file", type=str, help="Read the event from a file ('-': stdin).")
+@click.option(
+    "--async",
+    "asynchronous",
+    is_flag=True,
+    help="Queue it (InvocationType Event) on the running server; print its request id.",
+)
+@manifest_option
+def invoke(
+    function: str,
+    stdin_marker: str | None,
+    payload: str | None,
+    payload_file: str | None,
+    asynchronous: bool,
+    manifest_path: Path | None,
+) -> None:
+    """Invoke FUNCTION once and print its response; its log goes to standard error.
+
+    Exits 0 on success and 1 when the function failed (its error JSON is printed).
+    """
+    from orchestrator.sandbox import invocation
+
+    if stdin_marker is not None and stdin_marker != "-":
+        raise click.UsageError(f"unexpected argument {stdin_marker!r}; use '-' to read stdin")
+    body = _read_payload("-" if stdin_marker == "-" else payload, payload_file)
+    body = invocation.check_payload(body)  # refused before any container starts
+    from orchestrator.api import client
+    from orchestrator.manifest.path import find
+
+    path = find(manifest_path, Path.cwd())
+    server = client.find(path)
+    if asynchronous:
+        if server is None:
+            raise ServerUnavailable(
+                f"asynchronous invocations are queued by `lrun serve`; start it for {path} "
+                "first (lrun serve), then invoke with --async"
+            )
+        click.echo(
+            json.dumps({"StatusCode": 202, "RequestId": server.invoke_event(function, body)})
+        )
+        return
+    if server is not None:  # it knows the functions: no need to read the manifest here
+        try:
+            served = server.invoke(function, body)
+        except client.ServerGone:
+            pass  # a stale state file: invoke without the server
+        else:
+            _print_and_exit(served.log, served.payload, served.function_error)
+    loaded = load_manifest(path)
+    spec = loaded.function(function)
+    trace.mark("manifest loaded")
+    backend = connect_backend()
+    trace.mark("docker connected")
+    ensure_image(backend, spec)
+    trace.mark("image checked")
+    result = _invoke_once(backend, spec, body)
+    _print_result(result)
+
+
+def _invoke_once(backend: Backend, spec: FunctionSpec, payload: bytes) -> InvocationResult:
+    import asyncio
+
+    from orchestrator.sandbox.oneshot import invoke_once
+
+    result = asyncio.run(invoke_once(backend, spec, payload))
+    trace.mark("loop closed")
+    return result
+
+
+def _print_result(result: InvocationResult) -> None:
+    _print_and_exit(result.log, result.payload, result.function_error)
+
+
+def _print_and_exit(log: str, payload: bytes, function_error: str | None) -> NoReturn:
+    sys.stderr.write(log)
+    sys.stderr.flush()
+    sys.stdout.buffer.write(payload + b"\n")
+    sys.stdout.flush()
+    trace.mark("printed")
+    trace.dump()
+    sys.stderr.flush()
+    # Everything is written and the container removes itself: skip the interpreter's tear-down
+    # (tens of milliseconds of module and thread clean-up that a one-shot command does not need).
+    os._exit(FUNCTION_ERROR_EXIT if function_error else 0)

@@ -1,0 +1,51 @@
+"""`lrun validate` and `lrun init`: check a manifest, start a function from a template."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import click
+
+from orchestrator.cli.common import load_manifest, manifest_option
+from orchestrator.errors import LrunError
+
+
+@click.command()
+@manifest_option
+def validate(manifest_path: Path | None) -> None:
+    """Check a manifest; list every problem and exit non-zero if there are any."""
+    loaded = load_manifest(manifest_path)
+    names = ", ".join(loaded.functions)
+    click.echo(f"{loaded.path}: ok ({len(loaded.functions)} functions: {names})")
+
+
+@click.command()
+@click.argument("template", default="python")
+@click.argument("directory", default=".", type=click.Path(file_okay=False, path_type=Path))
+def init(template: str, directory: Path) -> None:
+    """Create a function from TEMPLATE (python, nodejs, provided) in DIRECTORY."""
+    from difflib import get_close_matches
+
+    from orchestrator.sandbox.images import source_dir
+
+    templates = source_dir("templates")
+    names = sorted(p.name for p in templates.iterdir() if p.is_dir())
+    if template not in names:
+        close = get_close_matches(template, names, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise LrunError(f"unknown template {template!r}; {hint}templates: {', '.join(names)}")
+    source = templates / template
+    clashes = [
+        directory / p.relative_to(source)
+        for p in source.rglob("*")
+        if (directory / p.relative_to(source)).exists() and p.is_file()
+    ]
+    if clashes:
+        raise LrunError(
+            f"{clashes[0]} already exists; choose an empty directory (lrun init {template} DIR)"
+        )
+    shutil.copytree(source, directory, dirs_exist_ok=True)
+    where = "" if directory == Path(".") else f"cd {directory} && "
+    click.echo(f"created a {template} function 'hello' in {directory.resolve()}")
+    click.echo(f'invoke it with: {where}lrun invoke hello --payload \'{{"name": "lrun"}}\'')

@@ -1,0 +1,75 @@
+"""`lrun ps` and `lrun events`: what the running server holds, as tables or JSON."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from orchestrator.errors import ServerUnavailable
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+def ps(as_json: bool) -> None:
+    """Show every execution environment of the running server."""
+    from orchestrator.api import client
+    from orchestrator.errors import ServerUnavailable
+
+    server = client.find()
+    if server is None:
+        raise ServerUnavailable("no `lrun serve` is running; start one with: lrun serve")
+    rows = server.environments()
+    if as_json:
+        click.echo(json.dumps(rows))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("environment", "function", "state", "kind", "age", "invocations", "memory")
+    for row in rows:
+        used = row["memory_used_mb"]
+        memory = f"{used if used is not None else '?'} / {row['memory_mb']} MB"
+        table.add_row(
+            row["id"][:12],
+            row["function"],
+            row["state"],
+            row["kind"],
+            f"{row['age_s']:.0f} s",
+            str(row["invocations"]),
+            memory,
+        )
+    Console().print(table)
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+def events(as_json: bool) -> None:
+    """Show asynchronous invocations by function: queued, oldest, running, retrying, dead."""
+    from orchestrator.api import client
+
+    server = client.find()
+    if server is None:
+        raise ServerUnavailable("no `lrun serve` is running; start one with: lrun serve")
+    rows = server.events()
+    if as_json:
+        click.echo(json.dumps(rows))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("function", "queued", "oldest", "running", "retries pending", "dead-letter queue")
+    for row in rows:
+        oldest = "-" if row["oldest_age_s"] is None else f"{row['oldest_age_s']:.0f} s"
+        dead = row["dead_letter_queue"] or "-"
+        if row["dead_letter_queue"]:
+            dead += f" ({row['dead_letter_depth']})"
+        table.add_row(
+            row["function"],
+            str(row["depth"]),
+            oldest,
+            str(row["in_flight"]),
+            str(row["retries_pending"]),
+            dead,
+        )
+    Console().print(table)

@@ -1,0 +1,231 @@
+"""Event sources that start functions: queues polled in batches, schedules, buckets' files.
+
+Each runs as a task of the server. Queue mappings invoke synchronously, as Lambda's event source
+mappings do: a successful batch is deleted, reported failures (``batchItemFailures``) stay and
+become visible again after the queue's visibility timeout, and the queue's redrive moves them to
+its dead-letter queue once their receives run out. Schedules and buckets invoke asynchronously,
+through the durable event queue, as EventBridge and S3 do.
+
+Schedule ticks missed while the server was down are not made up: the next tick fires on time.
+A bucket's contents are remembered in the store, so files that appear or go while the server is
+down raise their events when it starts again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime
+import hashlib
+import json
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from orchestrator.aws import function_arn
+from orchestrator.errors import LambdaError, LrunError
+from orchestrator.events import buckets as bucket_files
+from orchestrator.events.event_queue import EventQueue
+from orchestrator.events.queues import Queues, sqs_record
+from orchestrator.events.store import Store
+from orchestrator.manifest import Manifest
+from orchestrator.manifest.schedule import next_fire, parse, scheduled_event
+from orchestrator.manifest.triggers import BucketSource, QueueSource, ScheduleSource
+from orchestrator.sandbox.invocation import InvokeRequest
+from orchestrator.service import Service
+
+log = logging.getLogger(__name__)
+
+BUCKET_SCAN_INTERVAL_S = 0.5
+IDLE_POLL_S = 0.2  # an empty queue is polled again after this long
+
+
+class Sources:
+    """The event-source tasks of one manifest; ``restart`` after the manifest changes."""
+
+    def __init__(
+        self,
+        service: Service,
+        events: EventQueue,
+        queues: Queues,
+        store: Store,
+        on_event: Callable[[str], None],
+    ) -> None:
+        self._service = service
+        self._events = events
+        self._queues = queues
+        self._store = store
+        self._on_event = on_event
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def restart(self, manifest: Manifest) -> None:
+        self.stop()
+        for function, triggers in manifest.triggers.items():
+            for source in triggers.events:
+                if isinstance(source, QueueSource):
+                    for worker in range(source.maximum_concurrency):
+                        self._start(self._poll(function, source, worker))
+                elif isinstance(source, ScheduleSource):
+                    self._start(self._tick(function, source))
+                elif isinstance(source, BucketSource):
+                    path = manifest.buckets[source.bucket].path
+                    self._start(self._watch(function, source, path))
+
+    def _start(self, coro: Any) -> None:
+        self._tasks.append(asyncio.ensure_future(coro))
+
+    def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        self._tasks = []
+
+    async def wait_stopped(self) -> None:
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    # Queue -> function, in batches
+
+    async def _poll(self, function: str, source: QueueSource, worker: int) -> None:
+        while True:
+            try:
+                batch = await self._gather(source)
+                if batch:
+                    await self._deliver(function, source, batch)
+                else:
+                    await asyncio.sleep(IDLE_POLL_S)
+            except asyncio.CancelledError:
+                raise
+            except LrunError as exc:  # e.g. throttled: the messages come back when visible
+                log.info("%s: queue %s: %s", function, source.queue, exc)
+                await asyncio.sleep(1.0)
+            except Exception:
+                log.exception("%s: polling queue %s failed", function, source.queue)
+                await asyncio.sleep(1.0)
+
+    async def _gather(self, source: QueueSource) -> list[Any]:
+        """Up to ``batch_size`` messages, waiting up to the batching window to fill the batch."""
+        batch = list(await self._queues.receive(source.queue, min(source.batch_size, 10000)))
+        deadline = time.monotonic() + source.maximum_batching_window
+        while batch and len(batch) < source.batch_size and time.monotonic() < deadline:
+            await asyncio.sleep(min(0.1, deadline - time.monotonic()))
+            more = await self._queues.receive(source.queue, source.batch_size - len(batch))
+            batch.extend(more)
+        return batch
+
+    async def _deliver(self, function: str, source: QueueSource, batch: list[Any]) -> None:
+        event = {"Records": [sqs_record(message, source.queue) for message in batch]}
+        request = InvokeRequest(json.dumps(event).encode(), function_arn(function))
+        try:
+            result = await self._service.invoke(function, request.with_request_id(), settle=False)
+        except LambdaError as exc:
+            # Throttled or the platform failed: nothing was processed; the messages return.
+            await self._release(source.queue, batch)
+            raise exc
+        if result.function_error is not None:
+            return  # the whole batch failed: it becomes visible again after the timeout
+        failed = (
+            _failed_items(result.payload, batch) if source.report_batch_item_failures else set()
+        )
+        for message in batch:
+            if message.message_id not in failed:
+                await self._queues.delete(source.queue, message.receipt)
+
+    async def _release(self, queue: str, batch: list[Any]) -> None:
+        for message in batch:
+            await self._queues.change_visibility(queue, message.receipt, 0)
+
+    # Schedule -> function
+
+    async def _tick(self, function: str, source: ScheduleSource) -> None:
+        schedule = parse(source.expression)
+        origin = datetime.datetime.now(datetime.UTC)
+        digest = hashlib.sha256(source.expression.encode()).hexdigest()[:8]
+        rule = f"{function}-{digest}"  # stable across restarts, as a rule's name is
+        moment = origin
+        while True:
+            moment = next_fire(schedule, moment, origin)
+            await asyncio.sleep(
+                max(0.0, (moment - datetime.datetime.now(datetime.UTC)).total_seconds())
+            )
+            event = scheduled_event(rule, moment)
+            await self._events.accept(function, json.dumps(event).encode(), _request_id())
+            self._on_event(f"{function}: schedule {source.expression} fired")
+
+    # Bucket -> function
+
+    async def _watch(self, function: str, source: BucketSource, path: Path) -> None:
+        mark = f"bucket:{source.bucket}:{function}"
+        before = await self._load_snapshot(mark, path)
+        while True:
+            after = await asyncio.to_thread(_scan_or_empty, path, before)
+            changes = [
+                c for c in bucket_files.changes(before, after) if bucket_files.matches(source, c)
+            ]
+            for change in changes:
+                event = bucket_files.s3_event(
+                    source.bucket, change, datetime.datetime.now(datetime.UTC)
+                )
+                await self._events.accept(function, json.dumps(event).encode(), _request_id())
+            if after != before:
+                await self._save_snapshot(mark, after)
+                before = after
+            await asyncio.sleep(BUCKET_SCAN_INTERVAL_S)
+
+    async def _load_snapshot(self, mark: str, path: Path) -> bucket_files.Snapshot:
+        row = await self._store.run(
+            lambda db: db.execute("SELECT value FROM marks WHERE name = ?", (mark,)).fetchone()
+        )
+        if row is None:  # first start: what is there already raises no events
+            snapshot = await asyncio.to_thread(_scan_or_empty, path, None)
+            await self._save_snapshot(mark, snapshot)  # so changes while stopped are seen
+            return snapshot
+        return {k: bucket_files.ObjectInfo(**v) for k, v in json.loads(row[0]).items()}
+
+    async def _save_snapshot(self, mark: str, snapshot: bucket_files.Snapshot) -> None:
+        text = json.dumps({k: dataclasses.asdict(v) for k, v in snapshot.items()})
+        await self._store.run(
+            lambda db: db.execute(
+                "INSERT INTO marks (name, value) VALUES (?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                (mark, text),
+            )
+        )
+
+
+def _scan_or_empty(path: Path, previous: bucket_files.Snapshot | None) -> bucket_files.Snapshot:
+    path.mkdir(parents=True, exist_ok=True)
+    return bucket_files.scan(path, previous)
+
+
+def _failed_items(payload: bytes, batch: list[Any]) -> set[str]:
+    """The message ids a partial batch response names; any malformed answer fails them all."""
+    everything = {message.message_id for message in batch}
+    try:
+        body = json.loads(payload)
+    except ValueError:
+        return everything
+    if body is None:
+        return set()
+    if not isinstance(body, dict):
+        return everything
+    failures = body.get("batchItemFailures")
+    if failures is None or failures == []:
+        return set()
+    if not isinstance(failures, list):
+        return everything
+    named: set[str] = set()
+    for item in failures:
+        identifier = item.get("itemIdentifier") if isinstance(item, dict) else None
+        if not identifier or identifier not in everything:
+            return everything  # Lambda: an empty or unknown identifier fails the whole batch
+        named.add(identifier)
+    return named
+
+
+def _request_id() -> str:
+    return str(uuid.uuid4())

@@ -1,0 +1,127 @@
+"""What an execution environment's container is: limits mapped from memory, Lambda's variables.
+
+Memory is the one dial, as on Lambda (DESIGN D4): the cgroup memory limit with no swap beyond it,
+CPU = memory / 1769 vCPU capped at the host's cores, ``/tmp`` a tmpfs of the ephemeral size.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from orchestrator.aws import REGION
+from orchestrator.manifest import FunctionSpec
+from orchestrator.sandbox.backend import (
+    LABEL_CONFIG,
+    LABEL_FUNCTION,
+    LABEL_MANAGED,
+    LABEL_OWNER,
+    NETWORK_PRIVATE,
+    NETWORK_PUBLIC,
+    ContainerSpec,
+)
+
+MB = 1024 * 1024
+MB_PER_VCPU = 1769
+SANDBOX_USER = "993:990"  # sbx_user1051 in lrun's runtime images, as on Lambda
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where and as whom an environment is started; the same for all of one process's."""
+
+    owner: str  # the LABEL_OWNER value
+    runtime_api: str  # host:port of the Runtime API as the container reaches it
+    image: str  # the image to run: the runtime's, or the function's own
+    host_cores: int
+
+
+def network_name(spec: FunctionSpec) -> str:
+    return NETWORK_PRIVATE if spec.network == "private" else NETWORK_PUBLIC
+
+
+def nano_cpus(memory_mb: int, host_cores: int) -> int:
+    return int(min(memory_mb / MB_PER_VCPU, host_cores) * 1_000_000_000)
+
+
+def host_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def log_stream_name(version: str, env_id: str, today: datetime.date) -> str:
+    return f"{today:%Y/%m/%d}/[{version}]{env_id}"
+
+
+def lambda_environment(
+    spec: FunctionSpec,
+    runtime_api: str,
+    env_id: str,
+    initialization_type: str,
+    version: str = "$LATEST",
+) -> dict[str, str]:
+    """The variables Lambda sets in every environment (contract section 1.6), then the user's."""
+    variables = {
+        "AWS_LAMBDA_FUNCTION_NAME": spec.name,
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory),
+        "AWS_LAMBDA_FUNCTION_VERSION": version,
+        "AWS_LAMBDA_INITIALIZATION_TYPE": initialization_type,
+        "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{spec.name}",
+        "AWS_LAMBDA_LOG_STREAM_NAME": log_stream_name(
+            version, env_id, datetime.datetime.now(datetime.UTC).date()
+        ),
+        "AWS_LAMBDA_RUNTIME_API": runtime_api,
+        "AWS_REGION": REGION,
+        "AWS_DEFAULT_REGION": REGION,
+        # Local stand-ins until execution roles exist; real credentials never enter a sandbox.
+        "AWS_ACCESS_KEY_ID": "lrun-local",
+        "AWS_SECRET_ACCESS_KEY": "lrun-local",
+        "AWS_SESSION_TOKEN": "lrun-local",
+        "LAMBDA_TASK_ROOT": "/var/task",
+        "LAMBDA_RUNTIME_DIR": "/var/runtime",
+        "TZ": ":UTC",
+        "LANG": "en_US.UTF-8",
+        "LC_CTYPE": "C.UTF-8",
+        "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
+        "AWS_XRAY_DAEMON_ADDRESS": f"{runtime_api.split(':')[0]}:2000",
+        "_AWS_XRAY_DAEMON_ADDRESS": runtime_api.split(":")[0],
+        "_AWS_XRAY_DAEMON_PORT": "2000",
+    }
+    if spec.runtime is not None and spec.runtime != "provided":
+        variables["AWS_EXECUTION_ENV"] = f"AWS_Lambda_{spec.runtime}"
+    handler = spec.handler or (spec.command[0] if spec.command else None)
+    if handler:
+        variables["_HANDLER"] = handler
+    return {**variables, **spec.environment}
+
+
+def container_spec(
+    spec: FunctionSpec,
+    placement: Placement,
+    initialization_type: str = "on-demand",
+    config_digest: str = "",
+) -> ContainerSpec:
+    env_id = secrets.token_hex(16)
+    labels: Mapping[str, str] = {
+        LABEL_MANAGED: "1",
+        LABEL_OWNER: placement.owner,
+        LABEL_FUNCTION: spec.name,
+        LABEL_CONFIG: config_digest or spec.config_digest(),
+    }
+    return ContainerSpec(
+        name=f"lrun-{spec.name}-{env_id[:10]}",
+        image=placement.image,
+        environment=lambda_environment(spec, placement.runtime_api, env_id, initialization_type),
+        labels=labels,
+        network=network_name(spec),
+        memory_bytes=spec.memory * MB,
+        nano_cpus=nano_cpus(spec.memory, placement.host_cores),
+        tmp_bytes=spec.ephemeral_storage * MB,
+        code_dir=spec.code,
+        user=SANDBOX_USER,
+        entrypoint=spec.entrypoint,
+        command=spec.command,
+        working_dir="/var/task" if spec.image is None else None,
+    )

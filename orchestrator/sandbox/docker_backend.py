@@ -1,0 +1,331 @@
+"""The Docker Engine behind the ``Backend`` interface: the only module that imports ``docker``.
+
+Docker's own exceptions are translated here, once, into ``BackendError``s that say what to do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import struct
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import docker
+import docker.errors
+import docker.types
+import requests.exceptions
+
+from orchestrator import trace
+from orchestrator.errors import BackendError, BackendUnavailable
+from orchestrator.sandbox.backend import (
+    LABEL_MANAGED,
+    Container,
+    ContainerExit,
+    ContainerSpec,
+    ImageInfo,
+    Network,
+    OutputStream,
+)
+
+_UNREACHABLE = (
+    "Docker is not reachable ({detail}). Start the Docker engine (or set DOCKER_HOST) and "
+    "check that this user may use it: `docker info` must work."
+)
+
+# Subnets chosen so the Runtime API lives where it does on AWS (169.254.100.1): link-local,
+# never routed off the host, and unlikely to collide with a user's own networks.
+_SUBNETS = {"lrun-public": "169.254.100.0/24", "lrun-private": "169.254.101.0/24"}
+
+_CGROUP_MEMORY_PEAK = (
+    "/sys/fs/cgroup/memory/docker/{id}/memory.max_usage_in_bytes",  # cgroup v1, cgroupfs
+    "/sys/fs/cgroup/memory/system.slice/docker-{id}.scope/memory.max_usage_in_bytes",
+    "/sys/fs/cgroup/docker/{id}/memory.peak",  # cgroup v2, cgroupfs
+    "/sys/fs/cgroup/system.slice/docker-{id}.scope/memory.peak",  # cgroup v2, systemd
+)
+
+
+@contextlib.contextmanager
+def _translated(action: str) -> Iterator[None]:
+    """Turn Docker SDK and transport errors into lrun errors that name the failed action."""
+    try:
+        yield
+    except docker.errors.DockerException as exc:
+        if isinstance(exc, docker.errors.APIError):
+            explanation = exc.explanation or str(exc)
+            raise BackendError(f"Docker could not {action}: {explanation}") from exc
+        raise BackendUnavailable(_UNREACHABLE.format(detail=exc)) from exc
+    except requests.exceptions.ConnectionError as exc:
+        raise BackendUnavailable(_UNREACHABLE.format(detail=exc)) from exc
+
+
+def connect() -> DockerBackend:
+    """A backend on the engine the environment points at (DOCKER_HOST or the default socket)."""
+    with _translated("connect"):
+        client = docker.from_env(timeout=120)
+        client.api.ping()
+    return DockerBackend(client)
+
+
+class _DemuxedOutput:
+    """Docker's multiplexed attach stream (8-byte frame headers) read on the event loop."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._reader = reader
+        self._writer = writer
+
+    async def read(self) -> bytes:
+        try:
+            header = await self._reader.readexactly(8)
+            (size,) = struct.unpack(">I", header[4:])
+            return await self._reader.readexactly(size)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            return b""
+
+    def close(self) -> None:
+        self._writer.close()
+
+
+def _own_socket(attached: Any) -> socket.socket:
+    """A socket of our own for an attach stream, which the event loop can then own outright.
+
+    The SDK hands back a file wrapper around the connection's socket, and the socket's real
+    close waits for every wrapper to go; a duplicate leaves nothing of the SDK holding it.
+    """
+    inner: socket.socket = attached._sock
+    mine = inner.dup()
+    attached.close()
+    inner.close()
+    return mine
+
+
+class DockerBackend:
+    def __init__(self, client: docker.DockerClient) -> None:
+        self._client = client
+        self._api = client.api
+        self._attached: dict[str, socket.socket] = {}
+        self._lock = threading.Lock()
+        self._networks: dict[str, Network] = {}
+        self._peak_files: dict[str, int] = {}
+
+    def network(self, name: str, internal: bool) -> Network:
+        if name in self._networks:
+            return self._networks[name]
+        with _translated(f"create network {name!r}"):
+            found = self._api.networks(names=[name])
+            if not found:
+                ipam = docker.types.IPAMConfig(
+                    pool_configs=[
+                        docker.types.IPAMPool(
+                            subnet=_SUBNETS[name], gateway=_SUBNETS[name].replace(".0/24", ".1")
+                        )
+                    ]
+                )
+                try:
+                    self._api.create_network(
+                        name,
+                        driver="bridge",
+                        internal=internal,
+                        ipam=ipam,
+                        labels={LABEL_MANAGED: "1"},
+                        check_duplicate=True,
+                    )
+                except docker.errors.APIError as exc:
+                    if exc.status_code != 409:  # another lrun process made it first
+                        raise
+                found = self._api.networks(names=[name])
+            config = found[0]["IPAM"]["Config"][0]
+        net = Network(name=name, gateway=config["Gateway"])
+        self._networks[name] = net
+        return net
+
+    def run(self, spec: ContainerSpec) -> Container:
+        mounts = []
+        if spec.code_dir is not None:
+            mounts.append(
+                docker.types.Mount("/var/task", str(spec.code_dir), type="bind", read_only=True)
+            )
+        host_config = self._api.create_host_config(
+            mem_limit=spec.memory_bytes,
+            memswap_limit=spec.memory_bytes,  # no swap beyond the memory limit
+            nano_cpus=spec.nano_cpus,
+            read_only=True,
+            tmpfs={"/tmp": f"size={spec.tmp_bytes},mode=1777"},
+            mounts=mounts,
+            pids_limit=spec.pids_limit,
+            ulimits=[docker.types.Ulimit(name="nofile", soft=spec.nofile, hard=spec.nofile)],
+            cap_drop=["ALL"],
+            security_opt=["no-new-privileges"],
+            network_mode=spec.network,
+            auto_remove=True,
+        )
+        with _translated(f"start container for image {spec.image!r}"):
+            created = self._api.create_container(
+                spec.image,
+                name=spec.name,
+                command=list(spec.command) if spec.command else None,
+                entrypoint=list(spec.entrypoint) if spec.entrypoint else None,
+                working_dir=spec.working_dir,
+                environment=dict(spec.environment),
+                labels=dict(spec.labels),
+                user=spec.user,
+                host_config=host_config,
+                stdin_open=False,
+                tty=False,
+            )
+            cid: str = created["Id"]
+            trace.mark("container created")
+            raw = _own_socket(
+                self._api.attach_socket(cid, params={"stdout": 1, "stderr": 1, "stream": 1})
+            )
+            try:
+                self._api.start(cid)
+                started_at = time.monotonic()
+                trace.mark("container started")
+                info = self._api.inspect_container(cid)
+            except BaseException:
+                raw.close()
+                self.kill(cid)
+                raise
+        with self._lock:
+            self._attached[cid] = raw
+        ip = info["NetworkSettings"]["Networks"][spec.network]["IPAddress"]
+        return Container(cid, spec.name, ip, dict(spec.labels), started_at)
+
+    async def open_output(self, container: Container) -> OutputStream:
+        with self._lock:
+            raw = self._attached.pop(container.id)
+        raw.setblocking(False)
+        reader, writer = await asyncio.open_connection(sock=raw)
+        return _DemuxedOutput(reader, writer)
+
+    def kill(self, container_id: str) -> None:
+        # SIGKILL returns at once and auto-removal cleans up; a container that never ran (or
+        # is already dead) has nothing to signal and is removed instead.
+        try:
+            self._api.kill(container_id)
+        except docker.errors.NotFound:
+            self.forget(container_id)
+        except docker.errors.APIError:
+            self.remove(container_id)
+        else:
+            self.forget(container_id)
+
+    def containers(self, labels: Mapping[str, str]) -> list[Container]:
+        filters = {"label": [f"{k}={v}" for k, v in labels.items()]}
+        with _translated("list containers"):
+            found = self._api.containers(all=True, filters=filters)
+        result = []
+        for c in found:
+            nets = c.get("NetworkSettings", {}).get("Networks", {})
+            ip = next((n.get("IPAddress", "") for n in nets.values()), "")
+            name = c["Names"][0].lstrip("/")
+            result.append(Container(c["Id"], name, ip, c["Labels"], 0.0))
+        return result
+
+    def memory_peak(self, container_id: str) -> int | None:
+        # The cgroup file stays open per container: a pread is a fraction of an open and close,
+        # and this is read after every invocation.
+        fd = self._peak_files.get(container_id)
+        if fd is None:
+            fd = self._open_peak_file(container_id)
+            if fd is None:
+                return None
+        try:
+            return int(os.pread(fd, 32, 0))
+        except (OSError, ValueError):
+            self._close_peak_file(container_id)
+            return None
+
+    def _open_peak_file(self, container_id: str) -> int | None:
+        for pattern in _CGROUP_MEMORY_PEAK:
+            try:
+                fd = os.open(pattern.format(id=container_id), os.O_RDONLY)
+            except OSError:
+                continue
+            with self._lock:
+                self._peak_files[container_id] = fd
+            return fd
+        return None
+
+    def remove(self, container_id: str) -> None:
+        try:
+            self._api.remove_container(container_id, force=True)
+        except docker.errors.NotFound:
+            pass
+        except docker.errors.APIError as exc:
+            if exc.status_code != 409:  # 409: removal already in progress
+                raise BackendError(
+                    f"Docker could not remove container {container_id[:12]}: "
+                    f"{exc.explanation}; remove it with `docker rm -f {container_id[:12]}`"
+                ) from exc
+        self.forget(container_id)
+
+    def forget(self, container_id: str) -> None:
+        with self._lock:
+            raw = self._attached.pop(container_id, None)
+        if raw is not None:
+            raw.close()
+        self._close_peak_file(container_id)
+
+    def _close_peak_file(self, container_id: str) -> None:
+        with self._lock:
+            fd = self._peak_files.pop(container_id, None)
+        if fd is not None:
+            os.close(fd)
+
+    def watch_exits(
+        self, labels: Mapping[str, str], on_exit: Callable[[ContainerExit], None]
+    ) -> None:
+        filters: dict[str, Any] = {
+            "type": "container",
+            "event": ["oom", "die"],
+            "label": [f"{k}={v}" for k, v in labels.items()],
+        }
+        oom: set[str] = set()  # the engine reports "oom" just before the "die" it causes
+        with _translated("watch container events"):
+            for event in self._api.events(decode=True, filters=filters):
+                cid = event["id"]
+                if event["status"] == "oom":
+                    oom.add(cid)
+                    continue
+                code = int(event.get("Actor", {}).get("Attributes", {}).get("exitCode", -1))
+                on_exit(ContainerExit(cid, code, cid in oom))
+                oom.discard(cid)
+
+    def image(self, name: str) -> ImageInfo | None:
+        try:
+            info = self._api.inspect_image(name)  # type: ignore[no-untyped-call]
+        except docker.errors.ImageNotFound:
+            return None
+        except docker.errors.DockerException as exc:
+            with _translated(f"inspect image {name!r}"):
+                raise exc
+        return ImageInfo(name, info["Config"].get("Labels") or {}, int(info.get("Size", 0)))
+
+    def import_rootfs(self, tarball: Path, name: str, labels: Mapping[str, str]) -> None:
+        changes = [f'LABEL {k}="{v}"' for k, v in labels.items()]
+        with _translated(f"import {tarball} as {name!r}"), open(tarball, "rb") as f:
+            self._api.import_image_from_data(f, repository=name, changes=changes)
+
+    def build(
+        self, context: Path, name: str, build_args: Mapping[str, str], labels: Mapping[str, str]
+    ) -> None:
+        with _translated(f"build image {name!r}"):
+            for chunk in self._api.build(
+                path=str(context),
+                tag=name,
+                buildargs=dict(build_args),
+                labels=dict(labels),
+                pull=False,
+                rm=True,
+                forcerm=True,
+                decode=True,
+            ):
+                if "error" in chunk:
+                    raise BackendError(f"Docker could not build image {name!r}: {chunk['error']}")

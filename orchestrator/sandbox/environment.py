@@ -1,0 +1,240 @@
+"""A live execution environment: one container, one invocation at a time (DESIGN D1).
+
+The environment is the meeting point of three parties, all on the event loop: the invoker hands
+it an invocation, the runtime inside the container fetches it and answers through the Runtime API,
+and the container engine says when the container died. Whatever comes first settles the
+invocation's outcome.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from orchestrator.sandbox.backend import Container, ContainerExit, OutputStream
+from orchestrator.sandbox.invocation import InvokeRequest, PlatformError, runtime_exited
+
+
+class Retired(Exception):
+    """The environment takes no more work: its runtime is told to exit (a 500 on /next)."""
+
+
+class State(enum.Enum):
+    STARTING = "initialising"
+    IDLE = "idle"
+    BUSY = "busy"
+    DEAD = "dead"
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What the runtime posted for an invocation: its response or its error."""
+
+    body: bytes
+    error_type: str | None = None  # set for /error and /init/error
+    content_type: str = "application/json"
+
+
+Outcome = Answer | PlatformError
+
+
+@dataclass
+class Delivery:
+    """An invocation handed to an environment, and the outcome it is waiting for."""
+
+    request: InvokeRequest
+    deadline_ms: int
+    outcome: asyncio.Future[Outcome]
+    delivered_at: float | None = None  # time.monotonic() when the runtime received it
+    # The container's output from this hand-over until the next one: the invocation's log.
+    output: list[bytes] = field(default_factory=list)
+    superseded: bool = False  # a later invocation was handed to the same environment
+
+
+@dataclass
+class Environment:
+    id: str
+    function: str
+    memory_mb: int
+    container: Container | None = None
+    state: State = State.STARTING
+    started_at: float = 0.0  # time.monotonic() when the container was started
+    init_duration_ms: float | None = None  # set when the runtime first asks for work
+    invocations: int = 0
+    provisioned: bool = False  # initialised ahead of traffic: no invocation pays for its init
+    stopping: bool = False
+    retiring: bool = False
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+    exited: ContainerExit | None = None
+    init_error: Answer | None = None
+    current: Delivery | None = None
+    _waiting_runtime: asyncio.Future[Delivery] | None = None
+    _queued: Delivery | None = None
+    init_output: list[bytes] = field(default_factory=list)  # output before the first hand-over
+    _sink: list[bytes] | None = None
+    _last: Delivery | None = None
+    output_done: asyncio.Event = field(default_factory=asyncio.Event)
+    on_death: Callable[[], None] | None = None
+    waiting_for_work: bool = False  # the runtime is parked on /next
+    _last_output: float = 0.0  # loop time of the last chunk of output
+    _settlers: list[asyncio.Future[bool]] = field(default_factory=list)
+
+    # The invoker's side
+
+    def deliver(self, delivery: Delivery) -> None:
+        """Hand an invocation over; the runtime gets it now or on its next ``/next``."""
+        self.state = State.BUSY
+        self.invocations += 1
+        self.current = delivery
+        if self._last is not None:
+            self._last.superseded = True
+            self._wake_settlers()
+        self._last = delivery
+        self._sink = delivery.output
+        waiting = self._waiting_runtime
+        if self.init_error is not None:  # the real reason, even once the runtime has exited
+            self.current = None
+            delivery.outcome.set_result(self.init_error)
+        elif self.exited is not None:
+            self.current = None
+            delivery.outcome.set_result(self._exit_error(delivery))
+        elif waiting is not None and not waiting.done():
+            self._waiting_runtime = None
+            waiting.set_result(delivery)
+        else:
+            self._queued = delivery
+
+    # The Runtime API's side
+
+    def retire(self) -> None:
+        """Take no more work; a runtime waiting for work, or asking next, is told to exit."""
+        self.retiring = True
+        if self._waiting_runtime is not None and not self._waiting_runtime.done():
+            self._waiting_runtime.set_exception(Retired())
+
+    async def next_invocation(self, now: float) -> Delivery:
+        if self.retiring:
+            raise Retired()
+        if self.init_duration_ms is None:
+            self.init_duration_ms = (now - self.started_at) * 1000
+        if self.state is State.STARTING or self.state is State.BUSY:
+            self.state = State.IDLE if self._queued is None else State.BUSY
+        self.ready.set()
+        if self._queued is not None:
+            delivery, self._queued = self._queued, None
+            return delivery
+        waiting: asyncio.Future[Delivery] = asyncio.get_running_loop().create_future()
+        self._waiting_runtime = waiting
+        self.waiting_for_work = True
+        self._wake_settlers()
+        try:
+            return await waiting
+        finally:
+            self.waiting_for_work = False
+            if self._waiting_runtime is waiting:
+                self._waiting_runtime = None
+
+    def answer(self, request_id: str, answer: Answer) -> bool:
+        """Settle the current invocation with the runtime's answer; False if ``request_id`` is
+        not the one this environment is working on."""
+        current = self.current
+        if current is None or current.request.request_id != request_id:
+            return False
+        self.current = None
+        if not current.outcome.done():
+            current.outcome.set_result(answer)
+        return True
+
+    def fail_init(self, answer: Answer) -> None:
+        self.init_error = answer
+        for delivery in (self.current, self._queued):
+            if delivery is not None and not delivery.outcome.done():
+                delivery.outcome.set_result(answer)
+        self.current = self._queued = None
+        self.ready.set()
+
+    # The engine's side
+
+    # The engine's side
+
+    def record_output(self, chunk: bytes) -> None:
+        (self.init_output if self._sink is None else self._sink).append(chunk)
+        self._last_output = asyncio.get_running_loop().time()
+
+    def _wake_settlers(self) -> None:
+        settlers, self._settlers = self._settlers, []
+        for settler in settlers:
+            if not settler.done():
+                settler.set_result(True)
+
+    async def settle_output(self, delivery: Delivery, quiet_s: float, limit_s: float) -> bool:
+        """Wait until ``delivery``'s output is complete, as far as it can be known.
+
+        A runtime's output travels through the engine apart from its Runtime API calls, so the
+        last lines of an invocation can trail its answer. They are all written once the runtime
+        asks for more work (or has exited); then a quiet spell of ``quiet_s`` lets them arrive.
+        A new hand-over ends the wait: what comes after it belongs to the next invocation.
+        False if the runtime neither came back nor exited within ``limit_s``.
+        """
+        loop = asyncio.get_running_loop()
+        if not (self.waiting_for_work or self.exited is not None or delivery.superseded):
+            settler: asyncio.Future[bool] = loop.create_future()
+            self._settlers.append(settler)
+            timer = loop.call_later(limit_s, _resolve, settler, False)
+            came_back = await settler
+            timer.cancel()
+            if not came_back:
+                return False
+        quiet_from = loop.time()
+        while not (self.output_done.is_set() or delivery.superseded):
+            wait = max(quiet_from, self._last_output) + quiet_s - loop.time()
+            if wait <= 0:
+                break
+            await asyncio.sleep(wait)
+        return True
+
+    def died(self, exit: ContainerExit) -> None:
+        self.exited = exit
+        self.state = State.DEAD
+        for delivery in (self.current, self._queued):
+            if delivery is not None and not delivery.outcome.done():
+                delivery.outcome.set_result(self._exit_error(delivery))
+        self.current = self._queued = None
+        if self._waiting_runtime is not None and not self._waiting_runtime.done():
+            self._waiting_runtime.cancel()
+        self.ready.set()
+        self._wake_settlers()
+        if self.on_death is not None:
+            self.on_death()
+
+    def _exit_error(self, delivery: Delivery) -> PlatformError:
+        assert self.exited is not None
+        return runtime_exited(
+            delivery.request.request_id, self.exited.exit_code, self.exited.oom_killed
+        )
+
+
+def _resolve(future: asyncio.Future[bool], value: bool) -> None:
+    if not future.done():
+        future.set_result(value)
+
+
+async def pump_output(env: Environment, stream: OutputStream) -> None:
+    """Copy a container's output into its environment's log until the container's output ends."""
+    try:
+        while chunk := await stream.read():
+            env.record_output(chunk)
+    finally:
+        stream.close()
+        env.output_done.set()
+        env._wake_settlers()
+
+
+def error_answer(body: bytes, error_type: str | None) -> Answer:
+    """An error answer; the body is passed through as the runtime posted it, untouched."""
+    if not body:
+        body = json.dumps({"errorType": error_type or "Runtime.Unknown"}).encode()
+    return Answer(body, error_type or "Runtime.Unknown")

@@ -1,0 +1,190 @@
+"""Language runtimes: their names (Lambda's), what their images are made of, and their builds.
+
+Images are built here, offline from any container registry (DESIGN D3): a base root filesystem
+is made from Debian packages with ``mmdebstrap`` and imported; the runtime's own layer
+(``runtimes/<folder>/``) is built on top. A label holding the digest of all inputs says whether
+an image is current, so a build that has nothing to do does nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from orchestrator.errors import RuntimeImageError
+from orchestrator.manifest import RUNTIME_NAMES
+from orchestrator.sandbox.backend import LABEL_IMAGE, LABEL_RUNTIME_HASH, Backend
+
+BUILD_FORMAT = "2"  # bump to rebuild every image when the recipe below changes
+
+SANDBOX_UID, SANDBOX_GID = 993, 990
+
+
+@dataclass(frozen=True)
+class RuntimeDef:
+    name: str
+    folder: str  # under runtimes/
+    suite: str  # the Debian release the base comes from
+    packages: tuple[str, ...]
+    python: str | None = None  # for Python runtimes: the version wheels are fetched for
+
+    @property
+    def image(self) -> str:
+        return f"lrun/{self.name}:latest"
+
+
+RUNTIMES = {
+    "python3.11": RuntimeDef("python3.11", "python", "bookworm", ("python3",), "3.11"),
+    "python3.13": RuntimeDef("python3.13", "python", "trixie", ("python3",), "3.13"),
+    "nodejs20.x": RuntimeDef("nodejs20.x", "nodejs", "trixie", ("nodejs",)),
+    "provided": RuntimeDef("provided", "provided", "bookworm", ("curl", "ca-certificates")),
+}
+assert tuple(RUNTIMES) == RUNTIME_NAMES
+
+
+def source_dir(kind: str) -> Path:
+    """``runtimes/`` or ``templates/`` of this checkout (LRUN_HOME overrides where it is)."""
+    home = Path(os.environ.get("LRUN_HOME", Path(__file__).resolve().parents[2]))
+    path = home / kind
+    if not path.is_dir():
+        raise RuntimeImageError(
+            f"lrun's {kind}/ directory is not at {path}; install lrun from its source checkout "
+            f"(pip install -e .) or set LRUN_HOME to that checkout"
+        )
+    return path
+
+
+def _digest(parts: Iterable[bytes]) -> str:
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(hashlib.sha256(part).digest())
+    return h.hexdigest()[:16]
+
+
+def base_digest(rt: RuntimeDef) -> str:
+    return _digest([BUILD_FORMAT.encode(), rt.suite.encode(), *(p.encode() for p in rt.packages)])
+
+
+def base_image(rt: RuntimeDef) -> str:
+    return f"lrun/base-{rt.suite}:{base_digest(rt)}"
+
+
+def runtime_digest(rt: RuntimeDef) -> str:
+    folder = source_dir("runtimes") / rt.folder
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+    parts = [base_digest(rt).encode(), (rt.python or "").encode()]
+    for path in files:
+        parts += [str(path.relative_to(folder)).encode(), path.read_bytes()]
+        parts.append(b"x" if os.access(path, os.X_OK) else b"-")
+    return _digest(parts)
+
+
+def is_current(backend: Backend, name: str) -> bool:
+    return image_state(backend, RUNTIMES[name]) == "current"
+
+
+def image_state(backend: Backend, rt: RuntimeDef) -> str:
+    """``current``, ``outdated`` (built from other inputs) or ``missing``."""
+    info = backend.image(rt.image)
+    if info is None:
+        return "missing"
+    return "current" if info.labels.get(LABEL_RUNTIME_HASH) == runtime_digest(rt) else "outdated"
+
+
+Progress = Callable[[str], None]
+
+
+def build(backend: Backend, name: str, progress: Progress, force: bool = False) -> bool:
+    """Build one runtime's image; False when it was already current and nothing was done."""
+    rt = RUNTIMES[name]
+    if not force and is_current(backend, name):
+        return False
+    with tempfile.TemporaryDirectory(prefix=f"lrun-build-{name}-") as tmp:
+        work = Path(tmp)
+        base = base_image(rt)
+        if force or backend.image(base) is None:
+            progress(f"making a Debian {rt.suite} root filesystem with {', '.join(rt.packages)}")
+            tarball = work / "rootfs.tar"
+            _mmdebstrap(rt, tarball)
+            progress(f"importing it as {base}")
+            backend.import_rootfs(tarball, base, {LABEL_IMAGE: rt.suite})
+            tarball.unlink()
+        context = work / "context"
+        shutil.copytree(source_dir("runtimes") / rt.folder, context)
+        if rt.python is not None:
+            progress(f"fetching the runtime interface client for Python {rt.python}")
+            _install_wheels(rt.python, context / "requirements.txt", context / "runtime")
+        progress(f"building {rt.image}")
+        # Not LABEL_MANAGED: containers inherit their image's labels, and that one says "an
+        # environment lrun started", which a user's own `docker run` of the image is not.
+        labels = {LABEL_IMAGE: rt.name, LABEL_RUNTIME_HASH: runtime_digest(rt)}
+        backend.build(context, rt.image, {"BASE": base}, labels)
+    return True
+
+
+def _run(command: list[str], what: str) -> None:
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+    except FileNotFoundError as exc:
+        raise RuntimeImageError(
+            f"{what} needs {command[0]!r}, which is not installed; "
+            f"install it (Debian: apt-get install {command[0]})"
+        ) from exc
+    if done.returncode != 0:
+        tail = (done.stderr or done.stdout).strip().splitlines()[-5:]
+        raise RuntimeImageError(
+            f"{what} failed ({command[0]} exit {done.returncode}): " + " | ".join(tail)
+        )
+
+
+def _mmdebstrap(rt: RuntimeDef, tarball: Path) -> None:
+    user = f"sbx_user1051:x:{SANDBOX_UID}:{SANDBOX_GID}::/tmp:/usr/sbin/nologin"
+    command = [
+        "mmdebstrap",
+        "--quiet",
+        "--variant=minbase",
+        f"--include={','.join(rt.packages)}",
+        "--dpkgopt=path-exclude=/usr/share/doc/*",
+        "--dpkgopt=path-exclude=/usr/share/man/*",
+        "--dpkgopt=path-exclude=/usr/share/locale/*",
+        f"--customize-hook=echo '{user}' >> \"$1/etc/passwd\"",
+        f"--customize-hook=echo 'sbx_user1051:x:{SANDBOX_GID}:' >> \"$1/etc/group\"",
+        '--customize-hook=mkdir -p "$1/var/task" "$1/var/runtime" "$1/opt"',
+        '--customize-hook=rm -rf "$1/var/cache/apt" "$1/var/lib/apt/lists"',
+        rt.suite,
+        str(tarball),
+    ]
+    _run(command, f"making the {rt.name} base image")
+
+
+def _install_wheels(python: str, requirements: Path, target: Path) -> None:
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        "--no-deps",
+        "--no-compile",
+        "--only-binary=:all:",
+        "--implementation",
+        "cp",
+        "--python-version",
+        python,
+        "--platform",
+        f"manylinux2014_{platform.machine()}",
+        "--target",
+        str(target),
+        "-r",
+        str(requirements),
+    ]
+    _run(command, f"installing the Python {python} runtime interface client")

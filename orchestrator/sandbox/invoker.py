@@ -1,0 +1,350 @@
+"""One invocation end to end: start or take an environment, deliver, wait, report, release.
+
+The invoker owns the live environments of one process and the thread that hears about
+containers dying. Blocking engine calls run in the default thread pool, never on the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import logging
+import os
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from orchestrator import trace
+from orchestrator.manifest import FunctionSpec
+from orchestrator.sandbox.backend import LABEL_OWNER, Backend, Container, ContainerExit
+from orchestrator.sandbox.container import Placement, container_spec, host_cores, network_name
+from orchestrator.sandbox.environment import Delivery, Environment, Outcome, pump_output
+from orchestrator.sandbox.invocation import (
+    UNHANDLED,
+    InvocationResult,
+    InvokeRequest,
+    LogParts,
+    PlatformError,
+    Report,
+    end_line,
+    invalid_entrypoint,
+    start_line,
+    timed_out,
+)
+from orchestrator.sandbox.runtime_api import RuntimeApi
+
+log = logging.getLogger(__name__)
+
+ON_DEMAND_INIT_LIMIT_S = 10.0
+# After a container dies, how long its remaining output may take to arrive.
+_OUTPUT_DRAIN_S = 2.0
+# How long a retired runtime has to exit by itself before it is killed.
+_SELF_EXIT_S = 0.25
+_QUIET_S = 0.01
+_SETTLE_LIMIT_S = 1.0
+MB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class InvokerSettings:
+    owner: str  # LABEL_OWNER of every container this invoker starts
+    runtime_api_port: int
+    image_for: Callable[[FunctionSpec], str]
+
+
+def new_owner(kind: str) -> str:
+    return f"{kind}-{os.getpid()}-{secrets.token_hex(4)}"
+
+
+class Invoker:
+    def __init__(self, backend: Backend, api: RuntimeApi, settings: InvokerSettings) -> None:
+        self._backend = backend
+        self._api = api
+        self._settings = settings
+        self._by_container: dict[str, Environment] = {}
+        self._cores = host_cores()
+        self._watching = False
+        self._pumps: set[asyncio.Task[None]] = set()
+        self._spawned_kills: set[asyncio.Future[None]] = set()
+        # Exits heard before the container's start returned: a runtime can die that fast.
+        self._early_exits: dict[str, ContainerExit] = {}
+
+    # Environments
+
+    def _watch_exits(self) -> None:
+        if self._watching:
+            return
+        self._watching = True
+        loop = asyncio.get_running_loop()
+
+        def on_exit(exit: ContainerExit) -> None:
+            loop.call_soon_threadsafe(self._container_died, exit)
+
+        def watch() -> None:
+            try:
+                self._backend.watch_exits({LABEL_OWNER: self._settings.owner}, on_exit)
+            except Exception:  # the loop may be gone at shutdown; nothing is waiting then
+                log.debug("exit watcher stopped", exc_info=True)
+
+        threading.Thread(target=watch, name="lrun-exits", daemon=True).start()
+
+    def _container_died(self, exit: ContainerExit) -> None:
+        env = self._by_container.pop(exit.id, None)
+        if env is None:
+            self._early_exits[exit.id] = exit
+            while len(self._early_exits) > 256:
+                self._early_exits.pop(next(iter(self._early_exits)))
+            return
+        if env.container is not None:
+            self._api.unregister(env.container.ip, env)
+        self._backend.forget(exit.id)
+        env.died(exit)
+
+    async def start_environment(
+        self, spec: FunctionSpec, initialization_type: str = "on-demand"
+    ) -> Environment:
+        self._watch_exits()
+        network = await asyncio.to_thread(
+            self._backend.network, network_name(spec), spec.network == "private"
+        )
+        placement = Placement(
+            owner=self._settings.owner,
+            runtime_api=f"{network.gateway}:{self._settings.runtime_api_port}",
+            image=self._settings.image_for(spec),
+            host_cores=self._cores,
+        )
+        cspec = container_spec(spec, placement, initialization_type)
+        env = Environment(
+            provisioned=initialization_type == "provisioned-concurrency",
+            id=cspec.environment["AWS_LAMBDA_LOG_STREAM_NAME"][-32:],
+            function=spec.name,
+            memory_mb=spec.memory,
+        )
+        starting = asyncio.ensure_future(asyncio.to_thread(self._backend.run, cspec))
+        try:
+            container = await asyncio.shield(starting)
+        except asyncio.CancelledError:
+            # The engine call cannot be taken back: remove what it starts once it returns.
+            starting.add_done_callback(self._discard_started)
+            raise
+        env.container = container
+        env.started_at = container.started_at
+        self._by_container[container.id] = env
+        self._api.register(container.ip, env)
+        stream = await self._backend.open_output(container)
+        pump = asyncio.get_running_loop().create_task(pump_output(env, stream))
+        self._pumps.add(pump)
+        pump.add_done_callback(self._pumps.discard)
+        early = self._early_exits.pop(container.id, None)
+        if early is not None:
+            self._container_died(early)
+        return env
+
+    def _discard_started(self, starting: asyncio.Future[Container]) -> None:
+        if not starting.cancelled() and starting.exception() is None:
+            container = starting.result()
+            self._spawned_kills.add(
+                asyncio.ensure_future(asyncio.to_thread(self._backend.kill, container.id))
+            )
+
+    async def close(self) -> None:
+        """Stop reading every environment's output; environments themselves are left as are."""
+        for pump in list(self._pumps):
+            pump.cancel()
+        await asyncio.gather(*self._pumps, *self._spawned_kills, return_exceptions=True)
+        await asyncio.sleep(0)  # let the streams' transports finish closing their sockets
+
+    async def stop_environment(self, env: Environment) -> None:
+        if env.container is None or env.stopping:
+            return
+        env.stopping = True
+        self._api.unregister(env.container.ip, env)
+        await asyncio.to_thread(self._backend.kill, env.container.id)
+
+    # Invocations
+
+    async def invoke_once(self, spec: FunctionSpec, request: InvokeRequest) -> InvocationResult:
+        """A one-shot invocation: a new environment, the invocation, then the environment gone."""
+        request = request.with_request_id()
+        problem = _entrypoint_problem(spec, request.request_id)
+        if problem is not None:
+            return _platform_failure(spec, request, problem)
+        env = await self.start_environment(spec)
+        try:
+            return await self.run_on(env, spec, request, last=True)
+        finally:
+            if not env.retiring:  # else it is ending, and removes itself
+                await self.stop_environment(env)
+
+    async def run_on(
+        self,
+        env: Environment,
+        spec: FunctionSpec,
+        request: InvokeRequest,
+        last: bool = False,
+        on_answer: Callable[[Outcome], None] | None = None,
+        settle: bool = True,
+    ) -> InvocationResult:
+        """Run one invocation on ``env``, waiting for its init first if it is new.
+
+        ``on_answer`` hears the outcome the moment it is known, so a caller can answer its
+        client first. ``settle`` waits until the invocation's output has all arrived, so the
+        result's log is complete when it is returned; without it, the log fills in until the
+        environment's next invocation (good enough for a log read later). ``last`` ends the
+        environment afterwards.
+        """
+        loop = asyncio.get_running_loop()
+        cold = env.invocations == 0 and not env.provisioned
+        if not env.ready.is_set():
+            try:
+                await asyncio.wait_for(env.ready.wait(), ON_DEMAND_INIT_LIMIT_S)
+            except TimeoutError:
+                pass  # delivered anyway: the invocation's own deadline ends it
+        trace.mark("runtime ready")
+        init_output = b"".join(env.init_output) if cold else b""
+        outcome_future: asyncio.Future[Outcome] = loop.create_future()
+        deadline_ms = int(time.time() * 1000) + spec.timeout * 1000
+        delivery = Delivery(request, deadline_ms, outcome_future)
+        handed_at = time.monotonic()
+        env.deliver(delivery)
+        try:
+            outcome: Outcome = await asyncio.wait_for(asyncio.shield(outcome_future), spec.timeout)
+        except TimeoutError:
+            outcome = timed_out(request.request_id, spec.timeout)
+        trace.mark("answered")
+        # Durations use the monotonic clock itself: an event loop's clock may tick in whole
+        # milliseconds (uvloop's does), too coarse for Lambda's two-decimal figures.
+        duration_ms = (time.monotonic() - (delivery.delivered_at or handed_at)) * 1000
+        timed_out_now = isinstance(outcome, PlatformError) and outcome.report_status == "timeout"
+        if timed_out_now:
+            await self.stop_environment(env)  # at the deadline, as Lambda does
+        if on_answer is not None:
+            on_answer(outcome)
+        memory_peak = None
+        if env.container is not None and env.exited is None and not env.stopping:
+            memory_peak = self._backend.memory_peak(env.container.id)  # a cgroup file read
+        if timed_out_now:
+            await _output_end(env)
+        elif last:
+            await self._retire(env, delivery)
+        elif settle:
+            await env.settle_output(delivery, _QUIET_S, _SETTLE_LIMIT_S)
+        trace.mark("output drained")
+        figures = _Figures(cold, duration_ms, memory_peak)
+        return _result(spec, request, outcome, env, figures, init_output, delivery.output)
+
+    async def _retire(self, env: Environment, delivery: Delivery) -> None:
+        """Gather the invocation's output, then tell the runtime to exit.
+
+        The container then ends and removes itself (auto-removal), so nothing waits for the
+        engine's tear-down. A runtime that does not come back for more work in time is killed.
+        """
+        if await env.settle_output(delivery, _QUIET_S, _SELF_EXIT_S):
+            env.retire()
+        else:
+            await self.stop_environment(env)
+            await _output_end(env)
+
+
+@dataclass(frozen=True)
+class _Figures:
+    cold: bool
+    duration_ms: float
+    memory_peak: int | None
+
+
+async def _output_end(env: Environment) -> None:
+    """Wait until a stopped environment's output has ended."""
+    try:
+        await asyncio.wait_for(env.output_done.wait(), _OUTPUT_DRAIN_S)
+    except TimeoutError:
+        log.debug("output of environment %s did not end in time", env.id)
+
+
+def _entrypoint_problem(spec: FunctionSpec, request_id: str) -> PlatformError | None:
+    """A `provided` function whose bootstrap cannot run fails as Lambda fails it, at invoke."""
+    if spec.runtime != "provided" or spec.code is None:
+        return None
+    bootstrap = spec.code / "bootstrap"
+    if not bootstrap.is_file():
+        return invalid_entrypoint(
+            request_id, "Couldn't find valid bootstrap(s): [/var/task/bootstrap /opt/bootstrap]"
+        )
+    if not os.access(bootstrap, os.X_OK):
+        return invalid_entrypoint(
+            request_id,
+            "fork/exec /var/task/bootstrap: permission denied "
+            f"(make it executable: chmod +x {bootstrap})",
+        )
+    return None
+
+
+def _platform_failure(
+    spec: FunctionSpec, request: InvokeRequest, error: PlatformError
+) -> InvocationResult:
+    report = Report(request.request_id, 0.0, spec.memory, 0, None, "error", error.error_type)
+    log_text = "\n".join(
+        [
+            start_line(request.request_id, request.version),
+            f"{error.message}\n{error.error_type}",
+            end_line(request.request_id),
+            report.line(),
+        ]
+    )
+    return InvocationResult(
+        request.request_id, error.payload(), UNHANDLED, request.version, log_text + "\n", report
+    )
+
+
+def _result(
+    spec: FunctionSpec,
+    request: InvokeRequest,
+    outcome: Outcome,
+    env: Environment,
+    figures: _Figures,
+    init_output: bytes,
+    output: list[bytes],
+) -> InvocationResult:
+    status: str | None = None
+    error_type: str | None = None
+    function_error: str | None = UNHANDLED
+    platform_log = ""
+    memory_peak = figures.memory_peak
+    content_type = "application/json"
+    if isinstance(outcome, PlatformError):
+        payload = outcome.payload()
+        status = outcome.report_status
+        if status == "timeout":
+            stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            platform_log = (
+                f"{stamp[:-4]}Z {request.request_id} "
+                f"Task timed out after {spec.timeout:.2f} seconds\n"
+            )
+        else:
+            error_type = outcome.error_type
+            platform_log = f"{outcome.message}\n{outcome.error_type}\n"
+        if env.exited is not None and env.exited.oom_killed:
+            memory_peak = spec.memory * MB
+    else:
+        payload, content_type = outcome.body, outcome.content_type
+        function_error = UNHANDLED if outcome.error_type is not None else None
+    report = Report(
+        request.request_id,
+        figures.duration_ms,
+        spec.memory,
+        min(spec.memory, -(-(memory_peak or 0) // MB)),
+        env.init_duration_ms if figures.cold else None,
+        status,
+        error_type,
+    )
+    return InvocationResult(
+        request.request_id,
+        payload,
+        function_error,
+        request.version,
+        LogParts(init_output, output, platform_log),
+        report,
+        content_type,
+    )

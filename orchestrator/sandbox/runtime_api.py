@@ -1,0 +1,130 @@
+"""The Lambda Runtime API, served by lrun itself to every environment (DESIGN D2).
+
+Containers reach it at the host's address on their network (``AWS_LAMBDA_RUNTIME_API``). An
+environment is told apart by the connection's peer address: each container has its own IP and
+no capability to forge another's, so one environment can never fetch or answer another's
+invocation (P2), and no agent is needed inside images (P1). Nothing here calls the container
+engine, so a warm invocation makes no engine call (P4).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+
+from orchestrator.http_server import Request, Response, Router
+from orchestrator.sandbox.environment import Answer, Environment, Retired, error_answer
+from orchestrator.sandbox.invocation import MAX_RESPONSE_PAYLOAD, response_too_large
+
+log = logging.getLogger(__name__)
+
+PREFIX = "/2018-06-01/runtime"
+_OK = Response(202, b'{"status":"OK"}', {"Content-Type": "application/json"})
+# How long a request from an address not yet known waits for its environment to be registered:
+# a fast runtime can call /next before the engine has told us the container's address.
+_REGISTRATION_WAIT_S = 10.0
+
+
+def _error(status: int, error_type: str, message: str) -> Response:
+    body = json.dumps({"errorMessage": message, "errorType": error_type}).encode()
+    return Response(status, body, {"Content-Type": "application/json"})
+
+
+class RuntimeApi:
+    """Environments by address, and the routes their runtimes call."""
+
+    def __init__(self) -> None:
+        self._by_ip: dict[str, Environment] = {}
+        self._arrivals: dict[str, asyncio.Future[Environment]] = {}
+        self.router = Router(self._unexpected)
+        self.router.add("GET", f"{PREFIX}/invocation/next", self._next)
+        self.router.add("POST", f"{PREFIX}/invocation/{{request_id}}/response", self._response)
+        self.router.add("POST", f"{PREFIX}/invocation/{{request_id}}/error", self._error)
+        self.router.add("POST", f"{PREFIX}/init/error", self._init_error)
+
+    def register(self, ip: str, env: Environment) -> None:
+        self._by_ip[ip] = env
+        arrival = self._arrivals.pop(ip, None)
+        if arrival is not None and not arrival.done():
+            arrival.set_result(env)
+
+    def unregister(self, ip: str, env: Environment) -> None:
+        """Forget ``env``'s address, unless a newer environment holds it already (the engine
+        hands a dead container's address to the next one at once)."""
+        if self._by_ip.get(ip) is env:
+            del self._by_ip[ip]
+
+    async def _environment(self, ip: str) -> Environment | None:
+        env = self._by_ip.get(ip)
+        if env is not None:
+            return env
+        arrival = self._arrivals.get(ip)
+        if arrival is None:
+            arrival = self._arrivals[ip] = asyncio.get_running_loop().create_future()
+        try:
+            return await asyncio.wait_for(asyncio.shield(arrival), _REGISTRATION_WAIT_S)
+        except TimeoutError:
+            return None  # the arrival stays for other waiters; registration removes it
+
+    @staticmethod
+    def _unexpected(exc: Exception) -> Response:
+        log.exception("Runtime API failure", exc_info=exc)
+        return _error(500, "ServiceException", str(exc))
+
+    async def _next(self, request: Request) -> Response:
+        env = await self._environment(request.peer)
+        if env is None:
+            return _error(403, "InvalidStateTransition", "unknown execution environment")
+        try:
+            delivery = await env.next_invocation(time.monotonic())
+        except Retired:
+            # Lambda's contract: a 500 from /next means "exit now"; the runtime ends itself,
+            # which is faster than having the engine kill it.
+            return _error(500, "Runtime.ExitError", "the execution environment is shutting down")
+        delivery.delivered_at = time.monotonic()
+        req = delivery.request
+        headers = {
+            "Lambda-Runtime-Aws-Request-Id": req.request_id,
+            "Lambda-Runtime-Deadline-Ms": str(delivery.deadline_ms),
+            "Lambda-Runtime-Invoked-Function-Arn": req.invoked_arn,
+            "Lambda-Runtime-Trace-Id": req.trace_id or "",
+            "Content-Type": "application/json",
+        }
+        if req.client_context:
+            headers["Lambda-Runtime-Client-Context"] = req.client_context
+        return Response(200, req.payload, {k: v for k, v in headers.items() if v})
+
+    async def _response(self, request: Request) -> Response:
+        env = self._by_ip.get(request.peer)
+        request_id = request.params["request_id"]
+        if env is None or env.current is None or env.current.request.request_id != request_id:
+            return _error(400, "InvalidRequestID", f"Invalid request ID: {request_id!r}")
+        if len(request.body) > MAX_RESPONSE_PAYLOAD:
+            too_large = response_too_large(len(request.body))
+            env.answer(request_id, Answer(too_large.payload(), too_large.error_type))
+            return _error(
+                413,
+                "RequestEntityTooLarge",
+                f"Exceeded maximum allowed payload size ({MAX_RESPONSE_PAYLOAD} bytes).",
+            )
+        content_type = request.headers.get("content-type", "application/json")
+        env.answer(request_id, Answer(request.body, None, content_type))
+        return _OK
+
+    async def _error(self, request: Request) -> Response:
+        env = self._by_ip.get(request.peer)
+        request_id = request.params["request_id"]
+        error_type = request.headers.get("lambda-runtime-function-error-type")
+        if env is None or not env.answer(request_id, error_answer(request.body, error_type)):
+            return _error(400, "InvalidRequestID", f"Invalid request ID: {request_id!r}")
+        return _OK
+
+    async def _init_error(self, request: Request) -> Response:
+        env = await self._environment(request.peer)  # init can fail before registration
+        if env is None:
+            return _error(403, "InvalidStateTransition", "unknown execution environment")
+        error_type = request.headers.get("lambda-runtime-function-error-type")
+        env.fail_init(error_answer(request.body, error_type))
+        return _OK
