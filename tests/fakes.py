@@ -28,7 +28,7 @@ import queue
 import secrets
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -49,6 +49,26 @@ from orchestrator.sandbox.oneshot import hosted_invoker
 from orchestrator.service import Service, ServiceSettings
 
 T = TypeVar("T")
+
+
+def run(coro: Coroutine[Any, Any, T], timeout: float = 5.0) -> T:
+    """Run one test scenario on a fresh event loop, with an overall time limit."""
+    return asyncio.run(asyncio.wait_for(coro, timeout))
+
+
+class Clock:
+    """Epoch seconds that move only when a test says so."""
+
+    def __init__(self, start: float = 1_700_000_000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
 MB = 1024 * 1024
 PREFIX = "/2018-06-01/runtime"
 KILLED = 137  # 128 + SIGKILL, as the engine reports a killed container

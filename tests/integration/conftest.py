@@ -18,10 +18,10 @@ import docker
 import pytest
 
 from orchestrator import manifest
-from orchestrator.sandbox import docker_backend
-from orchestrator.sandbox import images as runtimes
 from orchestrator.errors import BackendUnavailable
 from orchestrator.manifest import FunctionSpec
+from orchestrator.sandbox import docker_backend
+from orchestrator.sandbox import images as runtimes
 from orchestrator.sandbox.backend import LABEL_OWNER
 from orchestrator.sandbox.docker_backend import DockerBackend
 from orchestrator.sandbox.invocation import InvocationResult

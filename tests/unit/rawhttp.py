@@ -7,19 +7,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator, Coroutine, Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from orchestrator.http_server import Router, serve
+from tests.fakes import run as run
 
 TIMEOUT_S = 2.0  # a bug must fail a test, never hang it
 _T = TypeVar("_T")
-
-
-def run(coro: Coroutine[Any, Any, _T], timeout: float = 5.0) -> _T:
-    """Run one test scenario on a fresh event loop, with an overall time limit."""
-    return asyncio.run(asyncio.wait_for(coro, timeout))
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ import asyncio
 import json
 import os
 import threading
-from collections.abc import Coroutine, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -24,20 +24,9 @@ from orchestrator.events.queues import QueueDoesNotExist, Queues
 from orchestrator.events.store import Store
 from orchestrator.http_server import Request, Response, Router, Server, serve
 from orchestrator.state import announcement
+from tests.fakes import run
 
 T = TypeVar("T")
-
-
-def run(coro: Coroutine[Any, Any, T]) -> T:
-    return asyncio.run(asyncio.wait_for(coro, 4.0))
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    opened = Store(tmp_path / "api.db")
-    opened.open()
-    yield opened
-    opened.close()
 
 
 @pytest.fixture

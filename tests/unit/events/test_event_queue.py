@@ -27,8 +27,7 @@ from orchestrator.events.event_queue import ERROR_MESSAGE_LIMIT, EventQueue, Eve
 from orchestrator.events.queues import Queues, Received
 from orchestrator.events.store import Store
 from orchestrator.manifest.triggers import AsyncConfig, Destination
-from tests.fakes import FakeContext, Handler, Served, eventually, fake_service
-from tests.unit.rawhttp import run
+from tests.fakes import Clock, FakeContext, Handler, Served, eventually, fake_service, run
 
 T = TypeVar("T")
 TIMEOUT_S = 4.0  # per scenario: a bug must fail a test, never hang it
@@ -40,17 +39,6 @@ FUNCTIONS = ("count", "fail", "ok", "slow")
 
 def arn(name: str) -> str:
     return f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{name}:$LATEST"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @dataclass
@@ -250,7 +238,7 @@ def attribute(data_type: str, value: str) -> dict[str, Any]:
 
 
 def test_accept_writes_the_event_durably_before_it_returns(tmp_path: Path) -> None:
-    clock = Clock()
+    clock = Clock(START)
 
     async def test(h: Harness) -> None:
         await h.events.accept("ok", b'{"n": 1}', "req-1")
@@ -293,12 +281,12 @@ def test_a_success_goes_to_the_on_success_file_in_lambdas_record_shape(tmp_path:
         await h.drained()
         assert h.request_ids("ok") == ["req-ok"]
 
-    scenario(tmp_path, test, configs, clock=Clock())
+    scenario(tmp_path, test, configs, clock=Clock(START))
 
 
 def test_the_timestamp_has_milliseconds_and_a_z(tmp_path: Path) -> None:
     out = tmp_path / "ok.jsonl"
-    clock = Clock()
+    clock = Clock(START)
     clock.now = datetime.datetime(2026, 1, 2, 3, 4, 5, 678901, datetime.UTC).timestamp()
 
     async def test(h: Harness) -> None:
@@ -364,7 +352,7 @@ def test_a_function_error_is_retried_then_goes_to_on_failure_and_the_dlq(tmp_pat
 
 
 def test_retry_delays_double_and_the_error_is_kept(tmp_path: Path) -> None:
-    clock = Clock()
+    clock = Clock(START)
     out = tmp_path / "failed.jsonl"
     configs = {
         "fail": AsyncConfig(
@@ -475,7 +463,7 @@ def test_a_file_destination_that_cannot_be_written_does_not_rerun_the_function(
         await asyncio.sleep(0.2)
         assert h.request_ids("count") == ["req"]
 
-    scenario(tmp_path, test, configs, clock=Clock())
+    scenario(tmp_path, test, configs, clock=Clock(START))
 
 
 # Discards without an invocation
@@ -484,7 +472,7 @@ def test_a_file_destination_that_cannot_be_written_does_not_rerun_the_function(
 def test_an_event_older_than_its_maximum_age_is_discarded_without_invocation(
     tmp_path: Path,
 ) -> None:
-    clock = Clock()
+    clock = Clock(START)
     out = tmp_path / "failed.jsonl"
     configs = {
         "ok": AsyncConfig(
@@ -519,7 +507,7 @@ def test_an_event_older_than_its_maximum_age_is_discarded_without_invocation(
 
 
 def test_an_event_within_its_maximum_age_runs(tmp_path: Path) -> None:
-    clock = Clock()
+    clock = Clock(START)
 
     async def test(h: Harness) -> None:
         await h.accept("ok", {}, "req")
@@ -547,14 +535,14 @@ def test_reserved_concurrency_zero_discards_without_invocation(tmp_path: Path) -
         assert "responseContext" not in record and "responsePayload" not in record
         assert any("discarded (ZeroReservedConcurrency)" in m for m in h.messages)
 
-    scenario(tmp_path, test, configs, clock=Clock())
+    scenario(tmp_path, test, configs, clock=Clock(START))
 
 
 # Throttles and platform errors: backed off, not attempts
 
 
 def test_a_throttled_event_is_backed_off_and_runs_later(tmp_path: Path) -> None:
-    clock = Clock()
+    clock = Clock(START)
     out = tmp_path / "counted.jsonl"
     configs = {"count": AsyncConfig(on_success=Destination("file", str(out)))}
 
@@ -586,7 +574,7 @@ def test_a_throttled_event_is_backed_off_and_runs_later(tmp_path: Path) -> None:
 
 
 def test_an_event_waits_while_its_reserved_concurrency_is_taken(tmp_path: Path) -> None:
-    clock = Clock()
+    clock = Clock(START)
     out = tmp_path / "ok.jsonl"
     configs = {"slow": AsyncConfig(on_success=Destination("file", str(out)))}
 
@@ -634,11 +622,11 @@ def test_the_dispatcher_does_not_spin_while_a_function_is_at_its_limit(tmp_path:
         h.store.run = run_work  # type: ignore[method-assign]
         assert runs < 10  # woken by the holder's end (or once a second), not continuously
 
-    scenario(tmp_path, test, clock=Clock())
+    scenario(tmp_path, test, clock=Clock(START))
 
 
 def test_a_platform_error_is_backed_off_and_reported(tmp_path: Path) -> None:
-    clock = Clock()
+    clock = Clock(START)
 
     async def test(h: Harness) -> None:
         h.start()
@@ -656,7 +644,7 @@ def test_a_platform_error_is_backed_off_and_reported(tmp_path: Path) -> None:
 
 
 def test_stats_show_depth_age_retries_in_flight_and_dead_letters(tmp_path: Path) -> None:
-    clock = Clock()
+    clock = Clock(START)
     configs = {"fail": AsyncConfig(retry_delay=100.0, dead_letter_queue="dlq")}
     asked: list[str] = []
 
@@ -701,7 +689,7 @@ def test_stats_do_not_count_a_running_event_as_waiting(tmp_path: Path) -> None:
         assert stats["slow"].in_flight == 1
         assert stats["slow"].depth == 0
 
-    scenario(tmp_path, test, clock=Clock())
+    scenario(tmp_path, test, clock=Clock(START))
 
 
 # Shutting down and starting again

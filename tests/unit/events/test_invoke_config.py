@@ -3,9 +3,7 @@ AsyncConfig, destination ARNs, and the settings kept in a real Store."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import Coroutine, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -22,6 +20,7 @@ from orchestrator.events.invoke_config import (
 )
 from orchestrator.events.store import Store
 from orchestrator.manifest.triggers import AsyncConfig, Destination
+from tests.fakes import run
 
 T = TypeVar("T")
 LAMBDA = f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function"
@@ -41,23 +40,6 @@ BASE = AsyncConfig(
     on_failure=Destination("function", "handle-failure"),
     dead_letter_queue="dlq",
 )
-
-
-def run(coro: Coroutine[Any, Any, T]) -> T:
-    return asyncio.run(asyncio.wait_for(coro, 4.0))
-
-
-@pytest.fixture
-def store_path(tmp_path: Path) -> Path:
-    return tmp_path / "lrun.db"
-
-
-@pytest.fixture
-def store(store_path: Path) -> Iterator[Store]:
-    opened = Store(store_path)
-    opened.open()
-    yield opened
-    opened.close()
 
 
 # from_api: Put replaces, Update merges

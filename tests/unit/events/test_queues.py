@@ -6,11 +6,9 @@ when a test advances the clock.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import sqlite3
 import uuid
-from collections.abc import Coroutine, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -30,37 +28,15 @@ from orchestrator.events.queues import (
 )
 from orchestrator.events.store import Store
 from orchestrator.manifest.triggers import QueueSpec
+from tests.fakes import Clock, run
 
 T = TypeVar("T")
 START = 1_700_000_000.0  # epoch seconds
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
-def run(coro: Coroutine[Any, Any, T]) -> T:
-    return asyncio.run(asyncio.wait_for(coro, 4.0))
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    opened = Store(tmp_path / "lrun.db")
-    opened.open()
-    yield opened
-    opened.close()
-
-
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(START)
 
 
 @pytest.fixture

@@ -29,8 +29,7 @@ from orchestrator.events.sources import Sources, _failed_items
 from orchestrator.events.store import Store
 from orchestrator.manifest import Manifest
 from orchestrator.manifest.triggers import AsyncConfig
-from tests.fakes import FakeContext, Handler, Served, eventually, fake_service
-from tests.unit.rawhttp import run
+from tests.fakes import Clock, FakeContext, Handler, Served, eventually, fake_service, run
 
 T = TypeVar("T")
 TIMEOUT_S = 4.0
@@ -130,17 +129,6 @@ def test_every_identifier_named_fails_every_message() -> None:
 # The world for a mapping
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
 @dataclass
 class World:
     served: Served
@@ -238,7 +226,7 @@ async def world(tmp_path: Path, manifest_text: str) -> AsyncIterator[World]:
     try:
         path = write_manifest(tmp_path, manifest_text)
         async with fake_service(path, handlers_for(calls)) as served:
-            clock = Clock()
+            clock = Clock(START)
             queues = Queues(store, clock)
             events = EventQueue(store, served.service, lambda name: AsyncConfig(), queues.send_in)
             w = World(served, store, queues, events, clock, calls)

@@ -11,20 +11,17 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
 
 from orchestrator.events.store import Store
+from tests.fakes import run
 
 T = TypeVar("T")
 WAIT_S = 2.0  # the longest a store job holds the thread: a bug must fail, never hang
-
-
-def run(coro: Coroutine[Any, Any, T]) -> T:
-    return asyncio.run(asyncio.wait_for(coro, 4.0))
 
 
 @pytest.fixture
