@@ -34,37 +34,61 @@ default /tmp/lrun-peers; --skip-sam to leave SAM out).
 from __future__ import annotations
 
 import argparse
-import contextlib
-import hashlib
+import functools
 import http.client
 import json
 import os
-import platform
-import re
 import shutil
 import signal
-import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections import Counter
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parent
-PEERS = REPO.parent / "shared" / "peers"
-CODE_DIR = PEERS / "sam" / "app" / "src"
-SETUP = PEERS / "sam" / "setup.sh"
-DEFAULT_PEERS_DIR = "/tmp/lrun-peers"
+from common import (
+    CODE_DIR,
+    EVENT,
+    INVOKE_PATH,
+    REPO,
+    BenchError,
+    CpuWindow,
+    LrunServer,
+    Phases,
+    SamServer,
+    Servers,
+    add_quiet_arguments,
+    at_once,
+    call,
+    code_digest,
+    ensure_sam,
+    environments,
+    find_lrun,
+    find_py_spy,
+    free_port,
+    get_json,
+    host_port,
+    keep_alive_invokes,
+    load1,
+    machine,
+    make_parser,
+    nearest_rank,
+    note,
+    peers_dir,
+    post_json,
+    py_spy_record,
+    run_cli,
+    run_wrk,
+    summarize_profile,
+    warm_up,
+    wrk_version,
+)
 
-INVOKE_PATH = "/2015-03-31/functions/{}/invocations"
-EVENT = {"x": 1}
 WRK_SECONDS = 10
 WRK_CONNECTIONS = 8
 E2E_EVENTS = 2000
@@ -87,261 +111,22 @@ wrk.headers["Content-Type"] = "application/json"
 EVENT_HEADER = 'wrk.headers["X-Amz-Invocation-Type"] = "Event"'
 
 
-class BenchError(Exception):
-    pass
-
-
-def note(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-# The machine and its load
-
-
-def load1() -> float:
-    return round(os.getloadavg()[0], 2)
-
-
-def _out(argv: list[str], cwd: Path | None = None) -> str:
-    try:
-        proc = subprocess.run(
-            argv, capture_output=True, text=True, cwd=cwd, timeout=120, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return f"unavailable ({exc})"
-    return (proc.stdout or proc.stderr).strip()
-
-
-def machine() -> dict[str, Any]:
-    fmt = "{{.ServerVersion}}|{{.Driver}}|{{.CgroupVersion}}|{{.CgroupDriver}}"
-    fields = (_out(["docker", "info", "--format", fmt]).split("|") + [""] * 4)[:4]
-    with open("/proc/meminfo") as f:
-        total_kib = int(f.readline().split()[1])
-    return {
-        "nproc": len(os.sched_getaffinity(0)),
-        "memory_gib": round(total_kib / 1024 / 1024, 1),
-        "kernel": platform.release(),
-        "docker": f"{fields[0]} ({fields[1]}, cgroup v{fields[2]} {fields[3]})",
-        "python": platform.python_version(),
-        "sqlite": _sqlite_version(),
-        "wrk": _out(["wrk", "--version"]).splitlines()[0] if shutil.which("wrk") else None,
-    }
-
-
-def _sqlite_version() -> str:
-    import sqlite3
-
-    return sqlite3.sqlite_version
-
-
-# Other people's benchmarks on this shared machine: a phase waits while one runs.
-BENCHMARK_PROCESSES = re.compile(
-    r"(^|/)(wrk|py-spy)( |$)|serve_bench\.py|invoke_bench\.py|cold_invoke\.py|async_bench\.py"
-    r"|sam local start-lambda"
-)
-NOT_RUNNING_IT = re.compile(r"\b(mypy|ruff|pytest|grep|less|vim?|nano)\b")  # only looking
-
-
-def others_benchmarking() -> list[str]:
-    """Command lines of benchmark processes this run did not start (not its own descendants)."""
-    mine = {os.getpid()}
-    found: list[tuple[int, int, str]] = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
-            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            continue
-        found.append((int(entry.name), ppid, cmdline))
-    parents = {pid: ppid for pid, ppid, _ in found}
-    for pid, _, _ in found:  # descendants of this process are its own
-        ancestor, hops = pid, 0
-        while ancestor in parents and ancestor not in mine and hops < 50:
-            ancestor, hops = parents[ancestor], hops + 1
-        if ancestor in mine:
-            mine.add(pid)
-    return [
-        cmdline[:120]
-        for pid, _, cmdline in found
-        if pid not in mine
-        and BENCHMARK_PROCESSES.search(cmdline)
-        and not NOT_RUNNING_IT.search(cmdline)
-    ]
-
-
-@dataclass
-class Phases:
-    """Waits for a quiet machine before each phase (1-minute load at most ``max_load``, no one
-    else's benchmark running) and records the load each one ran under."""
-
-    max_load: float
-    max_wait_s: float
-    records: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-    @contextlib.contextmanager
-    def run(self, name: str) -> Iterator[None]:
-        waited = 0.0
-        while waited < self.max_wait_s:
-            others = others_benchmarking()
-            if load1() <= self.max_load and not others:
-                break
-            note(f"{name}: 1-min load {load1()} (max {self.max_load}); others: {others}; 30 s")
-            time.sleep(30)
-            waited += 30
-        others = others_benchmarking()
-        record: dict[str, Any] = {
-            "load1_start": load1(),
-            "waited_s": waited,
-            "quiet_at_start": load1() <= self.max_load and not others,
-            "other_benchmarks_start": others,
-            "other_containers_start": len(_out(["docker", "ps", "-q"]).split()),
-        }
-        note(f"{name}: starting (1-min load {record['load1_start']})")
-        start = time.perf_counter()
-        try:
-            yield
-        finally:
-            record["other_benchmarks_end"] = others_benchmarking()
-            record["load1_end"] = load1()
-            record["elapsed_s"] = round(time.perf_counter() - start, 1)
-            self.records[name] = record
-
-
-# Processes
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def proc_cpu_s(pid: int) -> float:
-    """User + system CPU seconds of a process (all its threads), from /proc/PID/stat."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def host_busy_s() -> float:
-    with open("/proc/stat") as f:
-        values = [int(v) for v in f.readline().split()[1:]]
-    return (sum(values[:8]) - values[3] - values[4]) / os.sysconf("SC_CLK_TCK")
-
-
-@dataclass
-class CpuWindow:
-    """The lrun server's CPU seconds (and the host's) over a window."""
-
-    pid: int
-    wall: float = 0.0
-    server: float = 0.0
-    host: float = 0.0
-
-    def __enter__(self) -> CpuWindow:
-        self.wall, self.server, self.host = time.perf_counter(), proc_cpu_s(self.pid), host_busy_s()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        pass
-
-    def result(self, requests: int) -> dict[str, Any]:
-        wall = time.perf_counter() - self.wall
-        server = proc_cpu_s(self.pid) - self.server
-        host = host_busy_s() - self.host
-        return {
-            "wall_s": round(wall, 2),
-            "server_cpu_s": round(server, 2),
-            "server_cpus_busy": round(server / wall, 2) if wall else None,
-            "host_cpus_busy": round(host / wall, 2) if wall else None,
-            "server_cpu_ms_per_request": round(1000 * server / requests, 3) if requests else None,
-            "host_cpu_ms_per_request": round(1000 * host / requests, 3) if requests else None,
-        }
-
-
-class Lrun:
-    """`lrun serve` on a manifest, with its own port and state directory."""
-
-    def __init__(self, lrun: list[str], manifest: Path, state_dir: Path, log_path: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, "LRUN_STATE_DIR": str(state_dir)}
-        env.pop("LRUN_TRACE", None)
-        self.argv = [*lrun, "serve", "-f", str(manifest), "--port", str(self.port)]
-        self.log_path = log_path
-        note(f"lrun: {' '.join(self.argv)}")
-        with open(log_path, "wb") as log:
-            self.proc = subprocess.Popen(
-                self.argv, cwd=manifest.parent, env=env, stdout=log, stderr=subprocess.STDOUT
-            )
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def wait_ready(self, timeout_s: float = 180.0) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise BenchError(f"lrun serve exited {self.proc.returncode}: {self.log_tail()}")
-            with contextlib.suppress(OSError, BenchError, http.client.HTTPException):
-                if get_json(self.url, "/lrun/health").get("status") == "ok":
-                    return
-            time.sleep(0.2)
-        raise BenchError(f"lrun serve not ready after {timeout_s:g} s: {self.log_tail()}")
-
-    def log_tail(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")[-2000:]
-        except OSError:
-            return ""
-
-    def stop(self) -> None:
-        """SIGTERM: lrun lets in-flight invocations finish and removes its containers."""
-        if self.proc.poll() is not None:
-            return
-        note("lrun: stopping (SIGTERM)")
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(180)
-        except subprocess.TimeoutExpired:
-            note("lrun: still running after 180 s; SIGKILL")
-            self.proc.kill()
-            self.proc.wait()
-
-
-def find_lrun(explicit: str | None) -> list[str]:
-    if explicit:
-        return [explicit]
-    beside = Path(sys.executable).parent / "lrun"
-    if beside.is_file() and os.access(beside, os.X_OK):
-        return [str(beside)]
-    return [sys.executable, "-m", "orchestrator"]
-
-
-def code_digest() -> str:
-    """A digest of lrun's source as it was measured (the tree may change between runs)."""
-    digest = hashlib.sha256()
-    for path in sorted((REPO / "orchestrator").rglob("*.py")):
-        digest.update(path.relative_to(REPO).as_posix().encode() + b"\0" + path.read_bytes())
-    return digest.hexdigest()[:16]
+def machine_info() -> dict[str, Any]:
+    return {**machine(), "sqlite": sqlite3.sqlite_version, "wrk": wrk_version()}
 
 
 def write_manifest(folder: Path) -> Path:
-    common = f"runtime: python3.11, handler: app.handler, code: {CODE_DIR}, memory: 1769"
+    settings = f"runtime: python3.11, handler: app.handler, code: {CODE_DIR}, memory: 1769"
     text = f"""\
 # Written by bench/async_bench.py: SAM's Echo three times (see the module's docstring).
 queues:
   jobs: {{visibility_timeout: 60}}
 functions:
-  Echo: {{{common}, timeout: 30}}
+  Echo: {{{settings}, timeout: 30}}
   EchoE2E:
-    {{{common}, timeout: 30, async: {{on_success: {{file: ./out/e2e.jsonl}}}}}}
+    {{{settings}, timeout: 30, async: {{on_success: {{file: ./out/e2e.jsonl}}}}}}
   Consumer:
-    {{{common}, timeout: 30,
+    {{{settings}, timeout: 30,
      events: [{{queue: jobs, batch_size: {QUEUE_BATCH},
                maximum_concurrency: {QUEUE_CONCURRENCY}}}]}}
 """
@@ -353,59 +138,6 @@ functions:
 # HTTP
 
 
-def host_port(url: str) -> tuple[str, int]:
-    host, _, port = url.removeprefix("http://").partition(":")
-    return host, int(port)
-
-
-def call(
-    url: str, method: str, path: str, body: object = None, headers: dict[str, str] | None = None
-) -> tuple[int, dict[str, str], bytes]:
-    host, port = host_port(url)
-    conn = http.client.HTTPConnection(host, port, timeout=120)
-    try:
-        data = None if body is None else json.dumps(body).encode()
-        conn.request(
-            method, path, body=data, headers={"Content-Type": "application/json", **(headers or {})}
-        )
-        resp = conn.getresponse()
-        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
-    finally:
-        conn.close()
-
-
-def get_json(url: str, path: str) -> Any:
-    status, _, data = call(url, "GET", path)
-    if status != 200:
-        raise BenchError(f"GET {path}: {status} {data[:200]!r}")
-    return json.loads(data)
-
-
-def post_json(url: str, path: str, body: object) -> Any:
-    status, _, data = call(url, "POST", path, body)
-    if status not in (200, 201):
-        raise BenchError(f"POST {path}: {status} {data[:200]!r}")
-    return json.loads(data) if data else None
-
-
-def concurrent_sync(url: str, function: str, n: int) -> None:
-    """``n`` synchronous invokes at once (warms ``n`` environments)."""
-    errors: list[str] = []
-
-    def one() -> None:
-        status, _, data = call(url, "POST", INVOKE_PATH.format(function), EVENT)
-        if status != 200:
-            errors.append(f"{status} {data[:200]!r}")
-
-    threads = [threading.Thread(target=one) for _ in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    if errors:
-        raise BenchError(f"warm-up invokes of {function} failed: {errors[:3]}")
-
-
 def send_events(url: str, function: str, count: int, connections: int) -> tuple[set[str], float]:
     """``count`` Event invokes on ``connections`` keep-alive connections; (request ids, seconds
     from the first request to the last 202)."""
@@ -414,13 +146,12 @@ def send_events(url: str, function: str, count: int, connections: int) -> tuple[
     ids: set[str] = set()
     problems: list[str] = []
     lock = threading.Lock()
-    barrier = threading.Barrier(connections + 1)
 
-    def sender(share: range) -> None:
+    def sender(share: range, ready: Callable[[], object]) -> None:
         conn = http.client.HTTPConnection(host, port, timeout=60)
         conn.connect()
         mine: list[str] = []
-        barrier.wait()
+        ready()
         try:
             for i in share:
                 conn.request(
@@ -442,17 +173,9 @@ def send_events(url: str, function: str, count: int, connections: int) -> tuple[
         with lock:
             ids.update(mine)
 
-    threads = [
-        threading.Thread(target=sender, args=(range(k, count, connections),))
-        for k in range(connections)
-    ]
-    for t in threads:
-        t.start()
-    barrier.wait()
-    start = time.perf_counter()
-    for t in threads:
-        t.join()
-    elapsed = time.perf_counter() - start
+    elapsed = at_once(
+        [functools.partial(sender, range(k, count, connections)) for k in range(connections)]
+    )
     if problems or len(ids) != count:
         raise BenchError(f"Event invokes of {function}: {len(ids)} accepted, {problems[:3]}")
     return ids, elapsed
@@ -460,22 +183,8 @@ def send_events(url: str, function: str, count: int, connections: int) -> tuple[
 
 def sequential_sync(url: str, function: str, bodies: Sequence[str]) -> float:
     """Each body as one synchronous invoke, one after another on one keep-alive connection."""
-    host, port = host_port(url)
-    conn = http.client.HTTPConnection(host, port, timeout=60)
-    path = INVOKE_PATH.format(function)
-    start = time.perf_counter()
-    try:
-        for body in bodies:
-            conn.request(
-                "POST", path, body=body.encode(), headers={"Content-Type": "application/json"}
-            )
-            resp = conn.getresponse()
-            data = resp.read()
-            if resp.status != 200:
-                raise BenchError(f"invoke of {function}: {resp.status} {data[:200]!r}")
-    finally:
-        conn.close()
-    return time.perf_counter() - start
+    _, elapsed = keep_alive_invokes(url, function, (b.encode() for b in bodies), check_echo=False)
+    return elapsed
 
 
 def event_depth(url: str, function: str) -> int:
@@ -508,43 +217,7 @@ def record_ids(path: Path) -> set[str]:
     return ids
 
 
-# wrk
-
-
-_WRK_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}
-
-
-def run_wrk(url: str, function: str, script: Path, seconds: int) -> dict[str, Any]:
-    target = url + INVOKE_PATH.format(function)
-    argv = [
-        "wrk", "-t1", f"-c{WRK_CONNECTIONS}", f"-d{seconds}s", "--latency",
-        "-s", str(script), target,
-    ]  # fmt: skip
-    proc = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=seconds + 60)
-    text = proc.stdout + proc.stderr
-    if proc.returncode != 0:
-        raise BenchError(f"wrk failed ({proc.returncode}): {text}")
-    out: dict[str, Any] = {"command": " ".join(argv)}
-    found = re.search(r"Requests/sec:\s+([\d.]+)", text)
-    out["requests_per_s"] = float(found.group(1)) if found else None
-    found = re.search(r"(\d+) requests in ([\d.]+)(\w+)", text)
-    out["requests"] = int(found.group(1)) if found else 0
-    found = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
-    out["non_2xx"] = int(found.group(1)) if found else 0
-    found = re.search(r"Socket errors: (.*)", text)
-    out["socket_errors"] = found.group(1).strip() if found else None
-    for pct in ("50", "99"):
-        found = re.search(rf"^\s+{pct}%\s+([\d.]+)(us|ms|s|m)\s*$", text, re.M)
-        if found:
-            out[f"latency_p{pct}_ms"] = round(float(found.group(1)) * _WRK_UNITS[found.group(2)], 3)
-    return out
-
-
-def find_py_spy() -> str | None:
-    beside = Path(sys.executable).parent / "py-spy"
-    if beside.is_file():
-        return str(beside)
-    return shutil.which("py-spy")
+# Measuring the server
 
 
 SYNC_CALLS = ("fdatasync", "fsync")
@@ -601,144 +274,59 @@ def fsync_latency_ms(folder: Path, n: int = 200) -> dict[str, float]:
     finally:
         os.close(fd)
         path.unlink()
-    ordered = sorted(times)
     return {
         "n": n,
-        "p50_ms": round(ordered[n // 2], 3),
-        "p90_ms": round(ordered[int(n * 0.9)], 3),
-        "max_ms": round(ordered[-1], 3),
-    }
-
-
-def py_spy_record(py_spy: str, pid: int, seconds: int, out: Path) -> subprocess.Popen[bytes]:
-    argv = [
-        py_spy, "record", "--pid", str(pid), "--duration", str(seconds), "--rate", "200",
-        "--threads", "--format", "raw", "--output", str(out), "--nonblocking",
-    ]  # fmt: skip
-    return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-
-def summarize_profile(path: Path, top: int = 12) -> dict[str, Any]:
-    """py-spy's raw output with --threads (``thread;frame;... count``): samples per thread, and
-    by innermost Python frame (self) and by lrun's own frames anywhere on the stack
-    (inclusive)."""
-    threads: Counter[str] = Counter()
-    self_counts: Counter[str] = Counter()
-    inclusive: Counter[str] = Counter()
-    total = 0
-    for line in path.read_text(errors="replace").splitlines():
-        stack, _, count_text = line.rpartition(" ")
-        if not stack or not count_text.isdigit():
-            continue
-        count = int(count_text)
-        total += count
-        frames = stack.split(";")
-        thread, frames = frames[0], frames[1:]
-        threads[re.sub(r"\s*\(?0x[0-9a-f]+\)?", "", thread).strip() or thread] += count
-        frames = [re.sub(r":\d+\)$", ")", f) for f in frames]
-        frames = [re.sub(r"\((?:.*/)?([^/]+)\)$", r"(\1)", f) for f in frames]
-        if frames:
-            self_counts[frames[-1]] += count
-        for frame in set(frames):
-            if frame.endswith(OWN_FILES):
-                inclusive[frame] += count
-
-    def share(counter: Counter[str], n: int) -> list[tuple[str, int, float]]:
-        return [(f, c, round(100 * c / total, 1)) for f, c in counter.most_common(n)]
-
-    return {
-        "samples": total,
-        "threads": share(threads, 8),
-        "self": share(self_counts, top),
-        "inclusive": share(inclusive, top),
+        "p50_ms": round(nearest_rank(times, 50), 3),
+        "p90_ms": round(nearest_rank(times, 90), 3),
+        "max_ms": round(max(times), 3),
     }
 
 
 # The peer
 
 
-def sam_event_answer(peers_dir: Path, event_lua: Path, sync_lua: Path) -> dict[str, Any]:
+def sam_event_answer(work: Path, event_lua: Path, sync_lua: Path) -> dict[str, Any]:
     """Start SAM CLI's start-lambda (warm containers EAGER) on the app, send one Event invoke
     (raw HTTP and through boto3) and record what it answers and whether the function ran
     (its log's REPORT lines); then the same wrk runs as lrun's, RequestResponse first, and
     how many of the accepted events had run 5 s after the Event run."""
-    sam = peers_dir / "sam-venv" / "bin" / "sam"
-    app = peers_dir / "app"
-    if not (sam.is_file() and (app / "template.yaml").is_file()):
-        note(f"setting up SAM CLI in {peers_dir} with {SETUP}")
-        subprocess.run(
-            ["bash", str(SETUP)], env={**os.environ, "PEERS_DIR": str(peers_dir)}, check=True
-        )
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    argv = [
-        str(sam), "local", "start-lambda", "--skip-pull-image",
-        "--warm-containers", "EAGER", "-p", str(port),
-    ]  # fmt: skip
-    note(f"sam: {' '.join(argv)}")
-    log_path = Path(tempfile.mkstemp(prefix="sam-start-lambda-", suffix=".log")[1])
+    peers = peers_dir()
+    sam = SamServer(
+        ensure_sam(peers), peers / "app", free_port(), "EAGER", work / "sam.log", probe="Echo"
+    )
     result: dict[str, Any] = {
-        "command": "SAM_CLI_TELEMETRY=0 " + " ".join(argv[:-2] + ["-p", "PORT"])
+        "command": "SAM_CLI_TELEMETRY=0 " + " ".join(sam.argv[:-2] + ["-p", "PORT"])
     }
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            argv, cwd=app, env={**os.environ, "SAM_CLI_TELEMETRY": "0"}, stdout=log,
-            stderr=subprocess.STDOUT,
-        )  # fmt: skip
+    log_path = sam.log_path
+    sam.start()
     try:
-        deadline = time.monotonic() + 300
-        while True:
-            if proc.poll() is not None:
-                raise BenchError(f"sam exited {proc.returncode}: {log_path.read_text()[-2000:]}")
-            with contextlib.suppress(OSError, http.client.HTTPException):
-                status, _, data = call(url, "POST", INVOKE_PATH.format("Echo"), EVENT)
-                if status == 200:
-                    result["sync_answer"] = json.loads(data)
-                    break
-            if time.monotonic() > deadline:
-                raise BenchError("sam start-lambda not ready within 300 s")
-            time.sleep(1)
+        sam.wait_ready(300)
+        result["sync_answer"] = sam.probe_answer
         status, headers, data = call(
-            url, "POST", INVOKE_PATH.format("Echo"), EVENT, {"X-Amz-Invocation-Type": "Event"}
+            sam.url, "POST", INVOKE_PATH.format("Echo"), EVENT, {"X-Amz-Invocation-Type": "Event"}
         )
         result["event_raw"] = {
             "status": status,
             "error_type": headers.get("x-amzn-errortype"),
             "body": data.decode(errors="replace")[:500],
         }
-        result["event_boto3"] = boto3_event(url)
+        result["event_boto3"] = boto3_event(sam.url)
         reports = _reports(log_path)
         result["event_ran_within_10_s"] = _wait_reports(log_path, reports, 10.0) > reports
-        with CpuWindow(proc.pid) as cpu:
-            sync = run_wrk(url, "Echo", sync_lua, WRK_SECONDS)
+        with CpuWindow(sam.pid) as cpu:
+            sync = run_wrk(sam.url, "Echo", sync_lua, WRK_SECONDS, WRK_CONNECTIONS)
             sync["cpu"] = cpu.result(sync["requests"])
         result["wrk_sync"] = sync
         before = _reports(log_path)
-        with CpuWindow(proc.pid) as cpu:
-            event = run_wrk(url, "Echo", event_lua, WRK_SECONDS)
+        with CpuWindow(sam.pid) as cpu:
+            event = run_wrk(sam.url, "Echo", event_lua, WRK_SECONDS, WRK_CONNECTIONS)
             event["cpu"] = cpu.result(event["requests"])
         event["ran_by_end"] = _reports(log_path) - before
         time.sleep(5)
         event["ran_5_s_later"] = _reports(log_path) - before
         result["wrk_event"] = event
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        leftover = sorted(
-            set(
-                re.findall(
-                    r"SAM_CONTAINER_ID: ([0-9a-f]{64})", log_path.read_text(errors="replace")
-                )
-            )
-        )
-        if leftover:
-            _out(["docker", "rm", "-f", *leftover])
-        log_path.unlink(missing_ok=True)
+        sam.stop()
     return result
 
 
@@ -759,9 +347,9 @@ def _wait_reports(log_path: Path, above: int, timeout_s: float) -> int:
 
 def boto3_event(url: str) -> dict[str, Any]:
     """One Event invoke of Echo through boto3: its status, or the error it raises."""
-    import boto3
-    from botocore.config import Config
-    from botocore.exceptions import ClientError
+    import boto3  # type: ignore[import-untyped]
+    from botocore.config import Config  # type: ignore[import-untyped]
+    from botocore.exceptions import ClientError  # type: ignore[import-untyped]
 
     client = boto3.client(
         "lambda",
@@ -790,7 +378,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     phases = Phases(args.max_load, args.max_wait)
     result: dict[str, Any] = {
         "started": time.strftime("%Y-%m-%d %H:%M:%S %z"),
-        "machine": machine(),
+        "machine": machine_info(),
         "lrun": lrun,
         "lrun_code_digest": code_digest(),
         "load_before": load1(),
@@ -801,16 +389,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     event_lua, sync_lua = work / "event.lua", work / "post.lua"
     event_lua.write_text(LUA % EVENT_HEADER)
     sync_lua.write_text(LUA % "")
-    server = Lrun(lrun, manifest, work / "state", work / "serve.log")
+    servers = Servers()
+    server = LrunServer(lrun, manifest, work / "state", work / "serve.log")
     try:
+        servers.start(server)
         server.wait_ready()
         result["fsync_in_state_dir"] = fsync_latency_ms(work / "state")
-        concurrent_sync(server.url, "Echo", WRK_CONNECTIONS)
+        warm_up(server.url, "Echo", WRK_CONNECTIONS)
 
         # (a) Event accepts vs synchronous invokes, alternating; each Event run drained after.
         rounds: list[dict[str, Any]] = []
         result["a_rounds"] = rounds
-        run_wrk(server.url, "Echo", sync_lua, 2)  # warm-up, discarded
+        run_wrk(server.url, "Echo", sync_lua, 2, WRK_CONNECTIONS)  # warm-up, discarded
         for index in range(args.rounds):
             entry: dict[str, Any] = {}
             order = ("sync", "event") if index % 2 == 0 else ("event", "sync")
@@ -818,19 +408,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 with phases.run(f"a{index + 1}-{kind}"):
                     syncs = SyscallCount(server.pid)
                     with CpuWindow(server.pid) as cpu:
-                        figures = run_wrk(
-                            server.url, "Echo", event_lua if kind == "event" else sync_lua,
-                            WRK_SECONDS,
-                        )  # fmt: skip
+                        script = event_lua if kind == "event" else sync_lua
+                        figures = run_wrk(server.url, "Echo", script, WRK_SECONDS, WRK_CONNECTIONS)
                         window = cpu.result(figures["requests"])
                     figures["cpu"] = window
                     figures["sync_calls"] = syncs.stop()
                     if kind == "event":
                         backlog = event_depth(server.url, "Echo")
-                        figures["environments_after_wrk"] = len(
-                            [e for e in get_json(server.url, "/lrun/environments")
-                             if e["function"] == "Echo"]
-                        )  # fmt: skip
+                        figures["environments_after_wrk"] = len(environments(server.url, "Echo"))
                         with CpuWindow(server.pid) as cpu:
                             drain_s = wait_drained(server.url, "Echo")
                             processed = figures["requests"]
@@ -850,12 +435,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 # py-spy during an Event run (accepting while the dispatcher runs events), then
                 # during the drain of its backlog (running events only).
                 accepting, draining = work / "profile-accepting.txt", work / "profile-draining.txt"
-                spy = py_spy_record(py_spy, server.pid, WRK_SECONDS, accepting)
+                spy = py_spy_record(
+                    py_spy, server.pid, WRK_SECONDS, accepting, rate=200, threads=True
+                )
                 time.sleep(0.5)
-                figures = run_wrk(server.url, "Echo", event_lua, WRK_SECONDS)
+                figures = run_wrk(server.url, "Echo", event_lua, WRK_SECONDS, WRK_CONNECTIONS)
                 spy.wait(60)
                 backlog = event_depth(server.url, "Echo")
-                spy = py_spy_record(py_spy, server.pid, 5, draining)
+                spy = py_spy_record(py_spy, server.pid, 5, draining, rate=200, threads=True)
                 spy.wait(60)
                 wait_drained(server.url, "Echo")
                 profile: dict[str, Any] = {
@@ -864,7 +451,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 }
                 for name, path in (("accepting", accepting), ("draining", draining)):
                     if path.exists():
-                        profile[name] = summarize_profile(path)
+                        profile[name] = summarize_profile(
+                            path, 12, threads=True, inclusive_files=OWN_FILES
+                        )
                 result["a_profile"] = profile
 
         # (b) end to end: accepted -> all processed, from the on-success file.
@@ -883,7 +472,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     time.sleep(0.02)
                 total_s = time.perf_counter() - start
                 window = cpu.result(E2E_EVENTS)
-        envs = [e for e in get_json(server.url, "/lrun/environments") if e["function"] == "EchoE2E"]
+        envs = environments(server.url, "EchoE2E")
         result["b"] = {
             "events": E2E_EVENTS,
             "accept_s": round(accept_s, 3),
@@ -922,15 +511,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "sync_messages_per_s": round(QUEUE_MESSAGES / sync_s, 1),
             "sync_cpu": sync_cpu,
         }
-        server.stop()
+        servers.stop(server)
         if not args.skip_sam:
             with phases.run("sam"):
-                peers_dir = Path(os.environ.get("PEERS_DIR", DEFAULT_PEERS_DIR))
-                result["sam"] = sam_event_answer(peers_dir, event_lua, sync_lua)
+                result["sam"] = sam_event_answer(work, event_lua, sync_lua)
     finally:
-        server.stop()
+        servers.stop_all()
         shutil.rmtree(work, ignore_errors=True)
     result["load_after"] = load1()
+    result["targets"] = targets(result)
     return result
 
 
@@ -1109,25 +698,12 @@ def render(r: dict[str, Any]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser = make_parser(__doc__)
     parser.add_argument("--rounds", type=int, default=2, help="alternating wrk rounds of (a)")
-    parser.add_argument("--max-load", type=float, default=1.5)
-    parser.add_argument("--max-wait", type=float, default=600.0, help="seconds, per phase")
-    parser.add_argument("--lrun", help="the lrun command (default: beside the interpreter)")
+    add_quiet_arguments(parser)
     parser.add_argument("--skip-sam", action="store_true", help="do not start SAM CLI")
     parser.add_argument("--no-profile", action="store_true", help="skip the py-spy run")
-    args = parser.parse_args(argv)
-    # SIGTERM ends the run through its clean-up (servers stopped, temporary files removed).
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
-    try:
-        result = run(args)
-    except BenchError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    result["targets"] = targets(result)
-    print(json.dumps(result, indent=2) if args.json else render(result))
-    return 0
+    return run_cli(parser.parse_args(argv), run, render)
 
 
 if __name__ == "__main__":

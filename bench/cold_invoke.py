@@ -22,10 +22,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import re
 import shlex
-import shutil
 import statistics
 import subprocess
 import sys
@@ -36,15 +34,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parent
-LRUN_APP = HERE / "sam_app"  # lrun.yaml declaring Echo exactly as SAM's template does
-DEFAULT_SETUP = REPO.parent / "shared" / "peers" / "sam" / "setup.sh"
-DEFAULT_PEERS_DIR = "/tmp/lrun-peers"
+from common import (
+    EVENT,
+    EXPECTED,
+    LRUN_APP,
+    SETUP,
+    BenchError,
+    command_output,
+    ensure_sam,
+    find_lrun,
+    machine,
+    make_parser,
+    peers_dir,
+    run_cli,
+    running_containers,
+    summary,
+)
 
 FUNCTION = "Echo"
-EVENT: dict[str, Any] = {"x": 1}
-EXPECTED: dict[str, Any] = {"echo": EVENT}
 TARGET_P50_S = 0.5
 RUN_TIMEOUT_S = 120  # one invocation; far above either tool, only catches a hang
 
@@ -85,10 +92,6 @@ GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
 UNMARKED = "spawn + exit (wall - last mark)"
 
 
-class BenchError(Exception):
-    """A tool failed or answered something else than expected: the figures would be lies."""
-
-
 @dataclass
 class Run:
     wall_s: float
@@ -105,38 +108,6 @@ class Tool:
     cwd: Path
     env: dict[str, str]
     runs: list[Run] = field(default_factory=list)
-
-
-# Finding the tools
-
-
-def find_lrun(explicit: str | None) -> str:
-    if explicit:
-        return explicit
-    beside = Path(sys.executable).parent / "lrun"
-    if beside.is_file() and os.access(beside, os.X_OK):
-        return str(beside)
-    found = shutil.which("lrun")
-    if found is None:
-        raise BenchError("lrun not found next to this interpreter nor on PATH; pass --lrun PATH")
-    if "/shims/" in found:
-        print(
-            f"warning: {found} is a version-manager shim; it adds its own start-up time "
-            "to every lrun run (pass --lrun with the real console script)",
-            file=sys.stderr,
-        )
-    return found
-
-
-def ensure_sam(peers_dir: Path, setup: Path) -> Path:
-    sam = peers_dir / "sam-venv" / "bin" / "sam"
-    if not (sam.is_file() and (peers_dir / "app" / "template.yaml").is_file()):
-        print(f"setting up SAM CLI in {peers_dir} with {setup}", file=sys.stderr)
-        env = {**os.environ, "PEERS_DIR": str(peers_dir)}
-        subprocess.run(["bash", str(setup)], env=env, check=True)
-    if not sam.is_file():
-        raise BenchError(f"{setup} did not produce {sam}")
-    return sam
 
 
 # Running and checking
@@ -222,26 +193,6 @@ def measure(tools: Sequence[Tool], runs: int, pause_s: float, log: bool) -> None
 # Figures
 
 
-def percentile(values: Sequence[float], q: float) -> float:
-    """Linear interpolation between closest ranks (numpy's default, `inclusive` quantiles)."""
-    ordered = sorted(values)
-    if len(ordered) == 1:
-        return ordered[0]
-    pos = (len(ordered) - 1) * q
-    lo = int(pos)
-    hi = min(lo + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
-
-
-def summary(values: Sequence[float]) -> dict[str, float]:
-    return {
-        "p50": statistics.median(values),
-        "p90": percentile(values, 0.9),
-        "min": min(values),
-        "max": max(values),
-    }
-
-
 def breakdown(runs: Sequence[Run]) -> dict[str, Any]:
     phases = {p: statistics.median(r.phases_ms[p] for r in runs) for p in PHASES}
     groups = {
@@ -251,36 +202,6 @@ def breakdown(runs: Sequence[Run]) -> dict[str, Any]:
     unmarked = [r.wall_s * 1000 - (r.last_mark_ms or 0.0) for r in runs]
     groups[UNMARKED] = statistics.median(unmarked)
     return {"phases_ms": phases, "groups_ms": groups}
-
-
-def _out(argv: list[str], env: dict[str, str] | None = None) -> str:
-    try:
-        proc = subprocess.run(argv, capture_output=True, text=True, check=True, env=env)
-    except (OSError, subprocess.CalledProcessError) as exc:
-        return f"unavailable ({exc})"
-    return proc.stdout.strip()
-
-
-def machine() -> dict[str, Any]:
-    mem_kib = 0
-    with open("/proc/meminfo") as f:
-        for line in f:
-            if line.startswith("MemTotal:"):
-                mem_kib = int(line.split()[1])
-    fmt = "{{.ServerVersion}}|{{.Driver}}|{{.CgroupVersion}}|{{.CgroupDriver}}|{{.NCPU}}"
-    fields = (_out(["docker", "info", "--format", fmt]).split("|") + [""] * 5)[:5]
-    return {
-        "nproc": len(os.sched_getaffinity(0)),
-        "memory_gib": round(mem_kib / 1024 / 1024, 1),
-        "kernel": platform.release(),
-        "docker_server_version": fields[0],
-        "docker_storage_driver": fields[1],
-        "docker_cgroup": f"v{fields[2]} {fields[3]}",
-        "docker_ncpu": fields[4],
-        "python": platform.python_version(),
-        "loadavg_start": [round(x, 2) for x in os.getloadavg()],
-        "containers_running_start": len(_out(["docker", "ps", "-q"]).split()),
-    }
 
 
 # Output
@@ -330,54 +251,34 @@ def render(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("--runs", type=int, default=10, help="measured runs per tool (10)")
-    parser.add_argument("--lrun", help="lrun console script (default: next to this Python)")
-    parser.add_argument(
-        "--peers-dir",
-        type=Path,
-        default=Path(os.environ.get("PEERS_DIR", DEFAULT_PEERS_DIR)),
-        help="where setup.sh put SAM CLI and the app ($PEERS_DIR or /tmp/lrun-peers)",
-    )
-    parser.add_argument("--sam-setup", type=Path, default=DEFAULT_SETUP, help="SAM's setup.sh")
-    parser.add_argument(
-        "--pause", type=float, default=1.0, help="seconds between invocations (1.0)"
-    )
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
-    args = parser.parse_args(argv)
-    if args.runs < 1:
-        parser.error("--runs must be at least 1")
-
-    try:
-        lrun = find_lrun(args.lrun)
-        sam = ensure_sam(args.peers_dir, args.sam_setup)
-        with tempfile.TemporaryDirectory(prefix="lrun-bench-") as tmp:
-            event = Path(tmp) / "event.json"
-            event.write_text(json.dumps(EVENT))
-            lrun_tool = Tool(
-                "lrun",
-                [lrun, "invoke", FUNCTION, "--payload", json.dumps(EVENT)],
-                LRUN_APP,
-                {**os.environ, "LRUN_TRACE": "1"},
-            )
-            sam_tool = Tool(
-                "sam",
-                [str(sam), "local", "invoke", FUNCTION, "--skip-pull-image", "--event", str(event)],
-                args.peers_dir / "app",
-                {**os.environ, "SAM_CLI_TELEMETRY": "0"},
-            )
-            info = machine()
-            versions = {
-                "lrun": _out([lrun, "--version"]),
-                "sam": _out([str(sam), "--version"], sam_tool.env),
-            }
-            measure((lrun_tool, sam_tool), args.runs, args.pause, log=not args.json)
-            info["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
-            info["containers_running_end"] = len(_out(["docker", "ps", "-q"]).split())
-    except BenchError as exc:
-        print(f"cold_invoke: FAILED: {exc}", file=sys.stderr)
-        return 1
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    lrun = find_lrun(args.lrun, console_script=True)
+    sam = ensure_sam(args.peers_dir, args.sam_setup)
+    with tempfile.TemporaryDirectory(prefix="lrun-bench-") as tmp:
+        event = Path(tmp) / "event.json"
+        event.write_text(json.dumps(EVENT))
+        lrun_tool = Tool(
+            "lrun",
+            [*lrun, "invoke", FUNCTION, "--payload", json.dumps(EVENT)],
+            LRUN_APP,
+            {**os.environ, "LRUN_TRACE": "1"},
+        )
+        sam_tool = Tool(
+            "sam",
+            [str(sam), "local", "invoke", FUNCTION, "--skip-pull-image", "--event", str(event)],
+            args.peers_dir / "app",
+            {**os.environ, "SAM_CLI_TELEMETRY": "0"},
+        )
+        info = machine()
+        info["loadavg_start"] = [round(x, 2) for x in os.getloadavg()]
+        info["containers_running_start"] = running_containers()
+        versions = {
+            "lrun": command_output([*lrun, "--version"]),
+            "sam": command_output([str(sam), "--version"], sam_tool.env),
+        }
+        measure((lrun_tool, sam_tool), args.runs, args.pause, log=not args.json)
+        info["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
+        info["containers_running_end"] = running_containers()
 
     result: dict[str, Any] = {
         "benchmark": "one-shot cold invoke",
@@ -411,8 +312,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         "met": lrun_s["p50"] <= TARGET_P50_S,
         "miss_s": lrun_s["p50"] - TARGET_P50_S,
     }
-    print(json.dumps(result, indent=2) if args.json else render(result), flush=True)
-    return 0
+    return result
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = make_parser(__doc__)
+    parser.add_argument("--runs", type=int, default=10, help="measured runs per tool (10)")
+    parser.add_argument(
+        "--peers-dir",
+        type=Path,
+        default=peers_dir(),
+        help="where setup.sh put SAM CLI and the app ($PEERS_DIR or /tmp/lrun-peers)",
+    )
+    parser.add_argument("--sam-setup", type=Path, default=SETUP, help="SAM's setup.sh")
+    parser.add_argument(
+        "--pause", type=float, default=1.0, help="seconds between invocations (1.0)"
+    )
+    args = parser.parse_args(argv)
+    if args.runs < 1:
+        parser.error("--runs must be at least 1")
+    return run_cli(args, run, render, failure="cold_invoke: FAILED")
 
 
 if __name__ == "__main__":

@@ -46,42 +46,71 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import hashlib
-import http.client
 import json
 import os
-import platform
 import re
 import resource
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.parse
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parent
-LRUN_APP = HERE / "sam_app"  # lrun.yaml: Echo and Sleep exactly as SAM's template declares them
-PEERS = REPO.parent / "shared" / "peers"
-INVOKE_BENCH = PEERS / "invoke_bench.py"
-CODE_DIR = PEERS / "sam" / "app" / "src"
-SETUP = PEERS / "sam" / "setup.sh"
-POST_LUA = HERE / "post.lua"
-DEFAULT_PEERS_DIR = "/tmp/lrun-peers"
+from common import (
+    CODE_DIR,
+    EVENT,
+    EXPECTED,
+    HERE,
+    LRUN_APP,
+    PEERS,
+    BenchError,
+    CpuWindow,
+    LrunServer,
+    Phases,
+    SamServer,
+    Servers,
+    add_quiet_arguments,
+    cgroup_dir,
+    code_digest,
+    command_output,
+    concurrent_invokes,
+    container_cpu_s,
+    docker_inspect,
+    ensure_sam,
+    environments,
+    find_lrun,
+    find_py_spy,
+    free_port,
+    host_cpu_s,
+    invoke_once,
+    keep_alive_invokes,
+    machine,
+    make_parser,
+    meminfo,
+    nearest_rank,
+    note,
+    peers_dir,
+    proc_cpu_s,
+    py_spy_record,
+    read_int,
+    run_cli,
+    run_wrk,
+    running_containers,
+    summarize_profile,
+    summary,
+    warm_up,
+    wrk_version,
+)
 
-INVOKE_PATH = "/2015-03-31/functions/{}/invocations"
-EVENT = {"x": 1}
-EXPECTED = {"echo": EVENT}
+INVOKE_BENCH = PEERS / "invoke_bench.py"
+POST_LUA = HERE / "post.lua"
+
 COLD_FUNCTIONS = 10
 IDLE_ENVIRONMENTS = 100
 WRK_SECONDS = 10
@@ -104,45 +133,15 @@ UNCHANGED_RATIO = 1.25
 UNCHANGED_ABS_MS = 0.25
 
 INIT_DURATION = re.compile(r"Init Duration: (?P<ms>[\d.]+) ms")
-SAM_CONTAINER = re.compile(r"SAM_CONTAINER_ID: (?P<id>[0-9a-f]{64})")
-
-
-class BenchError(Exception):
-    pass
-
-
-def note(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
 # Figures
 
 
-def nearest_rank(values: Sequence[float], p: float) -> float:
-    """invoke_bench.py's percentile (sorted[int(p/100 * n)]), so both series compare."""
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
-
-
-def interpolated(values: Sequence[float], q: float) -> float:
-    """Linear interpolation between closest ranks (as bench/cold_invoke.py), for small series."""
-    ordered = sorted(values)
-    if len(ordered) == 1:
-        return ordered[0]
-    pos = (len(ordered) - 1) * q
-    lo = int(pos)
-    hi = min(lo + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
-
-
 def small_summary_ms(seconds: Sequence[float]) -> dict[str, float]:
-    ms = [s * 1000 for s in seconds]
     return {
-        "n": len(ms),
-        "p50_ms": round(statistics.median(ms), 1),
-        "p90_ms": round(interpolated(ms, 0.9), 1),
-        "min_ms": round(min(ms), 1),
-        "max_ms": round(max(ms), 1),
+        "n": len(seconds),
+        **{f"{k}_ms": round(v * 1000, 1) for k, v in summary(seconds).items()},
     }
 
 
@@ -152,139 +151,13 @@ def ratio(slow: float | None, fast: float | None) -> float | None:
     return round(slow / fast, 2)
 
 
-# The machine and its load
-
-
-def load1() -> float:
-    return round(os.getloadavg()[0], 2)
-
-
-def _out(argv: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> str:
-    try:
-        proc = subprocess.run(
-            argv, capture_output=True, text=True, env=env, cwd=cwd, timeout=120, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return f"unavailable ({exc})"
-    return (proc.stdout or proc.stderr).strip()
-
-
-def meminfo() -> dict[str, int]:
-    """/proc/meminfo in KiB."""
-    values: dict[str, int] = {}
-    with open("/proc/meminfo") as f:
-        for line in f:
-            key, _, rest = line.partition(":")
-            values[key] = int(rest.split()[0])
-    return values
-
-
-def running_containers() -> int:
-    return len(_out(["docker", "ps", "-q"]).split())
-
-
-def machine() -> dict[str, Any]:
-    fmt = "{{.ServerVersion}}|{{.Driver}}|{{.CgroupVersion}}|{{.CgroupDriver}}|{{.NCPU}}"
-    fields = (_out(["docker", "info", "--format", fmt]).split("|") + [""] * 5)[:5]
-    return {
-        "nproc": len(os.sched_getaffinity(0)),
-        "memory_gib": round(meminfo()["MemTotal"] / 1024 / 1024, 1),
-        "kernel": platform.release(),
-        "docker_server_version": fields[0],
-        "docker_storage_driver": fields[1],
-        "docker_cgroup": f"v{fields[2]} {fields[3]}",
-        "docker_ncpu": fields[4],
-        "python": platform.python_version(),
-    }
-
-
-@dataclass
-class Phases:
-    """Waits for a quiet machine before each phase and records the load each one ran under."""
-
-    max_load: float
-    max_wait_s: float
-    records: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-    @contextlib.contextmanager
-    def run(self, name: str) -> Iterator[None]:
-        waited = 0.0
-        while load1() > self.max_load and waited < self.max_wait_s:
-            note(f"{name}: 1-min load {load1()} > {self.max_load}; waiting 30 s")
-            time.sleep(30)
-            waited += 30
-        record: dict[str, Any] = {
-            "load1_start": load1(),
-            "waited_s": waited,
-            "quiet_at_start": load1() <= self.max_load,
-            # every running container on the host, this run's own included
-            "other_containers_start": running_containers(),
-        }
-        note(f"{name}: starting (1-min load {record['load1_start']})")
-        start = time.perf_counter()
-        try:
-            yield
-        finally:
-            record["load1_end"] = load1()
-            record["elapsed_s"] = round(time.perf_counter() - start, 1)
-            self.records[name] = record
-
-
-# HTTP against the Invoke API
-
-
-def host_port(url: str) -> tuple[str, int]:
-    parts = urllib.parse.urlsplit(url)
-    return parts.hostname or "127.0.0.1", parts.port or 80
-
-
-def invoke_once(
-    url: str,
-    function: str,
-    payload: object,
-    headers: dict[str, str] | None = None,
-    timeout: float = 300.0,
-    sent_at: list[float] | None = None,
-) -> tuple[int, dict[str, str], bytes, float]:
-    """One invocation on a new connection: (status, headers, body, seconds from the request's
-    first byte sent to the response's last byte read; the connect is not included). The
-    wall-clock time of sending is appended to ``sent_at``, if given."""
-    host, port = host_port(url)
-    conn = http.client.HTTPConnection(host, port, timeout=timeout)
-    try:
-        conn.connect()
-        body = json.dumps(payload).encode()
-        hdrs = {"Content-Type": "application/json", **(headers or {})}
-        if sent_at is not None:
-            sent_at.append(time.time())
-        start = time.perf_counter()
-        conn.request("POST", INVOKE_PATH.format(function), body=body, headers=hdrs)
-        resp = conn.getresponse()
-        data = resp.read()
-        elapsed = time.perf_counter() - start
-        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, data, elapsed
-    finally:
-        conn.close()
+# The Invoke API and lrun's
 
 
 def raw_series(url: str, function: str, n: int) -> dict[str, float]:
     """Sequential invokes over one keep-alive connection, as invoke_bench.py's raw series."""
-    host, port = host_port(url)
-    conn = http.client.HTTPConnection(host, port, timeout=60)
-    path = INVOKE_PATH.format(function)
-    times = []
-    try:
-        for i in range(n):
-            body = json.dumps({"x": i}).encode()
-            start = time.perf_counter()
-            conn.request("POST", path, body=body, headers={"Content-Type": "application/json"})
-            resp = conn.getresponse()
-            data = resp.read()
-            times.append(time.perf_counter() - start)
-            if resp.status != 200 or json.loads(data) != {"echo": {"x": i}}:
-                raise BenchError(f"raw invoke of {function}: {resp.status} {data[:200]!r}")
-    finally:
-        conn.close()
+    bodies = (json.dumps({"x": i}).encode() for i in range(n))
+    times, _ = keep_alive_invokes(url, function, bodies)
     return {
         "n": n,
         "p50_ms": round(nearest_rank(times, 50) * 1000, 3),
@@ -293,108 +166,12 @@ def raw_series(url: str, function: str, n: int) -> dict[str, float]:
     }
 
 
-def concurrent_invokes(
-    url: str, function: str, payload: object, n: int, timeout: float = 300.0
-) -> tuple[float, Counter[int], list[str]]:
-    """``n`` invocations released at once, each on its own connection: (wall seconds from the
-    release to the last response, status counts, error bodies)."""
-    barrier = threading.Barrier(n + 1)
-    statuses: Counter[int] = Counter()
-    errors: list[str] = []
-    lock = threading.Lock()
-
-    def one() -> None:
-        barrier.wait()
-        try:
-            status, _, body, _ = invoke_once(url, function, payload, timeout=timeout)
-        except OSError as exc:
-            status, body = 0, str(exc).encode()
-        with lock:
-            statuses[status] += 1
-            if status != 200:
-                errors.append(body[:200].decode(errors="replace"))
-
-    threads = [threading.Thread(target=one, daemon=True) for _ in range(n)]
-    for t in threads:
-        t.start()
-    barrier.wait()
-    start = time.perf_counter()
-    for t in threads:
-        t.join()
-    return time.perf_counter() - start, statuses, errors
-
-
-def get_json(url: str, path: str) -> Any:
-    host, port = host_port(url)
-    conn = http.client.HTTPConnection(host, port, timeout=30)
-    try:
-        conn.request("GET", path)
-        resp = conn.getresponse()
-        data = resp.read()
-        if resp.status != 200:
-            raise BenchError(f"GET {path}: {resp.status} {data[:200]!r}")
-        return json.loads(data)
-    finally:
-        conn.close()
-
-
-def environments(url: str) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = get_json(url, "/lrun/environments")
-    return rows
-
-
 def env_counts(url: str, function: str) -> dict[str, int]:
     counts = Counter(r["state"] for r in environments(url) if r["function"] == function)
     return dict(counts)
 
 
 # Processes and containers
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def proc_cpu_s(pid: int) -> tuple[float, float]:
-    """(user, system) CPU seconds of a process (all its threads)."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    tick = os.sysconf("SC_CLK_TCK")
-    return int(fields[11]) / tick, int(fields[12]) / tick
-
-
-def proc_counters(pid: int) -> dict[str, int]:
-    """A process's read and write system calls (all threads) and its main thread's context
-    switches: voluntary (a sleep in the event loop's poll) and not (preempted while runnable)."""
-    counters = {
-        "syscr": 0,
-        "syscw": 0,
-        "voluntary_ctxt_switches": 0,
-        "nonvoluntary_ctxt_switches": 0,
-    }
-    with contextlib.suppress(OSError):
-        with open(f"/proc/{pid}/io") as f:
-            for line in f:
-                key, _, value = line.partition(":")
-                if key in counters:
-                    counters[key] = int(value)
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                key, _, value = line.partition(":")
-                if key in ("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches"):
-                    counters[key] = int(value)
-    return counters
-
-
-def host_cpu_s() -> float:
-    """Busy CPU seconds of the whole host (all CPUs; idle and iowait excluded)."""
-    with open("/proc/stat") as f:
-        values = [int(v) for v in f.readline().split()[1:]]
-    busy = sum(values[:8]) - values[3] - values[4]
-    return busy / os.sysconf("SC_CLK_TCK")
 
 
 def smaps(pid: int) -> tuple[int, int]:
@@ -435,21 +212,11 @@ def rss_kib(pids: Sequence[int]) -> int:
     return sum(smaps(pid)[0] for pid in pids)
 
 
-def docker_inspect(ids: Sequence[str]) -> list[dict[str, Any]]:
-    if not ids:
-        return []
-    proc = subprocess.run(
-        ["docker", "inspect", *ids], capture_output=True, text=True, check=False, timeout=120
-    )
-    if not proc.stdout.strip():
-        return []
-    rows: list[dict[str, Any]] = json.loads(proc.stdout)
-    return rows
-
-
 def lrun_containers(server_pid: int, function: str | None = None) -> list[dict[str, Any]]:
     """The running containers of the `lrun serve` process ``server_pid`` (its owner label)."""
-    ids = _out(["docker", "ps", "-q", "--no-trunc", "--filter", "label=lrun.managed=1"]).split()
+    ids = command_output(
+        ["docker", "ps", "-q", "--no-trunc", "--filter", "label=lrun.managed=1"]
+    ).split()
     prefix = f"serve-{server_pid}-"
     mine = []
     for row in docker_inspect(ids):
@@ -460,39 +227,6 @@ def lrun_containers(server_pid: int, function: str | None = None) -> list[dict[s
             continue
         mine.append(row)
     return mine
-
-
-def _cgroup_dir(controller: str, container_id: str) -> Path | None:
-    for candidate in (
-        Path("/sys/fs/cgroup") / controller / "docker" / container_id,
-        Path("/sys/fs/cgroup") / "docker" / container_id,
-        Path("/sys/fs/cgroup/system.slice") / f"docker-{container_id}.scope",
-    ):
-        if candidate.is_dir():
-            return candidate
-    return None
-
-
-def _read_int(path: Path) -> int | None:
-    try:
-        return int(path.read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def container_cpu_s(container_id: str) -> float:
-    folder = _cgroup_dir("cpuacct", container_id)
-    if folder is not None:
-        usage = _read_int(folder / "cpuacct.usage")
-        if usage is not None:
-            return usage / 1e9
-    folder = _cgroup_dir("", container_id)
-    if folder is not None:
-        with contextlib.suppress(OSError):
-            for line in (folder / "cpu.stat").read_text().splitlines():
-                if line.startswith("usage_usec"):
-                    return int(line.split()[1]) / 1e6
-    return 0.0
 
 
 def attribute_memory(containers: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -516,7 +250,7 @@ def attribute_memory(containers: Sequence[dict[str, Any]]) -> dict[str, Any]:
     counted = 0
     for row in containers:
         cid = row["Id"]
-        folder = _cgroup_dir("memory", cid)
+        folder = cgroup_dir("memory", cid)
         pids: list[int] = []
         if folder is not None:
             with contextlib.suppress(OSError):
@@ -539,11 +273,11 @@ def attribute_memory(containers: Sequence[dict[str, Any]]) -> dict[str, Any]:
             totals["fuse_pss"] += pss
             totals["with_fuse"] += 1
         if folder is not None:
-            usage = _read_int(folder / "memory.usage_in_bytes")
+            usage = read_int(folder / "memory.usage_in_bytes")
             if usage is not None:
                 totals["cgroup_usage"] += usage // 1024
                 totals["with_cgroup"] += 1
-            kmem = _read_int(folder / "memory.kmem.usage_in_bytes")
+            kmem = read_int(folder / "memory.kmem.usage_in_bytes")
             if kmem is not None:
                 totals["cgroup_kmem"] += kmem // 1024
         counted += 1
@@ -575,7 +309,9 @@ def attribute_memory(containers: Sequence[dict[str, Any]]) -> dict[str, Any]:
 def docker_stats_mem(ids: Sequence[str]) -> dict[str, str]:
     if not ids:
         return {}
-    text = _out(["docker", "stats", "--no-stream", "--format", "{{.ID}} {{.MemUsage}}", *ids])
+    text = command_output(
+        ["docker", "stats", "--no-stream", "--format", "{{.ID}} {{.MemUsage}}", *ids]
+    )
     found = {}
     for line in text.splitlines():
         short, _, usage = line.partition(" ")
@@ -654,201 +390,7 @@ def start_spread(events: dict[str, dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-# Servers
-
-
-class Server:
-    name = "server"
-
-    def __init__(self, argv: list[str], cwd: Path, env: dict[str, str], log_path: Path) -> None:
-        self.argv, self.cwd, self.env, self.log_path = argv, cwd, env, log_path
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.url = ""
-
-    def start(self) -> None:
-        note(f"{self.name}: {' '.join(self.argv)}")
-        with open(self.log_path, "wb") as log:
-            self.proc = subprocess.Popen(
-                self.argv, cwd=self.cwd, env=self.env, stdout=log, stderr=subprocess.STDOUT
-            )
-
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
-
-    def log_text(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")
-        except OSError:
-            return ""
-
-    def _check_alive(self) -> None:
-        if self.proc is not None and self.proc.poll() is not None:
-            raise BenchError(
-                f"{self.name} exited with {self.proc.returncode}; its log "
-                f"({self.log_path}) ends with:\n{self.log_text()[-2000:]}"
-            )
-
-    def ready(self) -> bool:
-        raise NotImplementedError
-
-    def wait_ready(self, timeout_s: float = 180.0) -> float:
-        start = time.perf_counter()
-        while time.perf_counter() - start < timeout_s:
-            self._check_alive()
-            with contextlib.suppress(OSError, BenchError, http.client.HTTPException):
-                if self.ready():
-                    return time.perf_counter() - start
-            time.sleep(0.2)
-        raise BenchError(f"{self.name} not ready after {timeout_s:g} s; see {self.log_path}")
-
-    def _signal_and_wait(self, sig: int, timeout_s: float) -> bool:
-        assert self.proc is not None
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        try:
-            self.proc.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            return False
-        return True
-
-    def stop(self) -> None:
-        raise NotImplementedError
-
-
-class LrunServer(Server):
-    def __init__(
-        self,
-        lrun: list[str],
-        manifest: Path,
-        port: int,
-        state_dir: Path,
-        log_path: Path,
-        extra: Sequence[str] = (),
-        name: str = "lrun serve",
-    ) -> None:
-        env = {**os.environ, "LRUN_STATE_DIR": str(state_dir)}
-        env.pop("LRUN_TRACE", None)
-        argv = [*lrun, "serve", "-f", str(manifest), "--port", str(port), *extra]
-        super().__init__(argv, manifest.parent, env, log_path)
-        self.name, self.state_dir = name, state_dir
-        self.url = f"http://127.0.0.1:{port}"
-
-    def ready(self) -> bool:
-        health = get_json(self.url, "/lrun/health")
-        return bool(health.get("status") == "ok")
-
-    def stop(self) -> None:
-        """SIGTERM: lrun lets in-flight invocations finish and removes its containers."""
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        note(f"{self.name}: stopping (SIGTERM)")
-        if not self._signal_and_wait(signal.SIGTERM, 120):
-            note(f"{self.name}: still running after 120 s; SIGKILL")
-            self._signal_and_wait(signal.SIGKILL, 10)
-
-
-class SamServer(Server):
-    def __init__(
-        self, sam: Path, app_dir: Path, port: int, warm: str, log_path: Path, probe: str | None
-    ) -> None:
-        env = {**os.environ, "SAM_CLI_TELEMETRY": "0"}
-        argv = [
-            str(sam), "local", "start-lambda", "--skip-pull-image",
-            "--warm-containers", warm, "-p", str(port),
-        ]  # fmt: skip
-        super().__init__(argv, app_dir, env, log_path)
-        self.name = f"sam start-lambda ({warm})"
-        self.url = f"http://127.0.0.1:{port}"
-        self.probe = probe  # a function to invoke as the readiness check; None: any answer
-
-    def ready(self) -> bool:
-        if self.probe is not None:
-            status, _, body, _ = invoke_once(self.url, self.probe, EVENT, timeout=60)
-            return status == 200 and json.loads(body) == EXPECTED
-        host, port = host_port(self.url)
-        conn = http.client.HTTPConnection(host, port, timeout=5)
-        try:  # answered at all (405: GET on an invoke path) without starting any container
-            conn.request("GET", INVOKE_PATH.format("Probe"))
-            conn.getresponse().read()
-            return True
-        finally:
-            conn.close()
-
-    def container_ids(self) -> list[str]:
-        return sorted(set(SAM_CONTAINER.findall(self.log_text())))
-
-    def containers(self, function: str | None = None) -> list[dict[str, Any]]:
-        rows = [r for r in docker_inspect(self.container_ids()) if r["State"]["Running"]]
-        if function is not None:
-            rows = [
-                r
-                for r in rows
-                if (r["Config"].get("Labels") or {}).get("sam.cli.function.name") == function
-            ]
-        return rows
-
-    def stop(self) -> None:
-        """SIGINT (Ctrl-C) first: SAM then removes its warm containers itself."""
-        if self.proc is not None and self.proc.poll() is None:
-            note(f"{self.name}: stopping (SIGINT)")
-            if not self._signal_and_wait(signal.SIGINT, 30):
-                note(f"{self.name}: still running after SIGINT; SIGTERM")
-                if not self._signal_and_wait(signal.SIGTERM, 20):
-                    self._signal_and_wait(signal.SIGKILL, 10)
-        # Containers this SAM started (it prints their ids) that are somehow still there.
-        leftover = [r["Id"] for r in docker_inspect(self.container_ids())]
-        if leftover:
-            note(f"{self.name}: removing {len(leftover)} containers it left")
-            _out(["docker", "rm", "-f", *leftover])
-
-
-class Servers:
-    """Everything this run started, stopped at the end whatever happens."""
-
-    def __init__(self) -> None:
-        self.running: list[Server] = []
-
-    def start(self, server: Server) -> Server:
-        self.running.append(server)
-        server.start()
-        return server
-
-    def stop(self, server: Server) -> None:
-        try:
-            server.stop()
-        finally:
-            if server in self.running:
-                self.running.remove(server)
-
-    def stop_all(self) -> None:
-        for server in reversed(list(self.running)):
-            with contextlib.suppress(Exception):
-                self.stop(server)
-
-
 # Tools
-
-
-def find_lrun(explicit: str | None) -> list[str]:
-    if explicit:
-        return [explicit]
-    beside = Path(sys.executable).parent / "lrun"
-    if beside.is_file() and os.access(beside, os.X_OK):
-        return [str(beside)]
-    return [sys.executable, "-m", "orchestrator"]
-
-
-def ensure_sam(peers_dir: Path) -> Path:
-    sam = peers_dir / "sam-venv" / "bin" / "sam"
-    if not (sam.is_file() and (peers_dir / "app" / "template.yaml").is_file()):
-        note(f"setting up SAM CLI in {peers_dir} with {SETUP}")
-        env = {**os.environ, "PEERS_DIR": str(peers_dir)}
-        subprocess.run(["bash", str(SETUP)], env=env, check=True)
-    if not sam.is_file():
-        raise BenchError(f"{SETUP} did not produce {sam}")
-    return sam
 
 
 def ensure_awscli() -> None:
@@ -856,21 +398,6 @@ def ensure_awscli() -> None:
     if subprocess.run(check, capture_output=True, check=False).returncode != 0:
         note("installing the AWS CLI with pip")
         subprocess.run([sys.executable, "-m", "pip", "install", "-q", "awscli"], check=True)
-
-
-def code_digest() -> str:
-    """A digest of lrun's source as it was measured (the tree may change between runs)."""
-    digest = hashlib.sha256()
-    for path in sorted((REPO / "orchestrator").rglob("*.py")):
-        digest.update(path.relative_to(REPO).as_posix().encode() + b"\0" + path.read_bytes())
-    return digest.hexdigest()[:16]
-
-
-def find_py_spy() -> str | None:
-    beside = Path(sys.executable).parent / "py-spy"
-    if beside.is_file():
-        return str(beside)
-    return shutil.which("py-spy")
 
 
 # Phase 2: invoke_bench.py, and the parallel sleeps again on a warm lrun
@@ -895,9 +422,9 @@ def parallel_sleeps_boto3(url: str, parallel: int = 10) -> float:
     """invoke_bench.py's parallel test (boto3, one thread per call, {"s": 1}), once more."""
     import concurrent.futures as cf
 
-    import boto3
-    from botocore import UNSIGNED
-    from botocore.config import Config
+    import boto3  # type: ignore[import-untyped]
+    from botocore import UNSIGNED  # type: ignore[import-untyped]
+    from botocore.config import Config  # type: ignore[import-untyped]
 
     cfg = Config(
         signature_version=UNSIGNED,
@@ -923,121 +450,9 @@ def parallel_sleeps_boto3(url: str, parallel: int = 10) -> float:
 # Phase 3: wrk
 
 
-_WRK_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}
-
-
-def run_wrk(url: str, seconds: int, connections: int) -> dict[str, Any]:
-    """wrk's figures and its own CPU seconds (from wait4's rusage)."""
-    target = url + INVOKE_PATH.format("Echo")
-    argv = [
-        "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency",
-        "-s", str(POST_LUA), target,
-    ]  # fmt: skip
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    assert proc.stdout is not None
-    text = proc.stdout.read().decode(errors="replace")
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        raise BenchError(f"wrk failed ({proc.returncode}): {text}")
-    out: dict[str, Any] = {
-        "command": " ".join(argv),
-        "client_cpu_s": usage.ru_utime + usage.ru_stime,
-    }
-    found = re.search(r"Requests/sec:\s+([\d.]+)", text)
-    out["requests_per_s"] = float(found.group(1)) if found else None
-    found = re.search(r"(\d+) requests in ([\d.]+)(\w+)", text)
-    out["requests"] = int(found.group(1)) if found else 0
-    found = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
-    out["non_2xx"] = int(found.group(1)) if found else 0
-    found = re.search(r"Socket errors: (.*)", text)
-    out["socket_errors"] = found.group(1).strip() if found else None
-    for pct in ("50", "75", "90", "99"):
-        found = re.search(rf"^\s+{pct}%\s+([\d.]+)(us|ms|s|m)\s*$", text, re.M)
-        if found:
-            out[f"latency_p{pct}_ms"] = round(float(found.group(1)) * _WRK_UNITS[found.group(2)], 3)
-    return out
-
-
-@dataclass
-class CpuWindow:
-    """CPU seconds used during a window: a server process, containers and the host."""
-
-    server_pid: int
-    container_ids: Sequence[str]
-    start: dict[str, float] = field(default_factory=dict)
-
-    def __enter__(self) -> CpuWindow:
-        self.start = self._sample()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        pass
-
-    def _sample(self) -> dict[str, float]:
-        user, system = proc_cpu_s(self.server_pid)
-        counters = proc_counters(self.server_pid)
-        return {
-            "server_reads": counters["syscr"],
-            "server_writes": counters["syscw"],
-            "server_sleeps": counters["voluntary_ctxt_switches"],
-            "server_preemptions": counters["nonvoluntary_ctxt_switches"],
-            "wall": time.perf_counter(),
-            "server": user + system,
-            "server_system": system,
-            "containers": sum(container_cpu_s(c) for c in self.container_ids),
-            "host": host_cpu_s(),
-        }
-
-    def result(self, requests: int, client_cpu_s: float) -> dict[str, Any]:
-        end = self._sample()
-        delta = {k: end[k] - self.start[k] for k in end}
-        known = delta["server"] + delta["containers"] + client_cpu_s
-        per = 1000 / requests if requests else 0.0
-        return {
-            "wall_s": round(delta["wall"], 2),
-            "server_cpu_s": round(delta["server"], 2),
-            "server_system_cpu_s": round(delta["server_system"], 2),
-            "function_containers_cpu_s": round(delta["containers"], 2),
-            "client_cpu_s": round(client_cpu_s, 2),
-            "host_busy_cpu_s": round(delta["host"], 2),
-            "other_cpu_s": round(delta["host"] - known, 2),
-            "host_cpus_busy": round(delta["host"] / delta["wall"], 2) if delta["wall"] else None,
-            "server_cpu_ms_per_request": round(delta["server"] * per, 3),
-            "server_system_cpu_ms_per_request": round(delta["server_system"] * per, 3),
-            "containers_cpu_ms_per_request": round(delta["containers"] * per, 3),
-            "client_cpu_ms_per_request": round(client_cpu_s * per, 3),
-            "other_cpu_ms_per_request": round((delta["host"] - known) * per, 3),
-            "host_cpu_ms_per_request": round(delta["host"] * per, 3),
-            "server_read_syscalls_per_request": round(delta["server_reads"] * per / 1000, 2),
-            "server_write_syscalls_per_request": round(delta["server_writes"] * per / 1000, 2),
-            "server_loop_sleeps_per_request": round(delta["server_sleeps"] * per / 1000, 2),
-            "server_preemptions_per_request": round(delta["server_preemptions"] * per / 1000, 2),
-        }
-
-
-def summarize_profile(path: Path, top: int = 15) -> dict[str, Any]:
-    """py-spy's raw output (``frame;frame;... count``): samples by innermost Python frame
-    (self) and by every frame on the stack (inclusive), by function and file."""
-    self_counts: Counter[str] = Counter()
-    inclusive: Counter[str] = Counter()
-    total = 0
-    for line in path.read_text(errors="replace").splitlines():
-        stack, _, count_text = line.rpartition(" ")
-        if not stack or not count_text.isdigit():
-            continue
-        count = int(count_text)
-        total += count
-        frames = [re.sub(r":\d+\)$", ")", f) for f in stack.split(";")]
-        frames = [re.sub(r"\((?:.*/)?([^/]+)\)$", r"(\1)", f) for f in frames]
-        self_counts[frames[-1]] += count
-        for frame in set(frames):
-            inclusive[frame] += count
-    return {
-        "samples": total,
-        "self": [(f, c, round(100 * c / total, 1)) for f, c in self_counts.most_common(top)],
-        "inclusive": [(f, c, round(100 * c / total, 1)) for f, c in inclusive.most_common(top)],
-    }
+def wrk_echo(url: str, seconds: int) -> dict[str, Any]:
+    """wrk against Echo with bench/post.lua."""
+    return run_wrk(url, "Echo", POST_LUA, seconds, WRK_CONNECTIONS)
 
 
 # Phase 4: cold starts
@@ -1059,9 +474,9 @@ def write_cold_manifest(folder: Path, count: int) -> Path:
     return path
 
 
-def write_sam_cold_app(peers_dir: Path, folder: Path, count: int) -> Path:
+def write_sam_cold_app(peers: Path, folder: Path, count: int) -> Path:
     app = folder / "sam-cold"
-    shutil.copytree(peers_dir / "app" / "src", app / "src")
+    shutil.copytree(peers / "app" / "src", app / "src")
     lines = [
         "AWSTemplateFormatVersion: '2010-09-09'",
         "Transform: AWS::Serverless-2016-10-31",
@@ -1325,8 +740,8 @@ def wait_idle(url: str, function: str, count: int, timeout_s: float) -> float:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     lrun = find_lrun(args.lrun)
-    peers_dir = Path(os.environ.get("PEERS_DIR", DEFAULT_PEERS_DIR))
-    sam = ensure_sam(peers_dir)
+    peers = peers_dir()
+    sam = ensure_sam(peers)
     ensure_awscli()
     py_spy = find_py_spy() if args.profile else None
     tmp = Path(tempfile.mkdtemp(prefix="lrun-serve-bench-"))
@@ -1337,12 +752,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "machine": machine(),
         "lrun": {
             "command": " ".join(lrun),
-            "version": _out([*lrun, "--version"]),
+            "version": command_output([*lrun, "--version"]),
             "code_digest": code_digest(),
         },
-        "sam": {"command": str(sam), "version": _out([str(sam), "--version"])},
-        "wrk_version": _out(["wrk", "-v"]).splitlines()[0] if shutil.which("wrk") else None,
-        "aws_cli_version": _out([sys.executable, "-m", "awscli", "--version"]),
+        "sam": {"command": str(sam), "version": command_output([str(sam), "--version"])},
+        "wrk_version": wrk_version(),
+        "aws_cli_version": command_output([sys.executable, "-m", "awscli", "--version"]),
         "work_dir": str(tmp),
         "phases": phases.records,
     }
@@ -1354,14 +769,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             lrun_main = LrunServer(
                 lrun,
                 LRUN_APP / "lrun.yaml",
-                free_port(),
                 main_state,
                 tmp / "lrun-main.log",
                 # environments stay warm through the waits for a quiet machine
                 extra=["--idle-ttl", "3600"],
             )
             sam_main = SamServer(
-                sam, peers_dir / "app", free_port(), "EAGER", tmp / "sam-eager.log", "Echo"
+                sam, peers / "app", free_port(), "EAGER", tmp / "sam-eager.log", "Echo"
             )
             servers.start(lrun_main)
             servers.start(sam_main)
@@ -1390,21 +804,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
         # 3. wrk.
         with phases.run("3 wrk"):
-            wall, statuses, errors = concurrent_invokes(lrun_main.url, "Echo", EVENT, 8)
-            if statuses[200] != 8:
-                raise BenchError(f"warm-up: {dict(statuses)} {errors[:3]}")
-            run_wrk(lrun_main.url, 2, WRK_CONNECTIONS)  # discarded
-            run_wrk(sam_main.url, 2, WRK_CONNECTIONS)  # discarded
+            warm_up(lrun_main.url, "Echo", 8)
+            wrk_echo(lrun_main.url, 2)  # discarded
+            wrk_echo(sam_main.url, 2)  # discarded
             echo_ids = [c["Id"] for c in lrun_containers(lrun_main.pid, "Echo")]
             wrk: dict[str, Any] = {"lrun_echo_envs_before": env_counts(lrun_main.url, "Echo")}
             with CpuWindow(lrun_main.pid, echo_ids) as window:
-                figures = run_wrk(lrun_main.url, WRK_SECONDS, WRK_CONNECTIONS)
+                figures = wrk_echo(lrun_main.url, WRK_SECONDS)
                 figures["cpu"] = window.result(figures["requests"], figures["client_cpu_s"])
             wrk["lrun"] = figures
             wrk["lrun_echo_envs_after"] = env_counts(lrun_main.url, "Echo")
             sam_ids = [c["Id"] for c in sam_main.containers("Echo")]
             with CpuWindow(sam_main.pid, sam_ids) as window:
-                figures = run_wrk(sam_main.url, WRK_SECONDS, WRK_CONNECTIONS)
+                figures = wrk_echo(sam_main.url, WRK_SECONDS)
                 figures["cpu"] = window.result(figures["requests"], figures["client_cpu_s"])
             wrk["sam"] = figures
             result["wrk"] = wrk
@@ -1423,18 +835,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         if py_spy is not None:
             with phases.run("3b profile"):
                 raw = tmp / "py-spy-lrun.txt"
-                spy = subprocess.Popen(
-                    [py_spy, "record", "-p", str(lrun_main.pid), "-d", "6", "-f", "raw",
-                     "-o", str(raw), "--nonblocking"],
-                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                )  # fmt: skip
+                spy = py_spy_record(py_spy, lrun_main.pid, 6, raw)
                 time.sleep(0.5)
-                profiled = run_wrk(lrun_main.url, 8, WRK_CONNECTIONS)
+                profiled = wrk_echo(lrun_main.url, 8)
                 spy.wait(60)
                 result["profile"] = {
                     "file": str(raw),
                     "wrk_under_profiler_per_s": profiled["requests_per_s"],
-                    **(summarize_profile(raw) if raw.is_file() else {"samples": 0}),
+                    **(summarize_profile(raw, 15) if raw.is_file() else {"samples": 0}),
                 }
 
         # 4. The command line, against the running servers.
@@ -1456,14 +864,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             cold_lrun = LrunServer(
                 lrun,
                 write_cold_manifest(cold_dir, args.cold_functions),
-                free_port(),
                 tmp / "state-cold",
                 tmp / "lrun-cold.log",
                 name="lrun serve (cold)",
             )
             cold_sam = SamServer(
                 sam,
-                write_sam_cold_app(peers_dir, tmp, args.cold_functions),
+                write_sam_cold_app(peers, tmp, args.cold_functions),
                 free_port(),
                 "LAZY",
                 tmp / "sam-lazy.log",
@@ -1523,7 +930,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             idle = LrunServer(
                 lrun,
                 write_idle_manifest(idle_dir),
-                free_port(),
                 tmp / "state-idle",
                 tmp / "lrun-idle.log",
                 extra=["--max-concurrency", "128", "--idle-ttl", "1800"],
@@ -1587,6 +993,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             }
     finally:
         servers.stop_all()
+    result["targets"] = targets(result)
     return result
 
 
@@ -1796,9 +1203,7 @@ def render(r: dict[str, Any]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    ap.add_argument("--json", action="store_true", help="print one JSON object")
-    ap.add_argument("--lrun", help="the lrun command (default: next to this interpreter)")
+    ap = make_parser(__doc__)
     ap.add_argument("--n", type=int, default=300, help="invoke_bench.py's --n")
     ap.add_argument("--cli-runs", type=int, default=CLI_RUNS, help="`lrun invoke` runs")
     ap.add_argument("--aws-runs", type=int, default=AWS_CLI_RUNS, help="AWS CLI runs per server")
@@ -1809,24 +1214,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--idle-envs", type=int, default=IDLE_ENVIRONMENTS, help="idle 128 MB environments"
     )
     ap.add_argument("--pause", type=float, default=1.0, help="seconds between cold starts")
-    ap.add_argument("--max-load", type=float, default=1.5, help="quiet: 1-min load at most")
-    ap.add_argument("--max-wait", type=float, default=600, help="seconds to wait for quiet")
+    add_quiet_arguments(ap)
     ap.add_argument("--no-profile", dest="profile", action="store_false", help="skip py-spy")
-    args = ap.parse_args(argv)
-    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
-        # Started in the background by a shell: let the servers we start get SIGINT again.
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        result = run(args)
-    except BenchError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    result["targets"] = targets(result)
-    if args.json:
-        print(json.dumps(result))
-    else:
-        print(render(result))
-    return 0
+    return run_cli(ap.parse_args(argv), run, render)
 
 
 if __name__ == "__main__":
