@@ -17,6 +17,11 @@ LrunError                         .exit_code for the CLI: 2, or as noted (1 is a
     InvalidParameterValue         400 InvalidParameterValueException
     RequestTooLarge               413 RequestEntityTooLargeException
     TooManyRequests               429 TooManyRequestsException, with a Reason
+    UnsupportedMediaType          415 UnsupportedMediaTypeException
+    AccessDenied                  403 AccessDeniedException (Host, Origin: see api.access)
+    SignatureError                403, AWS's authentication failures (see api.sigv4)
+      MissingAuthenticationToken, IncompleteSignature, InvalidSignature, UnrecognizedClient
+  CredentialsError                lrun's own credentials cannot be read or made
 ```
 
 A function's own failure (handler exception, timeout, crash, out of memory) is not an exception
@@ -152,3 +157,54 @@ class TooManyRequests(LambdaError):
 
     def body(self) -> dict[str, str]:
         return {"Reason": self.reason, "Type": self.kind, "message": self.message}
+
+
+class UnsupportedMediaType(LambdaError):
+    error_type = "UnsupportedMediaTypeException"
+    status = 415
+    kind = "User"
+
+
+class AccessDenied(LambdaError):
+    """A request lrun refuses for where it comes from (its Host or browser Origin)."""
+
+    error_type = "AccessDeniedException"
+    status = 403
+    kind = "User"
+
+
+class SignatureError(LambdaError):
+    """A request that fails AWS Signature Version 4 authentication, answered as AWS does: 403
+    with the error type in ``x-amzn-ErrorType`` and only a ``message`` in the body."""
+
+    status = 403
+    kind = "User"
+
+    def body(self) -> dict[str, str]:
+        return {"message": self.message}
+
+
+class MissingAuthenticationToken(SignatureError):
+    error_type = "MissingAuthenticationTokenException"
+
+    def __init__(self) -> None:
+        super().__init__("Missing Authentication Token")
+
+
+class IncompleteSignature(SignatureError):
+    error_type = "IncompleteSignatureException"
+
+
+class InvalidSignature(SignatureError):
+    error_type = "InvalidSignatureException"
+
+
+class UnrecognizedClient(SignatureError):
+    error_type = "UnrecognizedClientException"
+
+    def __init__(self) -> None:
+        super().__init__("The security token included in the request is invalid.")
+
+
+class CredentialsError(LrunError):
+    """The key pair `lrun serve` verifies signatures against cannot be read or created."""

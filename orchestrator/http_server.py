@@ -14,6 +14,7 @@ import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
+from typing import Protocol
 from urllib.parse import parse_qsl, unquote
 
 import httptools
@@ -39,6 +40,12 @@ class Response:
 
 Handler = Callable[[Request], Awaitable[Response]]
 ErrorMapper = Callable[[Exception], Response]
+
+
+class Dispatcher(Protocol):
+    """What a server hands each request to: a ``Router``, or something in front of one."""
+
+    async def dispatch(self, request: Request) -> Response: ...
 
 
 class Router:
@@ -105,7 +112,7 @@ def encode_response(response: Response, keep_alive: bool) -> bytes:
 class _Protocol(asyncio.Protocol):
     """One connection: parse requests, run their handlers, write answers in request order."""
 
-    def __init__(self, router: Router, connections: set[_Protocol]) -> None:
+    def __init__(self, router: Dispatcher, connections: set[_Protocol]) -> None:
         self._router = router
         self._connections = connections
         self._parser = httptools.HttpRequestParser(self)
@@ -223,7 +230,7 @@ class Server:
         await asyncio.sleep(0)  # let the transports finish closing
 
 
-async def serve(router: Router, host: str, port: int) -> Server:
+async def serve(router: Dispatcher, host: str, port: int) -> Server:
     """Start serving ``router`` on ``host:port`` (port 0 picks a free one)."""
     loop = asyncio.get_running_loop()
     connections: set[_Protocol] = set()

@@ -24,11 +24,17 @@ class Announcement:
 
     path: Path
 
-    def write(self, url: str, manifest: Path) -> None:
+    def write(self, url: str, manifest: Path, extra: dict[str, object] | None = None) -> None:
+        """Announce the server; the file is its owner's only, as ``extra`` may hold the key
+        pair other `lrun` commands sign their requests with."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        record = {"url": url, "pid": os.getpid(), "manifest": str(manifest)}
+        record = {"url": url, "pid": os.getpid(), "manifest": str(manifest), **(extra or {})}
         tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(record))
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        descriptor = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+            file.write(json.dumps(record))
         tmp.replace(self.path)
 
     def read(self) -> dict[str, object] | None:

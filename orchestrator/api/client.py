@@ -13,10 +13,13 @@ import socket
 import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orchestrator.errors import LambdaError, ServerUnavailable
 from orchestrator.state import announcement
+
+if TYPE_CHECKING:
+    from orchestrator.api.sigv4 import Credentials
 
 
 @dataclass(frozen=True)
@@ -33,10 +36,12 @@ class ServerGone(ServerUnavailable):
 
 
 class ServerClient:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, credentials: Credentials | None = None) -> None:
         parts = urllib.parse.urlsplit(url)
         self.url = url
         self._host, self._port = parts.hostname or "127.0.0.1", parts.port or 80
+        self._netloc = parts.netloc
+        self._credentials = credentials  # set when the server checks signatures
 
     def _request(
         self,
@@ -48,9 +53,12 @@ class ServerClient:
     ) -> tuple[int, dict[str, str], bytes]:
         # One request on a fresh connection, in a dozen lines of socket calls: http.client
         # alone costs `lrun invoke` some 20 ms of imports, a seventh of its whole budget.
-        lines = [f"{method} {path} HTTP/1.1", f"Host: {self._host}", "Connection: close"]
+        headers = {"Host": self._netloc, **(headers or {})}
+        if self._credentials is not None:
+            headers.update(self._signature(method, path, headers, body))
+        lines = [f"{method} {path} HTTP/1.1", "Connection: close"]
         lines += [f"Content-Length: {len(body)}"]
-        lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
+        lines += [f"{k}: {v}" for k, v in headers.items()]
         request = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
         try:
             with socket.create_connection((self._host, self._port), timeout) as sock:
@@ -73,6 +81,17 @@ class ServerClient:
             {k.strip().lower(): v.strip() for k, v in found.items()},
             payload,
         )
+
+    def _signature(
+        self, method: str, path: str, headers: dict[str, str], body: bytes
+    ) -> dict[str, str]:
+        from orchestrator.api import sigv4  # only when the server asks: hashing costs imports
+        from orchestrator.aws import REGION
+
+        assert self._credentials is not None
+        route, _, query = path.partition("?")
+        pairs = dict(urllib.parse.parse_qsl(query, keep_blank_values=True))
+        return sigv4.sign(method, route, pairs, headers, body, self._credentials, REGION)
 
     def healthy(self) -> bool:
         try:
@@ -146,4 +165,18 @@ def find(manifest: Path | None = None) -> ServerClient | None:
         return None
     except PermissionError:
         pass  # alive, someone else's
-    return ServerClient(str(record.get("url")))
+    return ServerClient(str(record.get("url")), _credentials(record.get("credentials")))
+
+
+def _credentials(found: object) -> Credentials | None:
+    """The key pair a signing server announced to its owner's other commands, if any."""
+    if not isinstance(found, dict):
+        return None
+    from orchestrator.api.sigv4 import Credentials
+
+    token = found.get("session_token")
+    return Credentials(
+        str(found.get("access_key_id", "")),
+        str(found.get("secret_access_key", "")),
+        None if token is None else str(token),
+    )

@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from orchestrator import manifest as manifest_module
+from orchestrator.api.access import AccessPolicy, Guard, is_loopback
 from orchestrator.api.event_api import add_event_routes
-from orchestrator.api.lambda_api import LambdaApi
+from orchestrator.api.lambda_api import LambdaApi, error_response
 from orchestrator.api.queue_api import add_queue_routes
 from orchestrator.errors import LrunError
 from orchestrator.events.event_queue import EventQueue
@@ -48,6 +49,42 @@ class ServeSettings:
     port: int = 9001
     idle_ttl: float = 300.0
     max_concurrency: int | None = None  # None: from the host's memory and cores
+    access: AccessPolicy = AccessPolicy()
+
+
+def announced_url(host: str, port: int) -> str:
+    """Where other `lrun` commands reach the server: a wildcard address by loopback."""
+    name = host.strip("[]")
+    if name in ("0.0.0.0", ""):
+        name = "127.0.0.1"
+    elif name == "::":
+        name = "::1"
+    return f"http://[{name}]:{port}" if ":" in name else f"http://{name}:{port}"
+
+
+def exposure(settings: ServeSettings) -> list[str]:
+    """What the start-up lines say about who can reach the API, beyond the loopback default."""
+    lines = []
+    access = settings.access
+    if not is_loopback(settings.host):
+        lines.append(
+            f"listening beyond loopback ({settings.host}): every Lambda API request must be "
+            "signed (AWS Signature Version 4) with access key "
+            f"{access.credentials.access_key_id if access.credentials else '?'}"
+        )
+    elif access.signed and access.credentials is not None:
+        lines.append(
+            "every Lambda API request must be signed with access key "
+            f"{access.credentials.access_key_id}"
+        )
+    if access.allowed_hosts:
+        lines.append(f"also answering Host names: {', '.join(sorted(access.allowed_hosts))}")
+    if access.cors_origins:
+        lines.append(
+            "web pages from these origins may call the API: "
+            + ", ".join(sorted(access.cors_origins))
+        )
+    return lines
 
 
 def default_concurrency() -> int:
@@ -146,17 +183,35 @@ async def run(
         )
         await platform.load(loaded)
         try:
-            server = await http_serve(api.router, settings.host, settings.port)
+            server = await http_serve(
+                Guard(api.router, settings.access, error_response), settings.host, settings.port
+            )
         except OSError as exc:
             raise LrunError(
                 f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}; "
                 "is another `lrun serve` running? choose another with --port"
             ) from exc
-        url = f"http://{settings.host}:{server.port}"
+        url = announced_url(settings.host, server.port)
         record = announcement()
-        record.write(url, settings.manifest)
+        credentials = settings.access.credentials
+        record.write(
+            url,
+            settings.manifest,
+            None
+            if credentials is None
+            else {
+                "credentials": {
+                    "access_key_id": credentials.access_key_id,
+                    "secret_access_key": credentials.secret_access_key,
+                    "session_token": credentials.session_token,
+                }
+            },
+        )
+        for line in exposure(settings):
+            on_event(line)
         on_event(
-            f"serving {len(service.functions)} functions on {url} "
+            f"serving {len(service.functions)} functions on "
+            f"{url if is_loopback(settings.host) else f'{settings.host} port {server.port}'} "
             f"(host limit {limit} concurrent, idle environments kept {settings.idle_ttl:g} s); "
             f"invocation logs in {book.directory}"
         )

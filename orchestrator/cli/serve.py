@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from orchestrator.cli.common import connect_backend, manifest_option
 from orchestrator.cli.runtimes import ensure_image
 
+if TYPE_CHECKING:
+    from orchestrator.api.access import AccessPolicy
+
 
 @click.command()
 @manifest_option
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on. Beyond loopback (e.g. 0.0.0.0) every request must be signed.",
+)
 @click.option("--port", default=9001, show_default=True, help="Port of the Lambda API.")
 @click.option(
     "--idle-ttl", default=300.0, show_default=True, help="Seconds an idle environment stays warm."
@@ -24,8 +32,49 @@ from orchestrator.cli.runtimes import ensure_image
     default=None,
     help="Host-wide concurrent invocations (default: from memory and cores).",
 )
+@click.option(
+    "--allow-host",
+    "allow_hosts",
+    multiple=True,
+    metavar="NAME",
+    help="Also answer requests whose Host header is NAME (besides localhost and IP addresses).",
+)
+@click.option(
+    "--cors-origin",
+    "cors_origins",
+    multiple=True,
+    metavar="ORIGIN",
+    help="Let web pages from ORIGIN (scheme://host[:port]) call the API from a browser.",
+)
+@click.option(
+    "--profile",
+    default=None,
+    metavar="NAME",
+    help="Check signatures against this profile of ~/.aws/credentials (implies signing).",
+)
+@click.option(
+    "--access-key-id",
+    envvar="LRUN_ACCESS_KEY_ID",
+    default=None,
+    metavar="ID",
+    help="Check signatures against this key (secret from LRUN_SECRET_ACCESS_KEY; implies signing).",
+)
+@click.option(
+    "--require-signature",
+    is_flag=True,
+    help="Require signed requests on loopback too (always required beyond it).",
+)
 def serve(
-    manifest_path: Path | None, host: str, port: int, idle_ttl: float, max_concurrency: int | None
+    manifest_path: Path | None,
+    host: str,
+    port: int,
+    idle_ttl: float,
+    max_concurrency: int | None,
+    allow_hosts: tuple[str, ...],
+    cors_origins: tuple[str, ...],
+    profile: str | None,
+    access_key_id: str | None,
+    require_signature: bool,
 ) -> None:
     """Serve the manifest's functions with warm pools behind Lambda's HTTP API.
 
@@ -35,17 +84,83 @@ def serve(
     from orchestrator import manifest
     from orchestrator.api import server as serving
 
+    access = _access(host, allow_hosts, cors_origins, profile, access_key_id, require_signature)
     path = manifest.find(manifest_path, Path.cwd()).resolve()
     loaded = manifest.load(path)
     backend = connect_backend()
     for spec in loaded.functions.values():
         ensure_image(backend, spec)
-    settings = serving.ServeSettings(path, host, port, idle_ttl, max_concurrency)
+    settings = serving.ServeSettings(path, host, port, idle_ttl, max_concurrency, access)
     view = _ServeView()
     with view:
         import uvloop
 
         uvloop.run(serving.run(backend, settings, view.event, view.attach))
+
+
+def _access(
+    host: str,
+    allow_hosts: tuple[str, ...],
+    cors_origins: tuple[str, ...],
+    profile: str | None,
+    access_key_id: str | None,
+    require_signature: bool,
+) -> AccessPolicy:
+    """Who may call the API. Signatures are checked when lrun listens beyond loopback, when
+    asked to (--require-signature), or when given credentials: they have no other use."""
+    import os
+
+    from orchestrator.api import access as access_module
+    from orchestrator.api import credentials as keys
+    from orchestrator.api.access import AccessPolicy
+    from orchestrator.errors import CredentialsError
+    from orchestrator.state import state_dir
+
+    names = {access_module.check_host_name(name) for name in allow_hosts}
+    if not access_module.is_loopback(host) and not _is_address(host):
+        names.add(access_module.check_host_name(host))  # the name it was told to listen on
+    origins = frozenset(access_module.check_origin(origin) for origin in cors_origins)
+    if profile is not None and access_key_id is not None:
+        raise CredentialsError(
+            f"give --profile {profile} or --access-key-id {access_key_id}, not both"
+        )
+    if profile is not None:
+        credentials = keys.from_profile(profile)
+    elif access_key_id is not None:
+        credentials = keys.from_pair(access_key_id, os.environ.get("LRUN_SECRET_ACCESS_KEY"))
+    elif require_signature or not access_module.is_loopback(host):
+        credentials, made = keys.load_or_generate(state_dir())
+        where = keys.generated_file(state_dir())
+        if made:
+            # Shown this once: it is in the file (mode 0600) from now on.
+            click.echo(
+                f"generated a key pair for signed requests, kept in {where} (profile "
+                f"'{keys.GENERATED_PROFILE}'):\n"
+                f"  aws_access_key_id = {credentials.access_key_id}\n"
+                f"  aws_secret_access_key = {credentials.secret_access_key}\n"
+                f"use it with: AWS_SHARED_CREDENTIALS_FILE={where} "
+                f"AWS_PROFILE={keys.GENERATED_PROFILE} aws lambda ... --endpoint-url URL",
+                err=True,
+            )
+        else:
+            click.echo(
+                f"signed requests required: access key {credentials.access_key_id}, secret in "
+                f"{where} (profile '{keys.GENERATED_PROFILE}')",
+                err=True,
+            )
+    else:
+        credentials = None
+    return AccessPolicy(frozenset(names), origins, credentials)
+
+
+def _is_address(host: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
 
 
 class _ServeView:
