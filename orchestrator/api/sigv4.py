@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import hmac
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from urllib.parse import quote
@@ -34,6 +35,7 @@ SERVICE = "lambda"
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
 MAX_SKEW = datetime.timedelta(minutes=5)  # as AWS allows for Lambda
 AMZ_DATE = "%Y%m%dT%H%M%SZ"
+_SEPARATORS = re.compile(r"[,\s]+")  # AWS takes both between the header's key=value pairs
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 _SIGNATURE_MISMATCH = (
     "The request signature we calculated does not match the signature you provided. Check your "
@@ -166,8 +168,7 @@ def parse_authorization(header: str) -> Authorization:
             raise IncompleteSignature(f"Unsupported AWS 'algorithm': '{algorithm}'")
         raise _incomplete(header, ("Credential", "Signature", "SignedHeaders"))
     fields: dict[str, str] = {}
-    for part in rest.split(","):
-        part = part.strip()
+    for part in _SEPARATORS.split(rest):
         if not part:
             continue
         name, equals, value = part.partition("=")

@@ -392,3 +392,21 @@ def test_docker_backend_mounts_code_read_only_and_applies_limits(
     assert created["labels"] == dict(cs.labels)
     assert created["environment"] == dict(cs.environment)
     assert created["working_dir"] == "/var/task"
+
+
+def test_a_container_gets_none_of_lrun_serve_s_own_credentials(
+    python_spec: FunctionSpec, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The key pair `lrun serve` checks signatures with (its environment, its state directory)
+    must never reach a function: a function holding it could drive lrun's API."""
+    secret = "the-servers-secret-0123456789abcdefghijk"
+    monkeypatch.setenv("LRUN_ACCESS_KEY_ID", "LRUNSERVERKEY0000000")
+    monkeypatch.setenv("LRUN_SECRET_ACCESS_KEY", secret)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", secret)
+    monkeypatch.setenv("LRUN_STATE_DIR", str(tmp_path / "state"))
+    spec = container_spec(python_spec, PLACEMENT)
+    values = " ".join(f"{k}={v}" for k, v in spec.environment.items())
+    assert secret not in values and "LRUNSERVERKEY0000000" not in values
+    assert "LRUN_SECRET_ACCESS_KEY" not in spec.environment
+    assert spec.environment["AWS_SECRET_ACCESS_KEY"] == "lrun-local"
+    assert spec.code_dir == python_spec.code  # the only host directory a container sees
