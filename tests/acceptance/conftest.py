@@ -155,8 +155,24 @@ class LrunServer:
         return self.log_path.read_text(errors="replace")
 
     def get(self, path: str, timeout: float = 10.0) -> Any:
-        with urllib.request.urlopen(self.url + path, timeout=timeout) as response:
+        sent = urllib.request.Request(self.url + path, headers=self.signature("GET", path))
+        with urllib.request.urlopen(sent, timeout=timeout) as response:
             return json.loads(response.read())
+
+    def signature(self, method: str, path: str, body: bytes = b"") -> dict[str, str]:
+        """Headers signing a request as this server requires (none if it does not): with the
+        key pair it announced to its owner's `lrun` commands."""
+        from orchestrator.api import client, sigv4
+
+        try:
+            record = json.loads((self.state_dir / "server.json").read_text())
+        except (OSError, ValueError):
+            return {}
+        keys = client._credentials(record.get("credentials"))
+        if keys is None:
+            return {}
+        host = {"Host": f"127.0.0.1:{self.port}"}
+        return {**host, **sigv4.sign(method, path, {}, host, body, keys, "us-east-1")}
 
     def environments(self, function: str | None = None) -> list[dict[str, Any]]:
         rows: list[dict[str, Any]] = self.get("/lrun/environments")
@@ -226,9 +242,10 @@ def start_server(
     manifest_dir: Path,
     state_dir: Path,
     *args: str,
+    env: dict[str, str] | None = None,
 ) -> LrunServer:
     """Start `lrun serve` on the manifest in ``manifest_dir`` and wait until it answers."""
-    server = LrunServer(manifest_dir, state_dir, list(args), {})
+    server = LrunServer(manifest_dir, state_dir, list(args), env or {})
     try:
         server.wait_ready()
     except BaseException:
@@ -246,9 +263,9 @@ def serve_lrun(tmp_path: Path) -> Iterator[ServerFactory]:
     gets its own port and state directory; whatever a test leaves running is removed after it."""
     started: list[LrunServer] = []
 
-    def start(manifest_dir: Path, *args: str) -> LrunServer:
+    def start(manifest_dir: Path, *args: str, env: dict[str, str] | None = None) -> LrunServer:
         state = tmp_path / f"state-{len(started)}"
-        server = start_server(manifest_dir, state, *args)
+        server = start_server(manifest_dir, state, *args, env=env)
         started.append(server)
         return server
 
