@@ -204,12 +204,29 @@ def _incomplete(header: str, missing: Iterable[str]) -> IncompleteSignature:
     return IncompleteSignature(" ".join(parts) + f" Authorization={header}")
 
 
+def _parse_amz_date(text: str) -> datetime.datetime:
+    """``20261201T140000Z`` as a time; by hand, as strptime costs a third of a verification."""
+    if len(text) != 16 or text[8] != "T" or text[15] != "Z" or not text[9:15].isdigit():
+        raise ValueError(text)
+    if not text[:8].isdigit():
+        raise ValueError(text)
+    return datetime.datetime(
+        int(text[0:4]),
+        int(text[4:6]),
+        int(text[6:8]),
+        int(text[9:11]),
+        int(text[11:13]),
+        int(text[13:15]),
+        tzinfo=datetime.UTC,
+    )
+
+
 def _request_time(headers: Mapping[str, str]) -> tuple[str, datetime.datetime]:
     """The request's ``X-Amz-Date`` (or ``Date``) as AWS's compact form and as a time."""
     amz_date = headers.get("x-amz-date")
     if amz_date is not None:
         try:
-            moment = datetime.datetime.strptime(amz_date, AMZ_DATE).replace(tzinfo=datetime.UTC)
+            moment = _parse_amz_date(amz_date)
         except ValueError as exc:
             raise IncompleteSignature(
                 f"Date must be in ISO-8601 'basic format'. Got '{amz_date}'. See "

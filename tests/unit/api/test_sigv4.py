@@ -407,3 +407,22 @@ def test_a_signed_request_needs_a_date() -> None:
 def test_credentials_never_show_their_secret() -> None:
     assert KEY.secret_access_key not in repr(KEY)
     assert KEY.secret_access_key not in str(KEY)
+
+
+@pytest.mark.parametrize("value", ["2026-12-01T14:00:00Z", "20261201T1400Z", "2026120xT140000Z"])
+def test_a_malformed_date_is_an_incomplete_signature(value: str) -> None:
+    request = boto_signed("GET", BASE + "/")
+    error = error_of(replace(request, headers={**request.headers, "x-amz-date": value}))
+    assert isinstance(error, IncompleteSignature)
+    assert f"Date must be in ISO-8601 'basic format'. Got '{value}'." in error.message
+
+
+def test_a_signature_with_a_date_header_only_is_verified() -> None:
+    request = boto_signed("GET", BASE + "/")
+    headers = {k: v for k, v in request.headers.items() if k != "x-amz-date"}
+    headers["date"] = "Tue, 01 Dec 2026 14:00:00 GMT"
+    authorization = headers["authorization"].replace("x-amz-date", "date")
+    unsigned = replace(request, headers={**headers, "authorization": authorization})
+    error = error_of(unsigned)  # the signature was made over x-amz-date, not date
+    assert isinstance(error, InvalidSignature)
+    assert "20261201T140000Z" in error.message  # the Date header stood in for X-Amz-Date
