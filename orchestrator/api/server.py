@@ -148,6 +148,12 @@ async def run(
     on_ready: Callable[[Service], None] | None = None,
 ) -> None:
     """Serve until SIGINT or SIGTERM."""
+    if not is_loopback(settings.host) and not settings.access.signed:
+        raise LrunError(
+            f"refusing to serve on {settings.host} without checking signatures: beyond loopback "
+            "anyone on the network (and every function) could drive lrun; give it a key pair "
+            "(lrun serve generates one when given none)"
+        )
     loaded = manifest_module.load(settings.manifest)
     leftovers = await asyncio.to_thread(orphans, backend)
     if leftovers:
