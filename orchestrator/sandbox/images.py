@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -27,6 +28,24 @@ BUILD_FORMAT = "2"  # bump to rebuild every image when the recipe below changes
 
 SANDBOX_UID, SANDBOX_GID = 993, 990
 
+# The repository prefix of every image lrun builds and runs (runtimes and their Debian bases):
+# another prefix keeps one checkout's images apart from another's on a shared engine.
+PREFIX_VARIABLE = "LRUN_IMAGE_PREFIX"
+DEFAULT_PREFIX = "lrun"
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_PREFIX = re.compile(rf"{_COMPONENT}(?:/{_COMPONENT})*")
+
+
+def image_prefix() -> str:
+    """``LRUN_IMAGE_PREFIX`` (default ``lrun``), checked against Docker's repository rules."""
+    prefix = os.environ.get(PREFIX_VARIABLE) or DEFAULT_PREFIX
+    if not _PREFIX.fullmatch(prefix):
+        raise RuntimeImageError(
+            f"{PREFIX_VARIABLE}={prefix!r} is not a valid image repository prefix; use lowercase "
+            f"letters, digits and single '.', '_', '-' or '/' between them, e.g. lrun-dev"
+        )
+    return prefix
+
 
 @dataclass(frozen=True)
 class RuntimeDef:
@@ -38,7 +57,7 @@ class RuntimeDef:
 
     @property
     def image(self) -> str:
-        return f"lrun/{self.name}:latest"
+        return f"{image_prefix()}/{self.name}:latest"
 
 
 RUNTIMES = {
@@ -74,7 +93,7 @@ def base_digest(rt: RuntimeDef) -> str:
 
 
 def base_image(rt: RuntimeDef) -> str:
-    return f"lrun/base-{rt.suite}:{base_digest(rt)}"
+    return f"{image_prefix()}/base-{rt.suite}:{base_digest(rt)}"
 
 
 def runtime_digest(rt: RuntimeDef) -> str:
