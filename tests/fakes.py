@@ -80,6 +80,8 @@ _LOOP_CALL_S = 5.0  # a worker thread's wait for the loop: a bug must fail, neve
 ENGINE_CALLS = frozenset(
     {
         "network",
+        "guard_host",
+        "unguard_host",
         "run",
         "open_output",
         "kill",
@@ -231,6 +233,7 @@ class FakeBackend:
         self.specs: list[ContainerSpec] = []  # what ``run`` was asked for
         self.exits: list[ContainerExit] = []  # every container's end, in order
         self.networks: dict[str, bool] = {}  # name: internal
+        self.guarded: dict[str, int] = {}  # owner: the Runtime API port its host guard allows
         self.images: dict[str, ImageInfo] = {name: ImageInfo(name, {}, 0) for name in images}
         self._loop = loop
         if self._loop is None:
@@ -322,6 +325,17 @@ class FakeBackend:
         self._record("remove")
         self._on_loop(lambda: self._kill(container_id))  # running or not, it goes
         self.forget(container_id)
+
+    def guard_host(
+        self, owner: str, runtime_api_port: int, networks: Sequence[Network]
+    ) -> str | None:
+        self._record("guard_host")
+        self.guarded[owner] = runtime_api_port
+        return None
+
+    def unguard_host(self, owner: str) -> None:
+        self._record("unguard_host")
+        self.guarded.pop(owner, None)
 
     def forget(self, container_id: str) -> None:
         self._record("forget")

@@ -31,9 +31,16 @@ from orchestrator.http_server import serve as http_serve
 from orchestrator.logbook import LogBook
 from orchestrator.manifest import Manifest
 from orchestrator.pool import Pool
-from orchestrator.sandbox.backend import LABEL_MANAGED, LABEL_OWNER, Backend, Container
+from orchestrator.sandbox.backend import (
+    LABEL_MANAGED,
+    NETWORK_PRIVATE,
+    NETWORK_PUBLIC,
+    Backend,
+    Container,
+)
 from orchestrator.sandbox.invoker import new_owner
 from orchestrator.sandbox.oneshot import hosted_invoker
+from orchestrator.sandbox.ownership import host_identity, judge
 from orchestrator.service import Service, ServiceSettings
 from orchestrator.state import announcement, state_dir
 
@@ -94,32 +101,39 @@ def default_concurrency() -> int:
     return max(1, min(1000, memory_mb // 128, cores * 64))
 
 
-def owner_pid(owner: str) -> int | None:
-    """The process named in an owner label (``kind-pid-random``), if it is one."""
-    parts = owner.split("-")
-    if len(parts) != 3 or parts[0] not in ("serve", "oneshot", "test") or not parts[1].isdigit():
-        return None
-    return int(parts[1])
-
-
-def owner_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+def survey(backend: Backend) -> tuple[list[Container], list[tuple[Container, str]]]:
+    """lrun's containers whose owner is provably gone from this host (to remove), and those
+    whose owner cannot be checked from here, with why (to leave and report). Containers of
+    owners running here, and containers without an lrun owner, are in neither."""
+    here = host_identity()
+    orphaned: list[Container] = []
+    unknown: list[tuple[Container, str]] = []
+    for container in backend.containers({LABEL_MANAGED: "1"}):
+        verdict = judge(container.labels, here)
+        if verdict is None:
+            continue
+        if verdict.orphan:
+            orphaned.append(container)
+        elif not verdict.checked:
+            unknown.append((container, verdict.reason))
+    return orphaned, unknown
 
 
 def orphans(backend: Backend) -> list[Container]:
-    """Containers lrun started whose owning process is gone (never one it did not start)."""
-    found = []
-    for container in backend.containers({LABEL_MANAGED: "1"}):
-        pid = owner_pid(container.labels.get(LABEL_OWNER, ""))
-        if pid is not None and not owner_alive(pid):
-            found.append(container)
-    return found
+    """Containers lrun started whose owning process is provably gone from this host."""
+    return survey(backend)[0]
+
+
+async def clean_up_leftovers(backend: Backend, on_event: Callable[[str], None]) -> None:
+    orphaned, unknown = await asyncio.to_thread(survey, backend)
+    if orphaned:
+        await asyncio.gather(*(asyncio.to_thread(backend.remove, c.id) for c in orphaned))
+        on_event(f"removed {len(orphaned)} containers left behind by an earlier lrun")
+    for container, reason in unknown:
+        on_event(
+            f"left container {container.name} ({container.id[:12]}) alone: {reason}; "
+            f"if it is left over, remove it with `docker rm -f {container.id[:12]}`"
+        )
 
 
 @dataclass
@@ -155,10 +169,7 @@ async def run(
             "(lrun serve generates one when given none)"
         )
     loaded = manifest_module.load(settings.manifest)
-    leftovers = await asyncio.to_thread(orphans, backend)
-    if leftovers:
-        await asyncio.gather(*(asyncio.to_thread(backend.remove, c.id) for c in leftovers))
-        on_event(f"removed {len(leftovers)} containers left behind by an earlier lrun")
+    await clean_up_leftovers(backend, on_event)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -166,7 +177,8 @@ async def run(
     limit = settings.max_concurrency or default_concurrency()
     store = Store(state_dir() / "lrun.db")
     await asyncio.to_thread(store.open)
-    async with hosted_invoker(backend, new_owner("serve")) as invoker:
+    networks = (NETWORK_PUBLIC, NETWORK_PRIVATE)
+    async with hosted_invoker(backend, new_owner("serve"), networks, on_event) as invoker:
         book = LogBook(state_dir() / "logs")
         service = Service(
             backend,

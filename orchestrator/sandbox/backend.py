@@ -7,7 +7,7 @@ method blocks; callers on the event loop run them in a thread pool (DESIGN D5), 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -67,6 +67,11 @@ class ContainerExit:
 class Network:
     name: str
     gateway: str  # the host's address on it: where the Runtime API listens
+    subnet: str = ""
+    internal: bool = False  # no route off the host (the private network)
+    # Whether containers on it are kept from reaching each other; False only for a network an
+    # older lrun made that is still in use, so cannot be made again yet.
+    isolated: bool = True
 
 
 @dataclass(frozen=True)
@@ -89,6 +94,18 @@ class OutputStream(Protocol):
 class Backend(Protocol):
     def network(self, name: str, internal: bool) -> Network:
         """The named network, created if missing (internal: no route off the host)."""
+        ...
+
+    def guard_host(
+        self, owner: str, runtime_api_port: int, networks: Sequence[Network]
+    ) -> str | None:
+        """Keep containers on ``networks`` from reaching any service of the host but the Runtime
+        API on ``runtime_api_port``, until ``unguard_host(owner)``; first remove what owners
+        provably gone left. None when done, else why not and what stays exposed (a warning)."""
+        ...
+
+    def unguard_host(self, owner: str) -> None:
+        """Undo ``guard_host`` for ``owner``."""
         ...
 
     def run(self, spec: ContainerSpec) -> Container:

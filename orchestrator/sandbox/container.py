@@ -23,6 +23,7 @@ from orchestrator.sandbox.backend import (
     NETWORK_PUBLIC,
     ContainerSpec,
 )
+from orchestrator.sandbox.ownership import LABEL_HOST, LABEL_OWNER_STARTED
 
 MB = 1024 * 1024
 MB_PER_VCPU = 1769
@@ -37,6 +38,8 @@ class Placement:
     runtime_api: str  # host:port of the Runtime API as the container reaches it
     image: str  # the image to run: the runtime's, or the function's own
     host_cores: int
+    owner_host: str = ""  # the owner's host identity (see ownership)
+    owner_started: str = ""  # the owner's start time
 
 
 def network_name(spec: FunctionSpec) -> str:
@@ -107,6 +110,8 @@ def container_spec(
     labels: Mapping[str, str] = {
         LABEL_MANAGED: "1",
         LABEL_OWNER: placement.owner,
+        LABEL_HOST: placement.owner_host,
+        LABEL_OWNER_STARTED: placement.owner_started,
         LABEL_FUNCTION: spec.name,
         LABEL_CONFIG: config_digest or spec.config_digest(),
     }

@@ -12,7 +12,7 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ import requests.exceptions
 
 from orchestrator import trace
 from orchestrator.errors import BackendError, BackendUnavailable
+from orchestrator.sandbox import host_firewall
 from orchestrator.sandbox.backend import (
     LABEL_MANAGED,
     Container,
@@ -32,6 +33,7 @@ from orchestrator.sandbox.backend import (
     Network,
     OutputStream,
 )
+from orchestrator.sandbox.ownership import identify
 
 _UNREACHABLE = (
     "Docker is not reachable ({detail}). Start the Docker engine (or set DOCKER_HOST) and "
@@ -41,6 +43,8 @@ _UNREACHABLE = (
 # Subnets chosen so the Runtime API lives where it does on AWS (169.254.100.1): link-local,
 # never routed off the host, and unlikely to collide with a user's own networks.
 _SUBNETS = {"lrun-public": "169.254.100.0/24", "lrun-private": "169.254.101.0/24"}
+_ICC = "com.docker.network.bridge.enable_icc"
+_NETWORK_ATTEMPTS = 5
 
 _CGROUP_MEMORY_PEAK = (
     "/sys/fs/cgroup/memory/docker/{id}/memory.max_usage_in_bytes",  # cgroup v1, cgroupfs
@@ -105,8 +109,9 @@ def _own_socket(attached: Any) -> socket.socket:
 
 
 class DockerBackend:
-    def __init__(self, client: docker.DockerClient) -> None:
+    def __init__(self, client: docker.DockerClient, subnets: Mapping[str, str] = _SUBNETS) -> None:
         self._client = client
+        self._subnets = subnets
         self._api = client.api
         self._attached: dict[str, socket.socket] = {}
         self._lock = threading.Lock()
@@ -117,32 +122,100 @@ class DockerBackend:
         if name in self._networks:
             return self._networks[name]
         with _translated(f"create network {name!r}"):
-            found = self._api.networks(names=[name])
-            if not found:
-                ipam = docker.types.IPAMConfig(
-                    pool_configs=[
-                        docker.types.IPAMPool(
-                            subnet=_SUBNETS[name], gateway=_SUBNETS[name].replace(".0/24", ".1")
-                        )
-                    ]
+            for _ in range(_NETWORK_ATTEMPTS):
+                info = self._inspect_network(name)
+                if info is None:
+                    self._create_network(name, internal)
+                    continue
+                isolated = info.get("Options", {}).get(_ICC) == "false"
+                if not isolated and not info.get("Containers") and self._remove_network(info["Id"]):
+                    continue  # made by an older lrun and unused: made again, isolated
+                break
+            else:
+                raise BackendError(
+                    f"network {name!r} changed under lrun {_NETWORK_ATTEMPTS} times while it was "
+                    "being set up; try again"
                 )
-                try:
-                    self._api.create_network(
-                        name,
-                        driver="bridge",
-                        internal=internal,
-                        ipam=ipam,
-                        labels={LABEL_MANAGED: "1"},
-                        check_duplicate=True,
-                    )
-                except docker.errors.APIError as exc:
-                    if exc.status_code != 409:  # another lrun process made it first
-                        raise
-                found = self._api.networks(names=[name])
-            config = found[0]["IPAM"]["Config"][0]
-        net = Network(name=name, gateway=config["Gateway"])
-        self._networks[name] = net
+        config = info["IPAM"]["Config"][0]
+        net = Network(name, config["Gateway"], config["Subnet"], internal, isolated)
+        if isolated:  # else look again next time: it may be free to make again by then
+            self._networks[name] = net
         return net
+
+    def _inspect_network(self, name: str) -> dict[str, Any] | None:
+        # Listing by name matches substrings: only the exact name is ours.
+        for found in self._api.networks(names=[name]):
+            if found["Name"] == name:
+                try:
+                    info: dict[str, Any] = self._api.inspect_network(found["Id"])
+                except docker.errors.NotFound:
+                    return None
+                return info
+        return None
+
+    def _create_network(self, name: str, internal: bool) -> None:
+        subnet = self._subnets[name]
+        ipam = docker.types.IPAMConfig(
+            pool_configs=[
+                docker.types.IPAMPool(subnet=subnet, gateway=subnet.replace(".0/24", ".1"))
+            ]
+        )
+        try:
+            self._api.create_network(
+                name,
+                driver="bridge",
+                internal=internal,
+                ipam=ipam,
+                options={_ICC: "false"},  # environments never reach each other (DESIGN D9)
+                labels={LABEL_MANAGED: "1"},
+                check_duplicate=True,
+            )
+        except docker.errors.APIError as exc:
+            if exc.status_code != 409:  # another lrun process made it first
+                raise
+
+    def _remove_network(self, network_id: str) -> bool:
+        """Remove a network nothing is attached to; False if something got attached first
+        (the engine refuses to remove a network in use, so a running lrun is never cut off)."""
+        try:
+            self._api.remove_network(network_id)
+        except docker.errors.NotFound:
+            return True
+        except docker.errors.APIError as exc:
+            if exc.status_code in (403, 409):  # has active endpoints
+                return False
+            raise
+        return True
+
+    def guard_host(
+        self, owner: str, runtime_api_port: int, networks: Sequence[Network]
+    ) -> str | None:
+        why = host_firewall.unavailable()
+        if why is None:
+            try:
+                host_firewall.sweep()
+                host_firewall.install(
+                    identify(owner),
+                    runtime_api_port,
+                    [host_firewall.Guarded(n.subnet, n.gateway, not n.internal) for n in networks],
+                )
+                return None
+            except host_firewall.FirewallError as exc:
+                host_firewall.remove(owner)
+                why = str(exc)
+        ports = [p for p in host_firewall.listening_ports() if p != runtime_api_port]
+        listening = ", ".join(map(str, ports)) or "none right now"
+        return (
+            f"functions can reach every service listening on this host's addresses "
+            f"(TCP ports listening now: {listening}), not only the Runtime API: lrun could not "
+            f"install its host firewall rules ({why}); run lrun as root with iptables to close "
+            "them"
+        )
+
+    def unguard_host(self, owner: str) -> None:
+        if host_firewall.unavailable() is None:
+            with contextlib.suppress(host_firewall.FirewallError):
+                host_firewall.remove(owner)
 
     def run(self, spec: ContainerSpec) -> Container:
         mounts = []

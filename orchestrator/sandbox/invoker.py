@@ -33,6 +33,7 @@ from orchestrator.sandbox.invocation import (
     start_line,
     timed_out,
 )
+from orchestrator.sandbox.ownership import identify
 from orchestrator.sandbox.runtime_api import RuntimeApi
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,7 @@ class Invoker:
         self._settings = settings
         self._by_container: dict[str, Environment] = {}
         self._cores = host_cores()
+        self._identity = identify(settings.owner)
         self._watching = False
         self._pumps: set[asyncio.Task[None]] = set()
         self._spawned_kills: set[asyncio.Future[None]] = set()
@@ -114,6 +116,8 @@ class Invoker:
             runtime_api=f"{network.gateway}:{self._settings.runtime_api_port}",
             image=self._settings.image_for(spec),
             host_cores=self._cores,
+            owner_host=self._identity.host,
+            owner_started=self._identity.started,
         )
         cspec = container_spec(spec, placement, initialization_type)
         env = Environment(

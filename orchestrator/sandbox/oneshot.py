@@ -8,18 +8,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterable
+import logging
+from collections.abc import AsyncIterator, Callable, Iterable
 
 from orchestrator import trace
 from orchestrator.aws import function_arn
 from orchestrator.http_server import Server, serve
 from orchestrator.manifest import FunctionSpec
-from orchestrator.sandbox.backend import NETWORK_PRIVATE, NETWORK_PUBLIC, Backend
+from orchestrator.sandbox.backend import NETWORK_PRIVATE, NETWORK_PUBLIC, Backend, Network
 from orchestrator.sandbox.container import network_name
 from orchestrator.sandbox.images import RUNTIMES
 from orchestrator.sandbox.invocation import InvocationResult, InvokeRequest
 from orchestrator.sandbox.invoker import Invoker, InvokerSettings, new_owner
 from orchestrator.sandbox.runtime_api import RuntimeApi
+
+log = logging.getLogger(__name__)
 
 
 def image_for(spec: FunctionSpec) -> str:
@@ -29,24 +32,46 @@ def image_for(spec: FunctionSpec) -> str:
     return RUNTIMES[spec.runtime].image
 
 
+def _not_isolated(network: Network) -> str:
+    return (
+        f"functions on network {network.name!r} can reach each other's listeners: an older lrun "
+        "made it without isolation and it is still in use, so it cannot be made again yet; "
+        "once the lrun processes using it have stopped, lrun makes it again at its next start"
+    )
+
+
 @contextlib.asynccontextmanager
 async def hosted_invoker(
-    backend: Backend, owner: str, networks: Iterable[str] = (NETWORK_PUBLIC, NETWORK_PRIVATE)
+    backend: Backend,
+    owner: str,
+    networks: Iterable[str] = (NETWORK_PUBLIC, NETWORK_PRIVATE),
+    on_warning: Callable[[str], None] = log.warning,
 ) -> AsyncIterator[Invoker]:
-    """An invoker whose Runtime API listens on the host's address in each network, one port."""
+    """An invoker whose Runtime API listens on the host's address in each network, one port,
+    with the host firewalled from those networks but for that port (``on_warning`` hears what
+    stays exposed where that cannot be done)."""
     api = RuntimeApi()
     servers: list[Server] = []
     port = 0
+    guarded = False
     try:
         listening: set[str] = set()
+        nets: list[Network] = []
         for name in networks:
             network = await asyncio.to_thread(backend.network, name, name == NETWORK_PRIVATE)
+            nets.append(network)
+            if not network.isolated:
+                on_warning(_not_isolated(network))
             if network.gateway in listening:  # networks may share the host's address
                 continue
             server = await serve(api.router, network.gateway, port)
             port = server.port
             servers.append(server)
             listening.add(network.gateway)
+        guarded = True
+        exposed = await asyncio.to_thread(backend.guard_host, owner, port, nets)
+        if exposed is not None:
+            on_warning(exposed)
         trace.mark("runtime api up")
         invoker = Invoker(backend, api, InvokerSettings(owner, port, image_for))
         try:
@@ -56,6 +81,8 @@ async def hosted_invoker(
     finally:
         for server in servers:
             await server.close()
+        if guarded:
+            await asyncio.to_thread(backend.unguard_host, owner)
 
 
 async def invoke_once(

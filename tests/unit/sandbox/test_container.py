@@ -31,11 +31,17 @@ from orchestrator.sandbox.container import (
     nano_cpus,
     network_name,
 )
+from orchestrator.sandbox.ownership import LABEL_HOST, LABEL_OWNER_STARTED
 
 MB = 1024 * 1024
 RUNTIME_API = "169.254.100.1:9001"
 PLACEMENT = Placement(
-    owner="serve-test", runtime_api=RUNTIME_API, image="lrun/python3.13:latest", host_cores=4
+    owner="serve-1-ab",
+    runtime_api=RUNTIME_API,
+    image="lrun/python3.13:latest",
+    host_cores=4,
+    owner_host="boot/pid:[1]",
+    owner_started="42",
 )
 STREAM = re.compile(r"(\d{4})/(\d{2})/(\d{2})/\[\$LATEST\]([0-9a-f]{32})")
 
@@ -265,7 +271,9 @@ def test_container_spec_labels(python_spec: FunctionSpec) -> None:
     cs = container_spec(python_spec, PLACEMENT)
     assert dict(cs.labels) == {
         LABEL_MANAGED: "1",
-        LABEL_OWNER: "serve-test",
+        LABEL_OWNER: "serve-1-ab",
+        LABEL_HOST: "boot/pid:[1]",
+        LABEL_OWNER_STARTED: "42",
         LABEL_FUNCTION: "hello",
         LABEL_CONFIG: python_spec.config_digest(),
     }
