@@ -4,9 +4,10 @@ A container reaches the host at its network's gateway and at every other address
 so any service listening on 0.0.0.0 (a database, a dev server, lrun's own API) is one connect
 away; on Lambda a function reaches no such thing. Where lrun may (root, with ``iptables``), each
 lrun process puts rules in the INPUT chain for the subnets of its networks that let through only
-its Runtime API (and, on the public network, DNS, which Docker's resolver forwards from the
-container), and removes them when it ends. Every rule carries a comment naming its owner the way
-container labels do, so the rules of a crashed process are found and removed by the next one.
+the Runtime APIs listening on the gateway addresses (and, on the public network, DNS, which
+Docker's resolver forwards from the container), and removes them when it ends. Every rule
+carries a comment naming its owner the way container labels do, so the rules of a crashed
+process are found and removed by the next one.
 
 Rules of several lrun processes share one chain: each process inserts its ACCEPT rules at the
 top and appends its REJECT rules at the end, so no process's REJECT shadows another's ACCEPT.
@@ -98,18 +99,24 @@ def install(identity: Identity, port: int, networks: Sequence[Guarded]) -> None:
     _iptables("-N", CHAIN)  # exists already when another lrun runs
     for net in networks:
         source = ["-s", net.subnet]
-        opened = [
-            [*source, "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED"],
-            [*source, "-d", net.gateway, "-p", "tcp", "--dport", str(port)],
-        ]
+        opened = [[*source, "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED"]]
         if net.dns:
             opened += [[*source, "-p", proto, "--dport", "53"] for proto in ("udp", "tcp")]
         for match in opened:
             _ensure("-I", CHAIN, [*match, *tag, "-j", "ACCEPT"])
+        to_gateway = [*source, "-d", net.gateway, "-p", "tcp"]
+        try:
+            # A listener bound to the gateway address itself, not to 0.0.0.0: the Runtime API of
+            # every lrun process on this host, whatever its version, and nothing a user did not
+            # deliberately put on lrun's address.
+            _ensure("-I", CHAIN, [*to_gateway, "-m", "socket", *tag, "-j", "ACCEPT"])
+        except FirewallError:  # no socket match in this kernel: this process's port only
+            _ensure("-I", CHAIN, [*to_gateway, "--dport", str(port), *tag, "-j", "ACCEPT"])
         _ensure(
             "-A", CHAIN, [*source, *tag, "-j", "REJECT", "--reject-with", "icmp-admin-prohibited"]
         )
-        _ensure("-I", "INPUT", [*source, *tag, "-j", CHAIN])
+        # Not the host's own traffic to its gateway addresses: that comes from them, over lo.
+        _ensure("-I", "INPUT", [*source, "!", "-i", "lo", *tag, "-j", CHAIN])
 
 
 def remove(owner: str) -> None:

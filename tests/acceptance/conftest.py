@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 
-from orchestrator.api.server import owner_alive, owner_pid
 from orchestrator.errors import BackendUnavailable
 from orchestrator.sandbox import docker_backend
 from orchestrator.sandbox.backend import LABEL_MANAGED, LABEL_OWNER
+from orchestrator.sandbox.ownership import host_identity, judge
 
 Lrun = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -40,11 +40,15 @@ def engine_ready() -> Iterator[None]:
             raise
         pytest.skip(f"no Docker engine: {exc}")
     yield
+    here = host_identity()
     for container in backend.containers({LABEL_MANAGED: "1"}):
-        owner = container.labels.get(LABEL_OWNER, "")
         # Only leftovers: the engine may be shared, and a live owner's containers are not ours.
-        pid = owner_pid(owner)
-        if owner.startswith("oneshot-") and pid is not None and not owner_alive(pid):
+        verdict = judge(container.labels, here)
+        if (
+            container.labels.get(LABEL_OWNER, "").startswith("oneshot-")
+            and verdict
+            and verdict.orphan
+        ):
             backend.kill(container.id)
 
 

@@ -32,7 +32,8 @@ from botocore.exceptions import ClientError
 
 from orchestrator.api.server import orphans
 from orchestrator.sandbox import docker_backend
-from orchestrator.sandbox.backend import LABEL_MANAGED, LABEL_OWNER
+from orchestrator.sandbox.backend import LABEL_MANAGED
+from orchestrator.sandbox.ownership import identify
 from tests.acceptance.conftest import (
     Lrun,
     LrunServer,
@@ -725,6 +726,8 @@ class CrashedServer:
     def __init__(self) -> None:
         self._process = subprocess.Popen(["sleep", "300"])
         self.owner = f"serve-{self._process.pid}-{secrets.token_hex(4)}"
+        # Labelled as lrun labels what it starts: this host, and the owner's start time.
+        self.labels = [f"{k}={v}" for k, v in identify(self.owner).labels().items()]
 
     def crash(self) -> None:
         self._process.kill()
@@ -757,9 +760,7 @@ def test_start_removes_containers_a_crashed_server_left(
     serve_lrun: ServerFactory, tmp_path: Path, crashed: CrashedServer
 ) -> None:
     # Labelled and auto-removing, as lrun runs its containers.
-    planted = plant_container(
-        f"{LABEL_MANAGED}=1", f"{LABEL_OWNER}={crashed.owner}", auto_remove=True
-    )
+    planted = plant_container(f"{LABEL_MANAGED}=1", *crashed.labels, auto_remove=True)
     try:
         crashed.crash()
         project = write_manifest(tmp_path / "project", {"count": ("probe.count", "")})
@@ -777,9 +778,7 @@ def test_start_removes_containers_a_crashed_server_left(
 def test_start_removes_left_behind_containers_that_do_not_remove_themselves(
     serve_lrun: ServerFactory, tmp_path: Path, crashed: CrashedServer
 ) -> None:
-    planted = plant_container(
-        f"{LABEL_MANAGED}=1", f"{LABEL_OWNER}={crashed.owner}", auto_remove=False
-    )
+    planted = plant_container(f"{LABEL_MANAGED}=1", *crashed.labels, auto_remove=False)
     try:
         crashed.crash()
         project = write_manifest(tmp_path / "project", {"count": ("probe.count", "")})
@@ -796,8 +795,10 @@ def test_start_leaves_live_owners_containers_alone(
     serve_lrun: ServerFactory, tmp_path: Path
 ) -> None:
     # Owned by this test process, which is alive: not an orphan, whatever the sweep's scope.
-    owner = f"serve-{os.getpid()}-{secrets.token_hex(4)}"
-    planted = plant_container(f"{LABEL_MANAGED}=1", f"{LABEL_OWNER}={owner}", auto_remove=True)
+    owner = identify(f"serve-{os.getpid()}-{secrets.token_hex(4)}")
+    planted = plant_container(
+        f"{LABEL_MANAGED}=1", *(f"{k}={v}" for k, v in owner.labels().items()), auto_remove=True
+    )
     try:
         project = write_manifest(tmp_path / "project", {"count": ("probe.count", "")})
         server = serve_lrun(project)
