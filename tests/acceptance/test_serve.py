@@ -32,8 +32,8 @@ from botocore.exceptions import ClientError
 
 from orchestrator.api.server import orphans
 from orchestrator.sandbox import docker_backend
-from orchestrator.sandbox.backend import LABEL_MANAGED
-from orchestrator.sandbox.ownership import identify
+from orchestrator.sandbox.backend import LABEL_MANAGED, LABEL_OWNER
+from orchestrator.sandbox.ownership import LABEL_HOST, LABEL_OWNER_STARTED, identify
 from tests.acceptance.conftest import (
     Lrun,
     LrunServer,
@@ -804,6 +804,60 @@ def test_start_leaves_live_owners_containers_alone(
         server = serve_lrun(project)
         assert "containers left behind" not in server.output()
         assert planted in {cid for cid, _ in lrun_containers()}
+        server.finish()
+    finally:
+        remove_container(planted)
+
+
+def test_start_leaves_and_reports_containers_it_cannot_prove_orphaned(
+    serve_lrun: ServerFactory, tmp_path: Path, crashed: CrashedServer
+) -> None:
+    """A dead pid means nothing on another host or in another pid namespace (a remote
+    DOCKER_HOST, CI jobs sharing an engine), nor for a container an older lrun did not mark."""
+    labels = dict(label.split("=", 1) for label in crashed.labels)
+    elsewhere = {**labels, LABEL_HOST: "another-boot-id/pid:[4026531836]"}
+    other_namespace = {**labels, LABEL_HOST: labels[LABEL_HOST].split("/")[0] + "/pid:[1]"}
+    older = {k: v for k, v in labels.items() if k == LABEL_OWNER}
+    planted = [
+        plant_container(
+            f"{LABEL_MANAGED}=1", *(f"{k}={v}" for k, v in chosen.items()), auto_remove=True
+        )
+        for chosen in (elsewhere, other_namespace, older)
+    ]
+    try:
+        crashed.crash()  # each owner's pid is now dead in this process table
+        project = write_manifest(tmp_path / "project", {"count": ("probe.count", "")})
+        server = serve_lrun(project)
+        output = server.output()
+        for container in planted:
+            assert present(container), f"container {container[:12]} was removed:\n{output}"
+        lines = {c: [line for line in output.splitlines() if c[:12] in line] for c in planted}
+        assert all(len(found) == 1 for found in lines.values()), output  # one line each
+        assert "another host or pid namespace" in lines[planted[0]][0]
+        assert "another host or pid namespace" in lines[planted[1]][0]
+        assert "did not record its host" in lines[planted[2]][0]
+        assert all(f"docker rm -f {c[:12]}" in lines[c][0] for c in planted)
+        server.finish()
+    finally:
+        for container in planted:
+            remove_container(container)
+
+
+def test_start_removes_containers_whose_owner_pid_now_names_a_later_process(
+    serve_lrun: ServerFactory, tmp_path: Path
+) -> None:
+    # This test process is alive, but it is not the process that started the container: that
+    # one started at another time, and its pid was reused.
+    owner = identify(f"serve-{os.getpid()}-{secrets.token_hex(4)}")
+    reused = {**owner.labels(), LABEL_OWNER_STARTED: str(int(owner.started) - 1)}
+    planted = plant_container(
+        f"{LABEL_MANAGED}=1", *(f"{k}={v}" for k, v in reused.items()), auto_remove=False
+    )
+    try:
+        project = write_manifest(tmp_path / "project", {"count": ("probe.count", "")})
+        server = serve_lrun(project)
+        check_removed_count(server.output())
+        assert not present(planted), f"container {planted[:12]} is still there"
         server.finish()
     finally:
         remove_container(planted)
