@@ -36,7 +36,7 @@ def _not_isolated(network: Network) -> str:
     return (
         f"functions on network {network.name!r} can reach each other's listeners: an older lrun "
         "made it without isolation and it is still in use, so it cannot be made again yet; "
-        "once the lrun processes using it have stopped, lrun makes it again at its next start"
+        "lrun makes it again as soon as no container uses it (stop the older lrun processes)"
     )
 
 
