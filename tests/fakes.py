@@ -437,7 +437,9 @@ class FakeBackend:
         """The container ended: it is removed at once; its exit event follows."""
         if fc.exit is not None:
             return
-        fc.exit = ContainerExit(fc.id, code, oom_killed)
+        # The peak as the engine reads it from the container's parent cgroup after its end.
+        peak = fc.spec.memory_bytes if oom_killed else self.memory_peak_bytes
+        fc.exit = ContainerExit(fc.id, code, oom_killed, peak)
         with self._lock:
             self._live.pop(fc.id, None)
         fc.output.end()

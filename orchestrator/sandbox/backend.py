@@ -61,6 +61,9 @@ class ContainerExit:
     id: str
     exit_code: int
     oom_killed: bool
+    # The peak memory use in bytes over the container's life, read before its cgroup went
+    # (None if the engine cannot keep it): what a timeout, a crash or an OOM kill reports.
+    memory_peak: int | None = None
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,8 @@ from orchestrator.sandbox.backend import (
     OutputStream,
 )
 from orchestrator.sandbox.ownership import identify
+from orchestrator.sandbox.scratch import ScratchDisk, ScratchDisks, unsupported
+from orchestrator.state import state_dir
 
 _UNREACHABLE = (
     "Docker is not reachable ({detail}). Start the Docker engine (or set DOCKER_HOST) and "
@@ -53,6 +55,20 @@ _CGROUP_MEMORY_PEAK = (
     "/sys/fs/cgroup/system.slice/docker-{id}.scope/memory.peak",  # cgroup v2, systemd
 )
 
+# Each container sits in a cgroup of its own, /lrun/<container name>, which the engine creates
+# and does not remove: it outlives the container, so the peak memory of a container that timed
+# out, crashed or was OOM-killed can still be read once the container is gone (lrun then
+# removes it). Only with the cgroupfs driver, where the engine places containers by path.
+_CGROUP_ROOT = "/sys/fs/cgroup"
+_CGROUP_PARENT = "lrun"
+_PARENT_PEAK = (
+    _CGROUP_ROOT + "/memory/{parent}/memory.max_usage_in_bytes",  # cgroup v1
+    _CGROUP_ROOT + "/{parent}/memory.peak",  # cgroup v2
+)
+# A parent cgroup left by a process that ended before its container did (a one-shot `lrun
+# invoke` does not wait for its container's end) is removed once it is this old and empty.
+_LEFTOVER_CGROUP_AGE_S = 60.0
+
 
 @contextlib.contextmanager
 def _translated(action: str) -> Iterator[None]:
@@ -68,12 +84,24 @@ def _translated(action: str) -> Iterator[None]:
         raise BackendUnavailable(_UNREACHABLE.format(detail=exc)) from exc
 
 
+def _remove_cgroup(path: str) -> None:
+    """Remove a cgroup from every hierarchy it is in (cgroup v1 has one per controller)."""
+    try:
+        hierarchies = [e.path for e in os.scandir(_CGROUP_ROOT) if e.is_dir()]
+    except OSError:
+        return
+    for hierarchy in [_CGROUP_ROOT, *hierarchies]:
+        with contextlib.suppress(OSError):  # not in this hierarchy, or still busy
+            os.rmdir(f"{hierarchy}/{path}")
+
+
 def connect() -> DockerBackend:
     """A backend on the engine the environment points at (DOCKER_HOST or the default socket)."""
     with _translated("connect"):
         client = docker.from_env(timeout=120)
         client.api.ping()
-    return DockerBackend(client)
+    scratch = None if unsupported() else ScratchDisks(state_dir() / "scratch")
+    return DockerBackend(client, scratch=scratch)
 
 
 class _DemuxedOutput:
@@ -109,14 +137,23 @@ def _own_socket(attached: Any) -> socket.socket:
 
 
 class DockerBackend:
-    def __init__(self, client: docker.DockerClient, subnets: Mapping[str, str] = _SUBNETS) -> None:
+    def __init__(
+        self,
+        client: docker.DockerClient,
+        subnets: Mapping[str, str] = _SUBNETS,
+        scratch: ScratchDisks | None = None,
+    ) -> None:
+        """``scratch`` makes each environment's /tmp a disk of its own; None: a tmpfs."""
         self._client = client
         self._subnets = subnets
+        self._scratch = scratch
         self._api = client.api
         self._attached: dict[str, socket.socket] = {}
         self._lock = threading.Lock()
         self._networks: dict[str, Network] = {}
         self._peak_files: dict[str, int] = {}
+        self._own_cgroups: bool | None = None  # whether containers get a parent cgroup each
+        self._parents: dict[str, str] = {}  # container id: its parent cgroup's path
 
     def network(self, name: str, internal: bool) -> Network:
         if name in self._networks:
@@ -217,18 +254,49 @@ class DockerBackend:
             with contextlib.suppress(host_firewall.FirewallError):
                 host_firewall.remove(owner)
 
+    def _cgroup_parents(self) -> bool:
+        """Whether containers can have parent cgroups of their own (asked once)."""
+        if self._own_cgroups is None:
+            with _translated("read the engine's settings"):
+                info = self._api.info()
+            tree = next(
+                (p for p in (f"{_CGROUP_ROOT}/memory", _CGROUP_ROOT) if os.path.isdir(p)), None
+            )
+            self._own_cgroups = (
+                info.get("CgroupDriver") == "cgroupfs"
+                and tree is not None
+                and os.access(tree, os.W_OK)  # lrun must be able to remove what it leaves
+            )
+            if self._own_cgroups:
+                sweep = threading.Thread(target=self._sweep_cgroups, name="lrun-cgroups")
+                sweep.daemon = True
+                sweep.start()
+        return self._own_cgroups
+
     def run(self, spec: ContainerSpec) -> Container:
+        parent = f"{_CGROUP_PARENT}/{spec.name}" if self._cgroup_parents() else None
+        disk = None if self._scratch is None else self._scratch.begin(spec.name, spec.tmp_bytes)
+        try:
+            return self._run(spec, parent, disk)
+        finally:
+            if disk is not None:  # the container holds /tmp by now, or never will
+                threading.Thread(target=disk.detach, name="lrun-scratch", daemon=True).start()
+
+    def _run(self, spec: ContainerSpec, parent: str | None, disk: ScratchDisk | None) -> Container:
         mounts = []
         if spec.code_dir is not None:
             mounts.append(
                 docker.types.Mount("/var/task", str(spec.code_dir), type="bind", read_only=True)
             )
+        if disk is not None:
+            mounts.append(docker.types.Mount("/tmp", str(disk.mountpoint), type="bind"))
         host_config = self._api.create_host_config(
             mem_limit=spec.memory_bytes,
             memswap_limit=spec.memory_bytes,  # no swap beyond the memory limit
             nano_cpus=spec.nano_cpus,
             read_only=True,
-            tmpfs={"/tmp": f"size={spec.tmp_bytes},mode=1777"},
+            # /tmp: disk of its own (scratch.py), else a tmpfs, which counts as memory
+            tmpfs=None if disk is not None else {"/tmp": f"size={spec.tmp_bytes},mode=1777"},
             mounts=mounts,
             pids_limit=spec.pids_limit,
             ulimits=[docker.types.Ulimit(name="nofile", soft=spec.nofile, hard=spec.nofile)],
@@ -236,6 +304,8 @@ class DockerBackend:
             security_opt=["no-new-privileges"],
             network_mode=spec.network,
             auto_remove=True,
+            cgroup_parent=f"/{parent}" if parent else None,
+            ipc_mode="none",  # no /dev/shm, as on Lambda (multiprocessing queues fail there too)
         )
         with _translated(f"start container for image {spec.image!r}"):
             created = self._api.create_container(
@@ -252,11 +322,17 @@ class DockerBackend:
                 tty=False,
             )
             cid: str = created["Id"]
+            if parent is not None:
+                with self._lock:
+                    self._parents[cid] = parent
             trace.mark("container created")
             raw = _own_socket(
                 self._api.attach_socket(cid, params={"stdout": 1, "stderr": 1, "stream": 1})
             )
             try:
+                if disk is not None:
+                    disk.mount()
+                    trace.mark("/tmp mounted")
                 self._api.start(cid)
                 started_at = time.monotonic()
                 trace.mark("container started")
@@ -316,9 +392,14 @@ class DockerBackend:
             return None
 
     def _open_peak_file(self, container_id: str) -> int | None:
-        for pattern in _CGROUP_MEMORY_PEAK:
+        parent = self._parents.get(container_id)
+        if parent is not None:
+            paths = [pattern.format(parent=parent) for pattern in _PARENT_PEAK]
+        else:
+            paths = [pattern.format(id=container_id) for pattern in _CGROUP_MEMORY_PEAK]
+        for path in paths:
             try:
-                fd = os.open(pattern.format(id=container_id), os.O_RDONLY)
+                fd = os.open(path, os.O_RDONLY)
             except OSError:
                 continue
             with self._lock:
@@ -368,8 +449,44 @@ class DockerBackend:
                     oom.add(cid)
                     continue
                 code = int(event.get("Actor", {}).get("Attributes", {}).get("exitCode", -1))
-                on_exit(ContainerExit(cid, code, cid in oom))
+                on_exit(ContainerExit(cid, code, cid in oom, self._final_peak(cid)))
                 oom.discard(cid)
+
+    def _final_peak(self, container_id: str) -> int | None:
+        """A dead container's peak memory, read from its parent cgroup, which then goes."""
+        with self._lock:
+            parent = self._parents.pop(container_id, None)
+        if parent is None:
+            return None
+        self._close_peak_file(container_id)
+        peak = None
+        for pattern in _PARENT_PEAK:
+            try:
+                with open(pattern.format(parent=parent)) as f:
+                    peak = int(f.read())
+                break
+            except (OSError, ValueError):
+                continue
+        _remove_cgroup(parent)
+        return peak
+
+    def _sweep_cgroups(self) -> None:
+        """Remove parent cgroups that earlier processes left (empty ones only: the kernel
+        refuses to remove a cgroup that still holds a container)."""
+        for base in (f"{_CGROUP_ROOT}/memory/{_CGROUP_PARENT}", f"{_CGROUP_ROOT}/{_CGROUP_PARENT}"):
+            try:
+                entries = list(os.scandir(base))
+            except OSError:
+                continue
+            for entry in entries:
+                try:
+                    age = time.time() - entry.stat().st_mtime
+                except OSError:
+                    continue
+                with self._lock:
+                    mine = f"{_CGROUP_PARENT}/{entry.name}" in self._parents.values()
+                if entry.is_dir() and age > _LEFTOVER_CGROUP_AGE_S and not mine:
+                    _remove_cgroup(f"{_CGROUP_PARENT}/{entry.name}")
 
     def image(self, name: str) -> ImageInfo | None:
         try:

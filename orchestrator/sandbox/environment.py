@@ -48,6 +48,7 @@ class Delivery:
     request: InvokeRequest
     deadline_ms: int
     outcome: asyncio.Future[Outcome]
+    trace_id: str = ""  # the caller's X-Ray trace header, or one made for this invocation
     delivered_at: float | None = None  # time.monotonic() when the runtime received it
     # The container's output from this hand-over until the next one: the invocation's log.
     output: list[bytes] = field(default_factory=list)

@@ -32,6 +32,7 @@ from orchestrator.sandbox.invocation import (
     invalid_entrypoint,
     start_line,
     timed_out,
+    trace_header,
 )
 from orchestrator.sandbox.ownership import identify
 from orchestrator.sandbox.runtime_api import RuntimeApi
@@ -209,8 +210,10 @@ class Invoker:
         trace.mark("runtime ready")
         init_output = b"".join(env.init_output) if cold else b""
         outcome_future: asyncio.Future[Outcome] = loop.create_future()
-        deadline_ms = int(time.time() * 1000) + spec.timeout * 1000
-        delivery = Delivery(request, deadline_ms, outcome_future)
+        now = time.time()
+        deadline_ms = int(now * 1000) + spec.timeout * 1000
+        trace_id = request.trace_id or trace_header(now)
+        delivery = Delivery(request, deadline_ms, outcome_future, trace_id)
         handed_at = time.monotonic()
         env.deliver(delivery)
         try:
@@ -222,13 +225,15 @@ class Invoker:
         # milliseconds (uvloop's does), too coarse for Lambda's two-decimal figures.
         duration_ms = (time.monotonic() - (delivery.delivered_at or handed_at)) * 1000
         timed_out_now = isinstance(outcome, PlatformError) and outcome.report_status == "timeout"
+        memory_peak = None
+        if env.container is not None and env.exited is None and not env.stopping:
+            memory_peak = self._backend.memory_peak(env.container.id)  # a cgroup file read
+        elif env.exited is not None:
+            memory_peak = env.exited.memory_peak  # read by the engine before its cgroup went
         if timed_out_now:
             await self.stop_environment(env)  # at the deadline, as Lambda does
         if on_answer is not None:
             on_answer(outcome)
-        memory_peak = None
-        if env.container is not None and env.exited is None and not env.stopping:
-            memory_peak = self._backend.memory_peak(env.container.id)  # a cgroup file read
         if timed_out_now:
             await _output_end(env)
         elif last:

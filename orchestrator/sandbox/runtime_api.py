@@ -89,7 +89,7 @@ class RuntimeApi:
             "Lambda-Runtime-Aws-Request-Id": req.request_id,
             "Lambda-Runtime-Deadline-Ms": str(delivery.deadline_ms),
             "Lambda-Runtime-Invoked-Function-Arn": req.invoked_arn,
-            "Lambda-Runtime-Trace-Id": req.trace_id or "",
+            "Lambda-Runtime-Trace-Id": delivery.trace_id or req.trace_id or "",
             "Content-Type": "application/json",
         }
         if req.client_context:

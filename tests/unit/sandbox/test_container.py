@@ -357,6 +357,9 @@ class _FakeApi:
         self.host_config: dict[str, Any] = {}
         self.container: dict[str, Any] = {}
 
+    def info(self) -> dict[str, Any]:
+        return {"CgroupDriver": "systemd"}  # no parent cgroups of lrun's own
+
     def create_host_config(self, **kwargs: Any) -> dict[str, Any]:
         self.host_config = kwargs
         return {"fake": "host-config"}
@@ -390,7 +393,8 @@ def test_docker_backend_mounts_code_read_only_and_applies_limits(
     assert hc["read_only"] is True
     assert hc["mem_limit"] == hc["memswap_limit"] == 256 * MB
     assert hc["nano_cpus"] == cs.nano_cpus
-    assert hc["tmpfs"] == {"/tmp": f"size={1024 * MB},mode=1777"}
+    assert hc["tmpfs"] == {"/tmp": f"size={1024 * MB},mode=1777"}  # no scratch disks given
+    assert hc["ipc_mode"] == "none"  # no /dev/shm, as on Lambda
     assert hc["pids_limit"] == 1024
     (ulimit,) = hc["ulimits"]
     assert (ulimit["Name"], ulimit["Soft"], ulimit["Hard"]) == ("nofile", 1024, 1024)
