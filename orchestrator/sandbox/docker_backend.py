@@ -154,6 +154,8 @@ class DockerBackend:
         self._peak_files: dict[str, int] = {}
         self._own_cgroups: bool | None = None  # whether containers get a parent cgroup each
         self._parents: dict[str, str] = {}  # container id: its parent cgroup's path
+        self._final_peaks: dict[str, int | None] = {}  # of containers gone, latest last
+        self._exit_lock = threading.Lock()
 
     def network(self, name: str, internal: bool) -> Network:
         if name in self._networks:
@@ -454,21 +456,27 @@ class DockerBackend:
 
     def _final_peak(self, container_id: str) -> int | None:
         """A dead container's peak memory, read from its parent cgroup, which then goes."""
-        with self._lock:
-            parent = self._parents.pop(container_id, None)
-        if parent is None:
-            return None
-        self._close_peak_file(container_id)
-        peak = None
-        for pattern in _PARENT_PEAK:
-            try:
-                with open(pattern.format(parent=parent)) as f:
-                    peak = int(f.read())
-                break
-            except (OSError, ValueError):
-                continue
-        _remove_cgroup(parent)
-        return peak
+        with self._exit_lock:  # each watcher hears of each end: the first one reads it
+            if container_id in self._final_peaks:
+                return self._final_peaks[container_id]
+            with self._lock:
+                parent = self._parents.pop(container_id, None)
+            if parent is None:
+                return None
+            self._close_peak_file(container_id)
+            peak = None
+            for pattern in _PARENT_PEAK:
+                try:
+                    with open(pattern.format(parent=parent)) as f:
+                        peak = int(f.read())
+                    break
+                except (OSError, ValueError):
+                    continue
+            _remove_cgroup(parent)
+            self._final_peaks[container_id] = peak
+            while len(self._final_peaks) > 256:
+                del self._final_peaks[next(iter(self._final_peaks))]
+            return peak
 
     def _sweep_cgroups(self) -> None:
         """Remove parent cgroups that earlier processes left (empty ones only: the kernel
