@@ -12,14 +12,20 @@ import asyncio
 import logging
 import secrets
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from orchestrator.aws import function_arn
-from orchestrator.errors import BackendError, LambdaError, ResourceNotFound, TooManyRequests
+from orchestrator.errors import (
+    BackendError,
+    LambdaError,
+    LrunError,
+    ResourceNotFound,
+    TooManyRequests,
+)
 from orchestrator.manifest import FunctionSpec, Manifest
-from orchestrator.manifest.revision import code_digest
+from orchestrator.manifest.revision import code_digest, zipped_size
 from orchestrator.pool import Create, FunctionLimits, Kind, Pool, Reuse, Slot, Throttle
 from orchestrator.sandbox.backend import Backend
 from orchestrator.sandbox.environment import Environment, Outcome
@@ -53,6 +59,10 @@ class FunctionState:
     errors: int = 0
     throttles: int = 0
     durations_ms: list[float] = field(default_factory=list)
+    code_size: tuple[str, int] | None = None  # (revision, bytes) as last measured
+    # Set while an edit to the code is being looked at: invocations wait for it, so none runs
+    # code older than a save that came before it.
+    changing: asyncio.Future[None] | None = None
 
     def limits(self) -> FunctionLimits:
         return FunctionLimits(self.spec.name, self.revision, self.reserved, self.provisioned)
@@ -106,8 +116,16 @@ class Service:
         self.manifest = manifest
         fresh: dict[str, FunctionState] = {}
         for name, spec in manifest.functions.items():
-            revision = f"{spec.config_digest()}-{code_digest(spec.code)}"
             old = self.functions.get(name)
+            try:
+                revision = f"{spec.config_digest()}-{code_digest(spec.code)}"
+            except OSError as exc:
+                if old is None:
+                    raise LrunError(
+                        f"cannot read the code of function {name!r} in {spec.code}: {exc}"
+                    ) from exc
+                self._on_event(f"{name}: cannot read its code ({exc}); keeping what runs")
+                revision = old.revision
             if old is not None and old.revision == revision:
                 fresh[name] = old
                 continue
@@ -125,19 +143,52 @@ class Service:
         self.functions = fresh
         self._configure()
 
-    def scan_revisions(self) -> dict[str, str]:
-        """Each function's revision as its files are now (reads the disk: call it in a thread)."""
-        return {
-            name: f"{state.spec.config_digest()}-{code_digest(state.spec.code)}"
-            for name, state in list(self.functions.items())
-        }
+    def scan_revisions(self, names: Iterable[str] | None = None) -> dict[str, str | OSError]:
+        """Each function's revision as its files are now, or why they cannot be read (reads the
+        disk: call it in a thread)."""
+        found: dict[str, str | OSError] = {}
+        for name in list(self.functions) if names is None else names:
+            state = self.functions.get(name)
+            if state is None:
+                continue
+            try:
+                found[name] = f"{state.spec.config_digest()}-{code_digest(state.spec.code)}"
+            except OSError as exc:
+                found[name] = exc
+        return found
 
-    def apply_revisions(self, revisions: dict[str, str]) -> bool:
-        """Notice code edits under the functions' code directories; True if any changed."""
+    def hold(self, names: Iterable[str]) -> None:
+        """These functions' code was edited: their invocations wait until ``release``."""
+        loop = asyncio.get_running_loop()
+        for name in names:
+            state = self.functions.get(name)
+            if state is not None and state.changing is None:
+                state.changing = loop.create_future()
+
+    def release(self, names: Iterable[str]) -> None:
+        for name in names:
+            state = self.functions.get(name)
+            if state is not None and state.changing is not None:
+                if not state.changing.done():
+                    state.changing.set_result(None)
+                state.changing = None
+
+    async def rescan(self, names: Iterable[str]) -> None:
+        """Look at these functions' code again (in a thread); new environments where it
+        changed. A walk that fails keeps the revision that runs: it is no edit."""
+        self.apply_revisions(await asyncio.to_thread(self.scan_revisions, list(names)))
+
+    def apply_revisions(self, revisions: Mapping[str, str | OSError]) -> bool:
+        """Notice code edits under the functions' code directories; True if any changed. A
+        function whose code could not be read keeps the revision that runs: that is no edit."""
         changed = False
         for name, revision in revisions.items():
             state = self.functions.get(name)
-            if state is not None and revision != state.revision:
+            if state is None:
+                continue
+            if isinstance(revision, OSError):
+                self._on_event(f"{name}: cannot read its code ({revision}); keeping what runs")
+            elif revision != state.revision:
                 state.revision = revision
                 changed = True
                 self._on_event(f"{state.spec.name}: code changed; new environments")
@@ -154,6 +205,22 @@ class Service:
         if state is None:
             raise ResourceNotFound(f"Function not found: {function_arn(name, '$LATEST')}")
         return state
+
+    async def code_size(self, state: FunctionState) -> int:
+        """The function's ``CodeSize``: its code as a deflated zip, measured in a thread once
+        per revision (never on an invocation's path). Image functions have none, as on AWS."""
+        code = state.spec.code
+        if code is None:
+            return 0
+        revision = state.revision
+        if state.code_size is None or state.code_size[0] != revision:
+            try:
+                size = await asyncio.to_thread(zipped_size, code)
+            except OSError as exc:
+                self._on_event(f"{state.spec.name}: cannot measure its code: {exc}")
+                return state.code_size[1] if state.code_size is not None else 0
+            state.code_size = (revision, size)
+        return state.code_size[1]
 
     def set_reserved(self, name: str, reserved: int | None) -> None:
         self.function(name).reserved = reserved
@@ -176,6 +243,9 @@ class Service:
     ) -> InvocationResult:
         """Invoke ``name``; ``settle`` as in ``Invoker.run_on``."""
         state = self.function(name)
+        if state.changing is not None:  # an edit is being looked at: run what it made
+            await asyncio.shield(state.changing)
+            state = self.function(name)
         spec = state.spec
         loop = asyncio.get_running_loop()
         decision = self.pool.acquire(name, loop.time(), secrets.token_hex(16))

@@ -108,7 +108,7 @@ def _stamp(epoch: float) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "+0000"
 
 
-def configuration(state: FunctionState) -> dict[str, Any]:
+def configuration(state: FunctionState, code_size: int) -> dict[str, Any]:
     """GetFunctionConfiguration's shape for a manifest function ($LATEST)."""
     spec: FunctionSpec = state.spec
     sha = base64.b64encode(hashlib.sha256(state.revision.encode()).digest()).decode()
@@ -116,7 +116,7 @@ def configuration(state: FunctionState) -> dict[str, Any]:
         "FunctionName": spec.name,
         "FunctionArn": function_arn(spec.name),
         "Role": f"arn:aws:iam::{ACCOUNT_ID}:role/lrun-local",
-        "CodeSize": 0,
+        "CodeSize": code_size,
         "Description": spec.description,
         "Timeout": spec.timeout,
         "MemorySize": spec.memory,
@@ -262,12 +262,14 @@ class LambdaApi:
         start = names.index(marker) if marker else 0
         size = _max_items(request.query.get("MaxItems"))
         page = names[start : start + size]
-        body: dict[str, Any] = {
-            "Functions": [configuration(self.service.functions[n]) for n in page]
-        }
+        body: dict[str, Any] = {"Functions": [await self._configuration(n) for n in page]}
         if start + size < len(names):
             body["NextMarker"] = names[start + size]
         return json_response(200, body)
+
+    async def _configuration(self, name: str) -> dict[str, Any]:
+        state = self.service.function(name)
+        return configuration(state, await self.service.code_size(state))
 
     def _latest(self, request: Request) -> FunctionState:
         """The function a request names, which must be unqualified or ``$LATEST``."""
@@ -279,7 +281,7 @@ class LambdaApi:
 
     async def get_function(self, request: Request) -> Response:
         state = self._latest(request)
-        body: dict[str, Any] = {"Configuration": configuration(state)}
+        body: dict[str, Any] = {"Configuration": await self._configuration(state.spec.name)}
         if state.spec.image:
             body["Code"] = {"RepositoryType": "ECR", "ImageUri": state.spec.image}
         else:
@@ -289,11 +291,13 @@ class LambdaApi:
         return json_response(200, body)
 
     async def get_configuration(self, request: Request) -> Response:
-        return json_response(200, configuration(self._latest(request)))
+        return json_response(200, await self._configuration(self._latest(request).spec.name))
 
     async def account_settings(self, request: Request) -> Response:
         limit = self.service.pool.host_limit
-        reserved = sum(f.reserved or 0 for f in self.service.functions.values())
+        functions = list(self.service.functions.values())
+        reserved = sum(f.reserved or 0 for f in functions)
+        total = sum([await self.service.code_size(f) for f in functions])
         return json_response(
             200,
             {
@@ -304,7 +308,7 @@ class LambdaApi:
                     "ConcurrentExecutions": limit,
                     "UnreservedConcurrentExecutions": limit - reserved,
                 },
-                "AccountUsage": {"TotalCodeSize": 0, "FunctionCount": len(self.service.functions)},
+                "AccountUsage": {"TotalCodeSize": total, "FunctionCount": len(functions)},
             },
         )
 

@@ -14,10 +14,12 @@ import os
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from orchestrator import manifest as manifest_module
 from orchestrator.api.access import AccessPolicy, Guard, is_loopback
+from orchestrator.api.edits import watch_edits
 from orchestrator.api.event_api import add_event_routes
 from orchestrator.api.lambda_api import LambdaApi, error_response
 from orchestrator.api.queue_api import add_queue_routes
@@ -45,8 +47,6 @@ from orchestrator.service import Service, ServiceSettings
 from orchestrator.state import announcement, state_dir
 
 log = logging.getLogger(__name__)
-
-WATCH_INTERVAL_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -236,7 +236,14 @@ async def run(
         housekeeping = asyncio.ensure_future(service.run_housekeeping())
         writer = asyncio.ensure_future(book.run())
         dispatcher = asyncio.ensure_future(events.run())
-        watcher = asyncio.ensure_future(_watch(platform, settings.manifest, on_event))
+        watcher = asyncio.ensure_future(
+            watch_edits(
+                service,
+                settings.manifest,
+                partial(_reload, platform, settings.manifest, on_event),
+                on_event,
+            )
+        )
         if on_ready is not None:
             on_ready(service)
         try:
@@ -259,21 +266,11 @@ async def run(
             on_event("stopped; all environments removed")
 
 
-async def _watch(platform: Platform, path: Path, on_event: Callable[[str], None]) -> None:
-    """Reload the manifest when it changes and notice edits to functions' code."""
-    service = platform.service
-    seen = path.stat().st_mtime_ns
-    while True:
-        await asyncio.sleep(WATCH_INTERVAL_S)
-        try:
-            mtime = path.stat().st_mtime_ns
-            if mtime != seen:
-                seen = mtime
-                await platform.load(manifest_module.load(path))
-                on_event(f"reloaded {path}")
-            else:
-                service.apply_revisions(await asyncio.to_thread(service.scan_revisions))
-        except LrunError as exc:
-            on_event(f"manifest not reloaded, keeping the previous one: {exc}")
-        except OSError as exc:
-            on_event(f"cannot read {path}: {exc.strerror}")
+async def _reload(platform: Platform, path: Path, on_event: Callable[[str], None]) -> None:
+    try:
+        await platform.load(manifest_module.load(path))
+        on_event(f"reloaded {path}")
+    except LrunError as exc:
+        on_event(f"manifest not reloaded, keeping the previous one: {exc}")
+    except OSError as exc:
+        on_event(f"cannot read {path}: {exc.strerror}")

@@ -31,6 +31,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from orchestrator.api.server import orphans
+from orchestrator.manifest.revision import zipped_size
 from orchestrator.sandbox import docker_backend
 from orchestrator.sandbox.backend import LABEL_MANAGED, LABEL_OWNER
 from orchestrator.sandbox.ownership import LABEL_HOST, LABEL_OWNER_STARTED, identify
@@ -348,6 +349,7 @@ def test_get_function_and_its_configuration(client: Any) -> None:
     assert config["EphemeralStorage"] == {"Size": 512}
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+0000", config["LastModified"])
     assert len(base64.b64decode(config["CodeSha256"])) == 32
+    assert config["CodeSize"] == zipped_size(CODE) > 0  # the code zipped, as on upload
     function = client.get_function(FunctionName=f"{ARN}:sleep")
     del config["ResponseMetadata"]
     assert function["Configuration"] == config

@@ -11,7 +11,9 @@ import asyncio
 import base64
 import json
 import logging
+import os
 import re
+import shutil
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -737,8 +739,35 @@ def test_get_account_settings(tmp_path: Path) -> None:
                     "ConcurrentExecutions": 10,
                     "UnreservedConcurrentExecutions": 9,  # capped reserves 1, zero 0
                 },
-                "AccountUsage": {"TotalCodeSize": 0, "FunctionCount": 5},
+                "AccountUsage": {
+                    "TotalCodeSize": 5 * zip_size(tmp_path / "code"),
+                    "FunctionCount": 5,
+                },
             }
+
+    scenario(tmp_path, test)
+
+
+def zip_size(directory: Path) -> int:
+    """The size of the directory really zipped, deflated, as `shutil.make_archive` zips it."""
+    made = shutil.make_archive(str(directory.parent / "measured"), "zip", directory)
+    size = os.path.getsize(made)
+    os.unlink(made)
+    return size
+
+
+def test_code_size_is_the_size_of_the_code_zipped_and_follows_edits(tmp_path: Path) -> None:
+    async def test(api: Api) -> None:
+        code = tmp_path / "code"
+        config = json.loads((await api("GET", f"{FUNCTIONS}/echo/configuration")).body)
+        assert config["CodeSize"] == zip_size(code) > 0
+        (code / "data.txt").write_text("lambda " * 5000)
+        service = api.served.service
+        service.apply_revisions(await asyncio.to_thread(service.scan_revisions))
+        edited = json.loads((await api("GET", f"{FUNCTIONS}/echo")).body)["Configuration"]
+        assert edited["CodeSize"] == zip_size(code) > config["CodeSize"]
+        listed = json.loads((await api("GET", FUNCTIONS)).body)["Functions"]
+        assert {f["CodeSize"] for f in listed} == {edited["CodeSize"]}
 
     scenario(tmp_path, test)
 

@@ -1,0 +1,129 @@
+"""Edits while serving: the manifest and the functions' code, seen as they happen.
+
+The kernel tells lrun about every change (``watchfiles``: inotify on Linux), so nothing walks the
+code trees on a timer and no invocation waits for one. An edit to a function's code *holds* the
+function at once: its invocations wait while its revision is computed again (one walk of that
+function's code, in a thread) and then run the new code on new environments. A save followed by
+an invocation therefore runs what was saved, as soon as the notification has arrived (a few
+milliseconds: ``_STEP_MS`` twice). A walk that fails (out of file descriptors, permissions) keeps
+the revision that runs: it is never reported as a change. Warm invocations touch no file.
+
+If the host cannot watch (inotify's watch limit reached), lrun says so and falls back to
+``watchfiles``' polling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+from watchfiles import Change, awatch
+
+from orchestrator.service import Service
+
+# watchfiles hands over changes once none arrived for a step: a small step keeps the time from
+# a save to the hold short; the debounce bounds how long a stream of changes is grouped.
+_STEP_MS = 5
+_DEBOUNCE_MS = 100
+# How often the watching thread looks up from the kernel's queue: at most this long to stop.
+_WAKE_MS = 250
+
+
+def _not_bytecode(change: Change, path: str) -> bool:
+    return f"{os.sep}__pycache__" not in path  # nor are they part of a revision
+
+
+async def watch_edits(
+    service: Service,
+    manifest: Path,
+    reload: Callable[[], Awaitable[None]],
+    on_event: Callable[[str], None],
+) -> None:
+    """Reload the manifest when it changes and notice edits to functions' code, until
+    cancelled."""
+    code = asyncio.ensure_future(_watch_code(service, on_event))
+    try:
+        async for _ in _changes(
+            [manifest.parent],
+            lambda change, path: Path(path).name == manifest.name,
+            False,
+            on_event,
+        ):
+            await reload()
+            code.cancel()  # its directories may have changed: watch them anew
+            await asyncio.gather(code, return_exceptions=True)
+            code = asyncio.ensure_future(_watch_code(service, on_event))
+    finally:
+        code.cancel()
+        await asyncio.gather(code, return_exceptions=True)
+
+
+async def _watch_code(service: Service, on_event: Callable[[str], None]) -> None:
+    owners: dict[str, list[str]] = {}  # code directory: the functions whose code it is
+    for name, state in service.functions.items():
+        if state.spec.code is not None and state.spec.code.is_dir():
+            owners.setdefault(str(state.spec.code.resolve()), []).append(name)
+    if not owners:
+        return
+    pending: set[str] = set()
+    scanning: asyncio.Future[None] | None = None
+
+    async def scan() -> None:
+        while pending:
+            batch = set(pending)
+            pending.clear()
+            try:
+                await service.rescan(batch)
+            finally:
+                service.release(batch - pending)  # an edit since has its own scan to wait for
+
+    async for changes in _changes(list(owners), _not_bytecode, True, on_event):
+        edited = {
+            name
+            for _, path in changes
+            for directory, names in owners.items()
+            if path == directory or path.startswith(directory + os.sep)
+            for name in names
+        }
+        service.hold(edited)
+        pending |= edited
+        if scanning is None or scanning.done():
+            scanning = asyncio.ensure_future(scan())
+
+
+async def _changes(
+    paths: list[Path] | list[str],
+    keep: Callable[[Change, str], bool],
+    recursive: bool,
+    on_event: Callable[[str], None],
+) -> AsyncIterator[set[tuple[Change, str]]]:
+    """Batches of changes under ``paths``: notifications, else (if the host refuses) polling."""
+    stop = threading.Event()
+    polling = False
+    try:
+        while True:
+            try:
+                async for changes in awatch(
+                    *paths,
+                    watch_filter=keep,
+                    debounce=_DEBOUNCE_MS,
+                    step=_STEP_MS,
+                    stop_event=stop,
+                    rust_timeout=_WAKE_MS,
+                    recursive=recursive,
+                    force_polling=polling,
+                    ignore_permission_denied=True,
+                ):
+                    yield changes
+                return
+            except OSError as exc:
+                if polling:
+                    raise
+                where = ", ".join(str(p) for p in paths)
+                on_event(f"cannot watch {where} for edits ({exc}); polling for them instead")
+                polling = True
+    finally:
+        stop.set()
