@@ -15,9 +15,17 @@ from orchestrator.errors import LrunError
 @manifest_option
 def validate(manifest_path: Path | None) -> None:
     """Check a manifest; list every problem and exit non-zero if there are any."""
+    from orchestrator.sandbox.scratch import unsupported
+
     loaded = load_manifest(manifest_path)
     names = ", ".join(loaded.functions)
     click.echo(f"{loaded.path}: ok ({len(loaded.functions)} functions: {names})")
+    why = unsupported()
+    if why is not None and loaded.functions:
+        click.echo(
+            "note: /tmp will be a tmpfs here, which counts against each function's memory "
+            f"(on Lambda it is disk, apart from memory), because {why}"
+        )
 
 
 @click.command()

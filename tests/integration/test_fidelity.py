@@ -3,14 +3,19 @@ Memory Used after an environment ends badly, /tmp on disk apart from memory, no 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 from orchestrator.sandbox import scratch
+from orchestrator.sandbox.docker_backend import DockerBackend
+from orchestrator.sandbox.oneshot import hosted_invoker
+from orchestrator.state import state_dir
 from tests.conftest import FUNCTIONS
-from tests.integration.conftest import load_function
+from tests.integration.conftest import OWNER, load_function, run
 
 CODE = FUNCTIONS / "fidelity"
 MANIFEST = f"""
@@ -80,3 +85,42 @@ def test_there_is_no_dev_shm_as_on_lambda(invoke, write_manifest: Callable[[str]
     result = invoke(load_function(write_manifest(MANIFEST), "shm"))
     assert result.function_error is None, result.payload
     assert json.loads(result.payload) == {"dev_shm": False, "queue": "FileNotFoundError"}
+
+
+def loop_backing_files() -> list[str]:
+    files = []
+    for device in Path("/sys/block").glob("loop*"):
+        try:
+            files.append((device / "loop" / "backing_file").read_text().strip())
+        except OSError:
+            continue  # not in use
+    return files
+
+
+def test_an_environments_tmp_goes_with_it(
+    backend: DockerBackend, write_manifest: Callable[[str], Path]
+) -> None:
+    """Nothing of a /tmp disk outlives its environment: no mount, loop device or file."""
+    if scratch.unsupported() is not None:
+        return  # /tmp is a tmpfs here, which goes with the container anyway
+    spec = load_function(write_manifest(MANIFEST), "trace")
+
+    async def scenario() -> str:
+        async with hosted_invoker(backend, OWNER) as invoker:
+            env = await invoker.start_environment(spec)
+            assert env.container is not None
+            name = env.container.name
+            await asyncio.wait_for(env.ready.wait(), 30)
+            assert any(name in f for f in loop_backing_files())  # in use while it lives
+            await invoker.stop_environment(env)
+            await asyncio.wait_for(env.output_done.wait(), 30)
+            return name
+
+    name = run(scenario())
+    deadline = time.monotonic() + 15
+    while any(name in f for f in loop_backing_files()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(name in f for f in loop_backing_files())
+    with open("/proc/self/mountinfo") as f:
+        assert name not in f.read()
+    assert not list((state_dir() / "scratch").glob(f"{name}*"))

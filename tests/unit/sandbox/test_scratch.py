@@ -1,0 +1,44 @@
+"""Unit tests for orchestrator.sandbox.scratch: when /tmp can be a disk of its own, and what
+`lrun validate` says when it cannot."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from orchestrator.cli import main
+from orchestrator.sandbox import scratch
+
+
+def test_a_user_who_is_not_root_gets_a_tmpfs_and_is_told_why(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    assert scratch.unsupported() == (
+        "lrun is not running as root, which loop-mounting a file system needs"
+    )
+
+
+def test_missing_tools_are_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    monkeypatch.setattr(scratch, "_tool", lambda name: None if name == "mkfs.ext4" else name)
+    assert scratch.unsupported() == "mkfs.ext4 not found (install e2fsprogs and mount)"
+
+
+def test_validate_says_when_tmp_is_memory(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    (tmp_path / "code").mkdir()
+    manifest = tmp_path / "lrun.yaml"
+    manifest.write_text("functions:\n  f: {runtime: python3.13, handler: a.b, code: ./code}\n")
+    monkeypatch.setattr(scratch, "unsupported", lambda: "lrun is not running as root")
+    told = CliRunner().invoke(main, ["validate", "-f", str(manifest)])
+    assert told.exit_code == 0, told.output
+    assert told.output.splitlines()[-1] == (
+        "note: /tmp will be a tmpfs here, which counts against each function's memory (on "
+        "Lambda it is disk, apart from memory), because lrun is not running as root"
+    )
+    monkeypatch.setattr(scratch, "unsupported", lambda: None)
+    quiet = CliRunner().invoke(main, ["validate", "-f", str(manifest)])
+    assert "note:" not in quiet.output
