@@ -18,6 +18,7 @@ import os
 import re
 import subprocess
 import sys
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,11 +53,11 @@ def blocks(text: str) -> list[Block]:
     lines = text.splitlines()
     i = 0
     while i < len(lines):
-        fence = re.match(r"^```(\w*)\s*$", lines[i])
+        fence = re.match(r"^\s*```(\w*)\s*$", lines[i])  # also inside list items, indented
         if fence is None:
             i += 1
             continue
-        end = next(j for j in range(i + 1, len(lines)) if lines[j].startswith("```"))
+        end = next(j for j in range(i + 1, len(lines)) if lines[j].strip().startswith("```"))
         before = next((lines[j] for j in range(i - 1, -1, -1) if lines[j].strip()), "")
         marked = MARKER.match(before.strip())
         if fence[1] in COMMAND_LANGUAGES:
@@ -64,7 +65,7 @@ def blocks(text: str) -> list[Block]:
                 Block(
                     i + 1,
                     fence[1],
-                    "\n".join(lines[i + 1 : end]) + "\n",
+                    textwrap.dedent("\n".join(lines[i + 1 : end]) + "\n"),
                     marked["kind"] if marked else None,
                     marked["why"] if marked else None,
                 )
