@@ -101,7 +101,11 @@ def connect() -> DockerBackend:
         client = docker.from_env(timeout=120)
         client.api.ping()
     scratch = None if unsupported() else ScratchDisks(state_dir() / "scratch")
-    return DockerBackend(client, scratch=scratch)
+    backend = DockerBackend(client, scratch=scratch)
+    # Ask the engine's cgroup driver now, on a thread of its own (~15 ms): by the first
+    # container's start the answer is there, so a one-shot invocation does not wait for it.
+    threading.Thread(target=backend.probe_cgroups, name="lrun-cgroups", daemon=True).start()
+    return backend
 
 
 class _DemuxedOutput:
@@ -153,6 +157,7 @@ class DockerBackend:
         self._networks: dict[str, Network] = {}
         self._peak_files: dict[str, int] = {}
         self._own_cgroups: bool | None = None  # whether containers get a parent cgroup each
+        self._cgroup_lock = threading.Lock()
         self._parents: dict[str, str] = {}  # container id: its parent cgroup's path
         self._final_peaks: dict[str, int | None] = {}  # of containers gone, latest last
         self._exit_lock = threading.Lock()
@@ -256,8 +261,18 @@ class DockerBackend:
             with contextlib.suppress(host_firewall.FirewallError):
                 host_firewall.remove(owner)
 
+    def probe_cgroups(self) -> None:
+        """Find out ahead whether containers can have parent cgroups of their own; an engine
+        that fails here fails again, and says so, when a container is started."""
+        with contextlib.suppress(Exception):
+            self._cgroup_parents()
+
     def _cgroup_parents(self) -> bool:
         """Whether containers can have parent cgroups of their own (asked once)."""
+        with self._cgroup_lock:
+            return self._ask_cgroup_parents()
+
+    def _ask_cgroup_parents(self) -> bool:
         if self._own_cgroups is None:
             with _translated("read the engine's settings"):
                 info = self._api.info()
