@@ -32,7 +32,7 @@ def validate(manifest_path: Path | None) -> None:
 @click.argument("template", default="python")
 @click.argument("directory", default=".", type=click.Path(file_okay=False, path_type=Path))
 def init(template: str, directory: Path) -> None:
-    """Create a function from TEMPLATE (python, nodejs, provided) in DIRECTORY."""
+    """Create a function from TEMPLATE (see templates/: python, nodejs, ...) in DIRECTORY."""
     from difflib import get_close_matches
 
     from orchestrator.sandbox.images import source_dir

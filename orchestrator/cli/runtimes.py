@@ -74,7 +74,7 @@ def runtimes_ls(as_json: bool) -> None:
     from orchestrator.sandbox import images as rt
 
     backend = connect_backend()
-    rows = []
+    rows: list[dict[str, object]] = []
     for name, definition in rt.RUNTIMES.items():
         info = backend.image(definition.image)
         rows.append(
@@ -84,6 +84,7 @@ def runtimes_ls(as_json: bool) -> None:
                 "state": rt.image_state(backend, definition),
                 "size_mb": round(info.size / 1e6) if info else None,
                 "debian": definition.suite,
+                "sdk": rt.sdk_versions(definition),
             }
         )
     if as_json:
@@ -92,7 +93,7 @@ def runtimes_ls(as_json: bool) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table("runtime", "image", "state", "size", "base")
+    table = Table("runtime", "image", "state", "size", "base", "AWS SDK")
     for row in rows:
         style = {"current": "green", "outdated": "yellow", "missing": "red"}[str(row["state"])]
         size_text = f"{row['size_mb']} MB" if row["size_mb"] is not None else "-"
@@ -102,10 +103,19 @@ def runtimes_ls(as_json: bool) -> None:
             f"[{style}]{row['state']}[/]",
             size_text,
             f"Debian {row['debian']}",
+            _sdk_text(row),
         )
     Console().print(table)
     if any(row["state"] != "current" for row in rows):
         err("build the missing ones with: lrun runtimes build")
+
+
+def _sdk_text(row: dict[str, object]) -> str:
+    sdk = row["sdk"]
+    assert isinstance(sdk, dict)
+    if sdk:
+        return ", ".join(f"{name} {version}" for name, version in sdk.items())
+    return "as a layer" if str(row["runtime"]).startswith("nodejs") else "-"
 
 
 def ensure_image(backend: Backend, spec: FunctionSpec) -> None:

@@ -38,7 +38,14 @@ from orchestrator.manifest.triggers import BucketSpec, QueueSpec, Triggers
 
 NetworkMode = Literal["public", "private"]
 
-RUNTIME_NAMES = ("python3.11", "python3.13", "nodejs20.x", "provided")  # images: sandbox/images
+RUNTIME_NAMES = (
+    "python3.11",
+    "python3.13",
+    "nodejs20.x",
+    "nodejs22.x",
+    "nodejs24.x",
+    "provided",
+)  # images: sandbox/images
 
 MEMORY_RANGE = (128, 10240)  # MB
 TIMEOUT_RANGE = (1, 900)  # seconds
@@ -47,6 +54,7 @@ EPHEMERAL_RANGE = (512, 10240)  # MB
 ENV_SIZE_LIMIT = 4096  # characters of the variables' compact JSON
 DESCRIPTION_MAX = 256
 HANDLER_MAX = 128
+MAX_LAYERS = 5
 NETWORK_MODES: tuple[NetworkMode, ...] = ("public", "private")
 
 # Allowed top-level keys: extend this (and ``_FunctionReader.manifest``) for new resource kinds.
@@ -93,6 +101,8 @@ class FunctionSpec:
     provisioned_concurrency: int
     network: NetworkMode
     description: str
+    # Directories laid over /opt in this order, as Lambda extracts a function's layers there.
+    layers: tuple[Path, ...] = ()
 
     def config_digest(self) -> str:
         """First 16 hex chars of the sha256 of a canonical JSON of every field."""
@@ -225,6 +235,11 @@ class _FunctionReader(Reader):
             example = "index.handler" if runtime.startswith("nodejs") else "app.handler"
             fix = f"add handler: MODULE.FUNCTION, e.g. handler: {example}"
             self.add(key, path, f"handler is required for runtime {runtime!r}; {fix}")
+        if is_image and "layers" in items:
+            fix = "build the layers' files into the image, as Lambda requires for image functions"
+            self.add(
+                items["layers"][0], f"{path}.layers", f"layers are not allowed with image; {fix}"
+            )
         if "code" not in items and has_runtime and not is_image:
             fix = f"add code: the directory holding the function's files, relative to {self.base}"
             self.add(key, path, f"code is required for runtime functions; {fix}")
@@ -245,6 +260,7 @@ class _FunctionReader(Reader):
             provisioned_concurrency=self.integer("provisioned_concurrency", 0, None, "", 0),
             network=cast(NetworkMode, self.choice("network", NETWORK_MODES) or "public"),
             description=self.text("description", DESCRIPTION_MAX, _DESCRIPTION_RULE) or "",
+            layers=self.layers(),
         )
         reserved, provisioned = spec.reserved_concurrency, spec.provisioned_concurrency
         if reserved is not None and provisioned > reserved:
@@ -270,6 +286,38 @@ class _FunctionReader(Reader):
         fix = f"code must be a directory holding the function's files, relative to {self.base}"
         self.add(node, where, f"{what} ({resolved}); {fix}")
         return None
+
+    def layers(self) -> tuple[Path, ...]:
+        """Local directories standing for Lambda layers: inside the project, like its code."""
+        if (got := self.get("layers")) is None:
+            return ()
+        node, value, where = got
+        example = "layers: [./layers/aws-sdk]"
+        if not isinstance(node, yaml.SequenceNode) or not isinstance(value, list):
+            fix = f"layers must be a list of directories relative to the manifest, e.g. {example}"
+            self.add(node, where, f"{_show(value)} is not a list; {fix}")
+            return ()
+        if len(value) > MAX_LAYERS:
+            fix = f"a function can use at most {MAX_LAYERS} layers, as on Lambda"
+            self.add(node, where, f"{len(value)} layers given; {fix}")
+        layers: list[Path] = []
+        for index, (item_node, item) in enumerate(zip(node.value, value, strict=True)):
+            at = f"{where}[{index}]"
+            if not isinstance(item, str) or not item:
+                fix = f"each layer is a directory path relative to the manifest, e.g. {example}"
+                self.add(item_node, at, f"{_show(item)} is not a path; {fix}")
+                continue
+            resolved = (self.base / Path(item).expanduser()).resolve()
+            if not resolved.is_relative_to(self.base.resolve()):
+                fix = f"keep layers inside the project directory {self.base}, e.g. {example}"
+                self.add(item_node, at, f"{item!r} ({resolved}) is outside the project; {fix}")
+            elif not resolved.is_dir():
+                what = "is not a directory" if resolved.exists() else "does not exist"
+                fix = "a layer is a directory laid out as Lambda extracts one into /opt"
+                self.add(item_node, at, f"{item!r} {what} ({resolved}); {fix}")
+            else:
+                layers.append(resolved)
+        return tuple(layers)
 
     def environment(self) -> dict[str, str]:
         if (got := self.get("environment")) is None:

@@ -43,6 +43,8 @@ class ContainerSpec:
     working_dir: str | None = None
     pids_limit: int = 1024
     nofile: int = 1024
+    # Read-only bind mounts besides the code: (host directory, container path), e.g. layers.
+    binds: tuple[tuple[Path, str], ...] = ()
 
 
 @dataclass(frozen=True)

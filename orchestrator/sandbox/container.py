@@ -11,6 +11,7 @@ import os
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from orchestrator.aws import REGION
 from orchestrator.manifest import FunctionSpec
@@ -129,4 +130,22 @@ def container_spec(
         entrypoint=spec.entrypoint,
         command=spec.command,
         working_dir="/var/task" if spec.image is None else None,
+        binds=layer_binds(spec.layers),
     )
+
+
+def layer_binds(layers: tuple[Path, ...]) -> tuple[tuple[Path, str], ...]:
+    """Where a function's layers appear: one layer is /opt itself; several are merged by their
+    top-level entries (/opt/nodejs, /opt/python, /opt/bin, ...), a later layer's entry replacing
+    an earlier one's of the same name. Lambda merges file by file; a bind mount cannot."""
+    if len(layers) <= 1:
+        return tuple((layer, "/opt") for layer in layers)
+    entries: dict[str, Path] = {}
+    for layer in layers:
+        try:
+            names = sorted(os.listdir(layer))
+        except OSError:
+            continue  # gone since the manifest was read: as if empty
+        for name in names:
+            entries[name] = layer / name
+    return tuple((source, f"/opt/{name}") for name, source in entries.items())

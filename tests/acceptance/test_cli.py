@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from orchestrator.sandbox import images
 from tests.acceptance.conftest import Lrun
 from tests.conftest import FUNCTIONS
 
@@ -157,10 +158,17 @@ def test_runtimes_are_listed_and_a_current_build_does_nothing(lrun: Lrun) -> Non
     listed = lrun("runtimes", "ls", "--json")
     assert listed.returncode == 0
     rows = {row["runtime"]: row for row in json.loads(listed.stdout)}
-    assert set(rows) == {"python3.11", "python3.13", "nodejs20.x", "provided"}
+    assert set(rows) == set(images.RUNTIMES)
     assert all(row["state"] == "current" for row in rows.values())
+    sdk = images.sdk_versions(images.RUNTIMES["python3.13"])
+    assert set(sdk) == {"boto3", "botocore"} and all(sdk.values())
+    assert rows["python3.11"]["sdk"] == rows["python3.13"]["sdk"] == sdk
+    assert rows["nodejs20.x"]["sdk"] == {}
+    table = lrun("runtimes", "ls", env={"COLUMNS": "200"})  # one row a line
+    assert f"boto3 {sdk['boto3']}" in table.stdout, table.stdout
     again = lrun("runtimes", "build", "python3.13")
     assert again.returncode == 0
-    assert "python3.13: image lrun/python3.13:latest is current" in again.stderr
+    image = images.RUNTIMES["python3.13"].image  # under LRUN_IMAGE_PREFIX
+    assert f"python3.13: image {image} is current" in again.stderr
     unknown = lrun("runtimes", "build", "python3.12")
     assert unknown.returncode == 4 and "did you mean" in unknown.stderr

@@ -75,8 +75,20 @@ LEVELS.forEach((level, i) => {
 });
 console.log = console.info;
 
+// AWS's Node.js runtimes include the AWS SDK for JavaScript v3; lrun's images cannot (it
+// comes from the npm registry), so a function that imports it is told how to supply it.
+function hintSdkLayer(err) {
+  const missing = /Cannot find (?:module|package) '(@aws-sdk\/[^'/]+)/.exec(String(err?.message ?? err));
+  if (!missing) return;
+  process.stdout.write(`lrun: ${missing[1]} is not installed: AWS's Node.js runtimes include the ` +
+    "AWS SDK for JavaScript v3, lrun's images do not. Supply it as a layer: a directory holding " +
+    `nodejs/node_modules/${missing[1]} (and its dependencies), listed under the function's ` +
+    "layers: in lrun.yaml (mounted at /opt, as Lambda does).\n");
+}
+
 // "<title> \t{json}" at ERROR level, e.g. "Invoke Error \t{"errorType":...}", as the RIC.
 function logError(title, err) {
+  hintSdkLayer(err);
   const e = err instanceof Error ? err : new Error(err);
   const withProps = (_k, v) => {
     if (!(v instanceof Error)) return v;

@@ -27,6 +27,7 @@ SIZE_PREFIX = (
 )
 MEMORY_RULE = "memory must be an integer number of MB from 128 to 10240"
 TIMEOUT_RULE = "timeout must be an integer number of seconds from 1 to 900"
+RUNTIMES_TEXT = "python3.11, python3.13, nodejs20.x, nodejs22.x, nodejs24.x, provided"
 EPHEMERAL_RULE = "ephemeral_storage must be an integer number of MB from 512 to 10240"
 
 
@@ -302,7 +303,7 @@ def test_unknown_key_without_suggestion_lists_allowed(tmp_path: Path) -> None:
     problem = one_problem(write_function(tmp_path, zzz=1))
     assert problem.message == (
         "unknown key 'zzz'; allowed keys: async, code, command, description, entrypoint, "
-        "environment, ephemeral_storage, events, handler, image, memory, network, "
+        "environment, ephemeral_storage, events, handler, image, layers, memory, network, "
         "provisioned_concurrency, reserved_concurrency, runtime, timeout"
     )
 
@@ -328,15 +329,12 @@ def test_unknown_runtime_did_you_mean(tmp_path: Path) -> None:
         3,
         "functions.hello.runtime",
         "unknown runtime 'pyton3.13'; did you mean 'python3.13'? "
-        "runtime must be one of: python3.11, python3.13, nodejs20.x, provided",
+        f"runtime must be one of: {RUNTIMES_TEXT}",
     )
     message = one_problem(write_function(tmp_path, runtime="python3.12")).message
     assert message.startswith("unknown runtime 'python3.12'; did you mean 'python3.1")
     message = one_problem(write_function(tmp_path, runtime="java21")).message
-    assert message == (
-        "unknown runtime 'java21'; "
-        "runtime must be one of: python3.11, python3.13, nodejs20.x, provided"
-    )
+    assert message == (f"unknown runtime 'java21'; runtime must be one of: {RUNTIMES_TEXT}")
 
 
 def test_missing_handler(tmp_path: Path) -> None:
@@ -376,8 +374,8 @@ def test_neither_runtime_nor_image(tmp_path: Path) -> None:
         str(path),
         2,
         "functions.hello",
-        "neither runtime nor image is set; set runtime (one of python3.11, python3.13, "
-        "nodejs20.x, provided) or image (a local image)",
+        f"neither runtime nor image is set; set runtime (one of {RUNTIMES_TEXT}) "
+        "or image (a local image)",
     )
 
 

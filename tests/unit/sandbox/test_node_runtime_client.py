@@ -453,6 +453,45 @@ def test_init_errors_are_posted_and_the_runtime_exits(api, start, tmp_path, case
 
 
 @needs_node
+@pytest.mark.parametrize(
+    ("file", "source", "error_type"),
+    [
+        (
+            "app.js",
+            "const { S3Client } = require('@aws-sdk/client-s3');\nexports.handler = async () => 1;",
+            "Runtime.ImportModuleError",
+        ),
+        (
+            "app.mjs",
+            "import { S3Client } from '@aws-sdk/client-s3';\nexport const handler = async () => 1;",
+            "Error",  # as AWS's client: an ES module's import error passes through as it is
+        ),
+    ],
+)
+def test_a_missing_aws_sdk_is_explained_in_the_log(api, start, tmp_path, file, source, error_type):
+    """AWS's runtimes include SDK v3; lrun's cannot, so the log says how to supply it."""
+    write_files(tmp_path, {file: source + "\n"})
+    proc = start(tmp_path, "app.handler")
+    post = api.next_post()
+    assert post.kind == "init_error"
+    assert post.json()["errorType"] == error_type
+    assert "@aws-sdk/client-s3" in post.json()["errorMessage"]
+    assert proc.wait_exit() == 129
+    hint = next(line for line in proc.log_lines() if line.startswith("lrun: "))
+    assert "@aws-sdk/client-s3 is not installed" in hint
+    assert "nodejs/node_modules/@aws-sdk/client-s3" in hint and "layers:" in hint
+
+
+@needs_node
+def test_other_missing_modules_get_no_sdk_hint(api, start, tmp_path):
+    write_files(tmp_path, {"app.js": "require('left-pad');\nexports.handler = async () => 1;\n"})
+    proc = start(tmp_path, "app.handler")
+    assert api.next_post().json()["errorType"] == "Runtime.ImportModuleError"
+    assert proc.wait_exit() == 129
+    assert not [line for line in proc.log_lines() if line.startswith("lrun: ")]
+
+
+@needs_node
 def test_remaining_time_follows_the_deadline(api, start, tmp_path):
     write_files(
         tmp_path,
@@ -609,7 +648,7 @@ def test_python_template_handler():
     assert handler({}, None) == {"message": "Hello, world!"}
 
 
-@pytest.mark.parametrize("name", ["python", "nodejs", "provided"])
+@pytest.mark.parametrize("name", ["python", "nodejs", "nodejs22.x", "nodejs24.x", "provided"])
 def test_templates_are_complete(name):
     fn = manifest(name)
     assert {"runtime", "code", "memory", "timeout"} <= fn.keys()
