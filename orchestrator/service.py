@@ -36,6 +36,9 @@ log = logging.getLogger(__name__)
 
 PROVISIONED_INIT_LIMIT_S = 130.0
 PROVISION_RETRY_S = 30.0
+# How long a new invocation waits for an environment that has answered to come back for more
+# work, before it starts another: far less than any cold start.
+RETURN_WAIT_S = 0.2
 
 
 @dataclass(frozen=True)
@@ -107,7 +110,9 @@ class Service:
         self._starting: dict[str, asyncio.Task[Environment]] = {}
         self._background: set[asyncio.Task[object]] = set()
         self._closing = False
-        self.in_flight: set[asyncio.Future[Any]] = set()
+        self._owned: set[asyncio.Task[None]] = set()  # invocations, from delivery to release
+        self._returning: dict[str, int] = {}  # by function: answered, runtime not back yet
+        self._returned: dict[str, asyncio.Future[None]] = {}  # by function: one came back
 
     # Functions
 
@@ -241,59 +246,138 @@ class Service:
         on_answer: Callable[[Outcome], None] | None = None,
         settle: bool = True,
     ) -> InvocationResult:
-        """Invoke ``name``; ``settle`` as in ``Invoker.run_on``."""
+        """Invoke ``name`` and wait for its result; ``settle`` as in ``Invoker.run_on``.
+
+        Cancelling the caller abandons the wait, never the invocation (see ``start``).
+        """
+        await self.edits_seen(name)
+        return await asyncio.shield(self.start(name, request, on_answer, settle))
+
+    async def edits_seen(self, name: str) -> None:
+        """Wait while an edit to the function's code is being looked at, so an invocation
+        started after a save runs what it made (``start`` does not wait: call this first)."""
         state = self.function(name)
-        if state.changing is not None:  # an edit is being looked at: run what it made
+        if state.changing is not None:
             await asyncio.shield(state.changing)
-            state = self.function(name)
-        spec = state.spec
-        loop = asyncio.get_running_loop()
-        decision = self.pool.acquire(name, loop.time(), secrets.token_hex(16))
+
+    def start(
+        self,
+        name: str,
+        request: InvokeRequest,
+        on_answer: Callable[[Outcome], None] | None = None,
+        settle: bool = True,
+    ) -> asyncio.Future[InvocationResult]:
+        """Take an environment for one invocation of ``name`` and run it in a task the service
+        owns; the returned future has its result. Throttles and unknown functions raise here.
+
+        Once taken, the invocation runs to its end whatever its caller does, as on Lambda: a
+        client that disconnects does not stop it, and its environment goes back to the pool
+        only when its runtime asks for the next event (or is replaced if it ends). So an
+        abandoned invocation's environment is never handed to another while it is still busy,
+        and its log and REPORT are recorded as any other's. ``close`` waits for these tasks.
+        """
+        state = self.function(name)
+        decision = self.pool.acquire(name, asyncio.get_running_loop().time(), secrets.token_hex(16))
         if isinstance(decision, Throttle):
             state.throttles += 1
             raise TooManyRequests(decision.reason)
+        result: asyncio.Future[InvocationResult] = asyncio.get_running_loop().create_future()
+        # Retrieved here, so an abandoned caller's failure is not reported as never retrieved.
+        result.add_done_callback(_retrieve)
+        self._own(self._run(decision, state, request, result, on_answer, settle))
+        return result
+
+    async def _run(
+        self,
+        decision: Reuse | Create,
+        state: FunctionState,
+        request: InvokeRequest,
+        result: asyncio.Future[InvocationResult],
+        on_answer: Callable[[Outcome], None] | None,
+        settle: bool,
+    ) -> None:
+        """One invocation, owned by the service: its result goes to ``result``; then its
+        environment goes back to the pool once the runtime asks for more work."""
+        spec = state.spec
         slot_id = decision.id
         try:
+            if isinstance(decision, Create) and self._returning.get(spec.name):
+                decision = await self._reacquire(spec.name, decision)
+                slot_id = decision.id
             if isinstance(decision, Reuse):
                 env = self._envs[slot_id]
             else:
-                assert isinstance(decision, Create)
                 env = await self._start(slot_id, spec, "on-demand")
                 self._spawn(self._mark_started(slot_id, env))
-        except BaseException:
+        except BaseException as exc:
             self.pool.remove(slot_id)
-            raise
-        released = False
-
-        def answered(outcome: Outcome) -> None:
-            nonlocal released
-            released = True
-            self._after(slot_id, env)
-            if on_answer is not None:
-                on_answer(outcome)
-
+            _settle(result, exc)
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+            return  # its caller is told
         try:
-            result = await self._invoker.run_on(
-                env, spec, request, on_answer=answered, settle=settle
+            done = await self._invoker.run_on(
+                env, spec, request, on_answer=on_answer, settle=settle
             )
-        finally:
-            if not released:
-                self._after(slot_id, env)
+        except BaseException as exc:
+            _settle(result, exc)
+            self.pool.remove(slot_id)  # in no known state: never reused
+            self._stop(slot_id, "its invocation failed")
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+            return
         state.invocations += 1
-        state.errors += result.function_error is not None
-        state.durations_ms.append(result.report.duration_ms)
+        state.errors += done.function_error is not None
+        state.durations_ms.append(done.report.duration_ms)
         del state.durations_ms[:-1000]
-        self._on_log(name, result)
-        return result
+        self._on_log(spec.name, done)
+        if not result.done():
+            result.set_result(done)
+        # The runtime has answered, but is not free until it asks for the next event: within
+        # the function's timeout, or it is stopped.
+        self._returning[spec.name] = self._returning.get(spec.name, 0) + 1
+        try:
+            if not await env.came_back(float(spec.timeout)) and env.exited is None:
+                await self._invoker.stop_environment(env)
+            self._end(slot_id, env)
+        finally:
+            self._returning[spec.name] -= 1
+            returned = self._returned.pop(spec.name, None)
+            if returned is not None and not returned.done():
+                returned.set_result(None)
 
-    def _after(self, slot_id: str, env: Environment) -> None:
-        """An invocation ended: the environment goes back to the pool, or away."""
+    async def _reacquire(self, name: str, created: Create) -> Reuse | Create:
+        """Before starting a new environment, wait a moment for one that has answered and is
+        on its way back: a client that sends its next request as soon as it has its answer
+        can get there before the runtime's ``/next``, and a cold start costs far more."""
+        returned = self._returned.get(name)
+        if returned is None:
+            returned = self._returned[name] = asyncio.get_running_loop().create_future()
+        await asyncio.wait({returned}, timeout=RETURN_WAIT_S)
+        if not returned.done():
+            return created
+        # Give up the new slot and ask again (nothing else runs in between, so the counts hold):
+        # the returned environment is idle now, unless another invocation took it first.
+        self.pool.remove(created.id)
+        decision = self.pool.acquire(name, asyncio.get_running_loop().time(), created.id)
+        if isinstance(decision, Throttle):  # its concurrency was lowered meanwhile
+            self.function(name).throttles += 1
+            raise TooManyRequests(decision.reason)
+        return decision
+
+    def _end(self, slot_id: str, env: Environment) -> None:
+        """An invocation's environment is free again, or ended: back to the pool, or away."""
         now = asyncio.get_running_loop().time()
         if env.exited is not None or env.stopping:
             self.pool.remove(slot_id)
             self._forget(slot_id)
         elif not self.pool.release(slot_id, now):
             self._stop(slot_id, "out of date")
+
+    def _own(self, coro: Coroutine[Any, Any, None]) -> None:
+        task: asyncio.Task[None] = asyncio.ensure_future(coro)
+        self._owned.add(task)
+        task.add_done_callback(self._owned.discard)
 
     async def _start(self, slot_id: str, spec: FunctionSpec, init_type: str) -> Environment:
         task = asyncio.ensure_future(self._invoker.start_environment(spec, init_type))
@@ -433,10 +517,10 @@ class Service:
     # Shutdown
 
     async def close(self, grace: float) -> None:
-        """Let in-flight invocations finish (at most ``grace`` seconds), then stop everything."""
+        """Let invocations finish (at most ``grace`` seconds), then stop everything."""
         self._closing = True
-        if self.in_flight:
-            await asyncio.wait(self.in_flight, timeout=grace)
+        if self._owned:
+            await asyncio.wait(self._owned, timeout=grace)
         for task in self._starting.values():
             task.cancel()
         envs = list(self._envs.values())
@@ -444,5 +528,23 @@ class Service:
         await asyncio.gather(
             *(self._invoker.stop_environment(env) for env in envs), return_exceptions=True
         )
+        owned = list(self._owned)  # past the grace: their environments are gone now
+        for invocation in owned:
+            invocation.cancel()
+        await asyncio.gather(*owned, return_exceptions=True)
         if self._background:
             await asyncio.wait(self._background, timeout=5)
+
+
+def _retrieve(result: asyncio.Future[InvocationResult]) -> None:
+    if not result.cancelled():
+        result.exception()
+
+
+def _settle(result: asyncio.Future[InvocationResult], exc: BaseException) -> None:
+    if result.done():
+        return
+    if isinstance(exc, asyncio.CancelledError):
+        result.cancel()
+    else:
+        result.set_exception(exc)

@@ -32,7 +32,7 @@ from orchestrator.events.invoke_config import InvokeConfigs, from_api, to_api
 from orchestrator.http_server import Request, Response, Router
 from orchestrator.manifest import FunctionSpec
 from orchestrator.manifest.triggers import AsyncConfig
-from orchestrator.sandbox.environment import Outcome
+from orchestrator.sandbox.environment import Answer, Outcome
 from orchestrator.sandbox.invocation import (
     InvocationResult,
     InvokeRequest,
@@ -218,7 +218,7 @@ class LambdaApi:
         tail = request.headers.get("x-amz-log-type") == "Tail"
         full_log = request.headers.get("x-lrun-log") == "full"
         if tail or full_log:
-            result = await self._tracked(self.service.invoke(name, invocation))
+            result = await self.service.invoke(name, invocation)
             return _invoke_response(result, tail, full_log)
         # Answer the client as soon as the function has; the log is completed behind it.
         answered: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
@@ -228,7 +228,7 @@ class LambdaApi:
                 answered.set_result(outcome)
 
         def on_end(run: asyncio.Future[InvocationResult]) -> None:
-            error = None if run.cancelled() else run.exception()  # always retrieved
+            error = None if run.cancelled() else run.exception()
             if answered.done():
                 if error is not None:
                     log.warning("invocation %s: %s", invocation.request_id, error)
@@ -237,20 +237,10 @@ class LambdaApi:
             else:
                 answered.cancel()
 
-        run = asyncio.ensure_future(self.service.invoke(name, invocation, on_answer, settle=False))
-        self._track(run)
-        run.add_done_callback(on_end)
+        # The invocation is the service's: a client that goes away cancels only this wait.
+        await self.service.edits_seen(name)
+        self.service.start(name, invocation, on_answer, settle=False).add_done_callback(on_end)
         return _answer_response(invocation.request_id, await answered)
-
-    def _track(self, task: asyncio.Future[Any]) -> None:
-        self.service.in_flight.add(task)
-        task.add_done_callback(self.service.in_flight.discard)
-
-    async def _tracked(self, coro: Any) -> InvocationResult:
-        task = asyncio.ensure_future(coro)
-        self._track(task)
-        result: InvocationResult = await task
-        return result
 
     # Functions
 
@@ -500,8 +490,6 @@ def _client_context(header: str) -> str:
 
 
 def _answer_response(request_id: str, outcome: Outcome) -> Response:
-    from orchestrator.sandbox.environment import Answer
-
     headers = {"x-amzn-RequestId": request_id, "X-Amz-Executed-Version": LATEST}
     if isinstance(outcome, Answer):
         headers["Content-Type"] = outcome.content_type

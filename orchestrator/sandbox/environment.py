@@ -159,8 +159,6 @@ class Environment:
 
     # The engine's side
 
-    # The engine's side
-
     def record_output(self, chunk: bytes) -> None:
         (self.init_output if self._sink is None else self._sink).append(chunk)
         self._last_output = asyncio.get_running_loop().time()
@@ -196,6 +194,31 @@ class Environment:
                 break
             await asyncio.sleep(wait)
         return True
+
+    async def came_back(self, limit_s: float) -> bool:
+        """Wait until the runtime asks for its next event (True) or the environment ends (False);
+        False too if neither happens within ``limit_s``.
+
+        Only a runtime parked on ``/next`` can take another invocation: one that has answered may
+        still be running its function, or about to exit (awslambdaric exits after a refused,
+        oversized response), and an invocation handed to it would be lost.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + limit_s
+        while not self.waiting_for_work:
+            if self.exited is not None or self.stopping or self.retiring:
+                return False
+            left = deadline - loop.time()
+            if left <= 0:
+                return False
+            settler: asyncio.Future[bool] = loop.create_future()
+            self._settlers.append(settler)
+            timer = loop.call_later(left, _resolve, settler, False)
+            try:
+                await settler
+            finally:
+                timer.cancel()
+        return self.exited is None and not self.stopping
 
     def died(self, exit: ContainerExit) -> None:
         self.exited = exit

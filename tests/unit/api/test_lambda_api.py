@@ -1013,6 +1013,9 @@ def test_lrun_environments_lists_the_pool(tmp_path: Path) -> None:
         assert (empty.status, json.loads(empty.body)) == (200, [])
         await api("POST", invoke_path("echo"))
         await api("POST", invoke_path("echo"))
+        # Busy until its runtime asks for the next event, which may trail the answer.
+        pool = api.served.service.pool
+        await eventually(lambda: pool.in_flight() == 0, what="the runtime to come back")
         [view] = json.loads((await api("GET", "/lrun/environments")).body)
         assert set(view) == {
             "id",
