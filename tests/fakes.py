@@ -7,7 +7,9 @@ exactly as it tells containers apart. The runtime runs Python handlers from a re
 gives, chosen by the container's ``_HANDLER``; what they write goes to the container's output.
 
 A handler is ``handler(event, context)``, plain or async. Returning answers the invocation (JSON,
-or ``bytes`` as they are); raising an ``Exception`` posts ``/error``; raising ``SystemExit(code)``
+or ``bytes`` as they are); raising an ``Exception`` posts ``/error``; an answer the Runtime API
+refuses (a 413 for an oversized response, a 400 for a stale request id) ends the runtime with
+exit status 1, as awslambdaric's does; raising ``SystemExit(code)``
 ends the container with that exit status, and raising ``OutOfMemory`` ends it as the kernel's OOM
 killer would. An unknown handler fails the init (``Runtime.HandlerNotFound``) and exits 1.
 
@@ -44,6 +46,7 @@ from orchestrator.sandbox.backend import (
     ImageInfo,
     Network,
 )
+from orchestrator.sandbox.invocation import InvocationResult
 from orchestrator.sandbox.invoker import Invoker
 from orchestrator.sandbox.oneshot import hosted_invoker
 from orchestrator.service import Service, ServiceSettings
@@ -527,21 +530,23 @@ class FakeBackend:
                 error_type = type(exc).__name__
                 fc.output.write(f"[ERROR] {error_type}: {exc}\n".encode())
                 error = {"errorMessage": str(exc), "errorType": error_type, "stackTrace": []}
-                await client.call(
+                status, _, _ = await client.call(
                     fc,
                     "POST",
                     f"{PREFIX}/invocation/{request_id}/error",
                     json.dumps(error).encode(),
                     {"Lambda-Runtime-Function-Error-Type": error_type},
                 )
-                continue
-            await client.call(
-                fc,
-                "POST",
-                f"{PREFIX}/invocation/{request_id}/response",
-                answer,
-                {"Content-Type": "application/json"},
-            )
+            else:
+                status, _, _ = await client.call(
+                    fc,
+                    "POST",
+                    f"{PREFIX}/invocation/{request_id}/response",
+                    answer,
+                    {"Content-Type": "application/json"},
+                )
+            if not 200 <= status < 300:
+                return 1  # as awslambdaric does when its answer is refused (e.g. 413)
 
 
 class _RuntimeClient:
@@ -651,6 +656,7 @@ async def fake_service(
     host_limit: int = 10,
     idle_ttl: float = 300.0,
     networks: Sequence[str] = (NETWORK_PUBLIC,),
+    on_log: Callable[[str, InvocationResult], None] | None = None,
     **options: Any,
 ) -> AsyncIterator[Served]:
     """``Service`` over ``hosted_invoker`` over a ``FakeBackend``, torn down completely after.
@@ -662,7 +668,8 @@ async def fake_service(
     owner = f"unit-{secrets.token_hex(4)}"
     try:
         async with hosted_invoker(backend, owner, networks) as invoker:
-            service = Service(backend, invoker, Pool(host_limit), ServiceSettings(idle_ttl, 0.05))
+            settings = ServiceSettings(idle_ttl, 0.05)
+            service = Service(backend, invoker, Pool(host_limit), settings, on_log=on_log)
             service.load(manifest.load(manifest_path))
             try:
                 yield Served(backend, service, invoker, owner)
