@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -36,7 +37,20 @@ def load_manifest(path: Path | None) -> Manifest:
     return manifest.load(manifest.find(path, Path.cwd()))
 
 
+@dataclass(frozen=True)
+class Wiring:
+    """What commands reach outside the process. `lrun` runs with none (the Docker engine); a
+    test passes its own as click's context object: ``CliRunner().invoke(main, args,
+    obj=Wiring(connect=lambda: FakeBackend()))``."""
+
+    connect: Callable[[], Backend] | None = None  # the container engine; None: Docker's
+
+
 def connect_backend() -> Backend:
+    context = click.get_current_context(silent=True)
+    wiring = context.find_object(Wiring) if context is not None else None
+    if wiring is not None and wiring.connect is not None:
+        return wiring.connect()
     from orchestrator.sandbox import docker_backend
 
     return docker_backend.connect()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
@@ -114,13 +113,10 @@ def _print_result(result: InvocationResult) -> None:
 
 
 def _print_and_exit(log: str, payload: bytes, function_error: str | None) -> NoReturn:
-    sys.stderr.write(log)
+    """Print the log and the response; the exit code says whether the function failed (the
+    process itself ends in ``cli.entry``)."""
+    sys.stderr.write(log)  # as written: click.echo would strip a function's colours off a pipe
     sys.stderr.flush()
-    sys.stdout.buffer.write(payload + b"\n")
-    sys.stdout.flush()
+    click.echo(payload)
     trace.mark("printed")
-    trace.dump()
-    sys.stderr.flush()
-    # Everything is written and the container removes itself: skip the interpreter's tear-down
-    # (tens of milliseconds of module and thread clean-up that a one-shot command does not need).
-    os._exit(FUNCTION_ERROR_EXIT if function_error else 0)
+    raise click.exceptions.Exit(FUNCTION_ERROR_EXIT if function_error else 0)
