@@ -78,7 +78,7 @@ class World:
 
     async def warm_two(self, name: str) -> None:
         """Two warm, idle environments of ``name``."""
-        await asyncio.gather(*(self.call(name, {"sleep": 0.5}) for _ in range(2)))
+        await asyncio.gather(*(self.call(name, {"hold": 0.5}) for _ in range(2)))
         await until(lambda: self.service.pool.in_flight() == 0, "both back in the pool")
         assert len(self.service.environments()) == 2
 
