@@ -13,6 +13,8 @@ LrunError                         .exit_code for the CLI: 2, or as noted (1 is a
   ServerUnavailable               a running `lrun serve` could not be talked to
   LambdaError                     an error Lambda itself returns, with its type and HTTP status
     ResourceNotFound              404 ResourceNotFoundException
+      EventInvokeConfigNotFound   the function has no asynchronous invocation settings
+    ProvisionedConfigNotFound     404 ProvisionedConcurrencyConfigNotFoundException
     InvalidRequestContent         400 InvalidRequestContentException
     InvalidParameterValue         400 InvalidParameterValueException
     RequestTooLarge               413 RequestEntityTooLargeException
@@ -118,6 +120,16 @@ class LambdaError(LrunError):
 
 class ResourceNotFound(LambdaError):
     error_type = "ResourceNotFoundException"
+    status = 404
+    kind = "User"
+
+
+class EventInvokeConfigNotFound(ResourceNotFound):
+    """GetFunctionEventInvokeConfig (and its delete) of a function that has none."""
+
+
+class ProvisionedConfigNotFound(LambdaError):
+    error_type = "ProvisionedConcurrencyConfigNotFoundException"
     status = 404
     kind = "User"
 

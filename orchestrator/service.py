@@ -36,15 +36,15 @@ log = logging.getLogger(__name__)
 
 PROVISIONED_INIT_LIMIT_S = 130.0
 PROVISION_RETRY_S = 30.0
-# How long a new invocation waits for an environment that has answered to come back for more
-# work, before it starts another: far less than any cold start.
-RETURN_WAIT_S = 0.2
 
 
 @dataclass(frozen=True)
 class ServiceSettings:
     idle_ttl: float = 300.0  # seconds an on-demand environment stays warm without work
     housekeeping_interval: float = 1.0
+    # How long a new invocation waits for an environment that has answered to come back for
+    # more work before it starts another: far less than any cold start.
+    return_wait: float = 0.2
 
 
 @dataclass
@@ -89,6 +89,15 @@ Listener = Callable[[str], None]
 
 
 class Service:
+    """The functions `lrun serve` serves, their environments, and every invocation of them.
+
+    Made and used on one event loop only. ``load`` takes a manifest (again on a reload);
+    ``invoke`` (or ``start``) runs invocations, each in a task the service owns from the moment
+    it takes an environment until that environment is back in the pool or gone, so no caller
+    can cut one short; ``run_housekeeping`` reaps and provisions in the background; ``close``
+    lets owned invocations finish (up to a grace period), then stops every environment.
+    """
+
     def __init__(
         self,
         backend: Backend,
@@ -353,7 +362,7 @@ class Service:
         returned = self._returned.get(name)
         if returned is None:
             returned = self._returned[name] = asyncio.get_running_loop().create_future()
-        await asyncio.wait({returned}, timeout=RETURN_WAIT_S)
+        await asyncio.wait({returned}, timeout=self._settings.return_wait)
         if not returned.done():
             return created
         # Give up the new slot and ask again (nothing else runs in between, so the counts hold):

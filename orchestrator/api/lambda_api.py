@@ -20,10 +20,12 @@ from typing import Any
 
 from orchestrator.aws import ACCOUNT_ID, function_arn
 from orchestrator.errors import (
+    EventInvokeConfigNotFound,
     InvalidParameterValue,
     InvalidRequestContent,
     LambdaError,
     LrunError,
+    ProvisionedConfigNotFound,
     RequestTooLarge,
     ResourceNotFound,
 )
@@ -49,12 +51,6 @@ _NAME = re.compile(
     r"(?P<name>[a-zA-Z0-9_-]{1,64})(?::(?P<qualifier>\$LATEST|[a-zA-Z0-9_-]{1,128}))?$"
 )
 _JSON = {"Content-Type": "application/json"}
-
-
-class ProvisionedConfigNotFound(LambdaError):
-    error_type = "ProvisionedConcurrencyConfigNotFoundException"
-    status = 404
-    kind = "User"
 
 
 def json_response(status: int, body: object, headers: Mapping[str, str] | None = None) -> Response:
@@ -138,10 +134,6 @@ def configuration(state: FunctionState, code_size: int) -> dict[str, Any]:
     if spec.handler is not None:
         config["Handler"] = spec.handler
     return config
-
-
-class EventInvokeConfigNotFound(ResourceNotFound):
-    pass
 
 
 class LambdaApi:

@@ -57,6 +57,14 @@ class Delivery:
 
 @dataclass
 class Environment:
+    """One container's runtime as lrun sees it, from its start to its death.
+
+    Used on the event loop only. The invoker makes it once the engine has started the container
+    and ``deliver``s invocations to it, one at a time; the Runtime API hands them to the runtime
+    (``next_invocation``) and settles them (``answer``, ``fail_init``); the engine's exit event
+    ends it (``died``). Its owner reuses it only after ``came_back``: its runtime waits for work.
+    """
+
     id: str
     function: str
     memory_mb: int
