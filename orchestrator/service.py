@@ -43,8 +43,9 @@ class ServiceSettings:
     idle_ttl: float = 300.0  # seconds an on-demand environment stays warm without work
     housekeeping_interval: float = 1.0
     # How long a new invocation waits for an environment that has answered to come back for
-    # more work before it starts another: far less than any cold start.
-    return_wait: float = 0.2
+    # more work before it starts another. A runtime asks within milliseconds, slower on a busy
+    # host; a cold start costs seconds.
+    return_wait: float = 0.5
 
 
 @dataclass
