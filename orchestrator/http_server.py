@@ -5,12 +5,21 @@ sit on this. It exists instead of a framework because the warm path is two loopb
 every microsecond of per-request overhead shows in the latency figures (DESIGN D5); it handles
 keep-alive, pipelined requests answered in order, ``Expect: 100-continue`` and long-polls whose
 client goes away (the handler task is cancelled).
+
+Every client is bounded (``Limits``): a body beyond the limit is refused while it is read, never
+buffered; heads are capped in size, header count and URL length; a head must arrive in time and
+an idle keep-alive connection is closed; connections are capped in total and per client address.
+A client (or a function, through the Runtime API) can therefore cost lrun neither memory nor file
+descriptors without bound. None of this adds a timer, a thread or a system call per request: one
+sweep a second looks at every connection's state.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import re
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -18,6 +27,27 @@ from typing import Protocol
 from urllib.parse import parse_qsl, unquote
 
 import httptools
+
+from orchestrator.errors import RequestTooLarge
+
+KB = 1024
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one client may cost a server."""
+
+    max_body: int = 6 * KB * KB  # bytes of one request body; beyond it the request is refused
+    max_url: int = 8 * KB  # bytes of the request target
+    max_head: int = 32 * KB  # bytes of request line and headers together
+    max_headers: int = 100  # header fields of one request
+    # A request's head must arrive within this (a new connection's first one too): slowloris.
+    head_timeout_s: float = 10.0
+    # A keep-alive connection with no request in flight, or a body that stops arriving, is closed
+    # after this long. A request being answered (a long-poll) is never timed out here.
+    idle_timeout_s: float = 60.0
+    max_connections: int = 1024  # in total: at the cap the longest idle connection makes room
+    max_per_peer: int | None = None  # per client address, likewise
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +69,9 @@ class Response:
 
 
 Handler = Callable[[Request], Awaitable[Response]]
+# Called instead of the handler when a request's body is over the limit: the request comes with
+# an empty body, and the size is the declared one, or None when it was cut off while streaming.
+TooLargeHandler = Callable[[Request, "int | None"], Awaitable[Response]]
 ErrorMapper = Callable[[Exception], Response]
 
 
@@ -47,17 +80,28 @@ class Dispatcher(Protocol):
 
     async def dispatch(self, request: Request) -> Response: ...
 
+    async def dispatch_too_large(
+        self, request: Request, size: int | None, limit: int
+    ) -> Response: ...
+
 
 class Router:
     """Routes ``METHOD /path/{param}`` patterns to handlers; first match wins."""
 
     def __init__(self, on_error: ErrorMapper) -> None:
         self._routes: list[tuple[str, re.Pattern[str], Handler]] = []
+        self._too_large: dict[Handler, TooLargeHandler] = {}
         self._on_error = on_error
 
-    def add(self, method: str, pattern: str, handler: Handler) -> None:
+    def add(
+        self, method: str, pattern: str, handler: Handler, too_large: TooLargeHandler | None = None
+    ) -> None:
+        """Route ``METHOD pattern`` to ``handler``; ``too_large`` answers its oversized requests
+        (by default they become ``RequestTooLarge`` errors for ``on_error``)."""
         regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", pattern)
         self._routes.append((method, re.compile(f"^{regex}$"), handler))
+        if too_large is not None:
+            self._too_large[handler] = too_large
 
     def match(self, method: str, path: str) -> tuple[Handler, dict[str, str]] | None:
         """The handler and path parameters for a request, or None when no route fits."""
@@ -78,6 +122,19 @@ class Router:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # one mapping for every route: errors become responses
+            return self._on_error(exc)
+
+    async def dispatch_too_large(self, request: Request, size: int | None, limit: int) -> Response:
+        """Answer a request whose body was refused for its size (its body is not there)."""
+        found = self.match(request.method, request.path)
+        try:
+            if found is not None and found[0] in self._too_large:
+                return await self._too_large[found[0]](_with_params(request, found[1]), size)
+            this = f"this one is {size} bytes" if size is not None else "this one is larger"
+            raise RequestTooLarge(f"Request must be smaller than {limit} bytes ({this})")
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
             return self._on_error(exc)
 
 
@@ -109,44 +166,194 @@ def encode_response(response: Response, keep_alive: bool) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + response.body
 
 
+class Connections:
+    """The open connections of one or more servers, held to ``limits``.
+
+    Servers that share one (the Runtime API listens on several networks) share its caps. A
+    connection that is answering a request is busy: never timed out, never evicted.
+    """
+
+    def __init__(self, limits: Limits) -> None:
+        self.limits = limits
+        self._all: set[_Protocol] = set()
+        self._by_peer: dict[str, set[_Protocol]] = {}
+        self._sweeper: asyncio.Task[None] | None = None
+
+    def __len__(self) -> int:
+        return len(self._all)
+
+    def peer_count(self, peer: str) -> int:
+        return len(self._by_peer.get(peer, ()))
+
+    def admit(self, conn: _Protocol) -> bool:
+        """Take a new connection, making room by closing an idle one at a cap; False if none
+        could be closed (every one is busy): the new connection is then refused."""
+        limits = self.limits
+        mine = self._by_peer.get(conn.peer)
+        if limits.max_per_peer is not None and mine and len(mine) >= limits.max_per_peer:
+            if not _evict(mine):
+                return False
+        if len(self._all) >= limits.max_connections and not _evict(self._all):
+            return False
+        self._all.add(conn)
+        self._by_peer.setdefault(conn.peer, set()).add(conn)
+        if self._sweeper is None:
+            self._sweeper = asyncio.get_running_loop().create_task(self._sweep())
+        return True
+
+    def remove(self, conn: _Protocol) -> None:
+        self._all.discard(conn)
+        mine = self._by_peer.get(conn.peer)
+        if mine is not None:
+            mine.discard(conn)
+            if not mine:
+                del self._by_peer[conn.peer]
+
+    def close_peer(self, peer: str) -> None:
+        """Close every connection from ``peer`` (its environment is gone), busy ones too."""
+        for conn in list(self._by_peer.get(peer, ())):
+            conn.close()
+
+    async def _sweep(self) -> None:
+        limits = self.limits
+        interval = max(0.05, min(1.0, limits.head_timeout_s / 4, limits.idle_timeout_s / 4))
+        try:
+            while self._all:
+                await asyncio.sleep(interval)
+                now = time.monotonic()
+                for conn in list(self._all):
+                    conn.expire(now, limits)
+        finally:
+            self._sweeper = None
+
+
+def _evict(conns: set[_Protocol]) -> bool:
+    """Close the connection of ``conns`` idle the longest; False if all are busy."""
+    idle = [c for c in conns if not c.busy]
+    if not idle:
+        return False
+    min(idle, key=lambda c: c.since).close()
+    return True
+
+
+# A connection's phase, for its timeouts; _LINGER: refused, its answer sent, the rest discarded.
+_HEAD, _BODY, _IDLE, _LINGER = 0, 1, 2, 3
+# After refusing a request, how much more of it is read and thrown away, and for how long, so
+# that a client still sending its body gets to read the refusal instead of a reset connection.
+LINGER_BYTES = 16 * KB * KB
+LINGER_S = 5.0
+
+
 class _Protocol(asyncio.Protocol):
     """One connection: parse requests, run their handlers, write answers in request order."""
 
-    def __init__(self, router: Dispatcher, connections: set[_Protocol]) -> None:
+    def __init__(self, router: Dispatcher, local: set[_Protocol], registry: Connections) -> None:
         self._router = router
-        self._connections = connections
+        self._local = local  # this server's connections
+        self._registry = registry
+        self._limits = registry.limits
         self._parser = httptools.HttpRequestParser(self)
         self._transport: asyncio.Transport | None = None
-        self._peer = ""
+        self.peer = ""
         self._url = b""
         self._headers: dict[str, str] = {}
         self._body: list[bytes] = []
+        self._body_size = 0
+        self._head_size = 0
+        self._phase = _HEAD
+        self.since = time.monotonic()  # when the current phase began (or a busy spell ended)
+        self._last_data = self.since
+        self._refusal: tuple[int, int | None] | None = None  # (status, declared body size)
+        self._discard_left = LINGER_BYTES
         self._pending: asyncio.Task[None] | None = None  # the last request's task, for ordering
         self._tasks: set[asyncio.Task[None]] = set()
 
+    @property
+    def busy(self) -> bool:
+        """Answering a request (which may be a long-poll): no timeout applies."""
+        return bool(self._tasks)
+
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self._transport = transport  # type: ignore[assignment]  # a stream transport
-        self._connections.add(self)
+        assert isinstance(transport, asyncio.Transport)  # a stream transport
+        self._transport = transport
         peer = transport.get_extra_info("peername")
-        self._peer = peer[0] if peer else ""
+        self.peer = peer[0] if peer else ""
+        if not self._registry.admit(self):
+            self._transport = None
+            transport.abort()  # no fd kept, no bytes read: refused outright
+            return
+        self._local.add(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._connections.discard(self)
+        self._registry.remove(self)
+        self._local.discard(self)
         self._transport = None
         for task in self._tasks:
             task.cancel()
 
+    def expire(self, now: float, limits: Limits) -> None:
+        """Close the connection if its phase has lasted too long (called by the sweep)."""
+        if self._tasks:
+            self.since = now  # idleness counts from the end of the last answer, roughly
+        elif self._phase == _HEAD:
+            if now - self.since > limits.head_timeout_s:
+                self._close_with(408)
+        elif self._phase == _BODY:
+            if now - self._last_data > limits.idle_timeout_s:
+                self._close_with(408)
+        elif self._phase == _LINGER:
+            if now - self.since > LINGER_S:
+                self.abort()
+        elif now - self.since > limits.idle_timeout_s:
+            self.close()
+
     def data_received(self, data: bytes) -> None:
+        if self._refusal is not None:
+            # Refused: the rest is never parsed, only counted and dropped, up to a bound.
+            self._discard_left -= len(data)
+            if self._discard_left < 0:
+                self.abort()
+            return
+        if self._phase == _IDLE:
+            self._phase, self.since, self._head_size = _HEAD, time.monotonic(), 0
+        elif self._phase == _BODY:
+            self._last_data = time.monotonic()
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade:
             self._close_with(400)
+            return
         except httptools.HttpParserError:
-            self._close_with(400)
+            if self._refusal is None:
+                self._close_with(400)
+                return
+        if self._phase == _HEAD and self._refusal is None:
+            # The head is still incomplete: count it here, since the parser gathers a header's
+            # pieces itself. It overshoots by at most one read, which is bounded by the transport.
+            self._head_size += len(data)
+            if self._head_size > self._limits.max_head:
+                self._refuse(431)
+        if self._refusal is not None:
+            self._answer_refusal()
+
+    def _refuse(self, status: int, size: int | None = None) -> None:
+        if self._refusal is None:
+            self._refusal = (status, size)
+            self._body = []
+
+    def _answer_refusal(self) -> None:
+        assert self._refusal is not None
+        status, size = self._refusal
+        if status == 413:
+            request = self._request(b"")
+            answer = self._router.dispatch_too_large(request, size, self._limits.max_body)
+        else:
+            answer = _static(_refusal_response(status))
+        self._schedule(answer, keep_alive=False, linger=True)
 
     def _close_with(self, status: int) -> None:
         if self._transport is not None:
-            self._transport.write(encode_response(Response(status), keep_alive=False))
+            self._transport.write(encode_response(_refusal_response(status), keep_alive=False))
             self._transport.close()
 
     # httptools callbacks
@@ -154,55 +361,117 @@ class _Protocol(asyncio.Protocol):
         self._url = b""
         self._headers = {}
         self._body = []
+        self._body_size = 0
 
     def on_url(self, url: bytes) -> None:
         self._url += url
+        if len(self._url) > self._limits.max_url:
+            self._refuse(414)
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        if len(self._headers) >= self._limits.max_headers:
+            self._refuse(431)
         self._headers[name.decode("latin-1").lower()] = value.decode("latin-1")
 
     def on_headers_complete(self) -> None:
-        if self._headers.get("expect", "").lower() == "100-continue" and self._transport:
+        self._phase, self._last_data = _BODY, time.monotonic()
+        if self._refusal is not None:
+            return
+        declared = self._headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > self._limits.max_body:
+            self._refuse(413, int(declared))  # refused before a byte of it is read
+        elif self._headers.get("expect", "").lower() == "100-continue" and self._transport:
             self._transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
 
     def on_body(self, body: bytes) -> None:
-        self._body.append(body)
+        if self._refusal is not None:
+            return
+        self._body_size += len(body)
+        if self._body_size > self._limits.max_body:
+            self._refuse(413)  # a chunked body, cut off as soon as it is over
+        else:
+            self._body.append(body)
 
     def on_message_complete(self) -> None:
-        url = httptools.parse_url(self._url)
-        query = url.query.decode("latin-1") if url.query else ""
-        request = Request(
+        self._phase, self.since = _IDLE, time.monotonic()
+        if self._refusal is not None:
+            return
+        body = b"".join(self._body)
+        self._body = []
+        request = self._request(body)
+        self._schedule(self._router.dispatch(request), self._parser.should_keep_alive())
+
+    def _request(self, body: bytes) -> Request:
+        url = httptools.parse_url(self._url) if self._url else None
+        query = url.query.decode("latin-1") if url is not None and url.query else ""
+        return Request(
             method=self._parser.get_method().decode("latin-1"),
-            path=url.path.decode("latin-1"),
+            path=url.path.decode("latin-1") if url is not None else "",
             query=dict(parse_qsl(query, keep_blank_values=True)),
             headers=self._headers,
-            body=b"".join(self._body),
-            peer=self._peer,
+            body=body,
+            peer=self.peer,
         )
-        keep_alive = self._parser.should_keep_alive()
+
+    def _schedule(
+        self, answer: Awaitable[Response], keep_alive: bool, linger: bool = False
+    ) -> None:
         task = asyncio.get_running_loop().create_task(
-            self._answer(request, keep_alive, self._pending)
+            self._answer(answer, keep_alive, self._pending, linger)
         )
         self._pending = task
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     async def _answer(
-        self, request: Request, keep_alive: bool, previous: asyncio.Task[None] | None
+        self,
+        answer: Awaitable[Response],
+        keep_alive: bool,
+        previous: asyncio.Task[None] | None,
+        linger: bool = False,
     ) -> None:
-        response = await self._router.dispatch(request)
+        response = await answer
         if previous is not None and not previous.done():
             await previous
         transport = self._transport
         if transport is None or transport.is_closing():
             return
         transport.write(encode_response(response, keep_alive))
-        if not keep_alive:
+        if linger:
+            # Closing now, with the client's body unread, would reset the connection before it
+            # reads the answer: end our side, drop what still comes, close when it is done.
+            self._phase, self.since = _LINGER, time.monotonic()
+            transport.write_eof()
+        elif not keep_alive:
             transport.close()
+
+    def eof_received(self) -> bool | None:
+        return None  # the client is done sending: close (after what we still write)
 
     def close(self) -> None:
         if self._transport is not None:
             self._transport.close()
+
+    def abort(self) -> None:
+        if self._transport is not None:
+            self._transport.abort()
+
+
+_REASONS = {
+    408: "the request did not arrive in time",
+    414: "the request target is too long",
+    431: "the request's headers are too large or too many",
+    400: "the request is not valid HTTP/1.1",
+}
+
+
+def _refusal_response(status: int) -> Response:
+    body = json.dumps({"message": _REASONS.get(status, _reason(status))}).encode()
+    return Response(status, body, {"Content-Type": "application/json"})
+
+
+async def _static(response: Response) -> Response:
+    return response
 
 
 class Server:
@@ -230,11 +499,19 @@ class Server:
         await asyncio.sleep(0)  # let the transports finish closing
 
 
-async def serve(router: Dispatcher, host: str, port: int) -> Server:
-    """Start serving ``router`` on ``host:port`` (port 0 picks a free one)."""
+async def serve(
+    router: Dispatcher,
+    host: str,
+    port: int,
+    limits: Limits | None = None,
+    connections: Connections | None = None,
+) -> Server:
+    """Start serving ``router`` on ``host:port`` (port 0 picks a free one), held to ``limits``
+    or to those of ``connections``, a registry shared with other servers."""
     loop = asyncio.get_running_loop()
-    connections: set[_Protocol] = set()
+    registry = connections if connections is not None else Connections(limits or Limits())
+    local: set[_Protocol] = set()
     server = await loop.create_server(
-        lambda: _Protocol(router, connections), host, port, reuse_address=True
+        lambda: _Protocol(router, local, registry), host, port, reuse_address=True
     )
-    return Server(server, connections)
+    return Server(server, local)

@@ -198,9 +198,12 @@ def invalid_entrypoint(request_id: str, detail: str) -> PlatformError:
     return PlatformError("Runtime.InvalidEntrypoint", f"RequestId: {request_id} Error: {detail}")
 
 
-def response_too_large(size: int) -> PlatformError:
+def response_too_large(size: int | None) -> PlatformError:
+    """Lambda's error for a response over the limit; ``size`` is None when the response was
+    streamed and cut off at the limit, its whole size never known."""
+    declared = f" ({size} bytes)" if size is not None else ""
     return PlatformError(
         "Function.ResponseSizeTooLarge",
-        f"Response payload size ({size} bytes) exceeded maximum allowed payload size "
+        f"Response payload size{declared} exceeded maximum allowed payload size "
         f"({MAX_RESPONSE_PAYLOAD} bytes).",
     )

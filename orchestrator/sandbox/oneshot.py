@@ -64,7 +64,7 @@ async def hosted_invoker(
                 on_warning(_not_isolated(network))
             if network.gateway in listening:  # networks may share the host's address
                 continue
-            server = await serve(api.router, network.gateway, port)
+            server = await serve(api.router, network.gateway, port, connections=api.connections)
             port = server.port
             servers.append(server)
             listening.add(network.gateway)

@@ -5,6 +5,11 @@ environment is told apart by the connection's peer address: each container has i
 no capability to forge another's, so one environment can never fetch or answer another's
 invocation (P2), and no agent is needed inside images (P1). Nothing here calls the container
 engine, so a warm invocation makes no engine call (P4).
+
+A runtime is a client lrun does not trust: its bodies are bounded as Lambda bounds them (6 MB
+and a little framing), its connections are few and closed when its environment ends, and a call
+out of its phase (``/init/error`` once init is over) is refused as Lambda refuses it, changing
+nothing.
 """
 
 from __future__ import annotations
@@ -14,7 +19,8 @@ import json
 import logging
 import time
 
-from orchestrator.http_server import Request, Response, Router
+from orchestrator.errors import RequestTooLarge
+from orchestrator.http_server import Connections, Limits, Request, Response, Router
 from orchestrator.sandbox.environment import Answer, Environment, Retired, error_answer
 from orchestrator.sandbox.invocation import MAX_RESPONSE_PAYLOAD, response_too_large
 
@@ -25,6 +31,17 @@ _OK = Response(202, b'{"status":"OK"}', {"Content-Type": "application/json"})
 # How long a request from an address not yet known waits for its environment to be registered:
 # a fast runtime can call /next before the engine has told us the container's address.
 _REGISTRATION_WAIT_S = 10.0
+# A runtime needs one or two connections (a long-poll on /next, an answer); a few more leave room
+# for a runtime's own client pool, and none more: each one is a file descriptor of lrun's.
+MAX_CONNECTIONS_PER_ENVIRONMENT = 8
+LIMITS = Limits(
+    max_body=MAX_RESPONSE_PAYLOAD,
+    max_per_peer=MAX_CONNECTIONS_PER_ENVIRONMENT,
+    max_connections=8192,
+    # A runtime keeps its connection while its handler runs, up to Lambda's 900 s timeout;
+    # closing it earlier would break a client that reuses it for the answer.
+    idle_timeout_s=960.0,
+)
 
 
 def _error(status: int, error_type: str, message: str) -> Response:
@@ -35,14 +52,18 @@ def _error(status: int, error_type: str, message: str) -> Response:
 class RuntimeApi:
     """Environments by address, and the routes their runtimes call."""
 
-    def __init__(self) -> None:
+    def __init__(self, limits: Limits = LIMITS) -> None:
         self._by_ip: dict[str, Environment] = {}
         self._arrivals: dict[str, asyncio.Future[Environment]] = {}
+        # Shared by every server of this API (one per network), so the caps hold across them.
+        self.connections = Connections(limits)
         self.router = Router(self._unexpected)
-        self.router.add("GET", f"{PREFIX}/invocation/next", self._next)
-        self.router.add("POST", f"{PREFIX}/invocation/{{request_id}}/response", self._response)
-        self.router.add("POST", f"{PREFIX}/invocation/{{request_id}}/error", self._error)
-        self.router.add("POST", f"{PREFIX}/init/error", self._init_error)
+        add = self.router.add
+        add("GET", f"{PREFIX}/invocation/next", self._next)
+        invocation = f"{PREFIX}/invocation/{{request_id}}"
+        add("POST", f"{invocation}/response", self._response, self._response_too_large)
+        add("POST", f"{invocation}/error", self._error, self._response_too_large)
+        add("POST", f"{PREFIX}/init/error", self._init_error)
 
     def register(self, ip: str, env: Environment) -> None:
         self._by_ip[ip] = env
@@ -55,6 +76,7 @@ class RuntimeApi:
         hands a dead container's address to the next one at once)."""
         if self._by_ip.get(ip) is env:
             del self._by_ip[ip]
+            self.connections.close_peer(ip)  # its runtime's connections go with it
 
     async def _environment(self, ip: str) -> Environment | None:
         env = self._by_ip.get(ip)
@@ -70,6 +92,8 @@ class RuntimeApi:
 
     @staticmethod
     def _unexpected(exc: Exception) -> Response:
+        if isinstance(exc, RequestTooLarge):
+            return _too_large()
         log.exception("Runtime API failure", exc_info=exc)
         return _error(500, "ServiceException", str(exc))
 
@@ -77,6 +101,8 @@ class RuntimeApi:
         env = await self._environment(request.peer)
         if env is None:
             return _error(403, "InvalidStateTransition", "unknown execution environment")
+        if env.init_error is not None:
+            return _out_of_phase(env, "Ready")
         try:
             delivery = await env.next_invocation(time.monotonic())
         except Retired:
@@ -101,14 +127,6 @@ class RuntimeApi:
         request_id = request.params["request_id"]
         if env is None or env.current is None or env.current.request.request_id != request_id:
             return _error(400, "InvalidRequestID", f"Invalid request ID: {request_id!r}")
-        if len(request.body) > MAX_RESPONSE_PAYLOAD:
-            too_large = response_too_large(len(request.body))
-            env.answer(request_id, Answer(too_large.payload(), too_large.error_type))
-            return _error(
-                413,
-                "RequestEntityTooLarge",
-                f"Exceeded maximum allowed payload size ({MAX_RESPONSE_PAYLOAD} bytes).",
-            )
         content_type = request.headers.get("content-type", "application/json")
         env.answer(request_id, Answer(request.body, None, content_type))
         return _OK
@@ -125,6 +143,45 @@ class RuntimeApi:
         env = await self._environment(request.peer)  # init can fail before registration
         if env is None:
             return _error(403, "InvalidStateTransition", "unknown execution environment")
+        if env.init_duration_ms is not None or env.init_error is not None:
+            # Init is over once the runtime asked for work (or failed already): an error now
+            # would fail every later invocation without running it. Lambda refuses it too.
+            return _out_of_phase(env, "InitError")
         error_type = request.headers.get("lambda-runtime-function-error-type")
         env.fail_init(error_answer(request.body, error_type))
         return _OK
+
+    async def _response_too_large(self, request: Request, size: int | None) -> Response:
+        """A body over Lambda's limit, refused while it was read: the invocation fails with
+        Lambda's error, and the runtime is told as Lambda tells it."""
+        env = self._by_ip.get(request.peer)
+        request_id = request.params["request_id"]
+        if env is not None and env.current is not None:
+            if env.current.request.request_id == request_id:
+                too_large = response_too_large(size)
+                env.answer(request_id, Answer(too_large.payload(), too_large.error_type))
+        return _too_large()
+
+
+def _too_large() -> Response:
+    return _error(
+        413,
+        "RequestEntityTooLarge",
+        f"Exceeded maximum allowed payload size ({MAX_RESPONSE_PAYLOAD} bytes).",
+    )
+
+
+def _out_of_phase(env: Environment, target: str) -> Response:
+    """Lambda's answer to a call its runtime's state does not allow; nothing changes."""
+    if env.init_error is not None:
+        current = "InitError"
+    elif env.current is not None and env.current.delivered_at is not None:
+        current = "Running"
+    else:
+        current = "Ready"
+    return _error(
+        403,
+        "InvalidStateTransition",
+        f"State transition from {current} to {target} failed for runtime. "
+        "Error: State transition is not allowed",
+    )

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from orchestrator.http_server import Router, serve
+from orchestrator.http_server import Connections, Limits, Router, serve
 from tests.fakes import run as run
 
 TIMEOUT_S = 2.0  # a bug must fail a test, never hang it
@@ -105,9 +105,11 @@ class Client:
 
 
 @contextlib.asynccontextmanager
-async def serving(router: Router) -> AsyncIterator[int]:
+async def serving(
+    router: Router, limits: Limits | None = None, connections: Connections | None = None
+) -> AsyncIterator[int]:
     """``serve(router)`` on 127.0.0.1 with a free port; yields the port."""
-    server = await serve(router, "127.0.0.1", 0)
+    server = await serve(router, "127.0.0.1", 0, limits, connections)
     try:
         yield server.port
     finally:

@@ -63,7 +63,7 @@ async def serving(*envs: tuple[str, Environment]) -> AsyncIterator[Api]:
     api = RuntimeApi()
     for ip, env in envs:
         api.register(ip, env)
-    async with serving_router(api.router) as port:
+    async with serving_router(api.router, connections=api.connections) as port:
         yield Api(api, port)
 
 
@@ -534,7 +534,9 @@ def test_unregistered_environment_cannot_answer() -> None:
             env.deliver(delivery)
             await runtime.request("GET", NEXT)
             srv.api.unregister(ENV_A, env)
-            answer = await runtime.request("POST", response_path("req-1"), b"{}")
+            assert await runtime.at_eof()  # its connections are closed with it
+            async with connected(srv.port, ENV_A) as again:
+                answer = await again.request("POST", response_path("req-1"), b"{}")
             assert answer.status == 400
             assert not delivery.outcome.done()
 
