@@ -168,6 +168,10 @@ class Guard:
             response = _with_cors(response, origin)
         return response
 
+    async def dispatch_too_large(self, request: Request, size: int | None, limit: int) -> Response:
+        # Refused for its size, its body unread: nothing runs, so nothing to guard.
+        return await self._router.dispatch_too_large(request, size, limit)
+
     def _check_host(self, header: str | None) -> None:
         if header is None:
             raise AccessDenied(

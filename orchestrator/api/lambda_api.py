@@ -36,6 +36,7 @@ from orchestrator.manifest import FunctionSpec
 from orchestrator.manifest.triggers import AsyncConfig
 from orchestrator.sandbox.environment import Answer, Outcome
 from orchestrator.sandbox.invocation import (
+    MAX_SYNC_PAYLOAD,
     InvocationResult,
     InvokeRequest,
     check_payload,
@@ -151,7 +152,7 @@ class LambdaApi:
         self.router = Router(error_response)
         fn = "/2015-03-31/functions/{function}"
         add = self.router.add
-        add("POST", f"{fn}/invocations", self.invoke)
+        add("POST", f"{fn}/invocations", self.invoke, _invoke_too_large)
         add("GET", "/2015-03-31/functions", self.list_functions)
         add("GET", "/2015-03-31/functions/", self.list_functions)
         add("GET", fn, self.get_function)
@@ -470,6 +471,15 @@ def _max_items(value: str | None) -> int:
             "constraint: Member must have value between 1 and 10000"
         )
     return min(int(value), 50)
+
+
+async def _invoke_too_large(request: Request, size: int | None) -> Response:
+    """A payload refused while it was read (the server never holds more than the limit)."""
+    this = f" (this one is {size} bytes)" if size is not None else ""
+    raise RequestTooLarge(
+        f"Request must be smaller than {MAX_SYNC_PAYLOAD} bytes for the InvokeFunction "
+        f"operation{this}"
+    )
 
 
 def _client_context(header: str) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import resource
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from orchestrator.events.invoke_config import InvokeConfigs
 from orchestrator.events.queues import Queues
 from orchestrator.events.sources import Sources
 from orchestrator.events.store import Store
+from orchestrator.http_server import Limits
 from orchestrator.http_server import serve as http_serve
 from orchestrator.logbook import LogBook
 from orchestrator.manifest import Manifest
@@ -40,6 +42,7 @@ from orchestrator.sandbox.backend import (
     Backend,
     Container,
 )
+from orchestrator.sandbox.invocation import MAX_SYNC_PAYLOAD
 from orchestrator.sandbox.invoker import new_owner
 from orchestrator.sandbox.oneshot import hosted_invoker
 from orchestrator.sandbox.ownership import host_identity, judge
@@ -47,6 +50,24 @@ from orchestrator.service import Service, ServiceSettings
 from orchestrator.state import announcement, state_dir
 
 log = logging.getLogger(__name__)
+
+# The Lambda API's clients: the largest body is a synchronous invocation's payload. A sync
+# invocation holds its connection while it runs, so the cap leaves room for the host limit.
+API_LIMITS = Limits(max_body=MAX_SYNC_PAYLOAD, max_connections=1024)
+
+
+def raise_nofile_limit() -> tuple[int, int]:
+    """Raise the soft limit on open files to the hard one: every environment costs lrun a few
+    descriptors (its output stream, its runtime's connections), and running out breaks far more
+    than the one call that hit it. Returns (soft, hard) as they are now."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard and (hard == resource.RLIM_INFINITY or soft < hard):
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+        except (ValueError, OSError):  # e.g. an infinite hard limit the kernel will not take
+            pass
+    return soft, hard
 
 
 @dataclass(frozen=True)
@@ -169,6 +190,7 @@ async def run(
             "(lrun serve generates one when given none)"
         )
     loaded = manifest_module.load(settings.manifest)
+    raise_nofile_limit()
     await clean_up_leftovers(backend, on_event)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -180,6 +202,7 @@ async def run(
     networks = (NETWORK_PUBLIC, NETWORK_PRIVATE)
     async with hosted_invoker(backend, new_owner("serve"), networks, on_event) as invoker:
         book = LogBook(state_dir() / "logs")
+        invoker.spill = book
         service = Service(
             backend,
             invoker,
@@ -202,7 +225,10 @@ async def run(
         await platform.load(loaded)
         try:
             server = await http_serve(
-                Guard(api.router, settings.access, error_response), settings.host, settings.port
+                Guard(api.router, settings.access, error_response),
+                settings.host,
+                settings.port,
+                API_LIMITS,
             )
         except OSError as exc:
             raise LrunError(

@@ -16,6 +16,11 @@ from dataclasses import dataclass, field
 
 from orchestrator.sandbox.backend import Container, ContainerExit, OutputStream
 from orchestrator.sandbox.invocation import InvokeRequest, PlatformError, runtime_exited
+from orchestrator.sandbox.output import Capture, Spill
+
+# Output waiting to be written beyond which the container's output is read no faster than the
+# disk takes it: the runtime's writes block, as a full pipe would block them.
+SPILL_BACKLOG = 8 * 1024 * 1024
 
 
 class Retired(Exception):
@@ -51,7 +56,7 @@ class Delivery:
     trace_id: str = ""  # the caller's X-Ray trace header, or one made for this invocation
     delivered_at: float | None = None  # time.monotonic() when the runtime received it
     # The container's output from this hand-over until the next one: the invocation's log.
-    output: list[bytes] = field(default_factory=list)
+    output: Capture = field(default_factory=Capture)
     superseded: bool = False  # a later invocation was handed to the same environment
 
 
@@ -82,8 +87,9 @@ class Environment:
     current: Delivery | None = None
     _waiting_runtime: asyncio.Future[Delivery] | None = None
     _queued: Delivery | None = None
-    init_output: list[bytes] = field(default_factory=list)  # output before the first hand-over
-    _sink: list[bytes] | None = None
+    spill: Spill | None = None  # where output beyond what is kept in memory is written
+    init_output: Capture = field(default_factory=Capture)  # output before the first hand-over
+    _sink: Capture | None = None
     _last: Delivery | None = None
     output_done: asyncio.Event = field(default_factory=asyncio.Event)
     on_death: Callable[[], None] | None = None
@@ -102,6 +108,9 @@ class Environment:
             self._last.superseded = True
             self._wake_settlers()
         self._last = delivery
+        if self.spill is not None:
+            name = f"{self.function}-{delivery.request.request_id}"
+            delivery.output = Capture(name, self.spill)
         self._sink = delivery.output
         waiting = self._waiting_runtime
         if self.init_error is not None:  # the real reason, even once the runtime has exited
@@ -256,9 +265,13 @@ def _resolve(future: asyncio.Future[bool], value: bool) -> None:
 
 async def pump_output(env: Environment, stream: OutputStream) -> None:
     """Copy a container's output into its environment's log until the container's output ends."""
+    if env.spill is not None:
+        env.init_output = Capture(f"{env.function}-{env.id}-init", env.spill)
     try:
         while chunk := await stream.read():
             env.record_output(chunk)
+            if env.spill is not None and env.spill.backlog() > SPILL_BACKLOG:
+                await env.spill.drained()
     finally:
         stream.close()
         env.output_done.set()

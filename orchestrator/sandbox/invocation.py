@@ -10,6 +10,7 @@ import uuid
 from dataclasses import dataclass
 
 from orchestrator.errors import InvalidRequestContent, RequestTooLarge
+from orchestrator.sandbox.output import Capture
 
 MAX_SYNC_PAYLOAD = 6_291_456  # bytes; Lambda's RequestResponse request limit
 MAX_RESPONSE_PAYLOAD = 6_291_556  # bytes; what the Runtime API accepts in /response
@@ -104,16 +105,17 @@ class LogParts:
     server happens in its log writer's thread, off the invocation's path."""
 
     init_output: bytes  # what the runtime wrote while it started (cold starts only)
-    # What it wrote during the invocation: the environment's list for it, which keeps taking
-    # late output until the next invocation is handed over, so read it as late as possible.
-    output: list[bytes]
+    # What it wrote during the invocation, as kept (bounded): the environment's capture for it,
+    # which keeps taking late output until the next invocation is handed over, so read it as
+    # late as possible.
+    output: Capture
     platform: str  # lines the platform adds (a timeout, a runtime exit)
 
     def text(self, report: Report, version: str) -> str:
         return (
             _text(self.init_output)
             + f"{start_line(report.request_id, version)}\n"
-            + _text(b"".join(self.output))
+            + _text(self.output.bytes())
             + self.platform
             + f"{end_line(report.request_id)}\n{report.line()}\n"
         )

@@ -34,6 +34,7 @@ from orchestrator.sandbox.invocation import (
     timed_out,
     trace_header,
 )
+from orchestrator.sandbox.output import Capture, Spill
 from orchestrator.sandbox.ownership import identify
 from orchestrator.sandbox.runtime_api import RuntimeApi
 
@@ -73,6 +74,7 @@ class Invoker:
         self._spawned_kills: set[asyncio.Future[None]] = set()
         # Exits heard before the container's start returned: a runtime can die that fast.
         self._early_exits: dict[str, ContainerExit] = {}
+        self.spill: Spill | None = None  # where output beyond what is kept is written
 
     # Environments
 
@@ -126,6 +128,7 @@ class Invoker:
             id=cspec.environment["AWS_LAMBDA_LOG_STREAM_NAME"][-32:],
             function=spec.name,
             memory_mb=spec.memory,
+            spill=self.spill,
         )
         starting = asyncio.ensure_future(asyncio.to_thread(self._backend.run, cspec))
         try:
@@ -208,7 +211,7 @@ class Invoker:
             except TimeoutError:
                 pass  # delivered anyway: the invocation's own deadline ends it
         trace.mark("runtime ready")
-        init_output = b"".join(env.init_output) if cold else b""
+        init_output = env.init_output.bytes() if cold else b""
         outcome_future: asyncio.Future[Outcome] = loop.create_future()
         now = time.time()
         deadline_ms = int(now * 1000) + spec.timeout * 1000
@@ -314,7 +317,7 @@ def _result(
     env: Environment,
     figures: _Figures,
     init_output: bytes,
-    output: list[bytes],
+    output: Capture,
 ) -> InvocationResult:
     status: str | None = None
     error_type: str | None = None
