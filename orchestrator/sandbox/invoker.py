@@ -47,6 +47,8 @@ _OUTPUT_DRAIN_S = 2.0
 _SELF_EXIT_S = 0.25
 _QUIET_S = 0.01
 _SETTLE_LIMIT_S = 1.0
+# A container the engine failed to kill is tried again, less often each time, up to this.
+_KILL_RETRY_MAX_S = 30.0
 MB = 1024 * 1024
 
 
@@ -71,10 +73,14 @@ class Invoker:
         self._identity = identify(settings.owner)
         self._watching = False
         self._pumps: set[asyncio.Task[None]] = set()
-        self._spawned_kills: set[asyncio.Future[None]] = set()
+        self._spawned_kills: set[asyncio.Future[bool]] = set()
         # Exits heard before the container's start returned: a runtime can die that fast.
         self._early_exits: dict[str, ContainerExit] = {}
         self.spill: Spill | None = None  # where output beyond what is kept is written
+        # Containers the engine failed to kill: kept, and killed again until they are gone.
+        self.unkilled: dict[str, Environment | None] = {}
+        self._killer: asyncio.Task[None] | None = None
+        self._engine_failed = False  # a start or kill failed: sweep by label at close
 
     # Environments
 
@@ -96,6 +102,7 @@ class Invoker:
         threading.Thread(target=watch, name="lrun-exits", daemon=True).start()
 
     def _container_died(self, exit: ContainerExit) -> None:
+        self.unkilled.pop(exit.id, None)
         env = self._by_container.pop(exit.id, None)
         if env is None:
             self._early_exits[exit.id] = exit
@@ -137,6 +144,9 @@ class Invoker:
             # The engine call cannot be taken back: remove what it starts once it returns.
             starting.add_done_callback(self._discard_started)
             raise
+        except Exception:
+            self._engine_failed = True  # it may have created a container before failing
+            raise
         env.container = container
         env.started_at = container.started_at
         self._by_container[container.id] = env
@@ -153,23 +163,71 @@ class Invoker:
     def _discard_started(self, starting: asyncio.Future[Container]) -> None:
         if not starting.cancelled() and starting.exception() is None:
             container = starting.result()
-            self._spawned_kills.add(
-                asyncio.ensure_future(asyncio.to_thread(self._backend.kill, container.id))
-            )
+            self._spawned_kills.add(asyncio.ensure_future(self._kill(container.id, None)))
+
+    async def _kill(self, container_id: str, env: Environment | None) -> bool:
+        """Kill a container; if the engine fails, keep it to kill again later. Never raises:
+        a container lrun no longer tracks would run (and cost) until someone noticed."""
+        try:
+            await asyncio.to_thread(self._backend.kill, container_id)
+        except Exception as exc:
+            log.warning("could not kill container %s (tried again later): %s", container_id, exc)
+            self.unkilled[container_id] = env
+            self._engine_failed = True
+            if self._killer is None:
+                self._killer = asyncio.ensure_future(self._kill_again())
+            return False
+        self.unkilled.pop(container_id, None)
+        return True
+
+    async def _kill_again(self) -> None:
+        wait = 0.5
+        try:
+            while self.unkilled:
+                await asyncio.sleep(wait)
+                wait = min(wait * 2, _KILL_RETRY_MAX_S)
+                for cid, env in list(self.unkilled.items()):
+                    if await self._kill(cid, env):
+                        wait = 0.5
+        finally:
+            self._killer = None
 
     async def close(self) -> None:
-        """Stop reading every environment's output; environments themselves are left as are."""
+        """Stop reading every environment's output; environments themselves are left as are,
+        except containers the engine failed to kill: those are killed now, found by label."""
         for pump in list(self._pumps):
             pump.cancel()
         await asyncio.gather(*self._pumps, *self._spawned_kills, return_exceptions=True)
+        if self._killer is not None:
+            self._killer.cancel()
+        if self.unkilled or self._engine_failed:
+            await self._kill_by_label()
         await asyncio.sleep(0)  # let the streams' transports finish closing their sockets
+
+    async def _kill_by_label(self) -> None:
+        """Remove every container of this invoker's owner label: after an engine failure, one
+        may exist that lrun never learnt the id of (started, then the call failed)."""
+        try:
+            listed = await asyncio.to_thread(
+                self._backend.containers, {LABEL_OWNER: self._settings.owner}
+            )
+        except Exception as exc:
+            log.warning("could not list containers to remove: %s", exc)
+            listed = []
+        for cid in {c.id for c in listed} | set(self.unkilled):
+            try:
+                await asyncio.to_thread(self._backend.remove, cid)
+            except Exception as exc:
+                log.warning("container %s is left behind: %s", cid[:12], exc)
+            else:
+                self.unkilled.pop(cid, None)
 
     async def stop_environment(self, env: Environment) -> None:
         if env.container is None or env.stopping:
             return
         env.stopping = True
         self._api.unregister(env.container.ip, env)
-        await asyncio.to_thread(self._backend.kill, env.container.id)
+        await self._kill(env.container.id, env)
 
     # Invocations
 

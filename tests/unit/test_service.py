@@ -18,7 +18,7 @@ import pytest
 
 from orchestrator import manifest
 from orchestrator.aws import function_arn
-from orchestrator.errors import BackendError, LambdaError, TooManyRequests
+from orchestrator.errors import BackendError, BackendUnavailable, LambdaError, TooManyRequests
 from orchestrator.pool import HOST_LIMIT, RESERVED_LIMIT
 from orchestrator.sandbox.backend import LABEL_OWNER, NETWORK_PRIVATE, NETWORK_PUBLIC
 from orchestrator.sandbox.invocation import InvocationResult, InvokeRequest
@@ -552,6 +552,36 @@ def test_a_code_edit_sends_new_invocations_to_new_environments(tmp_path: Path) -
         assert s.service.apply_revisions(s.service.scan_revisions()) is True
         second = await call(s.service, "echo")
         assert body(second)["pid"] != body(first)["pid"]
+
+    scenario(path, test)
+
+
+def test_a_kill_the_engine_fails_is_tried_again_until_the_container_is_gone(
+    tmp_path: Path,
+) -> None:
+    """Issue 8: a kill that failed (the engine out of reach, lrun out of descriptors) left a
+    container running that lrun no longer tracked."""
+    path = write_manifest(tmp_path, {"echo": "handler: app.echo"})
+
+    async def test(s: Served) -> None:
+        await call(s.service, "echo")
+        [env] = s.service._envs.values()
+        assert env.container is not None
+        cid = env.container.id
+        real_kill, failures = s.backend.kill, [2]
+
+        def flaky_kill(container_id: str) -> None:
+            if failures[0] > 0:
+                failures[0] -= 1
+                raise BackendUnavailable("Docker is not reachable (EMFILE)")
+            real_kill(container_id)
+
+        s.backend.kill = flaky_kill  # type: ignore[method-assign]
+        await s.invoker.stop_environment(env)  # never raises
+        assert cid in s.invoker.unkilled  # still tracked
+        # Gone: killed again, or ended by its runtime, whose connections were closed with it.
+        await eventually(lambda: not s.backend.live(), what="the retried kill", timeout=3.5)
+        await eventually(lambda: not s.invoker.unkilled, what="the container forgotten")
 
     scenario(path, test)
 
