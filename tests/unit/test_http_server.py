@@ -8,7 +8,15 @@ import json
 
 import pytest
 
-from orchestrator.http_server import Request, Response, Router, encode_response, serve
+from orchestrator.http_server import (
+    Connections,
+    Limits,
+    Request,
+    Response,
+    Router,
+    encode_response,
+    serve,
+)
 from tests.unit.rawhttp import TIMEOUT_S, Client, connected, request_bytes, run, serving
 
 
@@ -492,5 +500,271 @@ def test_server_close_ends_open_connections_and_long_polls() -> None:
             assert await client.at_eof()
         with pytest.raises(OSError):  # no longer listening
             await Client.connect(port)
+
+    run(scenario())
+
+
+# --- limits: what one client may cost the server (issue 8) -----------------------------------
+
+
+SMALL = Limits(
+    max_body=1000,
+    max_url=200,
+    max_head=2000,
+    max_headers=10,
+    head_timeout_s=0.3,
+    idle_timeout_s=0.4,
+    max_connections=4,
+)
+
+
+def by_status(exc: Exception) -> Response:
+    """An error mapper that keeps an error's own status (RequestTooLarge: 413)."""
+    return Response(getattr(exc, "status", 500), str(exc).encode(), {"X-Mapped": "1"})
+
+
+def counting_router() -> tuple[Router, list[Request]]:
+    """A router whose handlers record what they were called with."""
+    seen: list[Request] = []
+
+    async def record(req: Request) -> Response:
+        seen.append(req)
+        return Response(200, b"ok")
+
+    router = Router(by_status)
+    router.add("POST", "/in", record)
+    router.add("GET", "/", record)
+    return router, seen
+
+
+async def wait_closed(client: Client, timeout: float = TIMEOUT_S) -> bool:
+    """True once the server has closed the connection (whatever it wrote first is skipped)."""
+    try:
+        while await asyncio.wait_for(client.reader.read(65536), timeout):
+            pass
+    except ConnectionError:
+        pass
+    return True
+
+
+def test_a_declared_body_over_the_limit_is_refused_before_it_is_read() -> None:
+    router, seen = counting_router()
+
+    async def scenario() -> None:
+        async with serving(router, SMALL) as port, connected(port) as client:
+            head = request_bytes("POST", "/in", headers={"Content-Length": "50000000"})
+            await client.send(head)  # no body sent: the answer must not wait for it
+            answer = await client.response()
+            assert answer.status == 413
+            assert answer.headers["connection"] == "close"
+            assert "Request must be smaller than 1000 bytes" in answer.body.decode()
+            assert seen == []
+
+    run(scenario())
+
+
+def test_a_streamed_body_is_cut_off_at_the_limit_and_the_client_reads_the_refusal() -> None:
+    router, seen = counting_router()
+
+    async def scenario() -> None:
+        async with serving(router, SMALL) as port, connected(port) as client:
+            head = request_bytes("POST", "/in", headers={"Transfer-Encoding": "chunked"})
+            chunk = b"1f4\r\n" + b"x" * 500 + b"\r\n"
+            await client.send(head + chunk * 3)  # 1,500 bytes: over at the third chunk
+            answer = await client.response()
+            assert answer.status == 413
+            assert "this one is larger" in answer.body.decode()
+            assert seen == []
+            assert await wait_closed(client)
+
+    run(scenario())
+
+
+def test_a_route_answers_its_own_oversized_requests() -> None:
+    calls: list[tuple[str, int | None]] = []
+
+    async def handler(req: Request) -> Response:
+        raise AssertionError("the handler of an oversized request must not run")
+
+    async def too_large(req: Request, size: int | None) -> Response:
+        calls.append((req.params["id"], size))
+        return Response(413, b"mine")
+
+    router = Router(mapped)
+    router.add("POST", "/r/{id}", handler, too_large)
+
+    async def scenario() -> None:
+        async with serving(router, SMALL) as port:
+            async with connected(port) as client:
+                answer = await client.request("POST", "/r/a%20b", b"y" * 1001)
+                assert (answer.status, answer.body) == (413, b"mine")
+            async with connected(port) as client:
+                head = request_bytes("POST", "/r/c", headers={"Transfer-Encoding": "chunked"})
+                await client.send(head + b"7d0\r\n" + b"z" * 2000 + b"\r\n")
+                assert (await client.response()).status == 413
+        assert calls == [("a b", 1001), ("c", None)]
+
+    run(scenario())
+
+
+def test_a_body_at_the_limit_is_served_and_the_connection_kept() -> None:
+    router, seen = counting_router()
+
+    async def scenario() -> None:
+        async with serving(router, SMALL) as port, connected(port) as client:
+            assert (await client.request("POST", "/in", b"a" * 1000)).status == 200
+            assert (await client.request("POST", "/in", b"b")).status == 200
+            assert [len(r.body) for r in seen] == [1000, 1]
+
+    run(scenario())
+
+
+def test_a_long_url_is_414() -> None:
+    router, seen = counting_router()
+
+    async def scenario() -> None:
+        async with serving(router, SMALL) as port, connected(port) as client:
+            answer = await client.request("GET", "/?" + "a" * 300)
+            assert answer.status == 414
+            assert await wait_closed(client)
+            assert seen == []
+
+    run(scenario())
+
+
+def test_too_many_headers_is_431() -> None:
+    router, seen = counting_router()
+
+    async def scenario() -> None:
+        async with serving(router, SMALL) as port, connected(port) as client:
+            headers = {f"X-H{i}": "v" for i in range(20)}
+            answer = await client.request("GET", "/", headers=headers)
+            assert answer.status == 431
+            assert seen == []
+
+    run(scenario())
+
+
+def test_a_huge_header_is_431_while_it_is_still_arriving() -> None:
+    router, seen = counting_router()
+
+    async def scenario() -> None:
+        async with serving(router, SMALL) as port, connected(port) as client:
+            await client.send(b"GET / HTTP/1.1\r\nHost: test\r\nX-Big: ")
+            for _ in range(5):  # never ends the header: refused on size alone
+                await client.send(b"v" * 1000)
+            answer = await client.response()
+            assert answer.status == 431
+            assert seen == []
+
+    run(scenario())
+
+
+def test_a_head_that_does_not_arrive_in_time_is_closed_slowloris() -> None:
+    router, seen = counting_router()
+
+    async def scenario() -> None:
+        async with serving(router, SMALL) as port:
+            async with connected(port) as silent, connected(port) as slow:
+                await slow.send(b"GET / HTTP/1.1\r\n")
+                for _ in range(3):  # a byte now and then does not keep it open
+                    await asyncio.sleep(0.1)
+                    await slow.send(b"X")
+                assert await wait_closed(silent, timeout=1.5)
+                assert await wait_closed(slow, timeout=1.5)
+            assert seen == []
+
+    run(scenario())
+
+
+def test_an_idle_keep_alive_connection_is_closed_but_a_long_poll_is_not() -> None:
+    release = asyncio.Event()
+
+    async def ok(req: Request) -> Response:
+        return Response(200)
+
+    async def poll(req: Request) -> Response:
+        await release.wait()
+        return Response(200, b"done")
+
+    router = Router(mapped)
+    router.add("GET", "/", ok)
+    router.add("GET", "/poll", poll)
+
+    async def scenario() -> None:
+        async with serving(router, SMALL) as port:
+            async with connected(port) as idle, connected(port) as polling:
+                assert (await idle.request("GET", "/")).status == 200
+                await polling.send(request_bytes("GET", "/poll"))
+                assert await wait_closed(idle, timeout=1.5)
+                await asyncio.sleep(0.5)  # past both timeouts, the long-poll is still there
+                release.set()
+                assert (await polling.response()).body == b"done"
+
+    run(scenario())
+
+
+def test_at_the_connection_cap_the_longest_idle_connection_makes_room() -> None:
+    router, _ = counting_router()
+    limits = Limits(max_connections=3, head_timeout_s=30, idle_timeout_s=30)
+
+    async def scenario() -> None:
+        async with serving(router, limits) as port:
+            clients = [await Client.connect(port) for _ in range(3)]
+            for client in clients:
+                assert (await client.request("GET", "/")).status == 200
+            newcomer = await Client.connect(port)
+            assert (await newcomer.request("GET", "/")).status == 200
+            assert await wait_closed(clients[0])  # the oldest idle one went
+            assert (await clients[1].request("GET", "/")).status == 200
+            for client in [*clients, newcomer]:
+                await client.close()
+
+    run(scenario())
+
+
+def test_at_the_cap_with_every_connection_busy_a_new_one_is_refused() -> None:
+    async def poll(req: Request) -> Response:
+        await asyncio.Event().wait()
+        return Response(200)
+
+    router = Router(mapped)
+    router.add("GET", "/poll", poll)
+    limits = Limits(max_connections=2, head_timeout_s=30, idle_timeout_s=30)
+
+    async def scenario() -> None:
+        async with serving(router, limits) as port:
+            busy = [await Client.connect(port) for _ in range(2)]
+            for client in busy:
+                await client.send(request_bytes("GET", "/poll"))
+            await asyncio.sleep(0.05)
+            refused = await Client.connect(port)
+            assert await wait_closed(refused)
+            for client in [*busy, refused]:
+                await client.close()
+
+    run(scenario())
+
+
+def test_connections_are_capped_per_peer_and_closed_by_peer() -> None:
+    router, _ = counting_router()
+    registry = Connections(Limits(max_per_peer=2, head_timeout_s=30, idle_timeout_s=30))
+
+    async def scenario() -> None:
+        async with serving(router, connections=registry) as port:
+            mine = [await Client.connect(port, "127.0.0.2") for _ in range(5)]
+            other = await Client.connect(port, "127.0.0.3")
+            assert (await other.request("GET", "/")).status == 200
+            await asyncio.sleep(0.05)
+            assert registry.peer_count("127.0.0.2") == 2
+            assert registry.peer_count("127.0.0.3") == 1
+            for client in mine[:3]:
+                assert await wait_closed(client)  # the oldest idle made room, one by one
+            registry.close_peer("127.0.0.2")
+            for client in mine[3:]:
+                assert await wait_closed(client)
+            assert (await other.request("GET", "/")).status == 200
+            for client in [*mine, other]:
+                await client.close()
 
     run(scenario())

@@ -637,3 +637,119 @@ def test_unregistering_a_dead_environment_spares_the_new_holder_of_its_address()
             assert got.headers["lambda-runtime-aws-request-id"] == "req-new"
 
     run(scenario())
+
+
+# --- calls out of phase and oversized answers (issue 8) ---------------------------------------
+
+
+def test_init_error_after_init_is_403_and_changes_nothing() -> None:
+    """The attack: a handler posts /init/error once init is over, to fail every later
+    invocation without running it. Lambda refuses the transition; so does lrun."""
+
+    async def scenario() -> None:
+        env = new_env()
+        async with serving((ENV_A, env)) as srv, connected(srv.port, ENV_A) as runtime:
+            first = new_delivery("req-1")
+            env.deliver(first)
+            await runtime.request("GET", NEXT)
+            async with connected(srv.port, ENV_A) as attacker:
+                refused = await attacker.request("POST", INIT_ERROR, b'{"errorType":"X"}')
+            assert refused.status == 403
+            assert refused.json() == {
+                "errorType": "InvalidStateTransition",
+                "errorMessage": "State transition from Running to InitError failed for runtime. "
+                "Error: State transition is not allowed",
+            }
+            assert env.init_error is None
+            assert not first.outcome.done()
+            assert (await runtime.request("POST", response_path("req-1"), b"1")).status == 202
+            assert first.outcome.result() == Answer(b"1")
+            second = new_delivery("req-2")
+            env.deliver(second)  # runs: the environment is not poisoned
+            task = await start_next(runtime)
+            assert (await task).headers["lambda-runtime-aws-request-id"] == "req-2"
+            idle = await runtime.request("POST", response_path("req-2"), b"2")
+            assert idle.status == 202
+            assert second.outcome.result() == Answer(b"2")
+
+    run(scenario())
+
+
+def test_init_error_while_waiting_for_work_is_403_from_ready() -> None:
+    async def scenario() -> None:
+        env = new_env()
+        async with serving((ENV_A, env)) as srv, connected(srv.port, ENV_A) as runtime:
+            pending = await start_next(runtime)
+            assert await still_pending(pending)
+            async with connected(srv.port, ENV_A) as attacker:
+                refused = await attacker.request("POST", INIT_ERROR, b"{}")
+            assert refused.status == 403
+            assert "from Ready to InitError" in refused.json()["errorMessage"]
+            assert env.init_error is None
+            delivery = new_delivery("req-1")
+            env.deliver(delivery)
+            assert (await pending).status == 200
+
+    run(scenario())
+
+
+def test_a_second_init_error_and_next_after_init_error_are_403() -> None:
+    async def scenario() -> None:
+        env = new_env()
+        async with serving((ENV_A, env)) as srv, connected(srv.port, ENV_A) as runtime:
+            assert (await runtime.request("POST", INIT_ERROR, b"first")).status == 202
+            again = await runtime.request("POST", INIT_ERROR, b"second")
+            assert again.status == 403
+            assert "from InitError to InitError" in again.json()["errorMessage"]
+            assert env.init_error == Answer(b"first", "Runtime.Unknown")
+            after = await runtime.request("GET", NEXT)
+            assert after.status == 403
+            assert "from InitError to Ready" in after.json()["errorMessage"]
+            assert env.init_duration_ms is None
+
+    run(scenario())
+
+
+def test_a_streamed_response_over_the_limit_fails_the_invocation_while_it_is_read() -> None:
+    async def scenario() -> None:
+        env = new_env()
+        async with serving((ENV_A, env)) as srv, connected(srv.port, ENV_A) as runtime:
+            delivery = new_delivery("big")
+            env.deliver(delivery)
+            await runtime.request("GET", NEXT)
+            head = request_bytes(
+                "POST", response_path("big"), headers={"Transfer-Encoding": "chunked"}
+            )
+            await runtime.send(head)
+            chunk = b"100000\r\n" + b"x" * 0x100000 + b"\r\n"  # 1 MiB chunks, never ending
+            for _ in range(7):
+                await runtime.send(chunk)
+            outcome = await asyncio.wait_for(delivery.outcome, TIMEOUT_S)
+            assert outcome == Answer(
+                json.dumps(
+                    {
+                        "errorType": "Function.ResponseSizeTooLarge",
+                        "errorMessage": "Response payload size exceeded maximum allowed "
+                        "payload size (6291556 bytes).",
+                    }
+                ).encode(),
+                "Function.ResponseSizeTooLarge",
+            )
+            answer = await runtime.response()
+            assert answer.status == 413
+            assert answer.json()["errorType"] == "RequestEntityTooLarge"
+
+    run(scenario())
+
+
+def test_an_environment_gets_a_handful_of_connections_and_no_more() -> None:
+    async def scenario() -> None:
+        env = new_env()
+        async with serving((ENV_A, env)) as srv:
+            held = [await Client.connect(srv.port, ENV_A) for _ in range(50)]
+            await asyncio.sleep(0.1)
+            assert srv.api.connections.peer_count(ENV_A) == 8
+            for client in held:
+                await client.close()
+
+    run(scenario())
