@@ -274,13 +274,12 @@ class _Protocol(asyncio.Protocol):
         return bool(self._tasks)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)  # a stream transport
-        self._transport = transport
+        self._transport = transport  # type: ignore[assignment]  # a stream transport (uvloop's too)
         peer = transport.get_extra_info("peername")
         self.peer = peer[0] if peer else ""
         if not self._registry.admit(self):
             self._transport = None
-            transport.abort()  # no fd kept, no bytes read: refused outright
+            transport.abort()  # type: ignore[attr-defined]  # no fd kept, no bytes read: refused outright
             return
         self._local.add(self)
 

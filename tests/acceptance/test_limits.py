@@ -1,0 +1,248 @@
+"""What a function or a client can cost `lrun serve` (issue 8, findings 4, 5 and 7).
+
+Each test performs an attack against a real `lrun serve` running real containers, and fails if
+the attack works: a function streams a huge response or floods its standard output (lrun's
+memory must stay where it was), a function opens hundreds of connections to its Runtime API or a
+client opens a thousand half-open connections to the Lambda API (lrun's file descriptors must
+stay bounded and come back), a handler posts ``/init/error`` long after init (its environment
+must go on working).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import resource
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+
+from tests.acceptance.conftest import LrunServer, ServerFactory, start_server
+from tests.conftest import FUNCTIONS
+
+CODE = FUNCTIONS / "attack"
+MB = 1024 * 1024
+# What lrun may grow by during an attack: its normal working set for the invocation. Before the
+# limits, the response attack took it to 1.6 GB and the flood added over 500 MB.
+MEMORY_SLACK_KB = 100 * 1024
+FD_SLACK = 16
+
+MANIFEST = f"""\
+functions:
+  stream: {{runtime: python3.13, handler: attack.stream_response, code: {CODE}, timeout: 60}}
+  flood: {{runtime: python3.13, handler: attack.flood_stdout, code: {CODE}, timeout: 120}}
+  hold: {{runtime: python3.13, handler: attack.hold_connections, code: {CODE}, timeout: 60}}
+  poison: {{runtime: python3.13, handler: attack.init_error_after_init, code: {CODE}}}
+  poisonpc:
+    runtime: python3.13
+    handler: attack.init_error_after_init
+    code: {CODE}
+    provisioned_concurrency: 1
+"""
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LrunServer]:
+    root = tmp_path_factory.mktemp("limits")
+    project = root / "project"
+    project.mkdir()
+    (project / "lrun.yaml").write_text(MANIFEST)
+    started = start_server(project, root / "state")
+    yield started
+    started.finish()
+
+
+@pytest.fixture(scope="module")
+def client(server: LrunServer) -> Any:
+    return boto3.client(
+        "lambda",
+        endpoint_url=server.url,
+        region_name="us-east-1",
+        aws_access_key_id="x",
+        aws_secret_access_key="x",
+        config=Config(retries={"max_attempts": 0}, read_timeout=300),
+    )
+
+
+def invoke(client: Any, function: str, event: object, tail: bool = False) -> dict[str, Any]:
+    response: dict[str, Any] = client.invoke(
+        FunctionName=function,
+        Payload=json.dumps(event).encode(),
+        LogType="Tail" if tail else "None",
+    )
+    response["payload"] = json.loads(response["Payload"].read())
+    if tail:
+        response["tail"] = base64.b64decode(response["LogResult"]).decode()
+    return response
+
+
+def memory_kb(pid: int) -> tuple[int, int]:
+    """(resident now, resident at its peak) of a process, in KB."""
+    with open(f"/proc/{pid}/status") as f:
+        fields = dict(line.split(":", 1) for line in f if ":" in line)
+    return int(fields["VmRSS"].split()[0]), int(fields["VmHWM"].split()[0])
+
+
+def open_fds(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def settled_fds(pid: int, at_most: int, timeout: float) -> int:
+    """lrun's descriptor count once it is at most ``at_most`` (or what it is at ``timeout``)."""
+    deadline = time.monotonic() + timeout
+    while (count := open_fds(pid)) > at_most and time.monotonic() < deadline:
+        time.sleep(0.25)
+    return count
+
+
+# Finding 4: memory
+
+
+def test_a_huge_streamed_response_is_cut_off_and_costs_lrun_no_memory(
+    server: LrunServer, client: Any
+) -> None:
+    warm = invoke(client, "stream", {"mb": 1})
+    assert warm["payload"] == {"sent_mb": 1}
+    before, _ = memory_kb(server.pid)
+
+    attacked = invoke(client, "stream", {"mb": 512}, tail=True)
+
+    assert attacked.get("FunctionError") == "Unhandled", attacked["payload"]
+    assert attacked["payload"] == {
+        "errorType": "Function.ResponseSizeTooLarge",
+        "errorMessage": "Response payload size exceeded maximum allowed payload size "
+        "(6291556 bytes).",
+    }
+    assert "lrun stopped reading after" in attacked["tail"], attacked["tail"]
+    _, peak = memory_kb(server.pid)
+    assert peak - before < MEMORY_SLACK_KB, f"lrun grew from {before} KB to a peak of {peak} KB"
+    # The function goes on working. Its runtime's own answer for the invocation (after the
+    # handler returned) is refused as a second answer, and AWS's runtime client exits on that,
+    # as it would on Lambda: the next invocation may meet that exit, the one after a new one.
+    results = [invoke(client, "stream", {"mb": 2})["payload"] for _ in range(2)]
+    assert {"sent_mb": 2} in results, results
+
+
+def test_flooding_stdout_costs_lrun_no_memory_and_loses_no_output(
+    server: LrunServer, client: Any
+) -> None:
+    invoke(client, "flood", {"mb": 1}, tail=True)  # settled: none of its output trails
+    before, _ = memory_kb(server.pid)
+
+    flooded = invoke(client, "flood", {"mb": 300}, tail=True)
+
+    assert flooded["payload"] == {"written_mb": 300}
+    tail = flooded["tail"]
+    assert "the last line of the flood\nEND RequestId: " in tail, tail[-300:]
+    assert len(tail.encode()) <= 4096
+    _, peak = memory_kb(server.pid)
+    assert peak - before < MEMORY_SLACK_KB, f"lrun grew from {before} KB to a peak of {peak} KB"
+    now, _ = memory_kb(server.pid)
+    assert now - before < MEMORY_SLACK_KB
+    # Nothing lost: what the invocation did not keep is on disk, all of it.
+    request_id = flooded["ResponseMetadata"]["HTTPHeaders"]["x-amzn-requestid"]
+    spilled = server.state_dir / "logs" / "output" / f"flood-{request_id}.out"
+    deadline = time.monotonic() + 30
+    expected = 300 * MB + len("the last line of the flood\n") - 64 * 1024
+    while (not spilled.exists() or spilled.stat().st_size < expected) and (
+        time.monotonic() < deadline
+    ):
+        time.sleep(0.25)
+    assert spilled.stat().st_size == expected
+    with open(spilled, "rb") as f:
+        f.seek(-27, os.SEEK_END)
+        assert f.read() == b"the last line of the flood\n"
+    spilled.unlink()  # 300 MB of test data
+    log = (server.state_dir / "logs" / "flood.log").read_text()
+    assert f"bytes of output not shown here; all of it is in {spilled}" in log
+
+
+# Finding 5: file descriptors
+
+
+def test_a_function_cannot_hold_hundreds_of_runtime_api_connections(
+    server: LrunServer, client: Any
+) -> None:
+    assert invoke(client, "hold", {"n": 0})["payload"] == {"opened": 0, "held": 0}
+    before = open_fds(server.pid)
+
+    first = invoke(client, "hold", {"n": 300})
+    second = invoke(client, "hold", {"n": 300})  # the first 300 are still held by the function
+
+    assert second["payload"]["held"] == first["payload"]["opened"] + second["payload"]["opened"]
+    after = settled_fds(server.pid, before + 8 + FD_SLACK, timeout=5)
+    assert after <= before + 8 + FD_SLACK, f"lrun went from {before} to {after} descriptors"
+
+
+def test_half_open_clients_are_capped_timed_out_and_do_not_lock_out_others(
+    server: LrunServer, client: Any
+) -> None:
+    """Slowloris: a thousand connections that never finish their request's head."""
+    invoke(client, "poison", {})
+    before = open_fds(server.pid)
+    half_open: list[socket.socket] = []
+    try:
+        for _ in range(1100):
+            sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+            sock.sendall(b"POST /2015-03-31/functions/poison/invocations HTTP/1.1\r\nHost: x\r\n")
+            half_open.append(sock)
+        time.sleep(0.5)
+        held = open_fds(server.pid)
+        assert held <= before + 1024 + FD_SLACK, f"lrun holds {held - before} more descriptors"
+        # Another client still gets in: the longest idle half-open connection makes room.
+        served = invoke(client, "poison", {})
+        assert served["StatusCode"] == 200 and "FunctionError" not in served
+        # And the head timeout closes them all.
+        after = settled_fds(server.pid, before + FD_SLACK, timeout=25)
+        assert after <= before + FD_SLACK, f"lrun still holds {after - before} more descriptors"
+        half_open[-1].settimeout(5)
+        try:
+            closed = half_open[-1].recv(4096)
+        except ConnectionResetError:
+            closed = b""
+        assert closed == b"" or closed.startswith(b"HTTP/1.1 408")
+    finally:
+        for sock in half_open:
+            sock.close()
+
+
+def test_lrun_serve_raises_its_soft_nofile_limit(serve_lrun: ServerFactory, tmp_path: Path) -> None:
+    """Started under the common 1,024 soft limit, lrun takes what the hard limit allows."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard <= 1024:
+        pytest.skip(f"the hard limit ({hard}) leaves nothing to raise to")
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "lrun.yaml").write_text(
+        f"functions:\n  poison: {{runtime: python3.13, handler: attack.x, code: {CODE}}}\n"
+    )
+    resource.setrlimit(resource.RLIMIT_NOFILE, (1024, hard))  # inherited by lrun serve
+    try:
+        started = serve_lrun(project)
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    with open(f"/proc/{started.pid}/limits") as f:
+        line = next(line for line in f if line.startswith("Max open files"))
+    assert line.split()[3:5] == [str(hard), str(hard)] or hard == resource.RLIM_INFINITY, line
+    started.finish()
+
+
+# Finding 7: /init/error after init
+
+
+@pytest.mark.parametrize("function", ["poison", "poisonpc"])
+def test_init_error_after_init_is_refused_and_poisons_nothing(client: Any, function: str) -> None:
+    start = invoke(client, function, {})["payload"]["invocations"]
+    attacked = invoke(client, function, {"attack": True})
+    assert "FunctionError" not in attacked, attacked["payload"]
+    assert attacked["payload"] == {"init_error_status": 403, "invocations": start + 1}
+    later = invoke(client, function, {})
+    assert "FunctionError" not in later, later["payload"]
+    assert later["payload"] == {"init_error_status": None, "invocations": start + 2}
