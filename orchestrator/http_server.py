@@ -191,9 +191,9 @@ class Connections:
         limits = self.limits
         mine = self._by_peer.get(conn.peer)
         if limits.max_per_peer is not None and mine and len(mine) >= limits.max_per_peer:
-            if not _evict(mine):
+            if not self._evict(mine):
                 return False
-        if len(self._all) >= limits.max_connections and not _evict(self._all):
+        if len(self._all) >= limits.max_connections and not self._evict(self._all):
             return False
         self._all.add(conn)
         self._by_peer.setdefault(conn.peer, set()).add(conn)
@@ -208,6 +208,17 @@ class Connections:
             mine.discard(conn)
             if not mine:
                 del self._by_peer[conn.peer]
+
+    def _evict(self, conns: set[_Protocol]) -> bool:
+        """Close the connection of ``conns`` idle the longest; False if all are busy. It stops
+        counting at once: its transport closes only later, and a burst must not overrun."""
+        idle = [c for c in conns if not c.busy]
+        if not idle:
+            return False
+        oldest = min(idle, key=lambda c: c.since)
+        self.remove(oldest)
+        oldest.abort()
+        return True
 
     def close_peer(self, peer: str) -> None:
         """Close every connection from ``peer`` (its environment is gone), busy ones too."""
@@ -225,15 +236,6 @@ class Connections:
                     conn.expire(now, limits)
         finally:
             self._sweeper = None
-
-
-def _evict(conns: set[_Protocol]) -> bool:
-    """Close the connection of ``conns`` idle the longest; False if all are busy."""
-    idle = [c for c in conns if not c.busy]
-    if not idle:
-        return False
-    min(idle, key=lambda c: c.since).close()
-    return True
 
 
 # A connection's phase, for its timeouts; _LINGER: refused, its answer sent, the rest discarded.
