@@ -151,7 +151,11 @@ class Invoker:
         env.started_at = container.started_at
         self._by_container[container.id] = env
         self._api.register(container.ip, env)
-        stream = await self._backend.open_output(container)
+        try:
+            stream = await self._backend.open_output(container)
+        except BaseException:
+            await self.stop_environment(env)  # its output unreadable: it goes, and is tracked
+            raise
         pump = asyncio.get_running_loop().create_task(pump_output(env, stream))
         self._pumps.add(pump)
         pump.add_done_callback(self._pumps.discard)
