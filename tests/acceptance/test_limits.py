@@ -23,6 +23,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
 from tests.acceptance.conftest import LrunServer, ServerFactory, start_server
 from tests.conftest import FUNCTIONS
@@ -90,6 +91,13 @@ def memory_kb(pid: int) -> tuple[int, int]:
     return int(fields["VmRSS"].split()[0]), int(fields["VmHWM"].split()[0])
 
 
+def reset_peak(pid: int) -> int:
+    """Start measuring a process's peak memory afresh; returns its resident memory, in KB."""
+    with open(f"/proc/{pid}/clear_refs", "w") as f:
+        f.write("5")  # resets VmHWM to VmRSS
+    return memory_kb(pid)[0]
+
+
 def open_fds(pid: int) -> int:
     return len(os.listdir(f"/proc/{pid}/fd"))
 
@@ -110,7 +118,7 @@ def test_a_huge_streamed_response_is_cut_off_and_costs_lrun_no_memory(
 ) -> None:
     warm = invoke(client, "stream", {"mb": 1})
     assert warm["payload"] == {"sent_mb": 1}
-    before, _ = memory_kb(server.pid)
+    before = reset_peak(server.pid)
 
     attacked = invoke(client, "stream", {"mb": 512}, tail=True)
 
@@ -134,7 +142,7 @@ def test_flooding_stdout_costs_lrun_no_memory_and_loses_no_output(
     server: LrunServer, client: Any
 ) -> None:
     invoke(client, "flood", {"mb": 1}, tail=True)  # settled: none of its output trails
-    before, _ = memory_kb(server.pid)
+    before = reset_peak(server.pid)
 
     flooded = invoke(client, "flood", {"mb": 300}, tail=True)
 
@@ -162,6 +170,40 @@ def test_flooding_stdout_costs_lrun_no_memory_and_loses_no_output(
     spilled.unlink()  # 300 MB of test data
     log = (server.state_dir / "logs" / "flood.log").read_text()
     assert f"bytes of output not shown here; all of it is in {spilled}" in log
+
+
+def test_a_client_streaming_a_huge_request_is_refused_early_and_costs_no_memory(
+    server: LrunServer, client: Any
+) -> None:
+    too_big = b'"' + b"x" * (6 * MB) + b'"'
+    with pytest.raises(ClientError) as refused:
+        client.invoke(FunctionName="poison", Payload=too_big)
+    error = refused.value.response
+    assert error["ResponseMetadata"]["HTTPStatusCode"] == 413
+    assert error["Error"]["Code"] == "RequestEntityTooLargeException"
+    assert error["Error"]["Message"] == (
+        "Request must be smaller than 6291456 bytes for the InvokeFunction operation "
+        f"(this one is {len(too_big)} bytes)"
+    )
+    before = reset_peak(server.pid)
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    sock.sendall(
+        b"POST /2015-03-31/functions/poison/invocations HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+    )
+    chunk = b"%x\r\n" % MB + b"x" * MB + b"\r\n"
+    sent = 0
+    try:
+        for _ in range(512):
+            sock.sendall(chunk)
+            sent += 1
+    except OSError:
+        pass
+    finally:
+        sock.close()
+    assert sent < 64, f"lrun read {sent} MB of a request it can only refuse"
+    _, peak = memory_kb(server.pid)
+    assert peak - before < MEMORY_SLACK_KB, f"lrun grew from {before} KB to a peak of {peak} KB"
 
 
 # Finding 5: file descriptors
