@@ -231,7 +231,10 @@ class Invoker:
             return
         env.stopping = True
         self._api.unregister(env.container.ip, env)
+        # Killed first: a runtime whose connections closed first would exit by itself, racing
+        # the kill for how the environment ended.
         await self._kill(env.container.id, env)
+        self._api.close_connections(env.container.ip)
 
     # Invocations
 

@@ -76,7 +76,13 @@ class RuntimeApi:
         hands a dead container's address to the next one at once)."""
         if self._by_ip.get(ip) is env:
             del self._by_ip[ip]
-            self.connections.close_peer(ip)  # its runtime's connections go with it
+
+    def close_connections(self, ip: str) -> None:
+        """Close the connections from a stopped environment's address, unless a newer
+        environment holds it. A container that dies loses its sockets anyway; one the engine
+        failed to kill keeps them, and must not keep lrun's descriptors with them."""
+        if ip not in self._by_ip:
+            self.connections.close_peer(ip)
 
     async def _environment(self, ip: str) -> Environment | None:
         env = self._by_ip.get(ip)

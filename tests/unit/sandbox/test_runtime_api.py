@@ -534,11 +534,11 @@ def test_unregistered_environment_cannot_answer() -> None:
             env.deliver(delivery)
             await runtime.request("GET", NEXT)
             srv.api.unregister(ENV_A, env)
-            assert await runtime.at_eof()  # its connections are closed with it
-            async with connected(srv.port, ENV_A) as again:
-                answer = await again.request("POST", response_path("req-1"), b"{}")
+            answer = await runtime.request("POST", response_path("req-1"), b"{}")
             assert answer.status == 400
             assert not delivery.outcome.done()
+            srv.api.close_connections(ENV_A)  # stopped: its connections go
+            assert await runtime.at_eof()
 
     run(scenario())
 
@@ -738,6 +738,20 @@ def test_a_streamed_response_over_the_limit_fails_the_invocation_while_it_is_rea
             answer = await runtime.response()
             assert answer.status == 413
             assert answer.json()["errorType"] == "RequestEntityTooLarge"
+
+    run(scenario())
+
+
+def test_closing_a_stopped_environments_connections_spares_a_newer_one_at_its_address() -> None:
+    async def scenario() -> None:
+        old, new = new_env("a"), new_env("b")
+        async with serving((ENV_A, old)) as srv, connected(srv.port, ENV_A) as runtime:
+            srv.api.unregister(ENV_A, old)
+            srv.api.register(ENV_A, new)  # the engine handed the address on at once
+            srv.api.close_connections(ENV_A)
+            new.deliver(new_delivery("req-new"))
+            got = await runtime.request("GET", NEXT)
+            assert got.headers["lambda-runtime-aws-request-id"] == "req-new"
 
     run(scenario())
 
