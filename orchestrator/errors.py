@@ -11,7 +11,10 @@ LrunError                         .exit_code for the CLI: 2, or as noted (1 is a
   BackendError                    the container engine failed (3)
     BackendUnavailable            it cannot be reached at all
   ServerUnavailable               a running `lrun serve` could not be talked to
+  UnsafePath                      a write would leave the directory it must stay in
+  StoreCorrupt                    lrun's store cannot be opened as a database
   LambdaError                     an error Lambda itself returns, with its type and HTTP status
+    StoreFailed                   500 ServiceException: lrun's store could not be written
     ResourceNotFound              404 ResourceNotFoundException
       EventInvokeConfigNotFound   the function has no asynchronous invocation settings
     ProvisionedConfigNotFound     404 ProvisionedConcurrencyConfigNotFoundException
@@ -99,6 +102,15 @@ class ServerUnavailable(LrunError):
     """A running `lrun serve` was found but did not answer."""
 
 
+class UnsafePath(LrunError):
+    """A path lrun was asked to write leads outside the directory it must stay in (a '..', an
+    absolute path elsewhere, a symbolic link, a hard link)."""
+
+
+class StoreCorrupt(LrunError):
+    """lrun's SQLite store exists but is not a usable database."""
+
+
 class LambdaError(LrunError):
     """An error with Lambda's own type, HTTP status and message, as the Invoke API returns it."""
 
@@ -116,6 +128,11 @@ class LambdaError(LrunError):
     def body(self) -> dict[str, str]:
         """The JSON body Lambda sends with this error."""
         return {"Type": self.kind, "Message": self.message}
+
+
+class StoreFailed(LambdaError):
+    """lrun's store refused a write (disk full, I/O error, ...): the request is refused, as
+    Lambda answers when its own service fails, and may be retried once the cause is fixed."""
 
 
 class ResourceNotFound(LambdaError):

@@ -419,7 +419,9 @@ class LambdaApi:
     async def _set_invoke_config(self, request: Request, merge: bool) -> Response:
         state = self._latest(request)
         name = state.spec.name
-        config = from_api(_body(request), self.effective_config(name), merge)
+        manifest = self.service.manifest
+        files = manifest.file_destinations if manifest is not None else frozenset()
+        config = from_api(_body(request), self.effective_config(name), merge, files)
         for destination in (config.on_success, config.on_failure):
             if destination is not None and destination.kind == "function":
                 if destination.target == name:

@@ -191,14 +191,16 @@ async def run(
         )
     loaded = manifest_module.load(settings.manifest)
     raise_nofile_limit()
+    # The store before anything else: one that cannot be opened stops lrun (in one line)
+    # before it has touched a container.
+    store = Store(state_dir() / "lrun.db")
+    await asyncio.to_thread(store.open)
     await clean_up_leftovers(backend, on_event)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     limit = settings.max_concurrency or default_concurrency()
-    store = Store(state_dir() / "lrun.db")
-    await asyncio.to_thread(store.open)
     networks = (NETWORK_PUBLIC, NETWORK_PRIVATE)
     async with hosted_invoker(backend, new_owner("serve"), networks, on_event) as invoker:
         book = LogBook(state_dir() / "logs")

@@ -8,6 +8,10 @@ to the function's destinations (another function, a local queue, a JSON-lines fi
 destination-record shape, and discarded events also to its dead-letter queue. The request id is
 the same for every attempt. After a crash, events that were running are run again: delivery is
 at least once, so handlers should be idempotent, as on Lambda.
+
+The store may fail (a full disk): new events are then refused (``StoreFailed``, a 500), and an
+attempt's outcome that could not be recorded is kept in memory and written again until it is, the
+event not being run again meanwhile; the dispatcher itself never stops.
 """
 
 from __future__ import annotations
@@ -25,11 +29,11 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 from orchestrator.aws import function_arn
-from orchestrator.errors import LambdaError, LrunError, TooManyRequests
+from orchestrator.errors import LrunError, StoreFailed, TooManyRequests, UnsafePath
+from orchestrator.events import destination_files
 from orchestrator.events.store import Store
 from orchestrator.manifest.triggers import AsyncConfig, Destination
 from orchestrator.pool import RESERVED_LIMIT
@@ -44,6 +48,7 @@ log = logging.getLogger(__name__)
 MAX_RUNNING = 32
 MAX_RUNNING_PER_FUNCTION = 8
 THROTTLE_BACKOFF_S = (1.0, 300.0)  # first and longest wait after a throttle or platform error
+STORE_RETRY_S = 1.0  # how often a failing store is tried again
 ERROR_MESSAGE_LIMIT = 1024  # bytes of the error message a dead-letter message carries
 # File destinations get a thread of their own: the default pool is busy starting containers
 # when traffic grows, and a finished event must not wait behind those starts.
@@ -105,6 +110,10 @@ class EventQueue:
         self._accepting: list[tuple[tuple[Any, ...], asyncio.Future[None]]] = []
         self._writing = False
         self._writer: asyncio.Future[None] | None = None
+        # Outcomes of attempts the store failed to record, by request id: written again by the
+        # dispatcher until they are, and their events not run again meanwhile.
+        self._unsettled: dict[str, Callable[[sqlite3.Connection], Any]] = {}
+        self._store_failing = False
 
     # Accepting
 
@@ -130,10 +139,13 @@ class EventQueue:
                 try:
                     await self._store.run(partial(_insert_events, rows=rows))
                 except Exception as exc:  # every caller of the batch hears it
+                    if isinstance(exc, StoreFailed):
+                        self._store_failed(exc)
                     for _, written in batch:
                         if not written.done():
                             written.set_exception(exc)
                 else:
+                    self._store_works()
                     for _, written in batch:
                         if not written.done():
                             written.set_result(None)
@@ -144,35 +156,82 @@ class EventQueue:
     # Dispatching
 
     async def run(self) -> None:
-        """Dispatch due events until cancelled."""
+        """Dispatch due events until cancelled; nothing the store does stops it."""
         while True:
-            self._wake.clear()
-            capacity = MAX_RUNNING - len(self._running)
-            running = frozenset(self._running)  # a copy: the store's thread reads it
-            now = self._clock()
-            due = await self._store.run(partial(_due, now=now, capacity=capacity, running=running))
-            counts = Counter(self._running_functions.values())
-            started = 0
-            waiting: set[str] = set()  # due, but their function is at its limit
-            for event in due:
-                if counts[event.function] >= self._limit(event.function) or (
-                    len(self._running) >= MAX_RUNNING
-                ):
-                    waiting.add(event.request_id)
-                    continue
-                counts[event.function] += 1
-                started += 1
-                task = asyncio.ensure_future(self._attempt(event))
-                self._running[event.request_id] = task
-                self._running_functions[event.request_id] = event.function
-                task.add_done_callback(self._done_callback(event.request_id))
-            # Events waiting for room are started when a running one ends (which wakes this).
-            busy = frozenset(self._running) | waiting
-            wait = await self._store.run(partial(_next_due, running=busy))
-            delay = 1.0 if wait is None else max(0.0, min(1.0, wait - self._clock()))
-            if started and started == capacity:  # full: there may be more due right now
-                delay = 0.0
-            await self._sleep(delay)
+            try:
+                await self._dispatch()
+            except StoreFailed as exc:
+                self._store_failed(exc)
+                await self._sleep(STORE_RETRY_S)
+            except Exception:  # a bug: said loudly, but the queue keeps going
+                log.exception("the event dispatcher failed; going on")
+                await self._sleep(STORE_RETRY_S)
+
+    async def _dispatch(self) -> None:
+        """One round: record what could not be recorded, start due events, sleep."""
+        if self._unsettled:
+            await self._settle_again()
+        self._wake.clear()
+        capacity = MAX_RUNNING - len(self._running)
+        # A copy (the store's thread reads it); unsettled events ran: they wait for the
+        # store, not for another run.
+        running = frozenset(self._running) | frozenset(self._unsettled)
+        now = self._clock()
+        due = await self._store.run(partial(_due, now=now, capacity=capacity, running=running))
+        counts = Counter(self._running_functions.values())
+        started = 0
+        waiting: set[str] = set()  # due, but their function is at its limit
+        for event in due:
+            if counts[event.function] >= self._limit(event.function) or (
+                len(self._running) >= MAX_RUNNING
+            ):
+                waiting.add(event.request_id)
+                continue
+            counts[event.function] += 1
+            started += 1
+            task = asyncio.ensure_future(self._attempt(event))
+            self._running[event.request_id] = task
+            self._running_functions[event.request_id] = event.function
+            task.add_done_callback(self._done_callback(event.request_id))
+        # Events waiting for room are started when a running one ends (which wakes this).
+        busy = running | frozenset(self._running) | waiting
+        wait = await self._store.run(partial(_next_due, running=busy))
+        delay = 1.0 if wait is None else max(0.0, min(1.0, wait - self._clock()))
+        if started and started == capacity:  # full: there may be more due right now
+            delay = 0.0
+        await self._sleep(delay)
+
+    # The store failing and recovering
+
+    async def _write_outcome(
+        self, request_id: str, work: Callable[[sqlite3.Connection], Any]
+    ) -> bool:
+        """Write an attempt's outcome; if the store fails, keep it to be written again (and
+        the event from being run again). True if it was written now."""
+        try:
+            await self._store.run(work)
+        except StoreFailed as exc:
+            self._store_failed(exc)
+            self._unsettled[request_id] = work
+            return False
+        self._store_works()
+        return True
+
+    async def _settle_again(self) -> None:
+        for request_id, work in list(self._unsettled.items()):
+            await self._store.run(work)  # StoreFailed: still failing, try again next round
+            del self._unsettled[request_id]
+        self._store_works()
+
+    def _store_failed(self, exc: StoreFailed) -> None:
+        if not self._store_failing:
+            self._store_failing = True
+            self._on_event(f"{exc.message}; Event invocations are refused until it can")
+
+    def _store_works(self) -> None:
+        if self._store_failing:
+            self._store_failing = False
+            self._on_event(f"lrun's store {self._store.path} is written again")
 
     async def _sleep(self, delay: float) -> None:
         """Until woken or ``delay`` seconds pass. Not ``wait_for``: on Python 3.11 it can
@@ -219,7 +278,7 @@ class EventQueue:
             else:
                 await self._back_off(event)
             return
-        except LambdaError as exc:  # the platform failed, not the function: retried like a throttle
+        except LrunError as exc:  # the platform failed, not the function: retried like a throttle
             self._on_event(f"{event.function}: event {event.request_id[:8]}: {exc}; will retry")
             await self._back_off(event)
             return
@@ -238,11 +297,13 @@ class EventQueue:
             return
         delay = config.retry_delay * 2 ** (attempts - 1)
         next_at = self._clock() + delay
-        await self._store.run(
+        error = _error_message(result.payload)
+        await self._write_outcome(
+            event.request_id,
             lambda db: db.execute(
                 "UPDATE events SET attempts = ?, next_at = ?, last_error = ? WHERE request_id = ?",
-                (attempts, next_at, _error_message(result.payload), event.request_id),
-            )
+                (attempts, next_at, error, event.request_id),
+            ),
         )
         self._wake.set()
 
@@ -251,10 +312,11 @@ class EventQueue:
         wait = min(longest, self._backoff.get(event.request_id, first / 2) * 2)
         self._backoff[event.request_id] = wait
         next_at = self._clock() + wait
-        await self._store.run(
+        await self._write_outcome(
+            event.request_id,
             lambda db: db.execute(
                 "UPDATE events SET next_at = ? WHERE request_id = ?", (next_at, event.request_id)
-            )
+            ),
         )
 
     async def _succeed(self, event: Event, config: AsyncConfig, result: InvocationResult) -> None:
@@ -298,10 +360,14 @@ class EventQueue:
         if destination is not None and destination.kind == "file":
             # Outside the transaction: a crash between the two repeats the line, never loses it.
             try:
-                loop = asyncio.get_running_loop()
-                target = Path(destination.target)
-                await loop.run_in_executor(_FILE_WRITER, _append_line, target, record)
-            except OSError as exc:  # as for a queue that refuses: reported, not retried forever
+                manifest = self._service.manifest
+                if manifest is None:
+                    raise UnsafePath("no manifest is loaded: file destinations need one")
+                line = (json.dumps(record) + "\n").encode()
+                write = partial(destination_files.append, manifest.directory, destination.target)
+                await asyncio.get_running_loop().run_in_executor(_FILE_WRITER, write, line)
+            except (OSError, UnsafePath) as exc:  # as for a queue that refuses: reported, not
+                # retried forever
                 self._on_event(f"could not write an event's record to {destination.target}: {exc}")
         now = self._clock()
 
@@ -318,7 +384,7 @@ class EventQueue:
                 self._deliver(db, *dead_letter)
             db.execute("DELETE FROM events WHERE request_id = ?", (event.request_id,))
 
-        await self._store.run(finish)
+        await self._write_outcome(event.request_id, finish)
         if destination is not None and destination.kind == "function":
             self._wake.set()
 
@@ -366,6 +432,11 @@ class EventQueue:
         for task in running:
             task.cancel()
         await asyncio.gather(*running, return_exceptions=True)
+        if self._unsettled:  # a last try; what is left runs again at the next start
+            try:
+                await self._settle_again()
+            except StoreFailed as exc:
+                self._on_event(f"{len(self._unsettled)} events will run again: {exc.message}")
 
     # Seeing it
 
@@ -433,7 +504,7 @@ def _next_due(db: sqlite3.Connection, running: frozenset[str]) -> float | None:
 def _json_or_text(payload: bytes) -> Any:
     try:
         return json.loads(payload)
-    except ValueError:
+    except (ValueError, RecursionError):  # a function's answer may be anything, nested deep
         return payload.decode(errors="replace")
 
 
@@ -442,12 +513,6 @@ def _error_message(payload: bytes) -> str:
     if isinstance(body, dict):
         return str(body.get("errorMessage") or body.get("errorType") or body)
     return str(body)
-
-
-def _append_line(path: Path, record: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a", encoding="utf-8") as f:
-        f.write(json.dumps(record) + "\n")
 
 
 def _new_id() -> str:

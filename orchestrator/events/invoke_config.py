@@ -2,7 +2,9 @@
 Put/Update/Delete FunctionEventInvokeConfig, which win and are kept in the store.
 
 Destinations travel through the API as ARNs: a function's, a queue's (``arn:aws:sqs:...``), or,
-for the JSON-lines files only lrun has, ``arn:lrun:file:::<absolute path>``.
+for the JSON-lines files only lrun has, ``arn:lrun:file:::NAME``, NAME being the file's path
+relative to the manifest's directory. The API may only name a file the manifest declares as a
+destination: an API caller must never choose where lrun writes on the host (DESIGN D9).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import json
 import re
 import sqlite3
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from orchestrator.aws import ACCOUNT_ID, REGION, function_arn
@@ -21,7 +23,7 @@ from orchestrator.manifest.triggers import EVENT_AGE_RANGE, RETRY_RANGE, AsyncCo
 
 _FUNCTION_ARN = re.compile(r"arn:aws[a-zA-Z-]*:lambda:[a-z0-9-]+:\d{12}:function:([a-zA-Z0-9_-]+)")
 _QUEUE_ARN = re.compile(r"arn:aws[a-zA-Z-]*:sqs:[a-z0-9-]+:\d{12}:([a-zA-Z0-9_-]+)")
-_FILE_ARN = re.compile(r"arn:lrun:file:::(/.+)")
+_FILE_ARN = re.compile(r"arn:lrun:file:::(.+)")
 
 
 def destination_arn(destination: Destination) -> str:
@@ -32,14 +34,21 @@ def destination_arn(destination: Destination) -> str:
     return f"arn:lrun:file:::{destination.target}"
 
 
-def parse_destination(arn: object, where: str) -> Destination:
+def parse_destination(arn: object, files: Collection[str]) -> Destination:
+    """The destination an ARN names; ``files``: the file destinations the manifest declares."""
     text = arn if isinstance(arn, str) else ""
-    for pattern, kind in ((_FUNCTION_ARN, "function"), (_QUEUE_ARN, "queue"), (_FILE_ARN, "file")):
+    for pattern, kind in ((_FUNCTION_ARN, "function"), (_QUEUE_ARN, "queue")):
         if found := pattern.fullmatch(text):
             return Destination(kind, found[1])  # type: ignore[arg-type]
+    if (found := _FILE_ARN.fullmatch(text)) and found[1] in files:
+        return Destination("file", found[1])
+    shown = text or repr(arn)
+    declared = ", ".join(f"arn:lrun:file:::{name}" for name in sorted(files)) or "none"
+    # AWS's sentence first (botocore users match on it), then what lrun takes.
     raise InvalidParameterValue(
-        f"{where} destination {arn!r} is not supported: use a function ARN, a queue ARN "
-        f"(arn:aws:sqs:{REGION}:{ACCOUNT_ID}:NAME) or arn:lrun:file:::/absolute/path.jsonl"
+        f"The destination ARN {shown} is invalid. Use a function ARN, a queue ARN "
+        f"(arn:aws:sqs:{REGION}:{ACCOUNT_ID}:NAME) or a file destination the manifest declares "
+        f"(declared: {declared})."
     )
 
 
@@ -59,8 +68,11 @@ def to_api(function: str, config: AsyncConfig, modified: float) -> dict[str, Any
     }
 
 
-def from_api(body: Mapping[str, Any], base: AsyncConfig, merge: bool) -> AsyncConfig:
-    """The settings a Put (``merge`` False: all of them) or an Update (merge) asks for."""
+def from_api(
+    body: Mapping[str, Any], base: AsyncConfig, merge: bool, files: Collection[str] = ()
+) -> AsyncConfig:
+    """The settings a Put (``merge`` False: all of them) or an Update (merge) asks for;
+    ``files``: the file destinations the manifest declares, the only ones it may name."""
     keys = {"MaximumRetryAttempts", "MaximumEventAgeInSeconds", "DestinationConfig"}
     if not keys & set(body):
         raise InvalidParameterValue(
@@ -84,19 +96,19 @@ def from_api(body: Mapping[str, Any], base: AsyncConfig, merge: bool) -> AsyncCo
                 '{"OnSuccess": {"Destination": ARN}, "OnFailure": {"Destination": ARN}}'
             )
         if not merge or "OnSuccess" in config:
-            on_success = _destination(config.get("OnSuccess"), "OnSuccess")
+            on_success = _destination(config.get("OnSuccess"), files)
         if not merge or "OnFailure" in config:
-            on_failure = _destination(config.get("OnFailure"), "OnFailure")
+            on_failure = _destination(config.get("OnFailure"), files)
     return AsyncConfig(
         retries, age, base.retry_delay, on_success, on_failure, base.dead_letter_queue
     )
 
 
-def _destination(entry: object, where: str) -> Destination | None:
+def _destination(entry: object, files: Collection[str]) -> Destination | None:
     if not entry:
         return None
     arn = entry.get("Destination") if isinstance(entry, dict) else None
-    return parse_destination(arn, where) if arn else None
+    return parse_destination(arn, files) if arn else None
 
 
 def _check_int(name: str, value: object, low: int, high: int) -> None:

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from orchestrator.errors import LrunError
+from orchestrator.errors import LrunError, StoreCorrupt, StoreFailed
 
 T = TypeVar("T")
 
@@ -62,6 +62,7 @@ CREATE TABLE IF NOT EXISTS marks (
 """
 
 Work = Callable[[sqlite3.Connection], Any]
+Result = tuple["asyncio.Future[Any]", asyncio.AbstractEventLoop, Any, bool]
 
 
 class StoreClosed(LrunError):
@@ -79,12 +80,23 @@ class Store:
         self._error: BaseException | None = None
 
     def open(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        """Open (or create) the database; a one-line ``LrunError`` naming the file and the fix
+        if it cannot be used."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise LrunError(
+                f"cannot create lrun's state directory {self.path.parent}: {exc.strerror}; "
+                "make it writable or set LRUN_STATE_DIR to a directory that is"
+            ) from None
         self._thread = threading.Thread(target=self._run, name="lrun-store", daemon=True)
         self._thread.start()
         self._ready.wait()
         if self._error is not None:
-            raise self._error
+            error, self._error = self._error, None
+            self._thread.join()
+            self._thread = None
+            raise error
 
     def close(self) -> None:
         if self._thread is not None:
@@ -93,7 +105,9 @@ class Store:
             self._thread = None
 
     async def run(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``work`` in a transaction, committed (durably) before this returns."""
+        """Run ``work`` in a transaction, committed (durably) before this returns. SQLite's
+        own failures (disk full, I/O error, corruption) arrive as ``StoreFailed``; the store
+        goes on, and later work succeeds once the cause is gone."""
         if self._thread is None or not self._thread.is_alive():
             raise StoreClosed(f"lrun's store {self.path} is not open")
         loop = asyncio.get_running_loop()
@@ -101,14 +115,30 @@ class Store:
         self._work.put((work, future, loop))
         return await future
 
-    def _run(self) -> None:
+    def _connect(self) -> sqlite3.Connection:
+        connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=True)
         try:
-            connection = sqlite3.connect(self.path, isolation_level=None)
             connection.execute("PRAGMA journal_mode=WAL")
             # FULL: a transaction is on disk when it commits, so an acknowledged event
             # survives even the machine going down, not only lrun being killed.
             connection.execute("PRAGMA synchronous=FULL")
+            # A damaged file is named now, in one line, not by the first request to touch it.
+            (verdict,) = connection.execute("PRAGMA quick_check(1)").fetchone()
+            if verdict != "ok":
+                raise sqlite3.DatabaseError(f"database disk image is malformed ({verdict})")
             connection.executescript(SCHEMA)
+        except BaseException:
+            connection.close()
+            raise
+        return connection
+
+    def _run(self) -> None:
+        try:
+            connection = self._connect()
+        except sqlite3.Error as exc:
+            self._error = _open_error(self.path, exc)
+            self._ready.set()
+            return
         except BaseException as exc:
             self._error = exc
             self._ready.set()
@@ -119,33 +149,73 @@ class Store:
             batch = [item]
             while not self._work.empty():  # everything that queued up meanwhile: one commit
                 batch.append(self._work.get_nowait())
-            closing = None in batch
             jobs = [job for job in batch if job is not None]
-            results: list[tuple[asyncio.Future[Any], asyncio.AbstractEventLoop, Any, bool]] = []
+            for future, loop, value, ok in self._commit(connection, jobs):
+                try:
+                    loop.call_soon_threadsafe(_settle, future, value, ok)
+                except RuntimeError:  # the caller's loop is gone: nobody waits for this
+                    pass
+            if None in batch:
+                connection.close()
+                return
+
+    def _commit(
+        self,
+        connection: sqlite3.Connection,
+        jobs: list[tuple[Work, asyncio.Future[Any], asyncio.AbstractEventLoop]],
+    ) -> list[Result]:
+        """Run the jobs in one transaction. Whatever SQLite does (disk full, I/O error), this
+        thread goes on: a failure that costs the transaction fails every job of the batch."""
+        results: list[Result] = []
+        try:
             connection.execute("BEGIN IMMEDIATE")
             for work, future, loop in jobs:
                 connection.execute("SAVEPOINT job")
                 try:
                     value = work(connection)
                 except Exception as exc:  # one job's failure does not undo the others'
+                    # SQLite may have rolled the whole transaction back (SQLITE_FULL can):
+                    # then ROLLBACK TO fails and the batch fails below, as it must.
                     connection.execute("ROLLBACK TO job")
-                    results.append((future, loop, exc, False))
+                    results.append((future, loop, self._failure(exc), False))
                 else:
                     results.append((future, loop, value, True))
                 connection.execute("RELEASE job")
-            try:
-                connection.execute("COMMIT")
-            except sqlite3.Error as exc:  # nothing of the batch is kept: every job fails
-                connection.rollback()
-                results = [(future, loop, exc, False) for future, loop, _, _ in results]
-            for future, loop, value, ok in results:
+            connection.execute("COMMIT")
+        except Exception as exc:  # nothing of the batch is kept: every job fails
+            if connection.in_transaction:
                 try:
-                    loop.call_soon_threadsafe(_settle, future, value, ok)
-                except RuntimeError:  # the caller's loop is gone: nobody waits for this
-                    pass
-            if closing:
-                connection.close()
-                return
+                    connection.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass  # the next BEGIN says whether the connection is still usable
+            failure = self._failure(exc)
+            return [(future, loop, failure, False) for _, future, loop in jobs]
+        return results
+
+    def _failure(self, exc: Exception) -> Exception:
+        """What a caller is told: SQLite's operational failures as ``StoreFailed`` (a 500
+        ServiceException at the API, one line, no traceback); a job's own errors as raised."""
+        if isinstance(exc, sqlite3.OperationalError) or type(exc) is sqlite3.DatabaseError:
+            return StoreFailed(
+                f"lrun could not write its store {self.path} ({exc}); free space on that disk "
+                "or fix the state directory (LRUN_STATE_DIR), then retry"
+            )
+        return exc
+
+
+def _open_error(path: Path, exc: sqlite3.Error) -> LrunError:
+    if type(exc) is sqlite3.DatabaseError:  # not a database, or a damaged one
+        # Its write-ahead log goes too: SQLite would replay it into the new file.
+        files = [path, *(p for p in (Path(f"{path}-wal"), Path(f"{path}-shm")) if p.exists())]
+        moves = "; ".join(f"mv {f} {f}.corrupt" for f in files)
+        return StoreCorrupt(
+            f"lrun's store {path} is damaged ({exc}); move it aside to start with an empty "
+            f"one (its queued events, queue messages and settings are lost): {moves}"
+        )
+    return LrunError(
+        f"cannot open lrun's store {path} ({exc}); make the state directory writable, free "
+        "space on its disk, or set LRUN_STATE_DIR to another directory"
+    )
 
 
 def _settle(future: asyncio.Future[Any], value: Any, ok: bool) -> None:

@@ -142,6 +142,22 @@ class Manifest:
         message = f"Function not found: {function_arn(name, '$LATEST')}. Functions in {self.path}: "
         raise ResourceNotFound(message + ", ".join(self.functions) + (f" ({hint})" if hint else ""))
 
+    @property
+    def directory(self) -> Path:
+        """The manifest's directory: paths in it are relative to this one."""
+        return self.path.parent
+
+    @property
+    def file_destinations(self) -> frozenset[str]:
+        """The names of the files the manifest declares as destinations: the only ones the API
+        may name (as ``arn:lrun:file:::NAME``)."""
+        return frozenset(
+            destination.target
+            for triggers in self.triggers.values()
+            for destination in (triggers.async_config.on_success, triggers.async_config.on_failure)
+            if destination is not None and destination.kind == "file"
+        )
+
     def __hash__(self) -> int:
         return hash((self.path, *(spec.config_digest() for spec in self.functions.values())))
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from pathlib import PurePosixPath
 
 import yaml
 
@@ -156,9 +157,38 @@ def _destination(self: Reader, field: str) -> Destination | None:
         self.add(node, where, f"{_show(value)} is not a destination; {fix}")
         return None
     if kind == "file":
-        return Destination("file", str((self.base / target).resolve()))
+        name = _file_name(self, node, where, target)
+        return None if name is None else Destination("file", name)
     self.references.append((node, where, "functions" if kind == "function" else "queues", target))
     return Destination(kind, target)
+
+
+def _file_name(self: Reader, node: yaml.Node, where: str, target: str) -> str | None:
+    """A file destination's name: its path relative to the manifest's directory, which it must
+    stay inside (DESIGN D9): the API may only name files declared here, and writing is confined
+    to this directory again at write time (``events.destination_files``)."""
+    path = PurePosixPath(target)
+    fix = f"a file destination must be a path inside {self.base}, e.g. {{file: ./out/ok.jsonl}}"
+    if path.is_absolute():
+        try:
+            path = path.relative_to(self.base)
+        except ValueError:
+            self.add(node, where, f"{target!r} is outside the manifest's directory; {fix}")
+            return None
+    parts = [part for part in path.parts if part != "."]
+    if ".." in parts or not parts:
+        what = "goes up with '..'" if parts else "is not a file path"
+        self.add(node, where, f"{target!r} {what}; {fix}")
+        return None
+    # lrun never follows a symbolic link when it writes there (one could point anywhere, and
+    # be changed at any time): say so now rather than at the first event.
+    for depth in range(1, len(parts) + 1):
+        if (self.base.joinpath(*parts[:depth])).is_symlink():
+            link = PurePosixPath(*parts[:depth]).as_posix()
+            what = f"passes through the symbolic link {link!r}, which lrun does not follow"
+            self.add(node, where, f"{target!r} {what}; {fix}")
+            return None
+    return PurePosixPath(*parts).as_posix()
 
 
 def read_events(self: Reader) -> tuple[EventSource, ...]:

@@ -28,7 +28,9 @@ class Destination:
     """Where an asynchronous invocation's outcome record goes."""
 
     kind: DestinationKind
-    target: str  # a function name, a queue name, or an absolute file path (JSON lines)
+    # A function's name, a queue's, or a file's (JSON lines): its path relative to the
+    # manifest's directory, posix, without '.' or '..' parts, e.g. "out/ok.jsonl".
+    target: str
 
 
 @dataclass(frozen=True)

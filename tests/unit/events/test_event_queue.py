@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import datetime
 import json
+import os
 import sqlite3
 import time
 import uuid
@@ -21,6 +22,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
+
+import pytest
 
 from orchestrator.aws import ACCOUNT_ID, REGION
 from orchestrator.events.event_queue import ERROR_MESSAGE_LIMIT, EventQueue, EventStats
@@ -35,6 +38,11 @@ START = 1_700_000_000.25  # 2023-11-14T22:13:20.250Z
 START_STAMP = "2023-11-14T22:13:20.250Z"
 FAST = AsyncConfig(retry_delay=0.05)  # the default here: Lambda's, with quick retries
 FUNCTIONS = ("count", "fail", "ok", "slow")
+
+
+def file_at(base: Path, path: Path) -> Destination:
+    """A file destination as the manifest (in ``base``) declares it: relative to it."""
+    return Destination("file", path.relative_to(base).as_posix())
 
 
 def arn(name: str) -> str:
@@ -259,7 +267,7 @@ def test_accept_writes_the_event_durably_before_it_returns(tmp_path: Path) -> No
 
 def test_a_success_goes_to_the_on_success_file_in_lambdas_record_shape(tmp_path: Path) -> None:
     out = tmp_path / "out" / "ok.jsonl"
-    configs = {"ok": AsyncConfig(on_success=Destination("file", str(out)))}
+    configs = {"ok": AsyncConfig(on_success=file_at(tmp_path, out))}
 
     async def test(h: Harness) -> None:
         h.start()
@@ -295,7 +303,7 @@ def test_the_timestamp_has_milliseconds_and_a_z(tmp_path: Path) -> None:
         [record] = await lines_when(out)
         assert record["timestamp"] == "2026-01-02T03:04:05.678Z"
 
-    scenario(tmp_path, test, {"ok": AsyncConfig(on_success=Destination("file", str(out)))}, clock)
+    scenario(tmp_path, test, {"ok": AsyncConfig(on_success=file_at(tmp_path, out))}, clock)
 
 
 # Function errors: retries, on-failure, dead-letter queue
@@ -356,7 +364,7 @@ def test_retry_delays_double_and_the_error_is_kept(tmp_path: Path) -> None:
     out = tmp_path / "failed.jsonl"
     configs = {
         "fail": AsyncConfig(
-            maximum_retry_attempts=2, retry_delay=10.0, on_failure=Destination("file", str(out))
+            maximum_retry_attempts=2, retry_delay=10.0, on_failure=file_at(tmp_path, out)
         )
     }
 
@@ -389,7 +397,7 @@ def test_retry_delays_double_and_the_error_is_kept(tmp_path: Path) -> None:
 def test_no_retries_means_one_invocation(tmp_path: Path) -> None:
     out = tmp_path / "failed.jsonl"
     configs = {
-        "fail": AsyncConfig(maximum_retry_attempts=0, on_failure=Destination("file", str(out)))
+        "fail": AsyncConfig(maximum_retry_attempts=0, on_failure=file_at(tmp_path, out))
     }
 
     async def test(h: Harness) -> None:
@@ -454,7 +462,7 @@ def test_a_file_destination_that_cannot_be_written_does_not_rerun_the_function(
 ) -> None:
     blocker = tmp_path / "not-a-directory"
     blocker.write_text("a file where the destination's directory should be\n")
-    configs = {"count": AsyncConfig(on_success=Destination("file", str(blocker / "ok.jsonl")))}
+    configs = {"count": AsyncConfig(on_success=file_at(tmp_path, blocker / "ok.jsonl"))}
 
     async def test(h: Harness) -> None:
         h.start()
@@ -464,6 +472,38 @@ def test_a_file_destination_that_cannot_be_written_does_not_rerun_the_function(
         assert h.request_ids("count") == ["req"]
 
     scenario(tmp_path, test, configs, clock=Clock(START))
+
+
+@pytest.mark.parametrize("planted", ["absolute", "directory link", "file link"])
+def test_a_file_destination_never_writes_outside_the_manifests_directory(
+    tmp_path: Path, planted: str
+) -> None:
+    # A setting kept by an older lrun (an absolute path), or a link planted after loading.
+    outside = tmp_path.parent / f"{tmp_path.name}-outside"
+    outside.mkdir()
+    victim = outside / "victim.jsonl"
+    victim.write_text("original\n")
+    target = "out/ok.jsonl"
+    if planted == "absolute":
+        target = str(victim)
+    elif planted == "directory link":
+        os.symlink(outside, tmp_path / "out")
+        target = "out/victim.jsonl"
+    else:
+        (tmp_path / "out").mkdir()
+        os.symlink(victim, tmp_path / "out" / "ok.jsonl")
+    configs = {"count": AsyncConfig(on_success=Destination("file", target))}
+
+    async def test(h: Harness) -> None:
+        h.start()
+        await h.accept("count", {"attack": True}, "req")
+        await h.drained()
+        assert h.request_ids("count") == ["req"]  # reported, not retried
+        assert any("could not write an event's record" in m for m in h.messages), h.messages
+
+    scenario(tmp_path, test, configs)
+    assert victim.read_text() == "original\n"
+    assert sorted(p.name for p in outside.iterdir()) == ["victim.jsonl"]
 
 
 # Discards without an invocation
@@ -476,7 +516,7 @@ def test_an_event_older_than_its_maximum_age_is_discarded_without_invocation(
     out = tmp_path / "failed.jsonl"
     configs = {
         "ok": AsyncConfig(
-            maximum_event_age=60, on_failure=Destination("file", str(out)), dead_letter_queue="dlq"
+            maximum_event_age=60, on_failure=file_at(tmp_path, out), dead_letter_queue="dlq"
         )
     }
 
@@ -521,7 +561,7 @@ def test_an_event_within_its_maximum_age_runs(tmp_path: Path) -> None:
 
 def test_reserved_concurrency_zero_discards_without_invocation(tmp_path: Path) -> None:
     out = tmp_path / "failed.jsonl"
-    configs = {"ok": AsyncConfig(on_failure=Destination("file", str(out)))}
+    configs = {"ok": AsyncConfig(on_failure=file_at(tmp_path, out))}
 
     async def test(h: Harness) -> None:
         h.served.service.set_reserved("ok", 0)
@@ -544,7 +584,7 @@ def test_reserved_concurrency_zero_discards_without_invocation(tmp_path: Path) -
 def test_a_throttled_event_is_backed_off_and_runs_later(tmp_path: Path) -> None:
     clock = Clock(START)
     out = tmp_path / "counted.jsonl"
-    configs = {"count": AsyncConfig(on_success=Destination("file", str(out)))}
+    configs = {"count": AsyncConfig(on_success=file_at(tmp_path, out))}
 
     async def test(h: Harness) -> None:
         h.start()
@@ -576,7 +616,7 @@ def test_a_throttled_event_is_backed_off_and_runs_later(tmp_path: Path) -> None:
 def test_an_event_waits_while_its_reserved_concurrency_is_taken(tmp_path: Path) -> None:
     clock = Clock(START)
     out = tmp_path / "ok.jsonl"
-    configs = {"slow": AsyncConfig(on_success=Destination("file", str(out)))}
+    configs = {"slow": AsyncConfig(on_success=file_at(tmp_path, out))}
 
     async def test(h: Harness) -> None:
         h.served.service.set_reserved("slow", 1)
@@ -711,7 +751,7 @@ def test_cancelling_the_dispatcher_just_after_an_accept_stops_it(tmp_path: Path)
 
 def test_close_lets_a_running_attempt_finish_within_grace(tmp_path: Path) -> None:
     out = tmp_path / "ok.jsonl"
-    configs = {"slow": AsyncConfig(on_success=Destination("file", str(out)))}
+    configs = {"slow": AsyncConfig(on_success=file_at(tmp_path, out))}
 
     async def test(h: Harness) -> None:
         h.start()
@@ -730,7 +770,7 @@ def test_close_leaves_an_unfinished_attempt_to_run_again_at_the_next_start(
     tmp_path: Path,
 ) -> None:
     out = tmp_path / "ok.jsonl"
-    configs = {"slow": AsyncConfig(on_success=Destination("file", str(out)))}
+    configs = {"slow": AsyncConfig(on_success=file_at(tmp_path, out))}
 
     async def first_run(h: Harness) -> None:
         h.start()

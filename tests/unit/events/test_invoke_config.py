@@ -25,10 +25,13 @@ from tests.fakes import run
 T = TypeVar("T")
 LAMBDA = f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function"
 SQS = f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}"
-UNSUPPORTED = (
-    "{where} destination {arn!r} is not supported: use a function ARN, a queue ARN "
-    f"(arn:aws:sqs:{REGION}:{ACCOUNT_ID}:NAME) or arn:lrun:file:::/absolute/path.jsonl"
+DECLARED = frozenset({"out/ok.jsonl", "failed.jsonl"})  # the manifest's file destinations
+INVALID = (
+    "The destination ARN {arn} is invalid. Use a function ARN, a queue ARN "
+    f"(arn:aws:sqs:{REGION}:{ACCOUNT_ID}:NAME) or a file destination the manifest declares "
+    "(declared: {declared})."
 )
+DECLARED_ARNS = "arn:lrun:file:::failed.jsonl, arn:lrun:file:::out/ok.jsonl"
 AT_LEAST_ONE = "You must specify at least one of error handling or destination setting."
 
 # What a manifest could have given: every setting away from its default.
@@ -87,16 +90,16 @@ def test_put_with_every_setting() -> None:
         "MaximumRetryAttempts": 2,
         "MaximumEventAgeInSeconds": 21600,
         "DestinationConfig": {
-            "OnSuccess": {"Destination": "arn:lrun:file:::/var/out/ok.jsonl"},
+            "OnSuccess": {"Destination": "arn:lrun:file:::out/ok.jsonl"},
             "OnFailure": {"Destination": f"{SQS}:failed"},
         },
     }
-    config = from_api(body, AsyncConfig(), merge=False)
+    config = from_api(body, AsyncConfig(), merge=False, files=DECLARED)
     assert config == AsyncConfig(
         2,
         21600,
         60.0,
-        Destination("file", "/var/out/ok.jsonl"),
+        Destination("file", "out/ok.jsonl"),
         Destination("queue", "failed"),
         None,
     )
@@ -185,19 +188,24 @@ def test_a_merged_setting_out_of_range_is_refused_too() -> None:
         ),
         (f"{SQS}:failed", Destination("queue", "failed")),
         ("arn:aws:sqs:eu-west-1:123456789012:jobs-dlq", Destination("queue", "jobs-dlq")),
-        ("arn:lrun:file:::/abs/out.jsonl", Destination("file", "/abs/out.jsonl")),
+        ("arn:lrun:file:::out/ok.jsonl", Destination("file", "out/ok.jsonl")),
     ],
 )
-def test_parse_destination_takes_function_queue_and_file_arns(
+def test_parse_destination_takes_function_queue_and_declared_file_arns(
     arn: str, destination: Destination
 ) -> None:
-    assert parse_destination(arn, "OnSuccess") == destination
+    assert parse_destination(arn, DECLARED) == destination
 
 
 @pytest.mark.parametrize(
     "arn",
     [
-        "arn:lrun:file:::relative/out.jsonl",
+        # Files the manifest does not declare: the attack of issue 8, and its variants.
+        "arn:lrun:file:::/root/.bashrc",
+        "arn:lrun:file:::../outside.jsonl",
+        "arn:lrun:file:::out/../../outside.jsonl",
+        "arn:lrun:file:::out/other.jsonl",
+        "arn:lrun:file:::./out/ok.jsonl",
         "arn:lrun:file:::/",
         "arn:aws:sns:us-east-1:000000000000:topic",
         "arn:aws:s3:::bucket",
@@ -214,17 +222,34 @@ def test_parse_destination_refuses_anything_else_with_a_message_naming_the_kinds
     arn: object,
 ) -> None:
     with pytest.raises(InvalidParameterValue) as caught:
-        parse_destination(arn, "OnFailure")
-    assert caught.value.message == UNSUPPORTED.format(where="OnFailure", arn=arn)
+        parse_destination(arn, DECLARED)
+    shown = arn if isinstance(arn, str) and arn else repr(arn)
+    assert caught.value.message == INVALID.format(arn=shown, declared=DECLARED_ARNS)
+    assert caught.value.error_type == "InvalidParameterValueException"
+    assert caught.value.status == 400
 
 
-def test_from_api_refuses_an_unsupported_destination_naming_which() -> None:
+def test_without_declared_files_every_file_arn_is_refused() -> None:
+    with pytest.raises(InvalidParameterValue) as caught:
+        parse_destination("arn:lrun:file:::out/ok.jsonl", ())
+    assert caught.value.message == INVALID.format(
+        arn="arn:lrun:file:::out/ok.jsonl", declared="none"
+    )
+
+
+def test_from_api_refuses_an_unsupported_destination() -> None:
     body = {"DestinationConfig": {"OnSuccess": {"Destination": "arn:aws:sns:us-east-1:1:t"}}}
     with pytest.raises(InvalidParameterValue) as caught:
-        from_api(body, BASE, merge=False)
-    assert caught.value.message == UNSUPPORTED.format(
-        where="OnSuccess", arn="arn:aws:sns:us-east-1:1:t"
+        from_api(body, BASE, merge=False, files=DECLARED)
+    assert caught.value.message == INVALID.format(
+        arn="arn:aws:sns:us-east-1:1:t", declared=DECLARED_ARNS
     )
+
+
+def test_from_api_refuses_an_undeclared_file_in_an_update_too() -> None:
+    body = {"DestinationConfig": {"OnFailure": {"Destination": "arn:lrun:file:::/etc/passwd"}}}
+    with pytest.raises(InvalidParameterValue):
+        from_api(body, BASE, merge=True, files=DECLARED)
 
 
 @pytest.mark.parametrize(
@@ -232,17 +257,17 @@ def test_from_api_refuses_an_unsupported_destination_naming_which() -> None:
     [
         Destination("function", "other"),
         Destination("queue", "failed"),
-        Destination("file", "/abs/out.jsonl"),
+        Destination("file", "out/ok.jsonl"),
     ],
 )
 def test_destination_arn_round_trips(destination: Destination) -> None:
-    assert parse_destination(destination_arn(destination), "OnSuccess") == destination
+    assert parse_destination(destination_arn(destination), DECLARED) == destination
 
 
 def test_destination_arns_are_lambdas_and_sqss_in_lrun_s_account() -> None:
     assert destination_arn(Destination("function", "f")) == f"{LAMBDA}:f"
     assert destination_arn(Destination("queue", "q")) == f"{SQS}:q"
-    assert destination_arn(Destination("file", "/x/y.jsonl")) == "arn:lrun:file:::/x/y.jsonl"
+    assert destination_arn(Destination("file", "x/y.jsonl")) == "arn:lrun:file:::x/y.jsonl"
 
 
 def test_a_destination_config_that_is_not_an_object_is_a_parameter_error() -> None:
@@ -258,7 +283,7 @@ def test_to_api_has_lambdas_shape() -> None:
         1,
         3600,
         5.0,
-        Destination("file", "/tmp/ok.jsonl"),
+        Destination("file", "out/ok.jsonl"),
         Destination("queue", "failed"),
         "dlq",
     )
@@ -268,7 +293,7 @@ def test_to_api_has_lambdas_shape() -> None:
         "MaximumRetryAttempts": 1,
         "MaximumEventAgeInSeconds": 3600,
         "DestinationConfig": {
-            "OnSuccess": {"Destination": "arn:lrun:file:::/tmp/ok.jsonl"},
+            "OnSuccess": {"Destination": "arn:lrun:file:::out/ok.jsonl"},
             "OnFailure": {"Destination": f"{SQS}:failed"},
         },
     }
@@ -321,7 +346,7 @@ def test_put_again_replaces_and_moves_last_modified(store: Store) -> None:
 
 
 def test_settings_survive_a_new_store(store: Store, store_path: Path) -> None:
-    other = AsyncConfig(0, 60, 60.0, None, Destination("file", "/abs/f.jsonl"), None)
+    other = AsyncConfig(0, 60, 60.0, None, Destination("file", "out/f.jsonl"), None)
 
     async def write() -> dict[str, float]:
         configs = InvokeConfigs(store)
