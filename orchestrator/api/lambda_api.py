@@ -40,6 +40,7 @@ from orchestrator.sandbox.invocation import (
     InvocationResult,
     InvokeRequest,
     check_payload,
+    parse_json,
 )
 from orchestrator.service import FunctionState, Service
 
@@ -92,7 +93,7 @@ def _body(request: Request) -> dict[str, Any]:
     if not request.body:
         return {}
     try:
-        parsed = json.loads(request.body)
+        parsed = parse_json(request.body)
     except ValueError as exc:
         raise InvalidRequestContent(f"Could not parse request body into json: {exc}") from exc
     if not isinstance(parsed, dict):

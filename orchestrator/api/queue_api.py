@@ -16,6 +16,7 @@ from typing import Any
 from orchestrator.errors import InvalidParameterValue, InvalidRequestContent
 from orchestrator.events.queues import Queues, check_range
 from orchestrator.http_server import Request, Response, Router
+from orchestrator.sandbox.invocation import parse_json
 
 BASE = "/lrun/queues"
 RECEIVE_RANGE = (1, 10)  # messages per receive, as SQS's ReceiveMessage allows
@@ -97,7 +98,7 @@ def _fields(
 ) -> dict[str, Any]:
     """The request's JSON object, holding only ``allowed`` keys and every ``required`` one."""
     try:
-        parsed = json.loads(request.body) if request.body else {}
+        parsed = parse_json(request.body) if request.body else {}
     except ValueError as exc:
         raise InvalidRequestContent(f"Could not parse request body into json: {exc}") from exc
     if not isinstance(parsed, dict):

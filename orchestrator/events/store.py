@@ -125,7 +125,8 @@ class Store:
             # A damaged file is named now, in one line, not by the first request to touch it.
             (verdict,) = connection.execute("PRAGMA quick_check(1)").fetchone()
             if verdict != "ok":
-                raise sqlite3.DatabaseError(f"database disk image is malformed ({verdict})")
+                found = " ".join(str(verdict).replace("*** in database main ***", "").split())
+                raise sqlite3.DatabaseError(f"database disk image is malformed: {found}")
             connection.executescript(SCHEMA)
         except BaseException:
             connection.close()
@@ -174,8 +175,10 @@ class Store:
                 try:
                     value = work(connection)
                 except Exception as exc:  # one job's failure does not undo the others'
-                    # SQLite may have rolled the whole transaction back (SQLITE_FULL can):
-                    # then ROLLBACK TO fails and the batch fails below, as it must.
+                    if not connection.in_transaction:
+                        # SQLite rolled the whole transaction back (SQLITE_FULL can): the
+                        # batch is lost, for the reason this job met.
+                        raise
                     connection.execute("ROLLBACK TO job")
                     results.append((future, loop, self._failure(exc), False))
                 else:

@@ -8,6 +8,7 @@ import math
 import os
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from orchestrator.errors import InvalidRequestContent, RequestTooLarge
 from orchestrator.sandbox.output import Capture
@@ -47,6 +48,34 @@ def trace_header(epoch_s: float) -> str:
     return f"Root=1-{int(epoch_s):08x}-{random[:24]};Parent={random[24:]};Sampled=0"
 
 
+def _non_numeric(token: str) -> Any:
+    # Lambda's parser (Jackson) refuses NaN and Infinity, which Python's would take, and a
+    # runtime would then choke on: refuse them here, in Jackson's words.
+    raise ValueError(
+        f"Non-standard token '{token}': enable JsonParser.Feature.ALLOW_NON_NUMERIC_NUMBERS "
+        "to allow"
+    )
+
+
+_STRICT = json.JSONDecoder(parse_constant=_non_numeric)
+
+
+def parse_json(data: bytes | str) -> Any:
+    """JSON as Lambda reads a request body: strictly (no NaN, no Infinity), and never nested
+    so deep that parsing exhausts the stack; ``ValueError`` with the reason otherwise."""
+    text = (
+        data.decode(json.detect_encoding(data), "surrogatepass")
+        if isinstance(data, bytes)
+        else data
+    )
+    try:
+        return _STRICT.decode(text)
+    except RecursionError:
+        raise ValueError(
+            "Document nesting depth exceeds the maximum allowed (about 1000 levels)"
+        ) from None
+
+
 def check_payload(payload: bytes) -> bytes:
     """The payload to deliver, or Lambda's error for one it would refuse; ``b""`` means ``{}``."""
     if len(payload) > MAX_SYNC_PAYLOAD:
@@ -57,8 +86,8 @@ def check_payload(payload: bytes) -> bytes:
     if not payload.strip():
         return b"{}"
     try:
-        json.loads(payload)
-    except (ValueError, UnicodeDecodeError) as exc:
+        parse_json(payload)
+    except ValueError as exc:  # UnicodeDecodeError too
         raise InvalidRequestContent(
             f"Could not parse request body into json: Could not parse payload into json: {exc}"
         ) from exc

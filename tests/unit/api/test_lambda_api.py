@@ -856,6 +856,30 @@ def test_put_function_concurrency_beyond_the_host_limit_is_400(tmp_path: Path) -
     scenario(tmp_path, test)
 
 
+def test_deep_or_non_numeric_json_is_400_and_no_traceback(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    deep = b"[" * 100_000 + b"]" * 100_000
+    nan = b'{"a": NaN}'
+
+    async def test(api: Api) -> None:
+        for payload in (deep, nan, b"[Infinity]"):
+            for kind in ("RequestResponse", "Event"):
+                headers = {"X-Amz-Invocation-Type": kind}
+                response = await api("POST", invoke_path("echo"), payload, headers)
+                body = assert_error(response, 400, "InvalidRequestContentException")
+                assert body["message"].startswith(
+                    "Could not parse request body into json: Could not parse payload into json: "
+                )
+            put = await api("PUT", concurrency_path("echo"), payload)
+            assert_error(put, 400, "InvalidRequestContentException")
+        assert api.served.backend.specs == []  # nothing was run
+
+    with caplog.at_level(logging.ERROR):
+        scenario(tmp_path, test)
+    assert caplog.records == []
+
+
 def test_function_concurrency_bad_body_or_unknown_function(tmp_path: Path) -> None:
     async def test(api: Api) -> None:
         bad = await api("PUT", concurrency_path("echo"), b"{nope")

@@ -52,9 +52,7 @@ def test_a_directory_replaced_by_a_symbolic_link_after_loading_is_not_followed(
     assert list(outside.iterdir()) == []
 
 
-def test_a_symbolic_link_planted_as_the_file_is_not_followed(
-    project: Path, outside: Path
-) -> None:
+def test_a_symbolic_link_planted_as_the_file_is_not_followed(project: Path, outside: Path) -> None:
     victim = outside / ".bashrc"
     victim.write_text("original\n")
     (project / "out").mkdir()

@@ -26,6 +26,8 @@ from typing import Any, TypeVar
 import pytest
 
 from orchestrator.aws import ACCOUNT_ID, REGION
+from orchestrator.errors import StoreFailed
+from orchestrator.events import event_queue
 from orchestrator.events.event_queue import ERROR_MESSAGE_LIMIT, EventQueue, EventStats
 from orchestrator.events.queues import Queues, Received
 from orchestrator.events.store import Store
@@ -148,11 +150,14 @@ def scenario(
     clock: Callable[[], float] = time.time,
     queues: tuple[str, ...] = ("dlq", "failures"),
     host_limit: int = 10,
+    store_type: type[Store] = Store,
 ) -> T:
     """Run ``test`` in a fresh world; the store's file (in ``tmp_path``) outlives it."""
 
     async def main() -> T:
-        async with harness(tmp_path, dict(configs or {}), clock, queues, host_limit) as h:
+        async with harness(
+            tmp_path, dict(configs or {}), clock, queues, host_limit, store_type
+        ) as h:
             return await test(h)
 
     return run(main(), TIMEOUT_S)
@@ -165,8 +170,9 @@ async def harness(
     clock: Callable[[], float],
     queue_names: tuple[str, ...],
     host_limit: int,
+    store_type: type[Store] = Store,
 ) -> AsyncIterator[Harness]:
-    store = Store(tmp_path / "state" / "lrun.db")
+    store = store_type(tmp_path / "state" / "lrun.db")
     await asyncio.to_thread(store.open)
     calls: dict[str, list[tuple[Any, str]]] = defaultdict(list)
     gate = asyncio.Event()
@@ -396,9 +402,7 @@ def test_retry_delays_double_and_the_error_is_kept(tmp_path: Path) -> None:
 
 def test_no_retries_means_one_invocation(tmp_path: Path) -> None:
     out = tmp_path / "failed.jsonl"
-    configs = {
-        "fail": AsyncConfig(maximum_retry_attempts=0, on_failure=file_at(tmp_path, out))
-    }
+    configs = {"fail": AsyncConfig(maximum_retry_attempts=0, on_failure=file_at(tmp_path, out))}
 
     async def test(h: Harness) -> None:
         h.start()
@@ -504,6 +508,135 @@ def test_a_file_destination_never_writes_outside_the_manifests_directory(
     scenario(tmp_path, test, configs)
     assert victim.read_text() == "original\n"
     assert sorted(p.name for p in outside.iterdir()) == ["victim.jsonl"]
+
+
+# The store failing (issue 8, finding 8: a full disk)
+
+
+class FailingStore(Store):
+    """A real store that fails every job, as SQLite does when the disk is full, while
+    ``failing`` is set (even reads: the dispatcher must survive the worst)."""
+
+    failing = False
+
+    async def run(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        if self.failing:
+            raise StoreFailed(
+                f"lrun could not write its store {self.path} (database or disk is full)"
+            )
+        return await super().run(work)
+
+    async def rows_anyway(self) -> list[tuple[Any, ...]]:
+        return await super().run(
+            lambda db: db.execute("SELECT request_id, attempts FROM events").fetchall()
+        )
+
+
+@pytest.fixture
+def quick_store_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(event_queue, "STORE_RETRY_S", 0.02)
+
+
+def full(h: Harness) -> FailingStore:
+    assert isinstance(h.store, FailingStore)
+    return h.store
+
+
+def test_an_event_is_refused_while_the_disk_is_full_and_taken_again_after(
+    tmp_path: Path,
+) -> None:
+    # Real SQLite: the database may not grow (as on a full disk), so the insert fails.
+    async def test(h: Harness) -> None:
+        h.start()
+        await h.store.run(lambda db: db.execute("PRAGMA max_page_count = 1"))
+        with pytest.raises(StoreFailed) as refused:
+            await h.accept("count", {"big": "x" * 200_000}, "refused")
+        assert "database or disk is full" in refused.value.message
+        assert refused.value.status == 500 and refused.value.error_type == "ServiceException"
+        assert any("Event invocations are refused" in m for m in h.messages)
+        await asyncio.sleep(0.1)
+        assert h.calls["count"] == []
+        await h.store.run(lambda db: db.execute("PRAGMA max_page_count = 1073741823"))
+        await h.accept("count", {"big": "x" * 200_000}, "taken")
+        await h.drained()
+        assert h.request_ids("count") == ["taken"]
+        assert any("is written again" in m for m in h.messages)
+
+    scenario(tmp_path, test)
+
+
+def test_an_outcome_the_store_could_not_record_is_never_run_again(
+    tmp_path: Path, quick_store_retries: None
+) -> None:
+    out = tmp_path / "ok.jsonl"
+    configs = {"slow": AsyncConfig(on_success=file_at(tmp_path, out))}
+
+    async def test(h: Harness) -> None:
+        h.start()
+        await h.accept("slow", {"n": 1}, "req")
+        await eventually(lambda: h.calls["slow"], what="the invocation")
+        full(h).failing = True
+        h.gate.set()  # the function ends; its outcome cannot be recorded
+        await lines_when(out)
+        await asyncio.sleep(0.3)  # many dispatcher rounds, the store failing every one
+        assert h.request_ids("slow") == ["req"]
+        assert h.dispatcher is not None and not h.dispatcher.done()
+        assert await full(h).rows_anyway() == [("req", 0)]  # still there, not run again
+        full(h).failing = False
+        await h.drained()
+        assert h.request_ids("slow") == ["req"]
+        assert len(read_lines(out)) == 1  # the record was not written twice either
+
+    scenario(tmp_path, test, configs, store_type=FailingStore)
+
+
+def test_a_retry_the_store_could_not_record_does_not_cost_an_extra_attempt(
+    tmp_path: Path, quick_store_retries: None
+) -> None:
+    out = tmp_path / "failed.jsonl"
+    configs = {
+        "fail": AsyncConfig(
+            maximum_retry_attempts=1, retry_delay=0.05, on_failure=file_at(tmp_path, out)
+        )
+    }
+
+    async def test(h: Harness) -> None:
+        await h.accept("fail", {}, "req")
+        full(h).failing = True
+        h.start()  # the dispatcher cannot even read: it waits
+        await asyncio.sleep(0.2)
+        assert h.calls["fail"] == []
+        full(h).failing = False
+        await eventually(lambda: h.calls["fail"], what="the first attempt")
+        full(h).failing = True  # its retry cannot be recorded
+        await asyncio.sleep(0.3)
+        assert h.request_ids("fail") == ["req"]
+        full(h).failing = False
+        [record] = await lines_when(out)
+        await h.drained()
+        assert h.request_ids("fail") == ["req", "req"]  # 1 + maximum_retry_attempts
+        assert record["requestContext"]["approximateInvokeCount"] == 2
+
+    scenario(tmp_path, test, configs, store_type=FailingStore)
+
+
+def test_the_dispatcher_goes_on_when_the_store_comes_back(
+    tmp_path: Path, quick_store_retries: None
+) -> None:
+    async def test(h: Harness) -> None:
+        full(h).failing = True
+        h.start()
+        await asyncio.sleep(0.2)
+        assert h.dispatcher is not None and not h.dispatcher.done()
+        with pytest.raises(StoreFailed):
+            await h.accept("count", {}, "refused")
+        full(h).failing = False
+        await h.accept("count", {}, "after")
+        await h.drained()
+        assert h.request_ids("count") == ["after"]
+        assert sum("Event invocations are refused" in m for m in h.messages) == 1  # said once
+
+    scenario(tmp_path, test, store_type=FailingStore)
 
 
 # Discards without an invocation

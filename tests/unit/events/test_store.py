@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 import pytest
 
+from orchestrator.errors import LrunError, StoreCorrupt, StoreFailed
 from orchestrator.events.store import Store
 from tests.fakes import run
 
@@ -275,9 +276,79 @@ def test_open_raises_when_the_database_cannot_be_opened(tmp_path: Path) -> None:
     path = tmp_path / "lrun.db"
     path.mkdir()  # a directory where the database file should be
     store = Store(path)
-    with pytest.raises(sqlite3.OperationalError):
+    with pytest.raises(LrunError) as caught:
         store.open()
+    assert str(caught.value) == (
+        f"cannot open lrun's store {path} (unable to open database file); make the state "
+        "directory writable, free space on its disk, or set LRUN_STATE_DIR to another directory"
+    )
     store.close()  # nothing to stop: no error
+
+
+@pytest.mark.parametrize("damage", ["not a database", "damaged pages"])
+def test_a_damaged_store_is_one_line_naming_the_fix(path: Path, damage: str) -> None:
+    if damage == "not a database":
+        path.parent.mkdir(parents=True)
+        path.write_bytes(b"this is not SQLite\n" * 100)
+    else:
+        store = Store(path)
+        store.open()
+        run(store.run(put_mark("x" * 10, "y" * 100_000)))  # pages worth damaging
+        store.close()
+        data = bytearray(path.read_bytes())
+        data[8192:16384] = b"\xff" * 8192
+        path.write_bytes(bytes(data))
+    store = Store(path)
+    with pytest.raises(StoreCorrupt) as caught:
+        store.open()
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.startswith(f"lrun's store {path} is damaged (")
+    assert message.endswith(f"mv {path} {path}.corrupt")
+    store.close()
+
+
+def test_the_fix_for_a_damaged_store_moves_its_write_ahead_log_too(path: Path) -> None:
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"garbage" * 1000)
+    Path(f"{path}-wal").write_bytes(b"")
+    with pytest.raises(StoreCorrupt) as caught:
+        Store(path).open()
+    assert str(caught.value).endswith(f"mv {path} {path}.corrupt; mv {path}-wal {path}-wal.corrupt")
+
+
+def test_a_full_database_fails_the_batch_with_store_failed_and_the_store_goes_on(
+    store: Store, path: Path
+) -> None:
+    # max_page_count: the database may not grow, exactly as when the disk is full. SQLite
+    # then rolls the whole transaction back, savepoints and all.
+    async def main() -> None:
+        await store.run(lambda db: db.execute("PRAGMA max_page_count = 1"))
+        with pytest.raises(StoreFailed) as caught:
+            await store.run(put_mark("big", "x" * 100_000))
+        assert caught.value.message == (
+            f"lrun could not write its store {path} (database or disk is full); free space on "
+            "that disk or fix the state directory (LRUN_STATE_DIR), then retry"
+        )
+        assert caught.value.status == 500 and caught.value.error_type == "ServiceException"
+        await store.run(lambda db: db.execute("PRAGMA max_page_count = 1073741823"))
+        assert await store.run(put_mark("big", "x" * 100_000)) == "big"
+
+    run(main())
+    assert list(marks_on_disk(path)) == ["big"]
+
+
+def test_a_job_that_ends_the_transaction_fails_its_batch_but_not_the_store(store: Store) -> None:
+    def rude(db: sqlite3.Connection) -> None:
+        db.execute("ROLLBACK")  # the savepoints are gone: the store's own statements fail
+        raise RuntimeError("rude")
+
+    async def main() -> None:
+        with pytest.raises(RuntimeError, match="rude"):
+            await store.run(rude)
+        assert await store.run(put_mark("after")) == "after"
+
+    run(main())
 
 
 def test_close_commits_work_submitted_before_it(path: Path) -> None:

@@ -15,6 +15,7 @@ from orchestrator.sandbox.invocation import (
     InvokeRequest,
     Report,
     check_payload,
+    parse_json,
     end_line,
     invalid_entrypoint,
     response_too_large,
@@ -64,6 +65,47 @@ def test_invalid_json_is_invalid_request_content(payload: bytes) -> None:
     assert error.kind == "User"
     assert isinstance(error, LambdaError)
     assert error.body() == {"Type": "User", "message": error.message}
+
+
+@pytest.mark.parametrize(
+    ("payload", "token"),
+    [
+        (b'{"a": NaN}', "NaN"),
+        (b"[Infinity]", "Infinity"),
+        (b'{"deep": [1, -Infinity]}', "-Infinity"),
+        (b"NaN", "NaN"),
+    ],
+)
+def test_nan_and_infinity_are_refused_as_lambdas_parser_refuses_them(
+    payload: bytes, token: str
+) -> None:
+    with pytest.raises(InvalidRequestContent) as info:
+        check_payload(payload)
+    assert info.value.message == (
+        f"{PARSE_PREFIX} Non-standard token '{token}': enable "
+        "JsonParser.Feature.ALLOW_NON_NUMERIC_NUMBERS to allow"
+    )
+
+
+@pytest.mark.parametrize("depth", [5_000, 100_000])
+def test_json_nested_too_deep_is_invalid_request_content_not_a_crash(depth: int) -> None:
+    for payload in (b"[" * depth + b"]" * depth, b'{"a":' * depth + b"1" + b"}" * depth):
+        with pytest.raises(InvalidRequestContent) as info:
+            check_payload(payload)
+        assert info.value.message == (
+            f"{PARSE_PREFIX} Document nesting depth exceeds the maximum allowed (about 1000 levels)"
+        )
+
+
+def test_json_nested_a_few_hundred_deep_is_fine() -> None:
+    payload = b"[" * 300 + b"]" * 300
+    assert check_payload(payload) is payload
+
+
+def test_parse_json_returns_the_value_and_takes_text_or_bytes() -> None:
+    assert parse_json(b'{"a": [1, 2.5, "x", null]}') == {"a": [1, 2.5, "x", None]}
+    assert parse_json('"text"') == "text"
+    assert parse_json('{"a": 1}'.encode("utf-16")) == {"a": 1}  # as json.loads takes bytes
 
 
 def test_payload_at_the_limit_is_accepted() -> None:
