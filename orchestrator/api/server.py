@@ -115,6 +115,14 @@ def exposure(settings: ServeSettings) -> list[str]:
     return lines
 
 
+def check_store() -> None:
+    """Open and close lrun's store: one that cannot be used stops lrun, in one line, before it
+    touches the container engine (no image built, no leftover removed)."""
+    store = Store(state_dir() / "lrun.db")
+    store.open()
+    store.close()
+
+
 def default_concurrency() -> int:
     """The host-wide limit: what memory allows at 128 MB each, and 64 per core, at most 1000."""
     memory_mb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // (1024 * 1024)

@@ -87,6 +87,7 @@ def serve(
     access = _access(host, allow_hosts, cors_origins, profile, access_key_id, require_signature)
     path = manifest.find(manifest_path, Path.cwd()).resolve()
     loaded = manifest.load(path)
+    serving.check_store()
     backend = connect_backend()
     for spec in loaded.functions.values():
         ensure_image(backend, spec)
