@@ -50,16 +50,15 @@ def append(base: Path, name: str, data: bytes) -> None:
             try:
                 inner = os.open(part, _DIRECTORY, dir_fd=directory)
             except OSError as exc:
-                if exc.errno in _LINKS:
-                    why = f"{part!r} is a symbolic link or not a directory"
-                    raise _refused(base, name, why) from exc
-                raise
+                if exc.errno in _LINKS and _is_link(part, directory):
+                    raise _refused(base, name, f"{part!r} is a symbolic link") from exc
+                raise  # e.g. a file where a directory should be: an ordinary error
             os.close(directory)
             directory = inner
         try:
             fd = os.open(parts[-1], _FILE, 0o644, dir_fd=directory)
         except OSError as exc:
-            if exc.errno in (*_LINKS, errno.ENXIO):
+            if exc.errno in (*_LINKS, errno.ENXIO):  # ENXIO: a FIFO nobody reads
                 raise _refused(base, name, "it is a symbolic link or not a regular file") from exc
             raise
     finally:
@@ -75,8 +74,15 @@ def append(base: Path, name: str, data: bytes) -> None:
         os.close(fd)
 
 
+def _is_link(name: str, directory: int) -> bool:
+    try:
+        return stat.S_ISLNK(os.stat(name, dir_fd=directory, follow_symlinks=False).st_mode)
+    except OSError:
+        return False
+
+
 def _refused(base: Path, name: str, why: str) -> UnsafePath:
     return UnsafePath(
         f"not writing file destination {name!r} in {base}: {why}; lrun writes only to files "
-        "inside the manifest's directory: remove the link"
+        "inside the manifest's directory, never through links: remove the link"
     )

@@ -359,16 +359,18 @@ class EventQueue:
         same transaction as the forgetting, so a crash can neither lose nor repeat them."""
         if destination is not None and destination.kind == "file":
             # Outside the transaction: a crash between the two repeats the line, never loses it.
+            manifest = self._service.manifest
+            shown = destination.target
             try:
-                manifest = self._service.manifest
                 if manifest is None:
                     raise UnsafePath("no manifest is loaded: file destinations need one")
+                shown = str(manifest.directory / destination.target)
                 line = (json.dumps(record) + "\n").encode()
                 write = partial(destination_files.append, manifest.directory, destination.target)
                 await asyncio.get_running_loop().run_in_executor(_FILE_WRITER, write, line)
             except (OSError, UnsafePath) as exc:  # as for a queue that refuses: reported, not
                 # retried forever
-                self._on_event(f"could not write an event's record to {destination.target}: {exc}")
+                self._on_event(f"could not write an event's record to {shown}: {exc}")
         now = self._clock()
 
         def finish(db: sqlite3.Connection) -> None:

@@ -153,7 +153,11 @@ class Sources:
                 max(0.0, (moment - datetime.datetime.now(datetime.UTC)).total_seconds())
             )
             event = scheduled_event(rule, moment)
-            await self._events.accept(function, json.dumps(event).encode(), _request_id())
+            try:
+                await self._events.accept(function, json.dumps(event).encode(), _request_id())
+            except LrunError as exc:  # the store is failing: this tick is lost, not the schedule
+                self._on_event(f"{function}: schedule {source.expression} could not fire: {exc}")
+                continue
             self._on_event(f"{function}: schedule {source.expression} fired")
 
     # Bucket -> function
@@ -166,14 +170,17 @@ class Sources:
             changes = [
                 c for c in bucket_files.changes(before, after) if bucket_files.matches(source, c)
             ]
-            for change in changes:
-                event = bucket_files.s3_event(
-                    source.bucket, change, datetime.datetime.now(datetime.UTC)
-                )
-                await self._events.accept(function, json.dumps(event).encode(), _request_id())
-            if after != before:
-                await self._save_snapshot(mark, after)
-                before = after
+            try:
+                for change in changes:
+                    event = bucket_files.s3_event(
+                        source.bucket, change, datetime.datetime.now(datetime.UTC)
+                    )
+                    await self._events.accept(function, json.dumps(event).encode(), _request_id())
+                if after != before:
+                    await self._save_snapshot(mark, after)
+                    before = after
+            except LrunError as exc:  # the store is failing: the changes are raised again later
+                log.warning("%s: bucket %s: %s", function, source.bucket, exc)
             await asyncio.sleep(BUCKET_SCAN_INTERVAL_S)
 
     async def _load_snapshot(self, mark: str, path: Path) -> bucket_files.Snapshot:

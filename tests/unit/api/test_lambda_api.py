@@ -775,6 +775,27 @@ def test_code_size_is_the_size_of_the_code_zipped_and_follows_edits(tmp_path: Pa
 # Reserved concurrency
 
 
+def test_an_event_invoke_config_cannot_name_a_file_the_manifest_does_not_declare(
+    tmp_path: Path,
+) -> None:
+    path = "/2019-09-25/functions/echo/event-invoke-config"
+
+    async def test(api: Api) -> None:
+        for method in ("PUT", "POST"):
+            for arn in ("arn:lrun:file:::/etc/passwd", "arn:lrun:file:::../x.jsonl"):
+                body = {"DestinationConfig": {"OnFailure": {"Destination": arn}}}
+                refused = await api(method, path, body)
+                error = assert_error(refused, 400, "InvalidParameterValueException")
+                assert error["Message"] == (
+                    f"The destination ARN {arn} is invalid. Use a function ARN, a queue ARN "
+                    "(arn:aws:sqs:us-east-1:000000000000:NAME) or a file destination the "
+                    "manifest declares (declared: none)."
+                )
+        assert_error(await api("GET", path), 404, "ResourceNotFoundException")
+
+    scenario(tmp_path, test)
+
+
 def concurrency_path(function: str, version: str = "2017-10-31") -> str:
     return f"/{version}/functions/{function}/concurrency"
 

@@ -101,3 +101,9 @@ def test_a_directory_in_the_files_place_is_an_os_error(project: Path) -> None:
     (project / "ok.jsonl").mkdir()
     with pytest.raises(OSError):
         append(project, "ok.jsonl", b"x\n")
+
+
+def test_a_file_in_a_directorys_place_is_an_os_error_not_a_link(project: Path) -> None:
+    (project / "out").write_text("a file\n")
+    with pytest.raises(NotADirectoryError):
+        append(project, "out/ok.jsonl", b"x\n")

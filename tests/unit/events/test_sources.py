@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 import pytest
 
 from orchestrator.aws import ACCOUNT_ID, REGION
+from orchestrator.errors import StoreFailed
 from orchestrator.events import sources as sources_module
 from orchestrator.events.event_queue import EventQueue
 from orchestrator.events.queues import Queues, Received, queue_arn
@@ -445,6 +446,35 @@ def test_a_created_file_that_matches_is_accepted_as_an_s3_event(tmp_path: Path) 
         found = await events_when(w, 3)
         assert found[2] == ("watch", "ObjectRemoved:Delete", "report.txt")
         assert w.calls["watch"] == []  # accepted for the dispatcher, not invoked here
+
+    scenario(tmp_path, BUCKET_MANIFEST, test)
+
+
+def test_a_watcher_survives_the_store_failing_and_raises_the_changes_after(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "uploads"
+    root.mkdir()
+    failing = False
+
+    async def test(w: World) -> None:
+        nonlocal failing
+        await w.start()
+        await watching(w, root)
+        real = w.events.accept
+
+        async def accept(function: str, payload: bytes, request_id: str) -> None:
+            if failing:
+                raise StoreFailed("lrun could not write its store (database or disk is full)")
+            await real(function, payload, request_id)
+
+        w.events.accept = accept  # type: ignore[method-assign]
+        failing = True
+        (root / "report.txt").write_text("hello")
+        await asyncio.sleep(0.2)  # many scans, each refused
+        assert await w.events_table() == []
+        failing = False
+        assert await events_when(w, 1) == [("watch", "ObjectCreated:Put", "report.txt")]
 
     scenario(tmp_path, BUCKET_MANIFEST, test)
 
