@@ -218,9 +218,12 @@ def test_a_function_cannot_hold_hundreds_of_runtime_api_connections(
     first = invoke(client, "hold", {"n": 300})
     second = invoke(client, "hold", {"n": 300})  # the first 300 are still held by the function
 
-    assert second["payload"]["held"] == first["payload"]["opened"] + second["payload"]["opened"]
-    after = settled_fds(server.pid, before + 8 + FD_SLACK, timeout=5)
-    assert after <= before + 8 + FD_SLACK, f"lrun went from {before} to {after} descriptors"
+    assert first["payload"]["opened"] == second["payload"]["opened"] == 300
+    # The second call may meet a new environment (the first one slow to ask for more work): at
+    # most two environments, each with its few connections and its own output stream.
+    bound = before + 2 * (8 + 4) + FD_SLACK
+    after = settled_fds(server.pid, bound, timeout=5)
+    assert after <= bound, f"lrun went from {before} to {after} descriptors"
 
 
 def test_half_open_clients_are_capped_timed_out_and_do_not_lock_out_others(
