@@ -8,7 +8,8 @@ a few per cent of what it was? Both lrun trees serve bench/sam_app/lrun.yaml's `
 from there instead of the installed tree, so only lrun's own code differs). Each server runs
 --rounds series of --n sequential invokes on one keep-alive connection, the servers alternating
 round by round so load drift hits both alike; the figure is each server's median of its
-series' p50 (and p99). SAM CLI's `sam local start-lambda` (warm containers EAGER) runs the same series once, as the yardstick.
+series' p50 (and p99). SAM CLI's `sam local start-lambda` (warm containers EAGER) runs the
+same series once, as the yardstick.
 
     python3.11 bench/warm_compare.py --base 8fa2ae9          # table
     python3.11 bench/warm_compare.py --base 8fa2ae9 --json   # one JSON object
