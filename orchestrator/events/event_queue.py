@@ -177,28 +177,26 @@ class EventQueue:
         # store, not for another run.
         running = frozenset(self._running) | frozenset(self._unsettled)
         now = self._clock()
-        due = await self._store.run(partial(_due, now=now, capacity=capacity, running=running))
         counts = Counter(self._running_functions.values())
-        started = 0
-        waiting: set[str] = set()  # due, but their function is at its limit
+        full = self._full(counts)
+        due = await self._store.run(
+            partial(_due, now=now, capacity=capacity, running=running, full=full)
+        )
         for event in due:
-            if counts[event.function] >= self._limit(event.function) or (
-                len(self._running) >= MAX_RUNNING
-            ):
-                waiting.add(event.request_id)
-                continue
+            if event.function in full or len(self._running) >= MAX_RUNNING:
+                continue  # started when a running event ends (which wakes this)
             counts[event.function] += 1
-            started += 1
+            full = self._full(counts)
             task = asyncio.ensure_future(self._attempt(event))
             self._running[event.request_id] = task
             self._running_functions[event.request_id] = event.function
             task.add_done_callback(self._done_callback(event.request_id))
-        # Events waiting for room are started when a running one ends (which wakes this).
-        busy = running | frozenset(self._running) | waiting
-        wait = await self._store.run(partial(_next_due, running=busy))
-        delay = 1.0 if wait is None else max(0.0, min(1.0, wait - self._clock()))
-        if started and started == capacity:  # full: there may be more due right now
-            delay = 0.0
+        if len(self._running) >= MAX_RUNNING:
+            delay = 1.0  # nothing can start before a running event ends, which wakes this
+        else:
+            busy = running | frozenset(self._running)
+            wait = await self._store.run(partial(_next_due, running=busy, full=full))
+            delay = 1.0 if wait is None else max(0.0, min(1.0, wait - self._clock()))
         await self._sleep(delay)
 
     # The store failing and recovering
@@ -241,6 +239,10 @@ class EventQueue:
             await asyncio.wait({waiter}, timeout=delay)
         finally:
             waiter.cancel()
+
+    def _full(self, counts: Counter[str]) -> frozenset[str]:
+        """Functions running as many events as they may: theirs wait, others' go ahead."""
+        return frozenset(f for f, n in counts.items() if n >= self._limit(f))
 
     def _limit(self, function: str) -> int:
         state = self._service.functions.get(function)
@@ -483,21 +485,36 @@ def _insert_events(db: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
     )
 
 
-def _due(db: sqlite3.Connection, now: float, capacity: int, running: frozenset[str]) -> list[Event]:
+def _due(
+    db: sqlite3.Connection,
+    now: float,
+    capacity: int,
+    running: frozenset[str],
+    full: frozenset[str],
+) -> list[Event]:
+    """Due events, oldest first, of functions with room (a backlog of one function at its limit
+    must not hide the others' events)."""
     if capacity <= 0:
         return []
-    # More rows than there is room for: some may belong to functions already at their limit.
+    others = ",".join("?" * len(full))
     rows = db.execute(
         "SELECT request_id, function, payload, received, attempts FROM events "
-        "WHERE next_at <= ? ORDER BY next_at LIMIT ?",
-        (now, 4 * capacity + len(running)),
+        f"WHERE next_at <= ? AND function NOT IN ({others}) ORDER BY next_at LIMIT ?",
+        (now, *full, capacity + len(running)),
     ).fetchall()
     return [Event(r[0], r[1], bytes(r[2]), r[3], r[4]) for r in rows if r[0] not in running]
 
 
-def _next_due(db: sqlite3.Connection, running: frozenset[str]) -> float | None:
+def _next_due(
+    db: sqlite3.Connection, running: frozenset[str], full: frozenset[str]
+) -> float | None:
+    """When the next event that could start now is due: not one running, nor one of a function
+    at its limit (it starts when one of that function's events ends)."""
+    others = ",".join("?" * len(full))
     rows = db.execute(
-        "SELECT request_id, next_at FROM events ORDER BY next_at LIMIT ?", (len(running) + 1,)
+        f"SELECT request_id, next_at FROM events WHERE function NOT IN ({others}) "
+        "ORDER BY next_at LIMIT ?",
+        (*full, len(running) + 1),
     ).fetchall()
     waiting = [next_at for request_id, next_at in rows if request_id not in running]
     return float(waiting[0]) if waiting else None

@@ -672,16 +672,6 @@ def backlogged_server(tmp_path: Path, serve_lrun: Callable[..., LrunServer]) -> 
     return server
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "EventQueue.run takes due events oldest first (_due: LIMIT 4 * capacity + running), "
-        "then skips those whose function is at its limit (MAX_RUNNING_PER_FUNCTION = 8); when "
-        "more than that many events of one function are due ahead of them, other functions' "
-        "events are not among those fetched and wait until the backlog shrinks, with free "
-        "dispatcher slots and idle environments (measured: 24.7 s behind 300 one-second events)"
-    ),
-)
 @pytest.mark.timeout(180)
 def test_a_backlog_of_one_function_does_not_hold_up_another(
     tmp_path: Path, serve_lrun: Callable[..., LrunServer]
@@ -699,15 +689,6 @@ def test_a_backlog_of_one_function_does_not_hold_up_another(
     assert waited < 5.0, f"work's event waited over {waited:.1f} s behind slow's backlog"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "EventQueue.run: while due events wait for their function's room, _next_due(busy) "
-        "skips only the events fetched this round; with a longer backlog the next one is due "
-        "already, so the delay is 0 and the loop queries the store again at once, over and "
-        "over (measured: 0.87 CPU-seconds per second with 8 one-second invocations running)"
-    ),
-)
 @pytest.mark.timeout(180)
 def test_a_backlog_waiting_for_room_does_not_keep_the_server_busy(
     tmp_path: Path, serve_lrun: Callable[..., LrunServer]

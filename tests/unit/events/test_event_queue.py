@@ -798,6 +798,53 @@ def test_the_dispatcher_does_not_spin_while_a_function_is_at_its_limit(tmp_path:
     scenario(tmp_path, test, clock=Clock(START))
 
 
+BACKLOG = 200  # more than one round fetches: the old dispatcher fetched 4 x its room
+
+
+def test_a_backlog_of_a_function_at_its_limit_does_not_hold_up_another(tmp_path: Path) -> None:
+    async def test(h: Harness) -> None:
+        h.served.service.set_reserved("slow", 1)
+        h.start()
+        await h.accept("slow", {}, "holder")
+        await eventually(lambda: h.calls["slow"], what="the first invocation")
+        for n in range(BACKLOG):
+            await h.accept("slow", {"n": n}, f"slow-{n}")
+        await h.accept("ok", {}, "behind-the-backlog")
+        await eventually(lambda: h.calls["ok"], what="ok's event, behind slow's backlog")
+        assert h.request_ids("slow") == ["holder"]  # still one at a time
+        h.gate.set()
+
+    scenario(tmp_path, test, clock=Clock(START))
+
+
+def test_a_long_backlog_waiting_for_room_does_not_keep_the_dispatcher_busy(
+    tmp_path: Path,
+) -> None:
+    async def test(h: Harness) -> None:
+        h.served.service.set_reserved("slow", 1)
+        h.start()
+        await h.accept("slow", {}, "holder")
+        await eventually(lambda: h.calls["slow"], what="the first invocation")
+        for n in range(BACKLOG):
+            await h.accept("slow", {"n": n}, f"slow-{n}")
+        await asyncio.sleep(0.05)
+        runs = 0
+        run_work = h.store.run
+
+        async def counted(work: Callable[[sqlite3.Connection], T]) -> T:
+            nonlocal runs
+            runs += 1
+            return await run_work(work)
+
+        h.store.run = counted  # type: ignore[method-assign]
+        await asyncio.sleep(0.2)
+        h.store.run = run_work  # type: ignore[method-assign]
+        assert runs < 10  # woken by the holder's end (or once a second), not continuously
+        h.gate.set()
+
+    scenario(tmp_path, test, clock=Clock(START))
+
+
 def test_a_platform_error_is_backed_off_and_reported(tmp_path: Path) -> None:
     clock = Clock(START)
 
