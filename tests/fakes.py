@@ -86,6 +86,7 @@ ENGINE_CALLS = frozenset(
         "guard_host",
         "unguard_host",
         "run",
+        "limit_cpu",
         "open_output",
         "kill",
         "remove",
@@ -234,6 +235,7 @@ class FakeBackend:
         self.exit_delay = exit_delay
         self.calls: list[str] = []  # method names in call order
         self.specs: list[ContainerSpec] = []  # what ``run`` was asked for
+        self.cpu_limits: list[tuple[str, int]] = []  # (container id, nano CPUs) by limit_cpu
         self.exits: list[ContainerExit] = []  # every container's end, in order
         self.networks: dict[str, bool] = {}  # name: internal
         self.guarded: dict[str, int] = {}  # owner: the Runtime API port its host guard allows
@@ -349,6 +351,10 @@ class FakeBackend:
         self._record("containers")
         with self._lock:
             return [fc.container for fc in self._live.values() if _matches(fc.container, labels)]
+
+    def limit_cpu(self, container_id: str, nano_cpus: int) -> None:
+        self._record("limit_cpu")
+        self.cpu_limits.append((container_id, nano_cpus))
 
     def memory_peak(self, container_id: str) -> int | None:
         self._record("memory_peak")

@@ -44,6 +44,7 @@ RUNTIME_NAMES = (
     "nodejs20.x",
     "nodejs22.x",
     "nodejs24.x",
+    "ruby3.3",
     "provided",
 )  # images: sandbox/images
 

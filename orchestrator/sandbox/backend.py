@@ -34,7 +34,7 @@ class ContainerSpec:
     labels: Mapping[str, str]
     network: str
     memory_bytes: int
-    nano_cpus: int
+    nano_cpus: int  # the CPU quota once the runtime is initialised
     tmp_bytes: int
     code_dir: Path | None
     user: str
@@ -45,6 +45,7 @@ class ContainerSpec:
     nofile: int = 1024
     # Read-only bind mounts besides the code: (host directory, container path), e.g. layers.
     binds: tuple[tuple[Path, str], ...] = ()
+    init_nano_cpus: int | None = None  # the quota it starts with, until ``limit_cpu``; None: same
 
 
 @dataclass(frozen=True)
@@ -133,6 +134,10 @@ class Backend(Protocol):
 
     def containers(self, labels: Mapping[str, str]) -> list[Container]:
         """Running and stopped containers carrying all of these labels."""
+        ...
+
+    def limit_cpu(self, container_id: str, nano_cpus: int) -> None:
+        """Set a running container's CPU quota (once, when its init is over; never warm)."""
         ...
 
     def memory_peak(self, container_id: str) -> int | None:

@@ -95,6 +95,36 @@ def _remove_cgroup(path: str) -> None:
             os.rmdir(f"{hierarchy}/{path}")
 
 
+_CFS_PERIOD_US = 100_000  # the period the engine sets with NanoCpus
+
+
+def _write_cpu_quota(pid: int, nano_cpus: int) -> bool:
+    """Set the CFS quota of the cgroup that process ``pid`` is in; False if lrun cannot (not
+    root, another cgroup namespace, a remote engine)."""
+    quota = nano_cpus * _CFS_PERIOD_US // 1_000_000_000
+    try:
+        with open(f"/proc/{pid}/cgroup") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return False
+    candidates: list[tuple[str, str]] = []  # (file, text): cgroup v1's cpu controller first
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        if "cpu" in controllers.split(","):
+            for mount in (controllers, "cpu"):  # mounted as "cpu,cpuacct" and linked as "cpu"
+                candidates.append((f"{_CGROUP_ROOT}/{mount}{path}/cpu.cfs_quota_us", str(quota)))
+        elif controllers == "":  # cgroup v2 (in a hybrid set-up it has no cpu controller)
+            candidates.append((f"{_CGROUP_ROOT}{path}/cpu.max", f"{quota} {_CFS_PERIOD_US}"))
+    for target, text in candidates:
+        try:
+            with open(target, "w") as out:
+                out.write(text)
+            return True
+        except OSError:
+            continue
+    return False
+
+
 def connect() -> DockerBackend:
     """A backend on the engine the environment points at (DOCKER_HOST or the default socket)."""
     with _translated("connect"):
@@ -156,6 +186,7 @@ class DockerBackend:
         self._lock = threading.Lock()
         self._networks: dict[str, Network] = {}
         self._peak_files: dict[str, int] = {}
+        self._pids: dict[str, int] = {}  # container id: its first process, until limit_cpu
         self._own_cgroups: bool | None = None  # whether containers get a parent cgroup each
         self._cgroup_lock = threading.Lock()
         self._parents: dict[str, str] = {}  # container id: its parent cgroup's path
@@ -312,7 +343,7 @@ class DockerBackend:
         host_config = self._api.create_host_config(
             mem_limit=spec.memory_bytes,
             memswap_limit=spec.memory_bytes,  # no swap beyond the memory limit
-            nano_cpus=spec.nano_cpus,
+            nano_cpus=spec.init_nano_cpus or spec.nano_cpus,  # limit_cpu lowers it after init
             read_only=True,
             # /tmp: disk of its own (scratch.py), else a tmpfs, which counts as memory
             tmpfs=None if disk is not None else {"/tmp": f"size={spec.tmp_bytes},mode=1777"},
@@ -362,6 +393,7 @@ class DockerBackend:
                 raise
         with self._lock:
             self._attached[cid] = raw
+            self._pids[cid] = int(info["State"].get("Pid") or 0)
         ip = info["NetworkSettings"]["Networks"][spec.network]["IPAddress"]
         return Container(cid, spec.name, ip, dict(spec.labels), started_at)
 
@@ -395,6 +427,20 @@ class DockerBackend:
             name = c["Names"][0].lstrip("/")
             result.append(Container(c["Id"], name, ip, c["Labels"], 0.0))
         return result
+
+    def limit_cpu(self, container_id: str, nano_cpus: int) -> None:
+        # Written straight into the container's cgroup where lrun may (microseconds, no engine
+        # call); else one engine update, which takes some milliseconds of the cold start.
+        with self._lock:
+            pid = self._pids.pop(container_id, 0)
+        if pid and _write_cpu_quota(pid, nano_cpus):
+            return
+        with _translated(f"limit the CPU of container {container_id[:12]}"):
+            # The SDK's update_container has no NanoCpus (and the engine refuses a CpuQuota
+            # for a container made with NanoCpus): the same request with the field it lacks.
+            api: Any = self._api
+            url = api._url("/containers/{0}/update", container_id)
+            api._raise_for_status(api._post_json(url, data={"NanoCpus": nano_cpus}))
 
     def memory_peak(self, container_id: str) -> int | None:
         # The cgroup file stays open per container: a pread is a fraction of an open and close,
@@ -441,6 +487,7 @@ class DockerBackend:
 
     def forget(self, container_id: str) -> None:
         with self._lock:
+            self._pids.pop(container_id, None)
             raw = self._attached.pop(container_id, None)
         if raw is not None:
             raw.close()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from orchestrator.sandbox.backend import Container, ContainerExit, OutputStream
@@ -93,6 +93,7 @@ class Environment:
     _last: Delivery | None = None
     output_done: asyncio.Event = field(default_factory=asyncio.Event)
     on_death: Callable[[], None] | None = None
+    on_init_end: Callable[[], Awaitable[None]] | None = None  # run once, at the first /next
     waiting_for_work: bool = False  # the runtime is parked on /next
     _last_output: float = 0.0  # loop time of the last chunk of output
     _settlers: list[asyncio.Future[bool]] = field(default_factory=list)
@@ -138,6 +139,11 @@ class Environment:
             raise Retired()
         if self.init_duration_ms is None:
             self.init_duration_ms = (now - self.started_at) * 1000
+            end_init, self.on_init_end = self.on_init_end, None
+            if end_init is not None:  # before any invocation is handed over (cold path only)
+                await end_init()
+                if self.retiring:
+                    raise Retired()
         if self.state is State.STARTING or self.state is State.BUSY:
             self.state = State.IDLE if self._queued is None else State.BUSY
         self.ready.set()

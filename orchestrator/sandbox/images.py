@@ -85,6 +85,8 @@ RUNTIMES = {
     "nodejs20.x": RuntimeDef("nodejs20.x", "nodejs", "trixie", ("nodejs",)),
     "nodejs22.x": RuntimeDef("nodejs22.x", "nodejs", "trixie", ("libstdc++6",), node=NODE_22),
     "nodejs24.x": RuntimeDef("nodejs24.x", "nodejs", "trixie", ("libstdc++6",), node=NODE_24),
+    # Debian trixie is the release with Ruby 3.3 (bookworm has 3.1).
+    "ruby3.3": RuntimeDef("ruby3.3", "ruby", "trixie", ("ruby3.3",)),
     "provided": RuntimeDef("provided", "provided", "bookworm", ("curl", "ca-certificates")),
 }
 assert tuple(RUNTIMES) == RUNTIME_NAMES

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import functools
 import logging
 import os
 import secrets
@@ -17,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from orchestrator import trace
+from orchestrator.errors import LrunError
 from orchestrator.manifest import FunctionSpec
 from orchestrator.sandbox.backend import LABEL_OWNER, Backend, Container, ContainerExit
 from orchestrator.sandbox.container import Placement, container_spec, host_cores, network_name
@@ -149,6 +151,8 @@ class Invoker:
             raise
         env.container = container
         env.started_at = container.started_at
+        if cspec.init_nano_cpus not in (None, cspec.nano_cpus):
+            env.on_init_end = functools.partial(self._end_init, container.id, cspec.nano_cpus)
         self._by_container[container.id] = env
         self._api.register(container.ip, env)
         try:
@@ -163,6 +167,14 @@ class Invoker:
         if early is not None:
             self._container_died(early)
         return env
+
+    async def _end_init(self, container_id: str, nano_cpus: int) -> None:
+        """The init phase is over: from now on the memory's share of a vCPU (container.py)."""
+        try:
+            await asyncio.to_thread(self._backend.limit_cpu, container_id, nano_cpus)
+        except LrunError:  # the container is gone, or the engine is: its end is reported anyway
+            log.debug("CPU limit of %s not set", container_id, exc_info=True)
+        trace.mark("init CPU boost ended")
 
     def _discard_started(self, starting: asyncio.Future[Container]) -> None:
         if not starting.cancelled() and starting.exception() is None:

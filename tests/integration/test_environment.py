@@ -19,6 +19,7 @@ from orchestrator.sandbox.backend import (
     LABEL_OWNER,
     Backend,
 )
+from orchestrator.sandbox.container import host_cores, init_nano_cpus
 from orchestrator.sandbox.docker_backend import DockerBackend
 from orchestrator.sandbox.invocation import InvokeRequest
 from orchestrator.sandbox.oneshot import hosted_invoker
@@ -65,7 +66,8 @@ def test_container_limits_and_hardening_as_the_engine_reports_them(
     assert isinstance(host, dict)
     assert host["Memory"] == 256 * 1024 * 1024
     assert host["MemorySwap"] == 256 * 1024 * 1024  # no swap beyond the memory limit
-    assert host["NanoCpus"] == int(256 / 1769 * 1e9)
+    # created with the init phase's quota; lowered to 256 / 1769 vCPU at the first /next
+    assert host["NanoCpus"] == init_nano_cpus(256, host_cores())
     assert host["ReadonlyRootfs"] is True
     on_disk = scratch.unsupported() is None  # /tmp a disk of its own, else a tmpfs
     if not on_disk:

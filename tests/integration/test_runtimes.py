@@ -7,11 +7,13 @@ import json
 import re
 import shutil
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from orchestrator.sandbox import images
+from orchestrator.sandbox.container import INIT_VCPUS, host_cores
 from tests.conftest import FUNCTIONS
 from tests.integration.conftest import load_function
 
@@ -143,26 +145,40 @@ def test_each_node_runtime_runs_its_own_node_release(invoke, write_manifest) -> 
         assert seen["execPath"] == "/var/lang/bin/node" or seen["execPath"] == "/usr/bin/node"
 
 
-# The failure modes of tests/integration/test_failures.py, for every runtime added since: the
-# handler for each mode, the module that does not exist, and the name of the handler's error.
+# The failure modes of tests/integration/test_failures.py, for every runtime added since.
+@dataclass(frozen=True)
+class Modes:
+    folder: str  # under tests/integration/functions
+    handler: str  # succeeds, fails, sleeps or hogs memory as the event says
+    error_type: str  # of the handler's error
+    missing: str  # the error type when the handler's file does not exist
+    no_handler: str  # the error type when the file has no such handler
+
+
+NODE_MODES = Modes(
+    "node", "modes.handler", "TypeError", "Runtime.ImportModuleError", "Runtime.HandlerNotFound"
+)
 MODES = {
-    "nodejs22.x": ("node", "modes.handler", "nosuchmodule.handler", "modes.nothere", "TypeError"),
-    "nodejs24.x": ("node", "modes.handler", "nosuchmodule.handler", "modes.nothere", "TypeError"),
+    "nodejs22.x": NODE_MODES,
+    "nodejs24.x": NODE_MODES,
+    # AWS's Ruby client: the file is required at init, the method looked up when invoked.
+    "ruby3.3": Modes(
+        "ruby", "modes.handler", "Function<TypeError>", "Init<LoadError>", "Function<NoMethodError>"
+    ),
 }
 
 
 def modes_manifest(write_manifest: Callable[[str], Path], runtime: str) -> Path:
-    folder, handler, missing, nohandler, _ = MODES[runtime]
-    code = FUNCTIONS / folder
-    common = f"runtime: {runtime}, code: {code}"
+    modes = MODES[runtime]
+    common = f"runtime: {runtime}, code: {FUNCTIONS / modes.folder}"
     return write_manifest(
         f"""
         functions:
-          ok:        {{{common}, handler: {handler}}}
-          slow:      {{{common}, handler: {handler}, timeout: 1}}
-          hog:       {{{common}, handler: {handler}, memory: 128, timeout: 30}}
-          missing:   {{{common}, handler: {missing}}}
-          nohandler: {{{common}, handler: {nohandler}}}
+          ok:        {{{common}, handler: {modes.handler}}}
+          slow:      {{{common}, handler: {modes.handler}, timeout: 1}}
+          hog:       {{{common}, handler: {modes.handler}, memory: 128, timeout: 30}}
+          missing:   {{{common}, handler: nosuchmodule.handler}}
+          nohandler: {{{common}, handler: modes.nothere}}
         """
     )
 
@@ -170,7 +186,7 @@ def modes_manifest(write_manifest: Callable[[str], Path], runtime: str) -> Path:
 @pytest.mark.parametrize("runtime", list(MODES))
 def test_success_error_timeout_oom_and_init_failures(invoke, write_manifest, runtime) -> None:
     path = modes_manifest(write_manifest, runtime)
-    error_type = MODES[runtime][4]
+    modes = MODES[runtime]
 
     ok = invoke(load_function(path, "ok"), b'{"n": 1}')
     assert ok.function_error is None, ok.payload
@@ -180,7 +196,7 @@ def test_success_error_timeout_oom_and_init_failures(invoke, write_manifest, run
     failed = invoke(load_function(path, "ok"), b'{"fail": "x"}')
     body = json.loads(failed.payload)
     assert failed.function_error == "Unhandled"
-    assert body["errorType"] == error_type and "says no: x" in body["errorMessage"]
+    assert body["errorType"] == modes.error_type and "says no: x" in body["errorMessage"]
 
     slow = invoke(load_function(path, "slow"), b'{"sleep": 5}')
     assert json.loads(slow.payload) == {
@@ -193,6 +209,26 @@ def test_success_error_timeout_oom_and_init_failures(invoke, write_manifest, run
     assert "Error Type: Runtime.OutOfMemory" in hog.log
 
     missing = json.loads(invoke(load_function(path, "missing")).payload)
-    assert missing["errorType"] == "Runtime.ImportModuleError", missing
+    assert missing["errorType"] == modes.missing, missing
     nohandler = json.loads(invoke(load_function(path, "nohandler")).payload)
-    assert nohandler["errorType"] == "Runtime.HandlerNotFound", nohandler
+    assert nohandler["errorType"] == modes.no_handler, nohandler
+
+
+def test_init_runs_with_more_cpu_than_the_memorys_share(invoke, write_manifest) -> None:
+    """Lambda's init phase is not held to 128 MB's 0.07 vCPU (container.py says how it is
+    modelled); the memory's share applies from the first invocation on."""
+    code = FUNCTIONS / "python"
+    path = write_manifest(
+        f"""
+        functions:
+          small: {{runtime: python3.13, handler: cpu.handler, code: {code}, memory: 128}}
+          large: {{runtime: python3.13, handler: cpu.handler, code: {code}, memory: 3538}}
+        """
+    )
+    cores = host_cores()
+    small = json.loads(invoke(load_function(path, "small")).payload)
+    assert small["init"] == pytest.approx(min(INIT_VCPUS, cores), abs=0.001)
+    assert small["invoke"] == pytest.approx(128 / 1769, abs=0.001)
+    large = json.loads(invoke(load_function(path, "large")).payload)
+    assert large["invoke"] == pytest.approx(min(3538 / 1769, cores), abs=0.001)
+    assert large["init"] >= large["invoke"] - 0.001

@@ -21,6 +21,7 @@ from orchestrator.aws import function_arn
 from orchestrator.errors import BackendError, BackendUnavailable, LambdaError, TooManyRequests
 from orchestrator.pool import HOST_LIMIT, RESERVED_LIMIT
 from orchestrator.sandbox.backend import LABEL_OWNER, NETWORK_PRIVATE, NETWORK_PUBLIC
+from orchestrator.sandbox.container import host_cores
 from orchestrator.sandbox.invocation import InvocationResult, InvokeRequest
 from orchestrator.sandbox.oneshot import hosted_invoker
 from orchestrator.service import Service
@@ -185,6 +186,27 @@ def test_a_private_network_function_runs_on_the_same_runtime_api(tmp_path: Path)
         assert result.function_error is None
         assert s.backend.networks[NETWORK_PRIVATE] is True  # internal: no route off the host
         assert s.backend.specs[0].network == NETWORK_PRIVATE
+
+    scenario(path, test)
+
+
+def test_init_runs_boosted_and_the_memorys_share_applies_from_the_first_invocation(
+    tmp_path: Path,
+) -> None:
+    """Lambda's init is not held to 128 MB's 0.07 vCPU: the environment starts with the init
+    quota, lowered once when its runtime first asks for work; warm invocations change nothing."""
+    path = write_manifest(tmp_path, {"echo": "handler: app.echo"})
+
+    async def test(s: Served) -> None:
+        await call(s.service, "echo", {"n": 1})
+        [spec] = s.backend.specs
+        assert spec.init_nano_cpus == min(2, host_cores()) * 1_000_000_000
+        assert spec.nano_cpus == 128 * 1_000_000_000 // 1769
+        [(container_id, lowered)] = s.backend.cpu_limits
+        assert container_id == s.backend.live()[0].id and lowered == spec.nano_cpus
+        before_warm = len(s.backend.calls)
+        await call(s.service, "echo", {"n": 2})
+        assert s.backend.engine_calls(before_warm) == [] and len(s.backend.cpu_limits) == 1
 
     scenario(path, test)
 

@@ -26,6 +26,7 @@ from orchestrator.sandbox.container import (
     Placement,
     container_spec,
     host_cores,
+    init_nano_cpus,
     lambda_environment,
     log_stream_name,
     nano_cpus,
@@ -111,6 +112,13 @@ def test_128_mb_is_a_fraction_of_a_vcpu() -> None:
 
 def test_two_vcpus_at_3538_mb() -> None:
     assert nano_cpus(3538, 8) == 2_000_000_000
+
+
+def test_init_runs_with_two_vcpus_or_the_memorys_share_if_more() -> None:
+    assert init_nano_cpus(128, 4) == 2_000_000_000  # not 0.072 vCPU: Lambda's init is not
+    assert init_nano_cpus(1769, 4) == 2_000_000_000
+    assert init_nano_cpus(128, 1) == 1_000_000_000  # capped at the host's cores
+    assert init_nano_cpus(10240, 8) == nano_cpus(10240, 8)  # never less than the share
 
 
 def test_10240_mb_is_capped_at_host_cores() -> None:
@@ -392,7 +400,8 @@ def test_docker_backend_mounts_code_read_only_and_applies_limits(
     assert mount["ReadOnly"] is True
     assert hc["read_only"] is True
     assert hc["mem_limit"] == hc["memswap_limit"] == 256 * MB
-    assert hc["nano_cpus"] == cs.nano_cpus
+    # created with the init phase's quota; the invoker lowers it to cs.nano_cpus after init
+    assert hc["nano_cpus"] == cs.init_nano_cpus == 2 * 1_000_000_000
     assert hc["tmpfs"] == {"/tmp": f"size={1024 * MB},mode=1777"}  # no scratch disks given
     assert hc["ipc_mode"] == "none"  # no /dev/shm, as on Lambda
     assert hc["pids_limit"] == 1024
