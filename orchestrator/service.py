@@ -340,7 +340,6 @@ class Service:
         state.errors += done.function_error is not None
         state.durations_ms.append(done.report.duration_ms)
         del state.durations_ms[:-1000]
-        self._on_log(spec.name, done)
         if not result.done():
             result.set_result(done)
         # The runtime has answered, but is not free until it asks for the next event: within
@@ -355,6 +354,9 @@ class Service:
             returned = self._returned.pop(spec.name, None)
             if returned is not None and not returned.done():
                 returned.set_result(None)
+        if not settle:  # answered early: its last lines may trail; recorded once they are in
+            await self._invoker.settle_log(env)
+        self._on_log(spec.name, done)
 
     async def _reacquire(self, name: str, created: Create) -> Reuse | Create:
         """Before starting a new environment, wait a moment for one that has answered and is

@@ -126,6 +126,11 @@ class Environment:
         else:
             self._queued = delivery
 
+    @property
+    def last_delivery(self) -> Delivery | None:
+        """The invocation handed over last (its output keeps arriving until the next one)."""
+        return self._last
+
     # The Runtime API's side
 
     def retire(self) -> None:

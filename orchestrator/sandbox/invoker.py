@@ -324,6 +324,12 @@ class Invoker:
         figures = _Figures(cold, duration_ms, memory_peak)
         return _result(spec, request, outcome, env, figures, init_output, delivery.output)
 
+    async def settle_log(self, env: Environment) -> None:
+        """Wait until the output of ``env``'s last invocation has arrived, as ``run_on``'s
+        ``settle`` does, for an invocation run without it (its caller was answered first)."""
+        if env.last_delivery is not None:
+            await env.settle_output(env.last_delivery, _QUIET_S, _SETTLE_LIMIT_S)
+
     async def _retire(self, env: Environment, delivery: Delivery) -> None:
         """Gather the invocation's output, then tell the runtime to exit.
 
