@@ -232,3 +232,19 @@ def test_init_runs_with_more_cpu_than_the_memorys_share(invoke, write_manifest) 
     large = json.loads(invoke(load_function(path, "large")).payload)
     assert large["invoke"] == pytest.approx(min(3538 / 1769, cores), abs=0.001)
     assert large["init"] >= large["invoke"] - 0.001
+
+
+def test_callback_handlers_run_until_nodejs22_and_are_refused_from_nodejs24(
+    invoke, write_manifest
+) -> None:
+    code = FUNCTIONS / "node"
+    path = write_manifest(
+        f"""
+        functions:
+          n22: {{runtime: nodejs22.x, handler: callback.handler, code: {code}}}
+          n24: {{runtime: nodejs24.x, handler: callback.handler, code: {code}}}
+        """
+    )
+    assert json.loads(invoke(load_function(path, "n22")).payload) == {"called": "back"}
+    refused = json.loads(invoke(load_function(path, "n24")).payload)
+    assert refused["errorType"] == "Runtime.CallbackHandlerDeprecated", refused

@@ -43,6 +43,14 @@ const UnhandledPromiseRejection = runtimeError('UnhandledPromiseRejection', clas
     Object.assign(this, { reason, promise });
   }
 });
+// From Node.js 24 on, AWS's client refuses handlers that take a callback (3 parameters or more).
+const CallbackHandlerDeprecated = runtimeError('CallbackHandlerDeprecated');
+const CALLBACK_GONE = 'ERROR: AWS Lambda has removed support for callback-based function handlers ' +
+  'starting with Node.js 24. You need to modify this function to use a supported handler signature ' +
+  'to use Node.js 24 or later. For more information see ' +
+  'https://docs.aws.amazon.com/lambda/latest/dg/nodejs-handler.html.';
+const RUNTIME_MAJOR = Number(/^AWS_Lambda_nodejs(\d+)/.exec(env.AWS_EXECUTION_ENV || '')?.[1] ??
+  process.versions.node.split('.')[0]);
 const NodeJsExit = runtimeError('NodeJsExit', class extends Error {
   constructor() {
     super('The Lambda runtime client detected an unexpected Node.js exit code. ' +
@@ -199,6 +207,7 @@ async function loadHandler(appRoot, full) {
   const fn = match[2].split('.').reduce((o, k) => o && o[k], app);
   if (!fn) throw new HandlerNotFound(`${full} is undefined or not exported`);
   if (typeof fn !== 'function') throw new HandlerNotFound(`${full} is not a function`);
+  if (RUNTIME_MAJOR >= 24 && fn.length >= 3) throw new CallbackHandlerDeprecated(CALLBACK_GONE);
   return fn;
 }
 

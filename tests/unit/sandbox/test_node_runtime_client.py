@@ -483,6 +483,30 @@ def test_a_missing_aws_sdk_is_explained_in_the_log(api, start, tmp_path, file, s
 
 
 @needs_node
+@pytest.mark.parametrize("runtime", ["nodejs20.x", "nodejs22.x", "nodejs24.x"])
+def test_callback_handlers_are_refused_from_nodejs24(api, start, tmp_path, runtime):
+    """AWS's client for Node.js 24 and later refuses handlers taking a callback, at init."""
+    write_files(
+        tmp_path,
+        {"app.js": "exports.handler = (event, context, callback) => callback(null, 7);\n"},
+    )
+    proc = start(tmp_path, "app.handler", AWS_EXECUTION_ENV=f"AWS_Lambda_{runtime}")
+    if runtime != "nodejs24.x":
+        _, post = api.invoke({})
+        assert post.kind == "response" and post.json() == 7
+        proc.stop()
+        return
+    post = api.next_post()
+    assert post.kind == "init_error"
+    assert post.json()["errorType"] == "Runtime.CallbackHandlerDeprecated"
+    assert post.json()["errorMessage"].startswith(
+        "ERROR: AWS Lambda has removed support for callback-based function handlers starting "
+        "with Node.js 24."
+    )
+    assert proc.wait_exit() == 129
+
+
+@needs_node
 def test_other_missing_modules_get_no_sdk_hint(api, start, tmp_path):
     write_files(tmp_path, {"app.js": "require('left-pad');\nexports.handler = async () => 1;\n"})
     proc = start(tmp_path, "app.handler")
