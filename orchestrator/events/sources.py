@@ -22,6 +22,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,10 +31,12 @@ from orchestrator.errors import LambdaError, LrunError
 from orchestrator.events import buckets as bucket_files
 from orchestrator.events.event_queue import EventQueue
 from orchestrator.events.queues import Queues, sqs_record
+from orchestrator.events.mappings import Mapping, Mappings
 from orchestrator.events.store import Store
 from orchestrator.manifest import Manifest
+from orchestrator.manifest.event_filter import Filter, passes, sqs_view
 from orchestrator.manifest.schedule import next_fire, parse, scheduled_event
-from orchestrator.manifest.triggers import BucketSource, QueueSource, ScheduleSource
+from orchestrator.manifest.triggers import BucketSource, ScheduleSource
 from orchestrator.sandbox.invocation import InvokeRequest
 from orchestrator.service import Service
 
@@ -44,7 +47,8 @@ IDLE_POLL_S = 0.2  # an empty queue is polled again after this long
 
 
 class Sources:
-    """The event-source tasks of one manifest; ``restart`` after the manifest changes."""
+    """The event-source tasks of one manifest; ``restart`` after the manifest changes, ``sync``
+    after a mapping changes through the API."""
 
     def __init__(
         self,
@@ -53,26 +57,44 @@ class Sources:
         queues: Queues,
         store: Store,
         on_event: Callable[[str], None],
+        mappings: Mappings | None = None,
     ) -> None:
         self._service = service
         self._events = events
         self._queues = queues
         self._store = store
         self._on_event = on_event
+        self.mappings = mappings if mappings is not None else Mappings(store)
         self._tasks: list[asyncio.Task[None]] = []
+        self._pollers: dict[str, _Poller] = {}
 
     def restart(self, manifest: Manifest) -> None:
         self.stop()
+        self.mappings.declare(manifest)
         for function, triggers in manifest.triggers.items():
             for source in triggers.events:
-                if isinstance(source, QueueSource):
-                    for worker in range(source.maximum_concurrency):
-                        self._start(self._poll(function, source, worker))
-                elif isinstance(source, ScheduleSource):
+                if isinstance(source, ScheduleSource):
                     self._start(self._tick(function, source))
                 elif isinstance(source, BucketSource):
                     path = manifest.buckets[source.bucket].path
                     self._start(self._watch(function, source, path))
+        self.sync()
+
+    def sync(self) -> None:
+        """Poll every enabled mapping as it is now: a changed mapping's workers finish their
+        batch and stop, and new ones start with the new settings."""
+        wanted = {m.uuid: m for m in self.mappings.all() if m.enabled}
+        for key, poller in list(self._pollers.items()):
+            if wanted.get(key) != poller.mapping:
+                poller.retire()
+                del self._pollers[key]
+        for key, mapping in wanted.items():
+            if key not in self._pollers:
+                poller = _Poller(mapping, mapping.compiled())
+                poller.tasks = [
+                    asyncio.ensure_future(self._poll(poller)) for _ in range(mapping.workers)
+                ]
+                self._pollers[key] = poller
 
     def _start(self, coro: Any) -> None:
         self._tasks.append(asyncio.ensure_future(coro))
@@ -81,59 +103,79 @@ class Sources:
         for task in self._tasks:
             task.cancel()
         self._tasks = []
+        for poller in self._pollers.values():
+            for task in poller.tasks:
+                task.cancel()
+        self._pollers = {}
 
     async def wait_stopped(self) -> None:
         tasks, self._tasks = self._tasks, []
+        for poller in self._pollers.values():
+            tasks.extend(poller.tasks)
+        self._pollers = {}
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
     # Queue -> function, in batches
 
-    async def _poll(self, function: str, source: QueueSource, worker: int) -> None:
-        while True:
+    async def _poll(self, poller: _Poller) -> None:
+        mapping = poller.mapping
+        while not poller.retired:
             try:
-                batch = await self._gather(source)
+                batch = await self._gather(mapping)
                 if batch:
-                    await self._deliver(function, source, batch)
+                    await self._deliver(poller, batch)
                 else:
                     await asyncio.sleep(IDLE_POLL_S)
             except asyncio.CancelledError:
                 raise
             except LrunError as exc:  # e.g. throttled: the messages come back when visible
-                log.info("%s: queue %s: %s", function, source.queue, exc)
+                log.info("%s: queue %s: %s", mapping.function, mapping.queue, exc)
                 await asyncio.sleep(1.0)
             except Exception:
-                log.exception("%s: polling queue %s failed", function, source.queue)
+                log.exception("%s: polling queue %s failed", mapping.function, mapping.queue)
                 await asyncio.sleep(1.0)
 
-    async def _gather(self, source: QueueSource) -> list[Any]:
+    async def _gather(self, mapping: Mapping) -> list[Any]:
         """Up to ``batch_size`` messages, waiting up to the batching window to fill the batch."""
-        batch = list(await self._queues.receive(source.queue, min(source.batch_size, 10000)))
-        deadline = time.monotonic() + source.maximum_batching_window
-        while batch and len(batch) < source.batch_size and time.monotonic() < deadline:
+        batch = list(await self._queues.receive(mapping.queue, min(mapping.batch_size, 10000)))
+        deadline = time.monotonic() + mapping.maximum_batching_window
+        while batch and len(batch) < mapping.batch_size and time.monotonic() < deadline:
             await asyncio.sleep(min(0.1, deadline - time.monotonic()))
-            more = await self._queues.receive(source.queue, source.batch_size - len(batch))
+            more = await self._queues.receive(mapping.queue, mapping.batch_size - len(batch))
             batch.extend(more)
         return batch
 
-    async def _deliver(self, function: str, source: QueueSource, batch: list[Any]) -> None:
-        event = {"Records": [sqs_record(message, source.queue) for message in batch]}
-        request = InvokeRequest(json.dumps(event).encode(), function_arn(function))
+    async def _deliver(self, poller: _Poller, received: list[Any]) -> None:
+        mapping = poller.mapping
+        records = [(message, sqs_record(message, mapping.queue)) for message in received]
+        # Messages no filter matches are deleted unseen, as Lambda does.
+        batch = [m for m, record in records if passes(poller.filters, sqs_view(record))]
+        for message in received:
+            if message not in batch:
+                await self._queues.delete(mapping.queue, message.receipt)
+        if not batch:
+            return
+        event = {"Records": [record for m, record in records if m in batch]}
+        arn = function_arn(mapping.function, mapping.qualifier)
+        request = InvokeRequest(json.dumps(event).encode(), arn)
         try:
-            result = await self._service.invoke(function, request.with_request_id(), settle=False)
+            result = await self._service.invoke(
+                mapping.function, request.with_request_id(), settle=False
+            )
         except LambdaError as exc:
             # Throttled or the platform failed: nothing was processed; the messages return.
-            await self._release(source.queue, batch)
+            await self._release(mapping.queue, batch)
             raise exc
         if result.function_error is not None:
             return  # the whole batch failed: it becomes visible again after the timeout
         failed = (
-            _failed_items(result.payload, batch) if source.report_batch_item_failures else set()
+            _failed_items(result.payload, batch) if mapping.report_batch_item_failures else set()
         )
         for message in batch:
             if message.message_id not in failed:
-                await self._queues.delete(source.queue, message.receipt)
+                await self._queues.delete(mapping.queue, message.receipt)
 
     async def _release(self, queue: str, batch: list[Any]) -> None:
         for message in batch:
@@ -202,6 +244,20 @@ class Sources:
                 (mark, text),
             )
         )
+
+
+@dataclass
+class _Poller:
+    """The workers of one mapping, as it was when they started."""
+
+    mapping: Mapping
+    filters: tuple[Filter, ...]
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    retired: bool = False
+
+    def retire(self) -> None:
+        """Stop after the batch in hand (its messages are settled, not left in flight)."""
+        self.retired = True
 
 
 def _scan_or_empty(path: Path, previous: bucket_files.Snapshot | None) -> bucket_files.Snapshot:

@@ -55,6 +55,10 @@ CREATE TABLE IF NOT EXISTS invoke_configs (
     function TEXT PRIMARY KEY,
     config TEXT NOT NULL           -- JSON: the function's event-invoke configuration
 );
+CREATE TABLE IF NOT EXISTS mappings (
+    uuid TEXT PRIMARY KEY,         -- an event source mapping created through the API
+    config TEXT NOT NULL           -- JSON: its settings (orchestrator.events.mappings)
+);
 CREATE TABLE IF NOT EXISTS marks (
     name TEXT PRIMARY KEY,         -- e.g. a schedule's last tick, a bucket's snapshot
     value TEXT NOT NULL

@@ -7,6 +7,7 @@ located and worded like the rest.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from pathlib import PurePosixPath
@@ -53,6 +54,7 @@ SOURCE_KEYS = {
             "maximum_batching_window",
             "maximum_concurrency",
             "report_batch_item_failures",
+            "filter",
         }
     ),
     "schedule": frozenset({"schedule"}),
@@ -246,6 +248,7 @@ def _event_source(self: Reader, kind: str) -> EventSource | None:
             self.integer("maximum_batching_window", *WINDOW_RANGE, "seconds", 0),
             self.integer("maximum_concurrency", *CONCURRENCY_RANGE, "", 2),
             report,
+            _filters(self),
         )
         return source if queue else None
     bucket = self.refer("bucket", "buckets")
@@ -260,6 +263,32 @@ def _event_source(self: Reader, kind: str) -> EventSource | None:
     prefix = self.text("prefix", None, "prefix must be a string") or ""
     suffix = self.text("suffix", None, "suffix must be a string") or ""
     return BucketSource(bucket, events, prefix, suffix) if bucket else None
+
+
+def _filters(self: Reader) -> tuple[str, ...]:
+    """``filter:`` of a queue source: one event-filtering pattern (a mapping) or a list of up to
+    five; a message none matches is deleted without invoking the function, as on AWS."""
+    if (got := self.get("filter")) is None:
+        return ()
+    from orchestrator.manifest.event_filter import MAX_FILTERS, FilterError, parse
+
+    node, value, where = got
+    patterns = value if isinstance(value, list) else [value]
+    fix = 'write e.g. filter: {body: {kind: ["order"]}} or a list of up to 5 such patterns'
+    if not patterns or len(patterns) > MAX_FILTERS:
+        self.add(node, where, f"{_show(value)} is not 1 to {MAX_FILTERS} patterns; {fix}")
+        return ()
+    texts: list[str] = []
+    for index, pattern in enumerate(patterns):
+        at = where if not isinstance(value, list) else f"{where}[{index}]"
+        if not isinstance(pattern, dict):
+            self.add(node, at, f"{_show(pattern)} is not a pattern; {fix}")
+            continue
+        try:
+            texts.append(parse(json.dumps(pattern)).text)
+        except (FilterError, TypeError, ValueError) as exc:
+            self.add(node, at, f"invalid filter pattern: {exc}; {fix}")
+    return tuple(texts)
 
 
 def check_references(self: Reader, functions: Mapping[str, object]) -> None:

@@ -52,6 +52,8 @@ class QueueSource:
     maximum_batching_window: int = 0  # seconds to gather a batch
     maximum_concurrency: int = 2  # environments the mapping may keep busy
     report_batch_item_failures: bool = False
+    # Lambda event-filtering patterns (JSON text); a message none matches is deleted unseen.
+    filters: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
