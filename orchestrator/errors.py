@@ -20,6 +20,8 @@ LrunError                         .exit_code for the CLI: 2, or as noted (1 is a
     ProvisionedConfigNotFound     404 ProvisionedConcurrencyConfigNotFoundException
     InvalidRequestContent         400 InvalidRequestContentException
     InvalidParameterValue         400 InvalidParameterValueException
+    Validation                    400 ValidationException (the API model's ranges and patterns)
+    ResourceConflict              409 ResourceConflictException
     RequestTooLarge               413 RequestEntityTooLargeException
     TooManyRequests               429 TooManyRequestsException, with a Reason
     UnsupportedMediaType          415 UnsupportedMediaTypeException
@@ -164,6 +166,27 @@ class InvalidParameterValue(LambdaError):
     error_type = "InvalidParameterValueException"
     status = 400
     kind = "User"
+
+
+class Validation(LambdaError):
+    """A value outside the API model's constraints, worded as AWS words it ("1 validation error
+    detected: ..."); AWS sends only a ``message``."""
+
+    error_type = "ValidationException"
+    status = 400
+    kind = "User"
+
+    def body(self) -> dict[str, str]:
+        return {"message": self.message}
+
+
+class ResourceConflict(LambdaError):
+    error_type = "ResourceConflictException"
+    status = 409
+    kind = "User"
+
+    def body(self) -> dict[str, str]:
+        return {"Type": self.kind, "message": self.message}
 
 
 class RequestTooLarge(LambdaError):

@@ -23,10 +23,12 @@ from orchestrator.api.access import AccessPolicy, Guard, is_loopback
 from orchestrator.api.edits import watch_edits
 from orchestrator.api.event_api import add_event_routes
 from orchestrator.api.lambda_api import LambdaApi, error_response
+from orchestrator.api.mapping_api import add_mapping_routes
 from orchestrator.api.queue_api import add_queue_routes
 from orchestrator.errors import LrunError
 from orchestrator.events.event_queue import EventQueue
 from orchestrator.events.invoke_config import InvokeConfigs
+from orchestrator.events.mappings import Mappings
 from orchestrator.events.queues import Queues
 from orchestrator.events.sources import Sources
 from orchestrator.events.store import Store
@@ -229,9 +231,11 @@ async def run(
         api.events = events
         add_queue_routes(api.router, queues)
         add_event_routes(api.router, events, queues)
-        platform = Platform(
-            service, store, queues, events, Sources(service, events, queues, store, on_event), api
-        )
+        mappings = Mappings(store)
+        await mappings.load()
+        sources = Sources(service, events, queues, store, on_event, mappings)
+        add_mapping_routes(api.router, service, queues, mappings, sources.sync)
+        platform = Platform(service, store, queues, events, sources, api)
         await platform.load(loaded)
         try:
             server = await http_serve(

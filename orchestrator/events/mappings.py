@@ -17,9 +17,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestrator.manifest.event_filter import Filter, parse
 from orchestrator.events.store import Store
 from orchestrator.manifest import Manifest
+from orchestrator.manifest.event_filter import Filter, parse
 from orchestrator.manifest.triggers import QueueSource
 
 # Manifest mappings' UUIDs: uuid5 of this namespace and "function\0queue".
@@ -82,7 +82,9 @@ class Mappings:
 
     async def load(self) -> None:
         """Read the API's mappings from the store (at start)."""
-        rows = await self._store.run(lambda db: db.execute("SELECT config FROM mappings").fetchall())
+        rows = await self._store.run(
+            lambda db: db.execute("SELECT config FROM mappings").fetchall()
+        )
         self._created = {}
         for (text,) in rows:
             mapping = _decode(text)
@@ -97,9 +99,10 @@ class Mappings:
                 if isinstance(source, QueueSource):
                     mapping = from_source(function, source, manifest.path, self._clock())
                     old = before.get(mapping.uuid)
-                    if old is not None and dataclasses.replace(
-                        old, last_modified=mapping.last_modified
-                    ) == mapping:
+                    if (
+                        old is not None
+                        and dataclasses.replace(old, last_modified=mapping.last_modified) == mapping
+                    ):
                         mapping = old  # unchanged: keeps its LastModified
                     declared[mapping.uuid] = mapping
         self._declared = declared

@@ -30,8 +30,8 @@ from orchestrator.aws import function_arn
 from orchestrator.errors import LambdaError, LrunError
 from orchestrator.events import buckets as bucket_files
 from orchestrator.events.event_queue import EventQueue
-from orchestrator.events.queues import Queues, sqs_record
 from orchestrator.events.mappings import Mapping, Mappings
+from orchestrator.events.queues import Queues, sqs_record
 from orchestrator.events.store import Store
 from orchestrator.manifest import Manifest
 from orchestrator.manifest.event_filter import Filter, passes, sqs_view
