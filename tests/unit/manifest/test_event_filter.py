@@ -28,7 +28,9 @@ def sqs(body: str, **fields: Any) -> dict[str, Any]:
     return sqs_view(record)
 
 
-SQS_BODY = json.dumps({"RecordNumber": 1234, "TimeStamp": "yyyy-mm-ddThh:mm:ss", "RequestCode": "AAAA"})
+SQS_BODY = json.dumps(
+    {"RecordNumber": 1234, "TimeStamp": "yyyy-mm-ddThh:mm:ss", "RequestCode": "AAAA"}
+)
 
 
 def test_the_sqs_guide_example_matches_on_the_json_body() -> None:
