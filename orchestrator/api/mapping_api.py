@@ -141,13 +141,7 @@ class _MappingRoutes:
             fields,
             self._mappings.now(),
         )
-        for other in self._mappings.all():
-            if other.queue == queue and other.function == name:
-                raise ResourceConflict(
-                    f'An event source mapping with SQS arn (" {queue_arn(queue)} ") and function '
-                    f'(" {name} ") already exists. Please update or delete the existing mapping '
-                    f"with UUID {other.uuid}"
-                )
+        self._unique(mapping)
         await self._mappings.put(mapping)
         self._on_change()
         return json_response(202, to_api(mapping, "Creating"))
@@ -169,6 +163,7 @@ class _MappingRoutes:
             fields,
             self._mappings.now(),
         )
+        self._unique(changed)
         await self._mappings.put(changed)
         self._on_change()
         if changed.enabled != mapping.enabled:
@@ -216,6 +211,17 @@ class _MappingRoutes:
         if mapping is None:
             raise ResourceNotFound(NOT_FOUND)
         return mapping
+
+    def _unique(self, mapping: Mapping) -> None:
+        """One mapping per queue and function, as Lambda allows for SQS."""
+        for other in self._mappings.all():
+            if (other.queue, other.function) == (mapping.queue, mapping.function):
+                if other.uuid != mapping.uuid:
+                    raise ResourceConflict(
+                        f'An event source mapping with SQS arn (" {queue_arn(mapping.queue)} ") '
+                        f'and function (" {mapping.function} ") already exists. Please update or '
+                        f"delete the existing mapping with UUID {other.uuid}"
+                    )
 
     def _owned(self, mapping: Mapping) -> None:
         if mapping.manifest is not None:

@@ -67,6 +67,7 @@ class Sources:
         self.mappings = mappings if mappings is not None else Mappings(store)
         self._tasks: list[asyncio.Task[None]] = []
         self._pollers: dict[str, _Poller] = {}
+        self._retiring: list[_Poller] = []  # changed mappings' workers, finishing their batch
 
     def restart(self, manifest: Manifest) -> None:
         self.stop()
@@ -84,9 +85,11 @@ class Sources:
         """Poll every enabled mapping as it is now: a changed mapping's workers finish their
         batch and stop, and new ones start with the new settings."""
         wanted = {m.uuid: m for m in self.mappings.all() if m.enabled}
+        self._retiring = [p for p in self._retiring if not all(t.done() for t in p.tasks)]
         for key, poller in list(self._pollers.items()):
             if wanted.get(key) != poller.mapping:
                 poller.retire()
+                self._retiring.append(poller)  # still awaited (or cancelled) at shutdown
                 del self._pollers[key]
         for key, mapping in wanted.items():
             if key not in self._pollers:
@@ -103,16 +106,16 @@ class Sources:
         for task in self._tasks:
             task.cancel()
         self._tasks = []
-        for poller in self._pollers.values():
+        for poller in [*self._pollers.values(), *self._retiring]:
             for task in poller.tasks:
                 task.cancel()
-        self._pollers = {}
+        self._pollers, self._retiring = {}, []
 
     async def wait_stopped(self) -> None:
         tasks, self._tasks = self._tasks, []
-        for poller in self._pollers.values():
+        for poller in [*self._pollers.values(), *self._retiring]:
             tasks.extend(poller.tasks)
-        self._pollers = {}
+        self._pollers, self._retiring = {}, []
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -151,13 +154,16 @@ class Sources:
         mapping = poller.mapping
         records = [(message, sqs_record(message, mapping.queue)) for message in received]
         # Messages no filter matches are deleted unseen, as Lambda does.
-        batch = [m for m, record in records if passes(poller.filters, sqs_view(record))]
-        for message in received:
-            if message not in batch:
-                await self._queues.delete(mapping.queue, message.receipt)
-        if not batch:
+        kept = [(m, r) for m, r in records if passes(poller.filters, sqs_view(r))]
+        if len(kept) < len(records):
+            wanted = {m.message_id for m, _ in kept}
+            for message in received:
+                if message.message_id not in wanted:
+                    await self._queues.delete(mapping.queue, message.receipt)
+        if not kept:
             return
-        event = {"Records": [record for m, record in records if m in batch]}
+        batch = [m for m, _ in kept]
+        event = {"Records": [r for _, r in kept]}
         arn = function_arn(mapping.function, mapping.qualifier)
         request = InvokeRequest(json.dumps(event).encode(), arn)
         try:

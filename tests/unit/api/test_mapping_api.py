@@ -316,6 +316,14 @@ def test_errors_as_aws_sends_them(tmp_path: Path) -> None:
             assert str(w.path) in message
         conflict = await call("POST", BASE, {"EventSourceArn": declared, "FunctionName": "watcher"})
         assert error(conflict)[2].endswith(f"existing mapping with UUID {key}")
+        # Moving a mapping onto a function that has one on the queue is the same conflict.
+        other = body(
+            await call("POST", BASE, {"EventSourceArn": declared, "FunctionName": "consumer"})
+        )
+        moved = await call("PUT", BASE + other["UUID"], {"FunctionName": "watcher"})
+        assert error(moved)[:2] == (409, "ResourceConflictException")
+        assert error(moved)[2].endswith(f"existing mapping with UUID {key}")
+        assert body(await call("GET", BASE + other["UUID"]))["FunctionArn"].endswith(":consumer")
 
     scenario(tmp_path, test)
 
@@ -351,5 +359,29 @@ def test_api_mappings_survive_and_manifest_ones_keep_their_uuid(tmp_path: Path) 
             following["EventSourceMappings"][0]["UUID"],
         }
         assert uuids == {made["UUID"], manifest_uuid("watcher", "declared")}
+
+    scenario(tmp_path, test)
+
+
+def test_changing_a_mapping_while_it_delivers_loses_and_repeats_nothing(tmp_path: Path) -> None:
+    """The old settings' workers finish the batch in hand (its messages deleted, not left in
+    flight until their visibility timeout), the new ones take the rest."""
+
+    async def test(w: World, call: Callable[..., Awaitable[Response]]) -> None:
+        made = body(
+            await call(
+                "POST",
+                BASE,
+                {"EventSourceArn": ARN.format("jobs"), "FunctionName": "consumer", "BatchSize": 2},
+            )
+        )
+        bodies = [f"m{n}" for n in range(30)]
+        await w.queues.send_many("jobs", bodies)
+        for size in (3, 1, 4, 2):
+            await asyncio.sleep(0.01)
+            assert (await call("PUT", BASE + made["UUID"], {"BatchSize": size})).status == 202
+        await eventually(lambda: len(w.seen) >= len(bodies), what="every message delivered")
+        await w.settled("jobs")
+        assert sorted(w.seen) == sorted(bodies)
 
     scenario(tmp_path, test)
