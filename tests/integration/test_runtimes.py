@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from orchestrator.sandbox import images
-from orchestrator.sandbox.container import INIT_VCPUS, host_cores
+from orchestrator.sandbox.container import INIT_VCPUS, Placement, container_spec, host_cores
 from tests.conftest import FUNCTIONS
-from tests.integration.conftest import load_function
+from tests.integration.conftest import OWNER, load_function
 
 SDK = FUNCTIONS / "sdk"
 LAYERS = FUNCTIONS / "layers"
@@ -248,3 +248,30 @@ def test_callback_handlers_run_until_nodejs22_and_are_refused_from_nodejs24(
     assert json.loads(invoke(load_function(path, "n22")).payload) == {"called": "back"}
     refused = json.loads(invoke(load_function(path, "n24")).payload)
     assert refused["errorType"] == "Runtime.CallbackHandlerDeprecated", refused
+
+
+def test_the_init_quota_is_lowered_by_the_engine_where_lrun_cannot_write_cgroups(
+    backend, engine, write_manifest
+) -> None:
+    """Where lrun may not write the container's cgroup (not root, a remote engine), one engine
+    update lowers the quota instead."""
+    spec = load_function(
+        write_manifest(
+            f"functions:\n  f: {{runtime: python3.13, handler: cpu.handler, "
+            f"code: {FUNCTIONS / 'python'}}}\n"
+        ),
+        "f",
+    )
+    placement = Placement(OWNER, "127.0.0.1:9", images.RUNTIMES["python3.13"].image, host_cores())
+    cspec = container_spec(spec, placement)
+    container = backend.run(cspec)
+    try:
+        assert engine.api.inspect_container(container.id)["HostConfig"]["NanoCpus"] == (
+            cspec.init_nano_cpus
+        )
+        backend._pids.pop(container.id)  # as if /proc or the cgroup were out of reach
+        backend.limit_cpu(container.id, cspec.nano_cpus)
+        host = engine.api.inspect_container(container.id)["HostConfig"]
+        assert host["NanoCpus"] == cspec.nano_cpus == 128 * 1_000_000_000 // 1769
+    finally:
+        backend.kill(container.id)
