@@ -70,7 +70,11 @@ class Sources:
         self._retiring: list[_Poller] = []  # changed mappings' workers, finishing their batch
 
     def restart(self, manifest: Manifest) -> None:
-        self.stop()
+        # Schedules and bucket watchers start over; mappings' workers go on unless their mapping
+        # changed (``sync``), so a reload neither cuts a batch short nor pauses the API's ones.
+        for task in self._tasks:
+            task.cancel()
+        self._tasks = []
         self.mappings.declare(manifest)
         for function, triggers in manifest.triggers.items():
             for source in triggers.events:

@@ -56,6 +56,8 @@ class World:
     store: Store
     seen: list[str]
     path: Path
+    delay: list[float]
+    started: list[str]
 
     async def settled(self, queue: str) -> None:
         """Wait until the queue holds nothing, visible or in flight."""
@@ -80,7 +82,12 @@ async def world(tmp_path: Path) -> AsyncIterator[tuple[World, Callable[..., Awai
     path.write_text(MANIFEST)
     seen: list[str] = []
 
-    def consumer(event: Any, context: FakeContext) -> None:
+    delay: list[float] = []  # seconds each invocation takes, when the test sets one
+    started: list[str] = []
+
+    async def consumer(event: Any, context: FakeContext) -> None:
+        started.extend(record["body"] for record in event["Records"])
+        await asyncio.sleep(delay[0] if delay else 0.0)
         seen.extend(record["body"] for record in event["Records"])
 
     store = Store(tmp_path / "state" / "lrun.db")
@@ -98,7 +105,7 @@ async def world(tmp_path: Path) -> AsyncIterator[tuple[World, Callable[..., Awai
             router = Router(error_response)
             add_mapping_routes(router, served.service, queues, mappings, sources.sync)
             sources.restart(manifest)
-            w = World(router, mappings, sources, queues, store, seen, path)
+            w = World(router, mappings, sources, queues, store, seen, path, delay, started)
 
             async def call(method: str, url: str, body: object = None, **query: str) -> Response:
                 raw = b"" if body is None else json.dumps(body).encode()
@@ -383,5 +390,23 @@ def test_changing_a_mapping_while_it_delivers_loses_and_repeats_nothing(tmp_path
         await eventually(lambda: len(w.seen) >= len(bodies), what="every message delivered")
         await w.settled("jobs")
         assert sorted(w.seen) == sorted(bodies)
+
+    scenario(tmp_path, test)
+
+
+def test_a_manifest_reload_does_not_cut_a_batch_short(tmp_path: Path) -> None:
+    """Mappings the reload leaves unchanged keep their workers: the batch being processed is
+    finished and deleted, not left in flight until its visibility timeout (30 s here)."""
+
+    async def test(w: World, call: Callable[..., Awaitable[Response]]) -> None:
+        await call("POST", BASE, {"EventSourceArn": ARN.format("jobs"), "FunctionName": "consumer"})
+        w.delay.append(0.3)
+        await w.queues.send("jobs", "api")
+        await w.queues.send("declared", '{"kind": "order"}')
+        await eventually(lambda: len(w.started) == 2, what="both batches started")
+        w.sources.restart(load(w.path))
+        await eventually(lambda: len(w.seen) == 2, what="both batches finished")
+        await w.settled("jobs")
+        await w.settled("declared")
 
     scenario(tmp_path, test)
