@@ -68,6 +68,7 @@ class Sources:
         self._tasks: list[asyncio.Task[None]] = []
         self._pollers: dict[str, _Poller] = {}
         self._retiring: list[_Poller] = []  # changed mappings' workers, finishing their batch
+        self._shadowed: set[str] = set()  # API mappings the manifest now declares too
 
     def restart(self, manifest: Manifest) -> None:
         # Schedules and bucket watchers start over; mappings' workers go on unless their mapping
@@ -88,7 +89,23 @@ class Sources:
     def sync(self) -> None:
         """Poll every enabled mapping as it is now: a changed mapping's workers finish their
         batch and stop, and new ones start with the new settings."""
-        wanted = {m.uuid: m for m in self.mappings.all() if m.enabled}
+        every = self.mappings.all()
+        declared = {(m.queue, m.function) for m in every if m.manifest is not None}
+        wanted: dict[str, Mapping] = {}
+        for mapping in every:
+            if mapping.manifest is None and (mapping.queue, mapping.function) in declared:
+                # The manifest came to declare what the API had created: one poller, the
+                # manifest's; the API's is kept (and listed) for when the manifest drops it.
+                if mapping.uuid not in self._shadowed:
+                    self._shadowed.add(mapping.uuid)
+                    self._on_event(
+                        f"event source mapping {mapping.uuid} ({mapping.queue} -> "
+                        f"{mapping.function}) is not polled: the manifest declares the same one"
+                    )
+                continue
+            self._shadowed.discard(mapping.uuid)
+            if mapping.enabled:
+                wanted[mapping.uuid] = mapping
         self._retiring = [p for p in self._retiring if not all(t.done() for t in p.tasks)]
         for key, poller in list(self._pollers.items()):
             if wanted.get(key) != poller.mapping:
@@ -129,6 +146,11 @@ class Sources:
     async def _poll(self, poller: _Poller) -> None:
         mapping = poller.mapping
         while not poller.retired:
+            if mapping.function not in self._service.functions:
+                # Gone from the manifest: its messages wait in the queue, their receive counts
+                # untouched, until the function is back or the mapping is deleted.
+                await asyncio.sleep(IDLE_POLL_S)
+                continue
             try:
                 batch = await self._gather(mapping)
                 if batch:

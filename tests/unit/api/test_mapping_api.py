@@ -27,6 +27,7 @@ from orchestrator.events.store import Store
 from orchestrator.http_server import Request, Response, Router
 from orchestrator.manifest import load
 from orchestrator.manifest.triggers import AsyncConfig
+from orchestrator.service import Service
 from tests.fakes import FakeContext, eventually, fake_service, run
 
 BASE = "/2015-03-31/event-source-mappings/"
@@ -58,6 +59,8 @@ class World:
     path: Path
     delay: list[float]
     started: list[str]
+    notes: list[str]
+    service: Service
 
     async def settled(self, queue: str) -> None:
         """Wait until the queue holds nothing, visible or in flight."""
@@ -101,11 +104,24 @@ async def world(tmp_path: Path) -> AsyncIterator[tuple[World, Callable[..., Awai
             events = EventQueue(store, served.service, lambda name: AsyncConfig(), queues.send_in)
             mappings = Mappings(store)
             await mappings.load()
-            sources = Sources(served.service, events, queues, store, lambda _: None, mappings)
+            notes: list[str] = []
+            sources = Sources(served.service, events, queues, store, notes.append, mappings)
             router = Router(error_response)
             add_mapping_routes(router, served.service, queues, mappings, sources.sync)
             sources.restart(manifest)
-            w = World(router, mappings, sources, queues, store, seen, path, delay, started)
+            w = World(
+                router,
+                mappings,
+                sources,
+                queues,
+                store,
+                seen,
+                path,
+                delay,
+                started,
+                notes,
+                served.service,
+            )
 
             async def call(method: str, url: str, body: object = None, **query: str) -> Response:
                 raw = b"" if body is None else json.dumps(body).encode()
@@ -408,5 +424,51 @@ def test_a_manifest_reload_does_not_cut_a_batch_short(tmp_path: Path) -> None:
         await eventually(lambda: len(w.seen) == 2, what="both batches finished")
         await w.settled("jobs")
         await w.settled("declared")
+
+    scenario(tmp_path, test)
+
+
+def test_the_manifest_declaring_an_api_mapping_polls_only_its_own(tmp_path: Path) -> None:
+    async def test(w: World, call: Callable[..., Awaitable[Response]]) -> None:
+        made = await call(
+            "POST", BASE, {"EventSourceArn": ARN.format("jobs"), "FunctionName": "consumer"}
+        )
+        key = body(made)["UUID"]
+        w.path.write_text(
+            MANIFEST.replace(
+                "consumer: {runtime: python3.13, code: ./code, handler: app.consumer}",
+                "consumer:\n    runtime: python3.13\n    code: ./code\n    handler: app.consumer\n"
+                "    events: [{queue: jobs, filter: {body: {kind: [order]}}}]",
+            )
+        )
+        w.sources.restart(load(w.path))
+        assert any(key in note and "manifest declares the same" in note for note in w.notes)
+        await w.queues.send_many(
+            "jobs", [json.dumps({"kind": "refund", "n": n}) for n in range(10)]
+        )
+        await w.settled("jobs")
+        assert w.seen == []  # only the manifest's filtered poller ran; the API's would not filter
+        listed = body(await call("GET", BASE, EventSourceArn=ARN.format("jobs")))
+        assert key in {m["UUID"] for m in listed["EventSourceMappings"]}
+
+    scenario(tmp_path, test)
+
+
+def test_a_mapping_whose_function_is_gone_leaves_its_messages_alone(tmp_path: Path) -> None:
+    async def test(w: World, call: Callable[..., Awaitable[Response]]) -> None:
+        await call("POST", BASE, {"EventSourceArn": ARN.format("jobs"), "FunctionName": "consumer"})
+        w.path.write_text(
+            MANIFEST.replace(
+                "  consumer: {runtime: python3.13, code: ./code, handler: app.consumer}\n", ""
+            )
+        )
+        manifest = load(w.path)
+        w.service.load(manifest)
+        w.sources.restart(manifest)
+        await w.queues.send("jobs", "waits")
+        await asyncio.sleep(0.3)
+        (left,) = await w.queues.receive("jobs", 10)  # here, and received for the first time
+        assert left.receive_count == 1
+        assert w.seen == []
 
     scenario(tmp_path, test)
