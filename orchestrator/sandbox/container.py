@@ -142,11 +142,28 @@ def container_spec(
         tmp_bytes=spec.ephemeral_storage * MB,
         code_dir=spec.code,
         user=SANDBOX_USER,
-        entrypoint=spec.entrypoint,
+        entrypoint=_entrypoint(spec),
         command=spec.command,
         working_dir="/var/task" if spec.image is None else None,
         binds=layer_binds(spec.layers),
     )
+
+
+def _entrypoint(spec: FunctionSpec) -> tuple[str, ...] | None:
+    if spec.runtime == "provided" and (found := bootstrap_file(spec)) is not None:
+        return (found[1],)  # the image's default is /var/task/bootstrap
+    return spec.entrypoint
+
+
+def bootstrap_file(spec: FunctionSpec) -> tuple[Path, str] | None:
+    """A `provided` function's bootstrap, as Lambda looks for it: /var/task/bootstrap, else
+    /opt/bootstrap (from a layer, the last that has one); (host path, path inside) or None."""
+    if spec.code is not None and (spec.code / "bootstrap").is_file():
+        return spec.code / "bootstrap", "/var/task/bootstrap"
+    for layer in reversed(spec.layers):
+        if (layer / "bootstrap").is_file():
+            return layer / "bootstrap", "/opt/bootstrap"
+    return None
 
 
 def layer_binds(layers: tuple[Path, ...]) -> tuple[tuple[Path, str], ...]:

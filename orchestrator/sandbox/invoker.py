@@ -21,7 +21,13 @@ from orchestrator import trace
 from orchestrator.errors import LrunError
 from orchestrator.manifest import FunctionSpec
 from orchestrator.sandbox.backend import LABEL_OWNER, Backend, Container, ContainerExit
-from orchestrator.sandbox.container import Placement, container_spec, host_cores, network_name
+from orchestrator.sandbox.container import (
+    Placement,
+    bootstrap_file,
+    container_spec,
+    host_cores,
+    network_name,
+)
 from orchestrator.sandbox.environment import Delivery, Environment, Outcome, pump_output
 from orchestrator.sandbox.invocation import (
     UNHANDLED,
@@ -362,16 +368,16 @@ def _entrypoint_problem(spec: FunctionSpec, request_id: str) -> PlatformError | 
     """A `provided` function whose bootstrap cannot run fails as Lambda fails it, at invoke."""
     if spec.runtime != "provided" or spec.code is None:
         return None
-    bootstrap = spec.code / "bootstrap"
-    if not bootstrap.is_file():
+    found = bootstrap_file(spec)
+    if found is None:
         return invalid_entrypoint(
             request_id, "Couldn't find valid bootstrap(s): [/var/task/bootstrap /opt/bootstrap]"
         )
+    bootstrap, inside = found
     if not os.access(bootstrap, os.X_OK):
         return invalid_entrypoint(
             request_id,
-            "fork/exec /var/task/bootstrap: permission denied "
-            f"(make it executable: chmod +x {bootstrap})",
+            f"fork/exec {inside}: permission denied (make it executable: chmod +x {bootstrap})",
         )
     return None
 

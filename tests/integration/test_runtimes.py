@@ -275,3 +275,23 @@ def test_the_init_quota_is_lowered_by_the_engine_where_lrun_cannot_write_cgroups
         assert host["NanoCpus"] == cspec.nano_cpus == 128 * 1_000_000_000 // 1769
     finally:
         backend.kill(container.id)
+
+
+def test_the_tutorials_runtime_runs_from_a_layer(invoke, write_manifest, tmp_path) -> None:
+    """The tutorial's next step moves bootstrap into a layer: Lambda then runs /opt/bootstrap."""
+    tutorial = FUNCTIONS / "provided_tutorial"
+    (tmp_path / "code").mkdir()
+    shutil.copy2(tutorial / "function.sh", tmp_path / "code")
+    (tmp_path / "runtime").mkdir()
+    shutil.copy2(tutorial / "bootstrap", tmp_path / "runtime")  # keeps its executable bit
+    path = write_manifest(
+        "functions:\n  tutorial: {runtime: provided, handler: function.handler, code: ./code, "
+        "layers: [./runtime]}\n"
+    )
+    result = invoke(load_function(path, "tutorial"), b'{"text": "Hello"}')
+    assert result.function_error is None, (result.payload, result.log)
+    assert json.loads(result.payload) == {"statusCode": 200, "body": "Hello from Lambda!"}
+    (tmp_path / "runtime" / "bootstrap").chmod(0o644)
+    refused = json.loads(invoke(load_function(path, "tutorial")).payload)
+    assert refused["errorType"] == "Runtime.InvalidEntrypoint"
+    assert "fork/exec /opt/bootstrap: permission denied" in refused["errorMessage"]
