@@ -295,3 +295,21 @@ def test_the_tutorials_runtime_runs_from_a_layer(invoke, write_manifest, tmp_pat
     refused = json.loads(invoke(load_function(path, "tutorial")).payload)
     assert refused["errorType"] == "Runtime.InvalidEntrypoint"
     assert "fork/exec /opt/bootstrap: permission denied" in refused["errorMessage"]
+
+
+def test_a_ruby_layer_is_on_the_load_path(invoke, write_manifest, tmp_path) -> None:
+    path = project(
+        tmp_path,
+        write_manifest,
+        f"""
+        functions:
+          f: {{runtime: ruby3.3, handler: layered.handler, code: {FUNCTIONS / "ruby"},
+               layers: [./layers/ruby-greeting]}}
+        """,
+    )
+    result = invoke(load_function(path, "f"), b'{"name": "lrun"}')
+    assert result.function_error is None, (result.payload, result.log)
+    assert json.loads(result.payload) == {
+        "greeting": "Hello from a layer, lrun!",
+        "file": "/opt/ruby/lib/greeting.rb",
+    }

@@ -1,0 +1,3 @@
+module Greeting
+  def self.greet(name) = "Hello from a layer, #{name}!"
+end
