@@ -17,11 +17,14 @@ LrunError                         .exit_code for the CLI: 2, or as noted (1 is a
     StoreFailed                   500 ServiceException: lrun's store could not be written
     ResourceNotFound              404 ResourceNotFoundException
       EventInvokeConfigNotFound   the function has no asynchronous invocation settings
+    CodeSigningConfigNotFound     404 CodeSigningConfigNotFoundException
     ProvisionedConfigNotFound     404 ProvisionedConcurrencyConfigNotFoundException
     InvalidRequestContent         400 InvalidRequestContentException
     InvalidParameterValue         400 InvalidParameterValueException
     Validation                    400 ValidationException (the API model's ranges and patterns)
     ResourceConflict              409 ResourceConflictException
+    PreconditionFailed            412 PreconditionFailedException (a stale RevisionId)
+    UnknownOperation              404 UnknownOperationException: no operation at that path
     RequestTooLarge               413 RequestEntityTooLargeException
     TooManyRequests               429 TooManyRequestsException, with a Reason
     UnsupportedMediaType          415 UnsupportedMediaTypeException
@@ -147,10 +150,19 @@ class EventInvokeConfigNotFound(ResourceNotFound):
     """GetFunctionEventInvokeConfig (and its delete) of a function that has none."""
 
 
+class CodeSigningConfigNotFound(LambdaError):
+    error_type = "CodeSigningConfigNotFoundException"
+    status = 404
+    kind = "User"
+
+
 class ProvisionedConfigNotFound(LambdaError):
     error_type = "ProvisionedConcurrencyConfigNotFoundException"
     status = 404
     kind = "User"
+
+    def body(self) -> dict[str, str]:
+        return {"Type": self.kind, "message": self.message}
 
 
 class InvalidRequestContent(LambdaError):
@@ -166,6 +178,30 @@ class InvalidParameterValue(LambdaError):
     error_type = "InvalidParameterValueException"
     status = 400
     kind = "User"
+
+    def body(self) -> dict[str, str]:
+        return {"Type": self.kind, "message": self.message}
+
+
+class PreconditionFailed(LambdaError):
+    error_type = "PreconditionFailedException"
+    status = 412
+    kind = "User"
+
+    def body(self) -> dict[str, str]:
+        return {"Type": self.kind, "message": self.message}
+
+
+class UnknownOperation(LambdaError):
+    """A method and path that name no operation: Lambda's front end answers 404 with the error
+    type in ``x-amzn-ErrorType`` and a body that is only ``<UnknownOperationException/>``."""
+
+    error_type = "UnknownOperationException"
+    status = 404
+    kind = "User"
+
+    def __init__(self) -> None:
+        super().__init__("<UnknownOperationException/>")
 
 
 class Validation(LambdaError):

@@ -59,6 +59,7 @@ class Request:
     body: bytes
     peer: str  # the client's IP address
     params: Mapping[str, str] = field(default_factory=dict)  # from the route pattern
+    raw_query: str = ""  # as sent, for a parameter given more than once (``tagKeys=a&tagKeys=b``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,10 +89,12 @@ class Dispatcher(Protocol):
 class Router:
     """Routes ``METHOD /path/{param}`` patterns to handlers; first match wins."""
 
-    def __init__(self, on_error: ErrorMapper) -> None:
+    def __init__(self, on_error: ErrorMapper, unknown: Exception | None = None) -> None:
+        """``unknown``: the error a request no route fits becomes (by default a bare 404)."""
         self._routes: list[tuple[str, re.Pattern[str], Handler]] = []
         self._too_large: dict[Handler, TooLargeHandler] = {}
         self._on_error = on_error
+        self._unknown = unknown
 
     def add(
         self, method: str, pattern: str, handler: Handler, too_large: TooLargeHandler | None = None
@@ -115,6 +118,8 @@ class Router:
     async def dispatch(self, request: Request) -> Response:
         found = self.match(request.method, request.path)
         if found is None:
+            if self._unknown is not None:
+                return self._on_error(self._unknown)
             return Response(404, b'{"message":"no route"}')
         handler, params = found
         try:
@@ -147,6 +152,7 @@ def _with_params(request: Request, params: dict[str, str]) -> Request:
         request.body,
         request.peer,
         params,
+        request.raw_query,
     )
 
 
@@ -412,6 +418,7 @@ class _Protocol(asyncio.Protocol):
             headers=self._headers,
             body=body,
             peer=self.peer,
+            raw_query=query,
         )
 
     def _schedule(

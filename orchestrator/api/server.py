@@ -22,11 +22,15 @@ from orchestrator import manifest as manifest_module
 from orchestrator.api.access import AccessPolicy, Guard, is_loopback
 from orchestrator.api.edits import watch_edits
 from orchestrator.api.event_api import add_event_routes
+from orchestrator.api.function_configs import add_function_config_routes
 from orchestrator.api.lambda_api import LambdaApi, error_response
 from orchestrator.api.mapping_api import add_mapping_routes
+from orchestrator.api.policy import add_policy_routes
 from orchestrator.api.queue_api import add_queue_routes
+from orchestrator.api.tags import add_tag_routes
 from orchestrator.errors import LrunError
 from orchestrator.events.event_queue import EventQueue
+from orchestrator.events.function_meta import FunctionMeta
 from orchestrator.events.invoke_config import InvokeConfigs
 from orchestrator.events.mappings import Mappings
 from orchestrator.events.queues import Queues
@@ -225,8 +229,13 @@ async def run(
         )
         configs = InvokeConfigs(store)
         await configs.load()
+        meta = FunctionMeta(store)
+        await meta.load()
         queues = Queues(store)
-        api = LambdaApi(service, None, configs)
+        api = LambdaApi(service, None, configs, meta)
+        add_tag_routes(api, meta)
+        add_policy_routes(api, meta)
+        add_function_config_routes(api, meta)
         events = EventQueue(store, service, api.effective_config, queues.send_in, on_event)
         api.events = events
         add_queue_routes(api.router, queues)

@@ -52,20 +52,32 @@ def parse_destination(arn: object, files: Collection[str]) -> Destination:
     )
 
 
-def to_api(function: str, config: AsyncConfig, modified: float) -> dict[str, Any]:
-    """FunctionEventInvokeConfig's shape."""
-    destinations: dict[str, Any] = {}
-    if config.on_success is not None:
-        destinations["OnSuccess"] = {"Destination": destination_arn(config.on_success)}
-    if config.on_failure is not None:
-        destinations["OnFailure"] = {"Destination": destination_arn(config.on_failure)}
-    return {
+ALL_FIELDS = frozenset({"MaximumRetryAttempts", "MaximumEventAgeInSeconds"})
+
+
+def to_api(
+    function: str, config: AsyncConfig, modified: float, fields: frozenset[str] = ALL_FIELDS
+) -> dict[str, Any]:
+    """FunctionEventInvokeConfig's shape. AWS shows the limits only once they were set (a
+    default is not echoed) and always both destinations, empty when unset; ``fields``: the
+    limits set through the API."""
+    body: dict[str, Any] = {
         "LastModified": modified,
         "FunctionArn": function_arn(function, "$LATEST"),
-        "MaximumRetryAttempts": config.maximum_retry_attempts,
-        "MaximumEventAgeInSeconds": config.maximum_event_age,
-        "DestinationConfig": destinations,
     }
+    if "MaximumRetryAttempts" in fields:
+        body["MaximumRetryAttempts"] = config.maximum_retry_attempts
+    if "MaximumEventAgeInSeconds" in fields:
+        body["MaximumEventAgeInSeconds"] = config.maximum_event_age
+    body["DestinationConfig"] = {
+        "OnSuccess": {}
+        if config.on_success is None
+        else {"Destination": destination_arn(config.on_success)},
+        "OnFailure": {}
+        if config.on_failure is None
+        else {"Destination": destination_arn(config.on_failure)},
+    }
+    return body
 
 
 def from_api(
@@ -126,6 +138,7 @@ class InvokeConfigs:
     def __init__(self, store: Store) -> None:
         self._store = store
         self._configs: dict[str, tuple[AsyncConfig, float]] = {}
+        self._fields: dict[str, frozenset[str]] = {}
 
     async def load(self) -> None:
         rows = await self._store.run(
@@ -134,13 +147,22 @@ class InvokeConfigs:
         for function, text in rows:
             data = json.loads(text)
             self._configs[function] = (_decode(data["config"]), data["modified"])
+            self._fields[function] = frozenset(data.get("fields", ALL_FIELDS))
 
     def get(self, function: str) -> tuple[AsyncConfig, float] | None:
         return self._configs.get(function)
 
-    async def put(self, function: str, config: AsyncConfig) -> float:
+    def fields(self, function: str) -> frozenset[str]:
+        """The limits a function's settings were given through the API (the rest default)."""
+        return self._fields.get(function, frozenset())
+
+    async def put(
+        self, function: str, config: AsyncConfig, fields: frozenset[str] = ALL_FIELDS
+    ) -> float:
         modified = time.time()
-        text = json.dumps({"config": _encode(config), "modified": modified})
+        text = json.dumps(
+            {"config": _encode(config), "modified": modified, "fields": sorted(fields)}
+        )
 
         def write(db: sqlite3.Connection) -> None:
             db.execute(
@@ -151,12 +173,14 @@ class InvokeConfigs:
 
         await self._store.run(write)
         self._configs[function] = (config, modified)
+        self._fields[function] = fields
         return modified
 
     async def delete(self, function: str) -> bool:
         await self._store.run(
             lambda db: db.execute("DELETE FROM invoke_configs WHERE function = ?", (function,))
         )
+        self._fields.pop(function, None)
         return self._configs.pop(function, None) is not None
 
 

@@ -59,6 +59,10 @@ CREATE TABLE IF NOT EXISTS mappings (
     uuid TEXT PRIMARY KEY,         -- an event source mapping created through the API
     config TEXT NOT NULL           -- JSON: its settings (orchestrator.events.mappings)
 );
+CREATE TABLE IF NOT EXISTS function_meta (
+    function TEXT PRIMARY KEY,
+    data TEXT NOT NULL             -- JSON: tags, resource-based policy, recursion setting
+);
 CREATE TABLE IF NOT EXISTS marks (
     name TEXT PRIMARY KEY,         -- e.g. a schedule's last tick, a bucket's snapshot
     value TEXT NOT NULL

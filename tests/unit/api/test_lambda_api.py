@@ -24,6 +24,7 @@ import pytest
 
 from orchestrator.api.lambda_api import MAX_ASYNC_PAYLOAD, LambdaApi, error_response, resolve
 from orchestrator.errors import (
+    AccessDenied,
     BackendError,
     InvalidParameterValue,
     InvalidRequestContent,
@@ -31,6 +32,7 @@ from orchestrator.errors import (
     RequestTooLarge,
     ResourceNotFound,
     TooManyRequests,
+    Validation,
 )
 from orchestrator.events.event_queue import EventQueue
 from orchestrator.events.invoke_config import InvokeConfigs
@@ -73,7 +75,7 @@ QUALIFIED = (
         (f"{ARN}:echo", None, ("echo", None)),
         (f"{ARN}:echo:prod", None, ("echo", "prod")),
         (f"{ARN}:echo", "3", ("echo", "3")),
-        ("arn:aws-us-gov:lambda:us-gov-west-1:123456789012:function:echo", None, ("echo", None)),
+        ("arn:aws:lambda:us-east-1:000000000000:function:echo", None, ("echo", None)),
         ("a" * 64, None, ("a" * 64, None)),
     ],
 )
@@ -99,10 +101,8 @@ def test_resolve_refuses_a_qualifier_that_differs_from_the_names(
 @pytest.mark.parametrize(
     "function",
     [
-        "",
         "bad name",
         "echo!",
-        "a" * 65,
         "echo:",
         "echo:1:2",
         "function:echo:x:y",
@@ -112,10 +112,29 @@ def test_resolve_refuses_a_qualifier_that_differs_from_the_names(
     ],
 )
 def test_resolve_refuses_an_invalid_name_with_lambdas_validation_message(function: str) -> None:
-    with pytest.raises(InvalidParameterValue) as refused:
+    with pytest.raises(Validation) as refused:
         resolve(function, None)
     assert refused.value.message.startswith(INVALID_NAME.format(function))
-    assert refused.value.error_type == "InvalidParameterValueException"
+    assert refused.value.error_type == "ValidationException"
+
+
+def test_resolve_refuses_another_region_as_aws_does() -> None:
+    with pytest.raises(ResourceNotFound) as refused:
+        resolve("arn:aws:lambda:eu-west-1:000000000000:function:echo", None)
+    assert refused.value.message == (
+        "Functions from 'eu-west-1' are not reachable in this region ('us-east-1')"
+    )
+
+
+def test_resolve_refuses_another_account_as_aws_does() -> None:
+    with pytest.raises(AccessDenied) as refused:
+        resolve("123456789012:function:echo", None, "Invoke")
+    assert refused.value.status == 403
+    assert refused.value.message == (
+        "User: arn:aws:iam::000000000000:root is not authorized to perform: "
+        "lambda:InvokeFunction on resource: arn:aws:lambda:us-east-1:123456789012:function:echo "
+        "because no resource-based policy allows the lambda:InvokeFunction action"
+    )
 
 
 # error_response()
@@ -172,7 +191,7 @@ def test_error_response_for_invalid_parameter_value() -> None:
     response = error_response(InvalidParameterValue(MISMATCH))
     assert response.status == 400
     assert response.headers["x-amzn-ErrorType"] == "InvalidParameterValueException"
-    assert decoded(response) == {"Type": "User", "Message": MISMATCH}
+    assert decoded(response) == {"Type": "User", "message": MISMATCH}
 
 
 @pytest.mark.parametrize(
@@ -517,7 +536,7 @@ def test_invoke_an_unknown_function_is_404(tmp_path: Path) -> None:
     async def test(api: Api) -> None:
         response = await api("POST", invoke_path("nope"))
         body = assert_error(response, 404, "ResourceNotFoundException")
-        assert body == {"Type": "User", "Message": f"Function not found: {ARN}:nope:$LATEST"}
+        assert body == {"Type": "User", "Message": f"Function not found: {ARN}:nope"}
 
     scenario(tmp_path, test)
 
@@ -536,12 +555,16 @@ def test_invoke_an_unknown_version_is_404(tmp_path: Path) -> None:
 def test_invoke_with_mismatched_qualifiers_or_a_bad_name_is_400(tmp_path: Path) -> None:
     async def test(api: Api) -> None:
         mismatch = await api("POST", invoke_path("echo:1"), {}, query={"Qualifier": "2"})
-        assert assert_error(mismatch, 400, "InvalidParameterValueException")["Message"] == MISMATCH
+        assert assert_error(mismatch, 400, "InvalidParameterValueException")["message"] == MISMATCH
         bad = await api("POST", invoke_path("bad!name"))
-        body = assert_error(bad, 400, "InvalidParameterValueException")
-        assert body["Message"].startswith(INVALID_NAME.format("bad!name"))
+        body = assert_error(bad, 400, "ValidationException")
+        assert body["message"].startswith(INVALID_NAME.format("bad!name"))
         kind = await api("POST", invoke_path("echo"), {}, {"X-Amz-Invocation-Type": "Later"})
-        assert_error(kind, 400, "InvalidParameterValueException")
+        assert assert_error(kind, 400, "ValidationException") == {
+            "message": "1 validation error detected: Value 'Later' at 'invocationType' failed to "
+            "satisfy constraint: Member must satisfy enum value set: [DryRun, Event, "
+            "RequestResponse]"
+        }
 
     scenario(tmp_path, test)
 
@@ -648,13 +671,21 @@ def test_list_functions_pages_with_max_items_and_marker(tmp_path: Path) -> None:
 
 def test_list_functions_refuses_an_invalid_max_items(tmp_path: Path) -> None:
     async def test(api: Api) -> None:
-        for max_items in ("abc", "0", "-1", "10001", "1.5"):
+        for max_items, constraint in (
+            ("0", "greater than or equal to 1"),
+            ("-1", "greater than or equal to 1"),
+            ("10001", "less than or equal to 10000"),
+        ):
+            response = await api("GET", FUNCTIONS, query={"MaxItems": max_items})
+            body = assert_error(response, 400, "ValidationException")
+            assert body["message"] == (
+                f"1 validation error detected: Value '{max_items}' at 'maxItems' failed to "
+                f"satisfy constraint: Member must have value {constraint}"
+            )
+        for max_items in ("abc", "1.5"):
             response = await api("GET", FUNCTIONS, query={"MaxItems": max_items})
             body = assert_error(response, 400, "InvalidParameterValueException")
-            assert body["Message"] == (
-                f"1 validation error detected: Value '{max_items}' at 'maxItems' failed to "
-                "satisfy constraint: Member must have value between 1 and 10000"
-            )
+            assert "MaxItems" in body["message"]
 
     scenario(tmp_path, test)
 
@@ -663,7 +694,7 @@ def test_list_functions_refuses_an_unknown_marker(tmp_path: Path) -> None:
     async def test(api: Api) -> None:
         response = await api("GET", FUNCTIONS, query={"Marker": "nope"})
         body = assert_error(response, 400, "InvalidParameterValueException")
-        assert "nope" in body["Message"]
+        assert "nope" in body["message"]
 
     scenario(tmp_path, test)
 
@@ -707,7 +738,7 @@ def test_get_function_of_an_unknown_function_is_404(tmp_path: Path) -> None:
     async def test(api: Api) -> None:
         for path in (f"{FUNCTIONS}/nope", f"{FUNCTIONS}/nope/configuration"):
             body = assert_error(await api("GET", path), 404, "ResourceNotFoundException")
-            assert body["Message"] == f"Function not found: {ARN}:nope:$LATEST"
+            assert body["Message"] == f"Function not found: {ARN}:nope"
 
     scenario(tmp_path, test)
 
@@ -781,17 +812,24 @@ def test_an_event_invoke_config_cannot_name_a_file_the_manifest_does_not_declare
     path = "/2019-09-25/functions/echo/event-invoke-config"
 
     async def test(api: Api) -> None:
-        for method in ("PUT", "POST"):
+        async def refused(method: str) -> None:
             for arn in ("arn:lrun:file:::/etc/passwd", "arn:lrun:file:::../x.jsonl"):
                 body = {"DestinationConfig": {"OnFailure": {"Destination": arn}}}
-                refused = await api(method, path, body)
-                error = assert_error(refused, 400, "InvalidParameterValueException")
-                assert error["Message"] == (
+                error = assert_error(
+                    await api(method, path, body), 400, "InvalidParameterValueException"
+                )
+                assert error["message"] == (
                     f"The destination ARN {arn} is invalid. Use a function ARN, a queue ARN "
                     "(arn:aws:sqs:us-east-1:000000000000:NAME) or a file destination the "
                     "manifest declares (declared: none)."
                 )
+
+        await refused("PUT")
         assert_error(await api("GET", path), 404, "ResourceNotFoundException")
+        assert (await api("PUT", path, {"MaximumRetryAttempts": 1})).status == 200
+        await refused("POST")
+        kept = json.loads((await api("GET", path)).body)
+        assert kept["DestinationConfig"] == {"OnSuccess": {}, "OnFailure": {}}
 
     scenario(tmp_path, test)
 
@@ -843,7 +881,7 @@ def test_function_concurrency_of_a_qualified_name_is_400(tmp_path: Path) -> None
                 )
                 assert assert_error(response, 400, "InvalidParameterValueException") == {
                     "Type": "User",
-                    "Message": QUALIFIED,
+                    "message": QUALIFIED,
                 }
         assert api.served.service.functions["echo"].reserved is None
 
@@ -852,14 +890,31 @@ def test_function_concurrency_of_a_qualified_name_is_400(tmp_path: Path) -> None
 
 def test_put_function_concurrency_refuses_a_value_that_is_not_a_count(tmp_path: Path) -> None:
     async def test(api: Api) -> None:
-        for value in (-1, "2", True, None, 1.5):
+        for value in ("2", True, 1.5):
             response = await api(
                 "PUT", concurrency_path("echo"), {"ReservedConcurrentExecutions": value}
             )
             body = assert_error(response, 400, "InvalidParameterValueException")
-            assert body["Message"] == (
+            assert body["message"] == (
                 f"ReservedConcurrentExecutions must be an integer >= 0, not {value!r}"
             )
+        for value, constraint in (
+            (
+                -1,
+                "Value '-1' at 'reservedConcurrentExecutions' failed to satisfy constraint: "
+                "Member must have value greater than or equal to 0",
+            ),
+            (
+                None,
+                "Value null at 'reservedConcurrentExecutions' failed to satisfy constraint: "
+                "Member must not be null",
+            ),
+        ):
+            response = await api(
+                "PUT", concurrency_path("echo"), {"ReservedConcurrentExecutions": value}
+            )
+            body = assert_error(response, 400, "ValidationException")
+            assert body == {"message": f"1 validation error detected: {constraint}"}
         assert api.served.service.functions["echo"].reserved is None
 
     scenario(tmp_path, test)
@@ -870,7 +925,7 @@ def test_put_function_concurrency_beyond_the_host_limit_is_400(tmp_path: Path) -
         # capped holds 1 of the 10: 9 is the most echo can have.
         over = await api("PUT", concurrency_path("echo"), {"ReservedConcurrentExecutions": 10})
         body = assert_error(over, 400, "InvalidParameterValueException")
-        assert "below its minimum value of [0]" in body["Message"]
+        assert "below its minimum value of [0]" in body["message"]
         ok = await api("PUT", concurrency_path("echo"), {"ReservedConcurrentExecutions": 9})
         assert ok.status == 200
 
@@ -911,7 +966,9 @@ def test_function_concurrency_bad_body_or_unknown_function(tmp_path: Path) -> No
             missing = await api(
                 method, concurrency_path("nope", version), {"ReservedConcurrentExecutions": 1}
             )
-            assert_error(missing, 404, "ResourceNotFoundException")
+            named = f"{ARN}:nope:$LATEST" if method == "PUT" else f"{ARN}:nope"
+            body = assert_error(missing, 404, "ResourceNotFoundException")
+            assert body["Message"] == f"Function not found: {named}"
 
     scenario(tmp_path, test)
 
@@ -974,8 +1031,11 @@ def test_provisioned_concurrency_needs_a_qualifier(tmp_path: Path) -> None:
         path = PROVISIONED.format("echo")
         for method in ("PUT", "GET", "DELETE"):
             response = await api(method, path, {"ProvisionedConcurrentExecutions": 1})
-            body = assert_error(response, 400, "InvalidParameterValueException")
-            assert body["Message"].startswith("Qualifier is required")
+            body = assert_error(response, 400, "ValidationException")
+            assert body["message"] == (
+                "1 validation error detected: Value null at 'qualifier' failed to satisfy "
+                "constraint: Member must not be null"
+            )
         assert api.served.service.functions["echo"].provisioned == 0
 
     scenario(tmp_path, test)
@@ -984,7 +1044,7 @@ def test_provisioned_concurrency_needs_a_qualifier(tmp_path: Path) -> None:
 def test_provisioned_concurrency_accepts_latest_in_the_name(tmp_path: Path) -> None:
     async def test(api: Api) -> None:
         path = PROVISIONED.format("echo:$LATEST")
-        put = await api("PUT", path, {"ProvisionedConcurrentExecutions": 2})
+        put = await api("PUT", path, {"ProvisionedConcurrentExecutions": 2}, query=LATEST)
         assert put.status == 202
         assert api.served.service.functions["echo"].provisioned == 2
 
@@ -997,7 +1057,7 @@ def test_provisioned_concurrency_get_when_none_is_404(tmp_path: Path) -> None:
         body = assert_error(response, 404, "ProvisionedConcurrencyConfigNotFoundException")
         assert body == {
             "Type": "User",
-            "Message": "No Provisioned Concurrency Config found for this function",
+            "message": "No Provisioned Concurrency Config found for this function",
         }
 
     scenario(tmp_path, test)
@@ -1014,35 +1074,51 @@ def test_provisioned_concurrency_of_an_unknown_version_or_function_is_404(tmp_pa
         body = assert_error(version, 404, "ResourceNotFoundException")
         assert body["Message"] == f"Function not found: {ARN}:echo:7"
         function = await api("GET", PROVISIONED.format("nope"), query=LATEST)
-        assert_error(function, 404, "ResourceNotFoundException")
+        body = assert_error(function, 404, "ResourceNotFoundException")
+        assert body["Message"] == f"Function not found: {ARN}:nope:$LATEST"
+        alias = await api("GET", PROVISIONED.format("nope"), query={"Qualifier": "live"})
+        body = assert_error(alias, 404, "ResourceNotFoundException")
+        assert body["Message"] == f"Cannot find alias arn: {ARN}:nope:live"
 
     scenario(tmp_path, test)
 
 
 def test_provisioned_concurrency_refuses_bad_values(tmp_path: Path) -> None:
+    below = (
+        "1 validation error detected: Value '{}' at 'provisionedConcurrentExecutions' failed to "
+        "satisfy constraint: Member must have value greater than or equal to 1"
+    )
+    invalid = "InvalidParameterValueException"
     cases = [
-        ("echo", 0, "ProvisionedConcurrentExecutions must be an integer >= 1, not 0"),
-        ("echo", -2, "ProvisionedConcurrentExecutions must be an integer >= 1, not -2"),
-        ("echo", "1", "ProvisionedConcurrentExecutions must be an integer >= 1, not '1'"),
-        ("echo", None, "ProvisionedConcurrentExecutions must be an integer >= 1, not None"),
+        ("echo", 0, "ValidationException", below.format(0)),
+        ("echo", -2, "ValidationException", below.format(-2)),
+        ("echo", "1", invalid, "ProvisionedConcurrentExecutions must be an integer >= 1, not '1'"),
+        (
+            "echo",
+            None,
+            "ValidationException",
+            "1 validation error detected: Value null at 'provisionedConcurrentExecutions' "
+            "failed to satisfy constraint: Member must not be null",
+        ),
         (
             "capped",
             2,
+            invalid,
             "ProvisionedConcurrentExecutions (2) cannot exceed the function's reserved "
             "concurrency (1).",
         ),
     ]
 
     async def test(api: Api) -> None:
-        for function, value, message in cases:
+        for function, value, error_type, message in cases:
             response = await api(
                 "PUT",
                 PROVISIONED.format(function),
                 {"ProvisionedConcurrentExecutions": value},
                 query=LATEST,
             )
-            body = assert_error(response, 400, "InvalidParameterValueException")
-            assert body["Message"] == message
+            body = assert_error(response, 400, error_type)
+            assert body["message"] == message
             assert api.served.service.functions[function].provisioned == 0
         assert api.served.backend.specs == []
 
@@ -1090,9 +1166,9 @@ def test_lrun_health(tmp_path: Path) -> None:
 
 def test_an_unknown_route_is_404(tmp_path: Path) -> None:
     async def test(api: Api) -> None:
-        response = await api("GET", "/2015-03-31/nothing-here")
-        assert (response.status, response.body) == (404, b'{"message":"no route"}')
-        wrong_method = await api("DELETE", invoke_path("echo"))
-        assert wrong_method.status == 404
+        for method, path in (("GET", "/2015-03-31/nothing-here"), ("DELETE", invoke_path("echo"))):
+            response = await api(method, path)
+            assert (response.status, response.body) == (404, b"<UnknownOperationException/>")
+            assert response.headers["x-amzn-ErrorType"] == "UnknownOperationException"
 
     scenario(tmp_path, test)

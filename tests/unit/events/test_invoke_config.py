@@ -301,10 +301,23 @@ def test_to_api_has_lambdas_shape() -> None:
 
 def test_to_api_without_destinations() -> None:
     shown = to_api("worker", AsyncConfig(), 12.0)
-    assert shown["DestinationConfig"] == {}
+    assert shown["DestinationConfig"] == {"OnSuccess": {}, "OnFailure": {}}  # as AWS shows them
     assert shown["MaximumRetryAttempts"] == 2
     assert shown["MaximumEventAgeInSeconds"] == 21600
     json.dumps(shown)  # a JSON body as it is
+
+
+def test_to_api_leaves_out_the_limits_that_were_not_set() -> None:
+    """AWS echoes only what was set: a Put of MaximumRetryAttempts alone shows no event age."""
+    shown = to_api("worker", AsyncConfig(), 12.0, frozenset({"MaximumRetryAttempts"}))
+    assert set(shown) == {
+        "LastModified",
+        "FunctionArn",
+        "MaximumRetryAttempts",
+        "DestinationConfig",
+    }
+    bare = to_api("worker", AsyncConfig(), 12.0, frozenset())
+    assert "MaximumRetryAttempts" not in bare and "MaximumEventAgeInSeconds" not in bare
 
 
 def test_to_api_then_from_api_gives_the_same_settings() -> None:

@@ -351,12 +351,12 @@ def test_handler_errors_are_posted_with_type_message_trace_and_header(api, start
         tmp_path,
         {
             "app.js": """
-class ValidationError extends Error {
-  constructor(message) { super(message); this.name = 'ValidationError'; }
+class Validation extends Error {
+  constructor(message) { super(message); this.name = 'Validation'; }
 }
 exports.handler = (event, context, callback) => {
   switch (event.kind) {
-    case 'throw': throw new ValidationError('name is required');
+    case 'throw': throw new Validation('name is required');
     case 'reject': return Promise.reject(new TypeError('not a number'));
     case 'callback': return callback('plain string');
     case 'fail': return context.fail();
@@ -370,11 +370,11 @@ exports.handler = (event, context, callback) => {
     request_id, post = api.invoke({"kind": "throw"})
     assert post.kind == "error"
     body = post.json()
-    assert body["errorType"] == "ValidationError"
+    assert body["errorType"] == "Validation"
     assert body["errorMessage"] == "name is required"
-    assert body["trace"][0] == "ValidationError: name is required"
+    assert body["trace"][0] == "Validation: name is required"
     assert any("app.js" in frame for frame in body["trace"][1:])
-    assert post.headers["lambda-runtime-function-error-type"] == "ValidationError"
+    assert post.headers["lambda-runtime-function-error-type"] == "Validation"
 
     _, post = api.invoke({"kind": "reject"})
     assert post.kind == "error"
@@ -396,9 +396,9 @@ exports.handler = (event, context, callback) => {
     assert len(invoke_errors) == 4
     assert invoke_errors[0].split("\t")[1] == request_id
     logged = json.loads(invoke_errors[0].split("\t", 4)[4])
-    assert logged["errorType"] == "ValidationError"
+    assert logged["errorType"] == "Validation"
     assert logged["errorMessage"] == "name is required"
-    assert logged["stack"][0] == "ValidationError: name is required"
+    assert logged["stack"][0] == "Validation: name is required"
 
 
 INIT_ERROR_CASES = {

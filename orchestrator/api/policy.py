@@ -1,0 +1,164 @@
+"""AddPermission, RemovePermission and GetPolicy: a function's resource-based policy, kept and
+shown as Lambda shows it (a JSON document in a string, statements in the order added).
+
+The policy is stored, not yet enforced: lrun checks who may invoke once requests are signed by
+callers of their own (issue 10 leaves enforcement to that work).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
+from orchestrator.api.function_names import LATEST, not_found, resolve
+from orchestrator.api.lambda_api import LambdaApi, checked, json_body, json_response
+from orchestrator.aws import function_arn
+from orchestrator.errors import (
+    InvalidParameterValue,
+    PreconditionFailed,
+    ResourceConflict,
+    ResourceNotFound,
+)
+from orchestrator.events.function_meta import FunctionMeta
+from orchestrator.http_server import Request, Response
+
+STALE_REVISION = (
+    "The Revision Id provided does not match the latest Revision Id. Call the GetPolicy API to "
+    "retrieve the latest Revision Id"
+)
+_NO_RESOURCE = "The resource you requested does not exist."
+_ACCOUNT = re.compile(r"\d{12}")
+_SERVICE = re.compile(r"[a-z0-9.-]+\.(amazonaws\.com|amazon\.com|aws\.internal)")
+
+
+def principal(value: str) -> str | dict[str, str]:
+    """A statement's Principal as AWS writes it for AddPermission's ``Principal``."""
+    if value == "*":
+        return "*"
+    if _ACCOUNT.fullmatch(value):
+        return {"AWS": f"arn:aws:iam::{value}:root"}
+    if value.startswith("arn:aws"):
+        return {"AWS": value}
+    if _SERVICE.fullmatch(value):
+        return {"Service": value}
+    raise InvalidParameterValue(
+        "The provided principal was invalid. Please check the principal and try again."
+    )
+
+
+def statement(body: Mapping[str, Any], resource: str) -> dict[str, Any]:
+    """The policy statement AddPermission's request makes, keys in AWS's order."""
+    made: dict[str, Any] = {
+        "Sid": body["StatementId"],
+        "Effect": "Allow",
+        "Principal": principal(body["Principal"]),
+        "Action": body["Action"],
+        "Resource": resource,
+    }
+    equals: dict[str, str] = {}
+    if "SourceAccount" in body:
+        equals["AWS:SourceAccount"] = body["SourceAccount"]
+    if "FunctionUrlAuthType" in body:
+        equals["lambda:FunctionUrlAuthType"] = body["FunctionUrlAuthType"]
+    if "PrincipalOrgID" in body:
+        equals["aws:PrincipalOrgID"] = body["PrincipalOrgID"]
+    if "EventSourceToken" in body:
+        equals["lambda:EventSourceToken"] = body["EventSourceToken"]
+    condition: dict[str, Any] = {}
+    if equals:
+        condition["StringEquals"] = equals
+    if "SourceArn" in body:
+        condition["ArnLike"] = {"AWS:SourceArn": body["SourceArn"]}
+    if body.get("InvokedViaFunctionUrl") is True:
+        condition["Bool"] = {"lambda:InvokedViaFunctionUrl": "true"}
+    if condition:
+        made["Condition"] = condition
+    return made
+
+
+def _compact(document: object) -> str:
+    return json.dumps(document, separators=(",", ":"))
+
+
+class Policies:
+    def __init__(self, api: LambdaApi, meta: FunctionMeta) -> None:
+        self.api = api
+        self.meta = meta
+
+    def _target(self, request: Request, operation: str) -> tuple[str, str | None]:
+        return resolve(request.params["function"], request.query.get("Qualifier"), operation)
+
+    def _no_such_qualifier(self, name: str, qualifier: str) -> ResourceNotFound:
+        """A version or alias of ``name`` that does not exist (lrun has none yet)."""
+        if qualifier.isdigit():
+            return not_found(name, qualifier)
+        return ResourceNotFound(f"Cannot find alias arn: {function_arn(name, qualifier)}")
+
+    async def add(self, request: Request) -> Response:
+        body = json_body(request)
+        checked("AddPermission", request, body)
+        name, qualifier = self._target(request, "AddPermission")
+        if qualifier == LATEST:
+            raise InvalidParameterValue("We currently do not support adding policies for $LATEST.")
+        self.api.existing(name)
+        if qualifier is not None:
+            raise self._no_such_qualifier(name, qualifier)
+        made = statement(body, function_arn(name))
+        revision = body.get("RevisionId")
+        if revision is not None and revision != self.api.revision(name):
+            raise PreconditionFailed(STALE_REVISION)
+        statements = self.meta.get(name).statements
+        if any(s["Sid"] == made["Sid"] for s in statements):
+            raise ResourceConflict(
+                f"The statement id ({made['Sid']}) provided already exists. Please provide a new "
+                "statement id, or remove the existing statement."
+            )
+        await self.meta.change(
+            name, lambda meta: replace(meta, statements=(*meta.statements, made))
+        )
+        return json_response(201, {"Statement": _compact(made)})
+
+    async def get(self, request: Request) -> Response:
+        checked("GetPolicy", request)
+        name, qualifier = self._target(request, "GetPolicy")
+        statements = self.meta.get(name).statements
+        missing = name not in self.api.service.functions or qualifier not in (None, LATEST)
+        if missing or not statements:
+            raise ResourceNotFound(_NO_RESOURCE)
+        document = {"Version": "2012-10-17", "Id": "default", "Statement": list(statements)}
+        return json_response(
+            200, {"Policy": _compact(document), "RevisionId": self.api.revision(name)}
+        )
+
+    async def remove(self, request: Request) -> Response:
+        given = checked("RemovePermission", request)
+        name, qualifier = self._target(request, "RemovePermission")
+        if name not in self.api.service.functions:
+            raise ResourceNotFound(f"No policy found for: {function_arn(name, qualifier)}")
+        if qualifier is not None and qualifier != LATEST:
+            raise self._no_such_qualifier(name, qualifier)
+        statements = self.meta.get(name).statements
+        if not statements:
+            raise ResourceNotFound("No policy is associated with the given resource.")
+        revision = given.get("RevisionId")
+        if revision is not None and revision != self.api.revision(name):
+            raise PreconditionFailed(STALE_REVISION)
+        sid = request.params["StatementId"]
+        kept = tuple(s for s in statements if s["Sid"] != sid)
+        if len(kept) == len(statements):
+            raise ResourceNotFound(f"Statement {sid} is not found in resource policy.")
+        await self.meta.change(name, lambda meta: replace(meta, statements=kept))
+        return Response(204, b"", {"x-amzn-RequestId": str(uuid.uuid4())})
+
+
+def add_policy_routes(api: LambdaApi, meta: FunctionMeta) -> Policies:
+    policies = Policies(api, meta)
+    policy = "/2015-03-31/functions/{function}/policy"
+    api.router.add("POST", policy, policies.add)
+    api.router.add("GET", policy, policies.get)
+    api.router.add("DELETE", f"{policy}/{{StatementId}}", policies.remove)
+    return policies

@@ -1,0 +1,193 @@
+"""Requests checked against Lambda's service model, answered as AWS's front end answers them.
+
+AWS validates every request against the operation's input shape before the service sees it and
+refuses a violation with ``ValidationException`` and a message of one fixed form::
+
+    1 validation error detected: Value 'x' at 'functionName' failed to satisfy constraint:
+    Member must satisfy regular expression pattern: (arn:(aws[a-zA-Z-]*)?:lambda:)?...
+
+(``N validation errors detected: A; B`` for several, members in model order). The constraints
+come from ``lambda_model`` (botocore's model, checked in); nothing here imports botocore.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from functools import cache
+from typing import Any
+from urllib.parse import parse_qsl
+
+from orchestrator.api.lambda_model import OPERATIONS
+from orchestrator.errors import Validation
+from orchestrator.http_server import Request
+
+# Route parameters lrun's older routes name differently from the model's URI labels.
+_ROUTE_NAMES = {"FunctionName": "function"}
+
+
+def values(operation: str, request: Request, body: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The operation's input members as the request carries them (absent ones left out):
+    path labels, query string, headers and JSON body, each where the model puts it."""
+    found: dict[str, Any] = {}
+    for name, member in OPERATIONS[operation]["members"].items():
+        wire, where = member["wire"], member["location"]
+        value: Any = None
+        if where == "uri":
+            value = request.params.get(wire, request.params.get(_ROUTE_NAMES.get(wire, wire)))
+        elif where == "querystring":
+            value = request.query.get(wire)
+            if value is not None and member["type"] == "integer":
+                value = int(value) if re.fullmatch(r"-?\d{1,18}", value) else value
+            elif value is not None and member["type"] == "list":
+                value = request_list(request, wire)
+        elif where == "header":
+            value = request.headers.get(wire.lower())
+        elif body is not None:
+            value = body.get(wire)
+        if value is not None:
+            found[name] = value
+    return found
+
+
+def request_list(request: Request, wire: str) -> list[str]:
+    """Every value of a repeated query parameter (``tagKeys=a&tagKeys=b``)."""
+    pairs = parse_qsl(request.raw_query, keep_blank_values=True)
+    given = [value for key, value in pairs if key == wire]
+    single = request.query.get(wire)
+    return given or ([] if single is None else [single])
+
+
+def check(operation: str, given: Mapping[str, Any], only: frozenset[str] | None = None) -> None:
+    """Raise ``Validation`` with AWS's message if ``given`` breaks the operation's input
+    constraints (of the members in ``only``, if given)."""
+    problems: list[str] = []
+    for name, member in OPERATIONS[operation]["members"].items():
+        if only is None or name in only:
+            problems.extend(_member(_camel(name), given.get(name), member))
+    if problems:
+        count = len(problems)
+        head = f"{count} validation error{'s' if count > 1 else ''} detected: "
+        raise Validation(head + "; ".join(problems))
+
+
+def _camel(name: str) -> str:
+    return name[:1].lower() + name[1:]
+
+
+def _member(path: str, value: Any, member: Mapping[str, Any]) -> list[str]:
+    if value is None:
+        if member.get("required"):
+            return [f"Value null at '{path}' failed to satisfy constraint: Member must not be null"]
+        return []
+    failed = _scalar_failure(value, member)
+    if failed is not None:
+        return [f"Value {_show(value)} at '{path}' failed to satisfy constraint: {failed}"]
+    kind = member["type"]
+    if kind == "structure" and isinstance(value, Mapping):
+        problems: list[str] = []
+        for name, inner in member.get("members", {}).items():
+            problems.extend(_member(f"{path}.{_camel(name)}", value.get(name), inner))
+        return problems
+    if kind == "list" and isinstance(value, list):
+        element = member["member"]
+        if any(item is None or _scalar_failure(item, element) for item in value):
+            every = ", ".join([*_constraints(element), "Member must not be null"])
+            return [
+                f"Value {_show(value)} at '{path}' failed to satisfy constraint: Member must "
+                f"satisfy constraint: [{every}]"
+            ]
+    if kind == "map" and isinstance(value, Mapping):
+        for part, label in (("key", "Map keys"), ("value", "Map value")):
+            shape = member[part]
+            items = value.keys() if part == "key" else value.values()
+            if any(_scalar_failure(item, shape) for item in items):
+                constraints = _constraints(shape)
+                if part == "value":
+                    constraints.append("Member must not be null")
+                return [
+                    f"Value {_show(value)} at '{path}' failed to satisfy constraint: {label} "
+                    f"must satisfy constraint: [{', '.join(constraints)}]"
+                ]
+    return []
+
+
+def _scalar_failure(value: Any, shape: Mapping[str, Any]) -> str | None:
+    """The first constraint ``value`` breaks, as AWS words it, or None."""
+    kind = shape["type"]
+    if kind in ("string", "list", "map", "blob") and isinstance(value, str | list | dict):
+        if "max" in shape and len(value) > shape["max"]:
+            return f"Member must have length less than or equal to {shape['max']}"
+        if "min" in shape and len(value) < shape["min"]:
+            return f"Member must have length greater than or equal to {shape['min']}"
+    if kind in ("integer", "long", "double", "float") and isinstance(value, int | float):
+        if not isinstance(value, bool):
+            if "max" in shape and value > shape["max"]:
+                return f"Member must have value less than or equal to {shape['max']}"
+            if "min" in shape and value < shape["min"]:
+                return f"Member must have value greater than or equal to {shape['min']}"
+    if kind == "string" and isinstance(value, str):
+        pattern = _compiled(shape.get("pattern"))
+        if pattern is not None and pattern.fullmatch(value) is None:
+            return f"Member must satisfy regular expression pattern: {shape['pattern']}"
+        if "enum" in shape and value not in shape["enum"]:
+            return f"Member must satisfy enum value set: [{', '.join(enum_order(shape['enum']))}]"
+    return None
+
+
+def _constraints(shape: Mapping[str, Any]) -> list[str]:
+    """Every constraint of a list's element or a map's key or value, in AWS's order."""
+    out = []
+    if "max" in shape:
+        out.append(f"Member must have length less than or equal to {shape['max']}")
+    if "min" in shape:
+        out.append(f"Member must have length greater than or equal to {shape['min']}")
+    if "pattern" in shape:
+        out.append(f"Member must satisfy regular expression pattern: {shape['pattern']}")
+    if "enum" in shape:
+        out.append(f"Member must satisfy enum value set: [{', '.join(enum_order(shape['enum']))}]")
+    return out
+
+
+@cache
+def _compiled(pattern: str | None) -> re.Pattern[str] | None:
+    if pattern is None:
+        return None
+    try:
+        return re.compile(pattern)
+    except re.error:  # a Java-only construct: AWS checks it, lrun cannot
+        return None
+
+
+def _show(value: Any) -> str:
+    """A value as AWS's messages print it (Java's toString, quoted)."""
+    return f"'{_java(value)}'"
+
+
+def _java(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return "[" + ", ".join(_java(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_java(k)}={_java(v)}" for k, v in value.items()) + "}"
+    return str(value)
+
+
+def enum_order(members: list[str]) -> list[str]:
+    """An enum's values in the order AWS's messages list them: a Java ``HashSet`` built from the
+    model's list (``[Terminate, Allow]`` for the model's ``[Allow, Terminate]``; the 25 runtimes
+    of CreateFunction's message likewise)."""
+    capacity = 1
+    while capacity < max(int(len(members) / 0.75) + 1, 16):
+        capacity *= 2
+    buckets: dict[int, list[str]] = {}
+    for member in members:
+        code = 0
+        for char in member:
+            code = (31 * code + ord(char)) & 0xFFFFFFFF
+        code ^= code >> 16
+        buckets.setdefault(code & (capacity - 1), []).append(member)
+    return [member for index in sorted(buckets) for member in buckets[index]]
