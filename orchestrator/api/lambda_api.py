@@ -281,7 +281,8 @@ class LambdaApi:
         name, qualifier = resolve(
             request.params["function"], request.query.get("Qualifier"), operation
         )
-        state = self.existing(name, qualifier)
+        # Invoke names $LATEST when no qualifier was given; the reads name the function bare.
+        state = self.existing(name, qualifier or (LATEST if operation == "Invoke" else None))
         if qualifier not in (None, LATEST):
             raise not_found(name, qualifier)
         return state

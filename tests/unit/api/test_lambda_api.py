@@ -536,7 +536,7 @@ def test_invoke_an_unknown_function_is_404(tmp_path: Path) -> None:
     async def test(api: Api) -> None:
         response = await api("POST", invoke_path("nope"))
         body = assert_error(response, 404, "ResourceNotFoundException")
-        assert body == {"Type": "User", "Message": f"Function not found: {ARN}:nope"}
+        assert body == {"Type": "User", "Message": f"Function not found: {ARN}:nope:$LATEST"}
 
     scenario(tmp_path, test)
 

@@ -1,0 +1,836 @@
+"""AWS Lambda request/response pairs, replayed in order against a real `lrun serve`.
+
+Sources, named per case:
+- ``rec:TEST KEY``: a response recorded on real AWS (LocalStack's AWS-validated snapshot file
+  tests/aws/services/lambda_/test_lambda_api.snapshot.json, test TEST, snapshot key KEY), with
+  its placeholders put back: account 111111111111 is lrun's 000000000000, ``<region>`` is
+  us-east-1, resource names are this table's.
+- ``model:OPERATION``: botocore's service model (status code, the member's pattern quoted in
+  the message) with the message form AWS uses (recorded cases above show it).
+- ``docs:PAGE``: AWS's API reference or CLI documentation example.
+- ``assumed:WHY``: nothing recorded for Lambda; what lrun sends and why.
+
+``ANY`` stands for a volatile value (RevisionId, LastModified); only its presence is compared.
+Bodies are compared whole: a missing or extra member fails. A ``json`` marker on a field means the
+value is a JSON document in a string, compared parsed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from orchestrator.api.lambda_model import OPERATIONS
+
+ANY = object()
+ACCOUNT = "000000000000"
+FN = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function"
+USER = "User"
+EIC = "/2019-09-25/functions/{}/event-invoke-config"
+TAGS = "/2017-03-31/tags/"
+POLICY = "/2015-03-31/functions/{}/policy"
+
+
+def pattern(operation: str, *member: str) -> str:
+    shape: Any = OPERATIONS[operation]
+    for name in member:
+        shape = shape["members"][name]
+    return str(shape["pattern"])
+
+
+@dataclass(frozen=True)
+class Case:
+    source: str
+    method: str
+    path: str
+    status: int
+    error: str | None = None  # x-amzn-ErrorType, and the error code boto reads from it
+    response: Any = None  # the JSON body (None: no body)
+    body: Any = None
+    query: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
+    raw: bytes | None = None  # a body that is not JSON, compared as bytes
+    json_fields: tuple[str, ...] = ()
+
+
+def not_found(message: str) -> dict[str, str]:
+    return {"Type": USER, "Message": message}
+
+
+def invalid(message: str) -> dict[str, str]:
+    return {"Type": USER, "message": message}
+
+
+def validation(message: str) -> dict[str, str]:
+    return {"message": f"1 validation error detected: {message}"}
+
+
+OTHER_REGION = "Functions from 'ap-southeast-1' are not reachable in this region ('us-east-1')"
+WRONG_REGION = "arn:aws:lambda:ap-southeast-1:000000000000:function:echo"
+NO_EIC = "The function {} doesn't have an EventInvokeConfig"
+QUALIFIED_CONCURRENCY = (
+    "This operation is permitted on Lambda functions only. Aliases and versions do not support "
+    "this operation. Please specify either a function name or an unqualified function ARN."
+)
+S3_STATEMENT = {
+    "Sid": "s3",
+    "Effect": "Allow",
+    "Principal": {"Service": "s3.amazonaws.com"},
+    "Action": "lambda:InvokeFunction",
+    "Resource": f"{FN}:echo",
+    "Condition": {"ArnLike": {"AWS:SourceArn": "arn:aws:s3:::my-bucket"}},
+}
+URL_STATEMENT = {
+    "Sid": "urlPermission",
+    "Effect": "Allow",
+    "Principal": "*",
+    "Action": "lambda:InvokeFunctionUrl",
+    "Resource": f"{FN}:echo",
+    "Condition": {
+        "StringEquals": {
+            "AWS:SourceAccount": ACCOUNT,
+            "lambda:FunctionUrlAuthType": "NONE",
+            "aws:PrincipalOrgID": "o-1234567890",
+        },
+        "ArnLike": {"AWS:SourceArn": "arn:aws:s3:::my-bucket"},
+    },
+}
+STALE = (
+    "The Revision Id provided does not match the latest Revision Id. Call the GetPolicy API to "
+    "retrieve the latest Revision Id"
+)
+
+CASES: list[Case] = [
+    # Unknown operations
+    Case(
+        "assumed:AWS's front end answers an unknown operation 404 UnknownOperationException with "
+        "the bare element as body (recorded for SQS: LocalStack's AWS-validated "
+        "test_get_without_query_returns_unknown_operation); not recorded for Lambda",
+        "GET",
+        "/2015-03-31/functions/echo/no-such-thing",
+        404,
+        "UnknownOperationException",
+        raw=b"<UnknownOperationException/>",
+    ),
+    # Functions that do not exist, per operation
+    Case(
+        "rec:test_ops_on_nonexisting_fn[get_function] not_found_exception",
+        "GET",
+        "/2015-03-31/functions/nope",
+        404,
+        "ResourceNotFoundException",
+        not_found(f"Function not found: {FN}:nope"),
+    ),
+    Case(
+        "rec:test_ops_on_nonexisting_fn[get_function_configuration] not_found_exception",
+        "GET",
+        "/2015-03-31/functions/nope/configuration",
+        404,
+        "ResourceNotFoundException",
+        not_found(f"Function not found: {FN}:nope"),
+    ),
+    Case(
+        "rec:test_ops_on_nonexisting_fn[get_function_code_signing_config] not_found_exception",
+        "GET",
+        "/2020-06-30/functions/nope/code-signing-config",
+        404,
+        "ResourceNotFoundException",
+        not_found(f"Function not found: {FN}:nope"),
+    ),
+    Case(
+        "rec:test_ops_on_nonexisting_fn[get_function_concurrency] not_found_exception",
+        "GET",
+        "/2019-09-30/functions/nope/concurrency",
+        404,
+        "ResourceNotFoundException",
+        not_found(f"Function not found: {FN}:nope"),
+    ),
+    Case(
+        "rec:test_ops_on_nonexisting_fn[get_function_event_invoke_config] not_found_exception",
+        "GET",
+        EIC.format("nope"),
+        404,
+        "ResourceNotFoundException",
+        not_found(NO_EIC.format(f"{FN}:nope:$LATEST")),
+    ),
+    Case(
+        "rec:test_function_name_and_qualifier_validation[function_name_too_long-invoke]",
+        "POST",
+        "/2015-03-31/functions/nope/invocations",
+        404,
+        "ResourceNotFoundException",
+        not_found(f"Function not found: {FN}:nope:$LATEST"),
+        body={},
+    ),
+    Case(
+        "rec:test_function_name_and_qualifier_validation[incomplete_arn-get_function]",
+        "GET",
+        f"/2015-03-31/functions/{FN}",
+        404,
+        "ResourceNotFoundException",
+        not_found(f"Function not found: {FN}:function"),
+    ),
+    Case(
+        "rec:test_function_name_and_qualifier_validation[lowercase_latest_qualifier-get_function]",
+        "GET",
+        "/2015-03-31/functions/echo",
+        404,
+        "ResourceNotFoundException",
+        not_found(f"Function not found: {FN}:echo:$latest"),
+        query={"Qualifier": "$latest"},
+    ),
+    Case(
+        "rec:test_function_name_and_qualifier_validation"
+        "[latest_version_with_additional_qualifier-get_function]",
+        "GET",
+        f"/2015-03-31/functions/{FN}:echo:$LATEST",
+        400,
+        "InvalidParameterValueException",
+        invalid(
+            "The derived qualifier from the function name does not match the specified qualifier."
+        ),
+        query={"Qualifier": "1"},
+    ),
+    Case(
+        "rec:test_invalid_invoke invoke_function_name_pattern_exc (pattern: model:Invoke)",
+        "POST",
+        "/2015-03-31/functions/arn:aws:lambda:us-east-1:123400000000@function:myfn/invocations",
+        400,
+        "ValidationException",
+        validation(
+            "Value 'arn:aws:lambda:us-east-1:123400000000@function:myfn' at 'functionName' failed "
+            "to satisfy constraint: Member must satisfy regular expression pattern: "
+            + pattern("Invoke", "FunctionName")
+        ),
+        body={},
+    ),
+    # Region and account of ARNs
+    *(
+        Case(
+            f"rec:test_get_function_wrong_region[{operation}] wrong_region_exception",
+            method,
+            path.format(WRONG_REGION),
+            404,
+            "ResourceNotFoundException",
+            not_found(OTHER_REGION),
+            body={} if method == "POST" else None,
+        )
+        for operation, method, path in (
+            ("get_function", "GET", "/2015-03-31/functions/{}"),
+            ("get_function_configuration", "GET", "/2015-03-31/functions/{}/configuration"),
+            (
+                "get_function_code_signing_config",
+                "GET",
+                "/2020-06-30/functions/{}/code-signing-config",
+            ),
+            ("get_function_event_invoke_config", "GET", EIC),
+            ("get_function_concurrency", "GET", "/2019-09-30/functions/{}/concurrency"),
+            ("invoke", "POST", "/2015-03-31/functions/{}/invocations"),
+        )
+    ),
+    Case(
+        "assumed:IAM's refusal of a caller with no permission on another account's function "
+        "(AccessDeniedException, 403); lrun has one account",
+        "GET",
+        "/2015-03-31/functions/123456789012:function:echo",
+        403,
+        "AccessDeniedException",
+        {
+            "Type": USER,
+            "Message": "User: arn:aws:iam::000000000000:root is not authorized to perform: "
+            "lambda:GetFunction on resource: arn:aws:lambda:us-east-1:123456789012:function:echo "
+            "because no resource-based policy allows the lambda:GetFunction action",
+        },
+    ),
+    # Reserved concurrency
+    Case(
+        "rec:test_function_concurrency_exceptions "
+        "put_function_concurrency_with_function_name_doesnotexist",
+        "PUT",
+        "/2017-10-31/functions/doesnotexist/concurrency",
+        404,
+        "ResourceNotFoundException",
+        not_found(f"Function not found: {FN}:doesnotexist:$LATEST"),
+        body={"ReservedConcurrentExecutions": 1},
+    ),
+    Case(
+        "rec:test_function_concurrency_exceptions put_function_concurrency_with_qualified_arn",
+        "PUT",
+        f"/2017-10-31/functions/{FN}:echo:$LATEST/concurrency",
+        400,
+        "InvalidParameterValueException",
+        invalid(QUALIFIED_CONCURRENCY),
+        body={"ReservedConcurrentExecutions": 1},
+    ),
+    Case(
+        "rec:test_function_concurrency get_function_concurrency_after_delete",
+        "GET",
+        "/2019-09-30/functions/echo/concurrency",
+        200,
+        response={},
+    ),
+    # Provisioned concurrency
+    Case(
+        "rec:test_provisioned_concurrency_exceptions get_provisioned_functionname_doesnotexist",
+        "GET",
+        "/2019-09-30/functions/doesnotexist/provisioned-concurrency",
+        404,
+        "ResourceNotFoundException",
+        not_found(f"Cannot find alias arn: {FN}:doesnotexist:noalias"),
+        query={"Qualifier": "noalias"},
+    ),
+    Case(
+        "rec:test_provisioned_concurrency_exceptions get_provisioned_qualifier_doesnotexist",
+        "GET",
+        "/2019-09-30/functions/echo/provisioned-concurrency",
+        404,
+        "ResourceNotFoundException",
+        not_found(f"Cannot find alias arn: {FN}:echo:noalias"),
+        query={"Qualifier": "noalias"},
+    ),
+    Case(
+        "rec:test_provisioned_concurrency_exceptions (provisionedConcurrentExecutions 0)",
+        "PUT",
+        "/2019-09-30/functions/echo/provisioned-concurrency",
+        400,
+        "ValidationException",
+        validation(
+            "Value '0' at 'provisionedConcurrentExecutions' failed to satisfy constraint: Member "
+            "must have value greater than or equal to 1"
+        ),
+        body={"ProvisionedConcurrentExecutions": 0},
+        query={"Qualifier": "1"},
+    ),
+    # Asynchronous invocation settings
+    Case(
+        "rec:test_lambda_eventinvokeconfig_exceptions put_functionname_name_notfound",
+        "PUT",
+        EIC.format("doesnotexist"),
+        404,
+        "ResourceNotFoundException",
+        not_found("The function doesn't exist."),
+        body={"MaximumRetryAttempts": 1},
+    ),
+    Case(
+        "rec:test_lambda_eventinvokeconfig_exceptions put_functionname_nootherargs",
+        "PUT",
+        EIC.format("echo"),
+        400,
+        "InvalidParameterValueException",
+        invalid("You must specify at least one of error handling or destination setting."),
+        body={},
+    ),
+    Case(
+        "rec:test_lambda_eventinvokeconfig_exceptions put_destination_recursive",
+        "PUT",
+        EIC.format("echo"),
+        400,
+        "InvalidParameterValueException",
+        invalid("You can't specify the function as a destination for itself."),
+        body={"DestinationConfig": {"OnSuccess": {"Destination": f"{FN}:echo"}}},
+    ),
+    Case(
+        "rec:test_lambda_eventinvokeconfig_exceptions put_destination_lambda_doesntexist",
+        "PUT",
+        EIC.format("echo"),
+        400,
+        "InvalidParameterValueException",
+        invalid(f"The destination ARN {FN}:doesnotexist is invalid."),
+        body={"DestinationConfig": {"OnSuccess": {"Destination": f"{FN}:doesnotexist"}}},
+    ),
+    Case(
+        "rec:test_lambda_eventinvokeconfig_exceptions put_destination_invalid_arn_pattern",
+        "PUT",
+        EIC.format("echo"),
+        400,
+        "ValidationException",
+        validation(
+            f"Value 'arn:aws:_-/!lambda:us-east-1:{ACCOUNT}:function:echo' at "
+            "'destinationConfig.onFailure.destination' failed to satisfy constraint: Member must "
+            "satisfy regular expression pattern: "
+            + pattern(
+                "PutFunctionEventInvokeConfig",
+                "DestinationConfig",
+                "OnFailure",
+                "Destination",
+            )
+        ),
+        body={
+            "DestinationConfig": {
+                "OnFailure": {
+                    "Destination": f"arn:aws:_-/!lambda:us-east-1:{ACCOUNT}:function:echo"
+                }
+            }
+        },
+    ),
+    Case(
+        "rec:test_lambda_eventinvokeconfig_exceptions "
+        "update_eventinvokeconfig_config_doesnotexist_without_qualifier",
+        "POST",
+        EIC.format("echo"),
+        404,
+        "ResourceNotFoundException",
+        not_found(NO_EIC.format(f"{FN}:echo:$LATEST")),
+        body={"MaximumRetryAttempts": 1},
+    ),
+    Case(
+        "rec:test_lambda_eventinvokeconfig_exceptions "
+        "update_eventinvokeconfig_function_doesnotexist",
+        "POST",
+        EIC.format("doesnotexist"),
+        404,
+        "ResourceNotFoundException",
+        not_found("The function doesn't exist."),
+        body={"MaximumRetryAttempts": 1},
+    ),
+    Case(
+        "rec:test_lambda_eventinvokeconfig_exceptions put_destination_latest",
+        "PUT",
+        EIC.format("echo"),
+        200,
+        response={
+            "DestinationConfig": {"OnFailure": {}, "OnSuccess": {}},
+            "FunctionArn": f"{FN}:echo:$LATEST",
+            "LastModified": ANY,
+            "MaximumRetryAttempts": 1,
+        },
+        body={"MaximumRetryAttempts": 1},
+    ),
+    Case(
+        "rec:test_lambda_eventinvokeconfig_exceptions put_shorthand_qualifier_mismatch_1",
+        "PUT",
+        EIC.format("echo:1"),
+        400,
+        "InvalidParameterValueException",
+        invalid(
+            "The derived qualifier from the function name does not match the specified qualifier."
+        ),
+        body={"MaximumRetryAttempts": 1},
+        query={"Qualifier": "$LATEST"},
+    ),
+    Case(
+        "rec:test_lambda_eventinvokeconfig_exceptions list_function_doesnotexist",
+        "GET",
+        EIC.format("doesnotexist") + "/list",
+        404,
+        "ResourceNotFoundException",
+        not_found("The function doesn't exist."),
+    ),
+    Case(
+        "rec:test_lambda_eventinvokeconfig_exceptions delete_function_doesnotexist",
+        "DELETE",
+        EIC.format("doesnotexist"),
+        404,
+        "ResourceNotFoundException",
+        not_found(NO_EIC.format(f"{FN}:doesnotexist:$LATEST")),
+    ),
+    Case(
+        "rec:test_lambda_eventinvokeconfig_exceptions delete_latest",
+        "DELETE",
+        EIC.format("echo"),
+        204,
+    ),
+    # Tags
+    Case(
+        "rec:test_tag_exceptions[lambda_function] tag_lambda_doesnotexist",
+        "POST",
+        f"{TAGS}{FN}:doesnotexist",
+        404,
+        "ResourceNotFoundException",
+        not_found(f"Function not found: {FN}:doesnotexist"),
+        body={"Tags": {"A": "a"}},
+    ),
+    Case(
+        "rec:test_tag_exceptions[lambda_function] tag_lambda_qualifier_doesnotexist",
+        "POST",
+        f"{TAGS}{FN}:echo:doesnotexist",
+        400,
+        "InvalidParameterValueException",
+        invalid(
+            "Tags on function aliases and versions are not supported. Please specify a function "
+            "ARN."
+        ),
+        body={"Tags": {"A": "a"}},
+    ),
+    Case(
+        "rec:test_tag_exceptions[lambda_function] tag_lambda_invalidarn (pattern: "
+        "model:TagResource)",
+        "POST",
+        f"{TAGS}arn:aws:something",
+        400,
+        "ValidationException",
+        validation(
+            "Value 'arn:aws:something' at 'resource' failed to satisfy constraint: Member must "
+            "satisfy regular expression pattern: " + pattern("TagResource", "Resource")
+        ),
+        body={"Tags": {"A": "a"}},
+    ),
+    Case(
+        "rec:test_tag_exceptions[lambda_function] list_tag_lambda_empty",
+        "GET",
+        f"{TAGS}{FN}:echo",
+        200,
+        response={"Tags": {}},
+    ),
+    Case(
+        "rec:test_tag_exceptions[lambda_function] untag_empty_keys",
+        "DELETE",
+        f"{TAGS}{FN}:echo",
+        400,
+        "ValidationException",
+        validation("Value null at 'tagKeys' failed to satisfy constraint: Member must not be null"),
+    ),
+    Case(
+        "rec:test_tag_exceptions[lambda_function] tag_empty_tags",
+        "POST",
+        f"{TAGS}{FN}:echo",
+        400,
+        "InvalidParameterValueException",
+        invalid("An error occurred and the request cannot be processed."),
+        body={"Tags": {}},
+    ),
+    Case(
+        "rec:test_tag_limits tag_lambda_too_many_tags",
+        "POST",
+        f"{TAGS}{FN}:echo",
+        400,
+        "InvalidParameterValueException",
+        invalid("Number of tags exceeds resource tag limit."),
+        body={"Tags": {f"{i}_key": f"{i}_value" for i in range(51)}},
+    ),
+    Case(
+        "rec:test_tag_lifecycle[lambda_function] tag_single_response",
+        "POST",
+        f"{TAGS}{FN}:echo",
+        204,
+        body={"Tags": {"A": "tag-a"}},
+    ),
+    Case(
+        "rec:test_tag_lifecycle[lambda_function] tag_multiple_response",
+        "POST",
+        f"{TAGS}{FN}:echo",
+        204,
+        body={"Tags": {"B": "tag-b", "C": "tag-c"}},
+    ),
+    Case(
+        "rec:test_tag_lifecycle[lambda_function] tag_overlap_response",
+        "POST",
+        f"{TAGS}{FN}:echo",
+        204,
+        body={"Tags": {"C": "tag-c-newsuffix", "D": "tag-d"}},
+    ),
+    Case(
+        "rec:test_tag_lifecycle[lambda_function] tag_overlap_response_listtags",
+        "GET",
+        f"{TAGS}{FN}:echo",
+        200,
+        response={"Tags": {"A": "tag-a", "B": "tag-b", "C": "tag-c-newsuffix", "D": "tag-d"}},
+    ),
+    Case(
+        "rec:test_tag_lifecycle[lambda_function] untag_multiple_response",
+        "DELETE",
+        f"{TAGS}{FN}:echo",
+        204,
+        query={"tagKeys": "A"},
+    ),
+    Case(
+        "rec:test_tag_lifecycle[lambda_function] untag_nonexisting_response",
+        "DELETE",
+        f"{TAGS}{FN}:echo",
+        204,
+        query={"tagKeys": "F"},
+    ),
+    Case(
+        "rec:test_tag_lifecycle[lambda_function] untag_single_response_listtags",
+        "GET",
+        f"{TAGS}{FN}:echo",
+        200,
+        response={"Tags": {"B": "tag-b", "C": "tag-c-newsuffix", "D": "tag-d"}},
+    ),
+    Case(
+        "rec:test_tag_exceptions[event_source_mapping] not_found_exception_tag",
+        "GET",
+        f"{TAGS}arn:aws:lambda:us-east-1:{ACCOUNT}:event-source-mapping:"
+        "00000000-0000-0000-0000-000000000000",
+        404,
+        "ResourceNotFoundException",
+        not_found(
+            f"Event source mapping not found: arn:aws:lambda:us-east-1:{ACCOUNT}:"
+            "event-source-mapping:00000000-0000-0000-0000-000000000000"
+        ),
+    ),
+    # Permissions
+    Case(
+        "rec:test_permission_exceptions get_policy_fn_doesnotexist",
+        "GET",
+        POLICY.format("doesnotexist"),
+        404,
+        "ResourceNotFoundException",
+        not_found("The resource you requested does not exist."),
+    ),
+    Case(
+        "rec:test_permission_exceptions remove_permission_policy_doesnotexist",
+        "DELETE",
+        POLICY.format("echo") + "/s3",
+        404,
+        "ResourceNotFoundException",
+        not_found("No policy is associated with the given resource."),
+    ),
+    Case(
+        "rec:test_permission_exceptions add_permission_invalid_statement_id",
+        "POST",
+        POLICY.format("echo"),
+        400,
+        "ValidationException",
+        validation(
+            "Value 'example.com' at 'statementId' failed to satisfy constraint: Member must "
+            "satisfy regular expression pattern: ([a-zA-Z0-9-_]+)"
+        ),
+        body={
+            "StatementId": "example.com",
+            "Action": "lambda:InvokeFunction",
+            "Principal": "s3.amazonaws.com",
+        },
+    ),
+    Case(
+        "rec:test_permission_exceptions add_permission_fn_qualifier_latest",
+        "POST",
+        POLICY.format("echo"),
+        400,
+        "InvalidParameterValueException",
+        invalid("We currently do not support adding policies for $LATEST."),
+        body={
+            "StatementId": "s3",
+            "Action": "lambda:InvokeFunction",
+            "Principal": "s3.amazonaws.com",
+        },
+        query={"Qualifier": "$LATEST"},
+    ),
+    Case(
+        "rec:test_permission_exceptions add_permission_principal_invalid",
+        "POST",
+        POLICY.format("echo"),
+        400,
+        "InvalidParameterValueException",
+        invalid("The provided principal was invalid. Please check the principal and try again."),
+        body={"StatementId": "s3", "Action": "lambda:InvokeFunction", "Principal": "invalid"},
+    ),
+    Case(
+        "rec:test_permission_exceptions add_permission_fn_doesnotexist",
+        "POST",
+        POLICY.format("doesnotexist"),
+        404,
+        "ResourceNotFoundException",
+        not_found(f"Function not found: {FN}:doesnotexist"),
+        body={
+            "StatementId": "s3",
+            "Action": "lambda:InvokeFunction",
+            "Principal": "s3.amazonaws.com",
+        },
+    ),
+    Case(
+        "rec:test_permission_exceptions add_permission_fn_alias_doesnotexist",
+        "POST",
+        POLICY.format("echo"),
+        404,
+        "ResourceNotFoundException",
+        not_found(f"Cannot find alias arn: {FN}:echo:alias-doesnotexist"),
+        body={
+            "StatementId": "s3",
+            "Action": "lambda:InvokeFunction",
+            "Principal": "s3.amazonaws.com",
+        },
+        query={"Qualifier": "alias-doesnotexist"},
+    ),
+    Case(
+        "rec:test_permission_exceptions add_permission_fn_version_doesnotexist",
+        "POST",
+        POLICY.format("echo"),
+        404,
+        "ResourceNotFoundException",
+        not_found(f"Function not found: {FN}:echo:42"),
+        body={
+            "StatementId": "s3",
+            "Action": "lambda:InvokeFunction",
+            "Principal": "s3.amazonaws.com",
+        },
+        query={"Qualifier": "42"},
+    ),
+    Case(
+        "rec:test_function_revisions_permissions add_permission_revision_exception",
+        "POST",
+        POLICY.format("echo"),
+        412,
+        "PreconditionFailedException",
+        invalid(STALE),
+        body={
+            "StatementId": "s3",
+            "Action": "lambda:InvokeFunction",
+            "Principal": "s3.amazonaws.com",
+            "RevisionId": "wrong",
+        },
+    ),
+    Case(
+        "rec:test_add_lambda_permission_aws add_permission",
+        "POST",
+        POLICY.format("echo"),
+        201,
+        response={"Statement": S3_STATEMENT},
+        body={
+            "StatementId": "s3",
+            "Action": "lambda:InvokeFunction",
+            "Principal": "s3.amazonaws.com",
+            "SourceArn": "arn:aws:s3:::my-bucket",
+        },
+        json_fields=("Statement",),
+    ),
+    Case(
+        "rec:test_permission_exceptions add_permission_conflicting_statement_id",
+        "POST",
+        POLICY.format("echo"),
+        409,
+        "ResourceConflictException",
+        invalid(
+            "The statement id (s3) provided already exists. Please provide a new statement id, "
+            "or remove the existing statement."
+        ),
+        body={
+            "StatementId": "s3",
+            "Action": "lambda:InvokeFunction",
+            "Principal": "s3.amazonaws.com",
+        },
+    ),
+    Case(
+        "rec:test_add_lambda_permission_fields add_permission_optional_fields",
+        "POST",
+        POLICY.format("echo"),
+        201,
+        response={"Statement": URL_STATEMENT},
+        body={
+            "StatementId": "urlPermission",
+            "Action": "lambda:InvokeFunctionUrl",
+            "Principal": "*",
+            "SourceArn": "arn:aws:s3:::my-bucket",
+            "SourceAccount": ACCOUNT,
+            "PrincipalOrgID": "o-1234567890",
+            "FunctionUrlAuthType": "NONE",
+        },
+        json_fields=("Statement",),
+    ),
+    Case(
+        "rec:test_add_lambda_permission_aws get_policy",
+        "GET",
+        POLICY.format("echo"),
+        200,
+        response={
+            "Policy": {
+                "Version": "2012-10-17",
+                "Id": "default",
+                "Statement": [S3_STATEMENT, URL_STATEMENT],
+            },
+            "RevisionId": ANY,
+        },
+        json_fields=("Policy",),
+    ),
+    Case(
+        "rec:test_remove_multi_permissions remove_permission_exception_nonexisting_sid",
+        "DELETE",
+        POLICY.format("echo") + "/non-existent",
+        404,
+        "ResourceNotFoundException",
+        not_found("Statement non-existent is not found in resource policy."),
+    ),
+    Case(
+        "rec:test_permission_exceptions remove_permission_fn_doesnotexist",
+        "DELETE",
+        POLICY.format("doesnotexist") + "/s3",
+        404,
+        "ResourceNotFoundException",
+        not_found(f"No policy found for: {FN}:doesnotexist"),
+    ),
+    Case(
+        "rec:test_remove_multi_permissions (remove)", "DELETE", POLICY.format("echo") + "/s3", 204
+    ),
+    Case(
+        "rec:test_remove_multi_permissions (remove)",
+        "DELETE",
+        POLICY.format("echo") + "/urlPermission",
+        204,
+    ),
+    Case(
+        "rec:test_remove_multi_permissions get_policy_exception_removed_all",
+        "GET",
+        POLICY.format("echo"),
+        404,
+        "ResourceNotFoundException",
+        not_found("The resource you requested does not exist."),
+    ),
+    # Code signing
+    Case(
+        "rec:test_code_signing_not_found_excs get_function_csc_fnwithoutcsc",
+        "GET",
+        "/2020-06-30/functions/echo/code-signing-config",
+        200,
+        response={},
+    ),
+    Case(
+        "rec:test_code_signing_not_found_excs put_function_csc_invalid_csc_arn",
+        "PUT",
+        "/2020-06-30/functions/echo/code-signing-config",
+        404,
+        "CodeSigningConfigNotFoundException",
+        not_found(
+            "The code signing configuration cannot be found. Check that the provided "
+            "configuration is not deleted: arn:aws:lambda:us-east-1:000000000000:"
+            "code-signing-config:csc-0000000000000000a."
+        ),
+        body={
+            "CodeSigningConfigArn": "arn:aws:lambda:us-east-1:000000000000:"
+            "code-signing-config:csc-0000000000000000a"
+        },
+    ),
+    Case(
+        "rec:test_code_signing_not_found_excs delete_function_csc_fnnotfound",
+        "DELETE",
+        "/2020-06-30/functions/csc-test-doesnotexist/code-signing-config",
+        404,
+        "ResourceNotFoundException",
+        not_found(f"Function not found: {FN}:csc-test-doesnotexist"),
+    ),
+    # Recursion
+    Case(
+        "rec:test_put_function_recursion_config_default_terminate "
+        "get_recursion_default_terminate_response",
+        "GET",
+        "/2024-08-31/functions/echo/recursion-config",
+        200,
+        response={"RecursiveLoop": "Terminate"},
+    ),
+    Case(
+        "rec:test_put_function_recursion_config_invalid_value put_recursion_invalid_value_error",
+        "PUT",
+        "/2024-08-31/functions/echo/recursion-config",
+        400,
+        "ValidationException",
+        validation(
+            "Value 'InvalidValue' at 'recursiveLoop' failed to satisfy constraint: Member must "
+            "satisfy enum value set: [Terminate, Allow]"
+        ),
+        body={"RecursiveLoop": "InvalidValue"},
+    ),
+    Case(
+        "rec:test_put_function_recursion_config_allow put_recursion_config_response",
+        "PUT",
+        "/2024-08-31/functions/echo/recursion-config",
+        200,
+        response={"RecursiveLoop": "Allow"},
+        body={"RecursiveLoop": "Allow"},
+    ),
+    Case(
+        "rec:test_put_function_recursion_config_allow get_recursion_config_response",
+        "GET",
+        "/2024-08-31/functions/echo/recursion-config",
+        200,
+        response={"RecursiveLoop": "Allow"},
+    ),
+]
