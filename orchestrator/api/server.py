@@ -233,7 +233,6 @@ async def run(
         await meta.load()
         queues = Queues(store)
         api = LambdaApi(service, None, configs, meta)
-        add_tag_routes(api, meta)
         add_policy_routes(api, meta)
         add_function_config_routes(api, meta)
         events = EventQueue(store, service, api.effective_config, queues.send_in, on_event)
@@ -244,6 +243,10 @@ async def run(
         await mappings.load()
         sources = Sources(service, events, queues, store, on_event, mappings)
         add_mapping_routes(api.router, service, queues, mappings, sources.sync)
+        # Mappings are tagged by their ARN, whose last part is their UUID.
+        add_tag_routes(
+            api, meta, {"event-source-mapping": lambda arn: mappings.get(arn[-36:]) is not None}
+        )
         platform = Platform(service, store, queues, events, sources, api)
         await platform.load(loaded)
         try:

@@ -6,7 +6,7 @@ import pytest
 
 from orchestrator.api import validation
 from orchestrator.api.lambda_model import OPERATIONS
-from orchestrator.errors import ValidationError
+from orchestrator.errors import Validation
 from tests.unit.api.model_extract import extract
 
 FUNCTION_NAME_PATTERN = OPERATIONS["GetFunction"]["members"]["FunctionName"]["pattern"]
@@ -25,7 +25,7 @@ def test_every_routed_operation_is_in_the_model() -> None:
 
 
 def refusal(operation: str, given: dict[str, object]) -> str:
-    with pytest.raises(ValidationError) as refused:
+    with pytest.raises(Validation) as refused:
         validation.check(operation, given)
     assert refused.value.error_type == "ValidationException"
     assert refused.value.body() == {"message": refused.value.message}
