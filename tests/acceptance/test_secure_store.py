@@ -182,11 +182,9 @@ def test_the_api_cannot_point_a_destination_at_a_file_the_manifest_does_not_decl
         "arn:lrun:file:::out/undeclared.jsonl",
         f"arn:lrun:file:::{project}/out/ok.jsonl",  # declared, but not by its name
     ]
-    for arn in attacks:
-        for call in (
-            client.put_function_event_invoke_config,
-            client.update_function_event_invoke_config,
-        ):
+
+    def refused(call: Any) -> None:
+        for arn in attacks:
             for which in ("OnSuccess", "OnFailure"):
                 with pytest.raises(ClientError) as caught:
                     call(FunctionName="other", DestinationConfig={which: {"Destination": arn}})
@@ -196,9 +194,17 @@ def test_the_api_cannot_point_a_destination_at_a_file_the_manifest_does_not_decl
                 assert error["Error"]["Message"].startswith(
                     f"The destination ARN {arn} is invalid."
                 ), error
+
+    refused(client.put_function_event_invoke_config)
     with pytest.raises(ClientError) as missing:
         client.get_function_event_invoke_config(FunctionName="other")
     assert missing.value.response["Error"]["Code"] == "ResourceNotFoundException"  # none kept
+    # An update needs a config to update (as on AWS): one without destinations.
+    client.put_function_event_invoke_config(FunctionName="other", MaximumRetryAttempts=2)
+    refused(client.update_function_event_invoke_config)
+    kept = client.get_function_event_invoke_config(FunctionName="other")
+    assert kept["DestinationConfig"] == {"OnSuccess": {}, "OnFailure": {}}  # none taken
+    client.delete_function_event_invoke_config(FunctionName="other")
 
     # Had any been taken, this event's record would now go to the victim.
     request_id = event_invoke(client, "other", {"attack": True})
