@@ -21,6 +21,7 @@ LrunError                         .exit_code for the CLI: 2, or as noted (1 is a
     ProvisionedConfigNotFound     404 ProvisionedConcurrencyConfigNotFoundException
     InvalidRequestContent         400 InvalidRequestContentException
     InvalidParameterValue         400 InvalidParameterValueException
+      UnreservedTooLow            reserved concurrency beyond what the account leaves unreserved
     Validation                    400 ValidationException (the API model's ranges and patterns)
     ResourceConflict              409 ResourceConflictException
     PreconditionFailed            412 PreconditionFailedException (a stale RevisionId)
@@ -202,6 +203,14 @@ class UnknownOperation(LambdaError):
 
     def __init__(self) -> None:
         super().__init__("<UnknownOperationException/>")
+
+
+class UnreservedTooLow(InvalidParameterValue):
+    """PutFunctionConcurrency beyond what the account leaves unreserved: AWS sends this one
+    without a ``Type``."""
+
+    def body(self) -> dict[str, str]:
+        return {"message": self.message}
 
 
 class Validation(LambdaError):

@@ -20,7 +20,7 @@ from typing import Any
 from orchestrator.api import validation
 from orchestrator.api.function_names import LATEST, not_found
 from orchestrator.api.function_names import resolve as resolve_name
-from orchestrator.aws import ACCOUNT_ID, function_arn
+from orchestrator.aws import ACCOUNT_ID, REGION, function_arn
 from orchestrator.errors import (
     EventInvokeConfigNotFound,
     InvalidParameterValue,
@@ -31,6 +31,7 @@ from orchestrator.errors import (
     RequestTooLarge,
     ResourceNotFound,
     UnknownOperation,
+    UnreservedTooLow,
 )
 from orchestrator.events.event_queue import EventQueue
 from orchestrator.events.function_meta import FunctionMeta
@@ -133,9 +134,15 @@ def configuration(state: FunctionState, code_size: int, stamp: str = "") -> dict
         "Architectures": ["x86_64"],
         "EphemeralStorage": {"Size": spec.ephemeral_storage},
         "LoggingConfig": {"LogFormat": "Text", "LogGroup": f"/aws/lambda/{spec.name}"},
+        "SnapStart": {"ApplyOn": "None", "OptimizationStatus": "Off"},
     }
     if spec.runtime is not None:
         config["Runtime"] = spec.runtime
+        # AWS names the runtime's exact build by a hash; lrun's runtime image is its build.
+        build = hashlib.sha256(spec.runtime.encode()).hexdigest()
+        config["RuntimeVersionConfig"] = {
+            "RuntimeVersionArn": f"arn:aws:lambda:{REGION}::runtime:{build}"
+        }
     if spec.handler is not None:
         config["Handler"] = spec.handler
     return config
@@ -341,7 +348,7 @@ class LambdaApi:
             )
         others = sum(f.reserved or 0 for n, f in self.service.functions.items() if n != name)
         if others + value > self.service.pool.host_limit:
-            raise InvalidParameterValue(
+            raise UnreservedTooLow(
                 "Specified ReservedConcurrentExecutions for function decreases account's "
                 "UnreservedConcurrentExecution below its minimum value of [0]."
             )

@@ -112,6 +112,38 @@ CASES: list[Case] = [
         "UnknownOperationException",
         raw=b"<UnknownOperationException/>",
     ),
+    # A function's configuration, member for member
+    Case(
+        "rec:test_function_lifecycle get_function_response (Configuration)",
+        "GET",
+        "/2015-03-31/functions/echo/configuration",
+        200,
+        response={
+            "Architectures": ["x86_64"],
+            "CodeSha256": ANY,
+            "CodeSize": ANY,
+            "Description": "",
+            "Environment": {"Variables": {}},
+            "EphemeralStorage": {"Size": 512},
+            "FunctionArn": f"{FN}:echo",
+            "FunctionName": "echo",
+            "Handler": "probe.count",
+            "LastModified": ANY,
+            "LastUpdateStatus": "Successful",
+            "LoggingConfig": {"LogFormat": "Text", "LogGroup": "/aws/lambda/echo"},
+            "MemorySize": 128,
+            "PackageType": "Zip",
+            "RevisionId": ANY,
+            "Role": ANY,
+            "Runtime": "python3.13",
+            "RuntimeVersionConfig": {"RuntimeVersionArn": ANY},
+            "SnapStart": {"ApplyOn": "None", "OptimizationStatus": "Off"},
+            "State": "Active",
+            "Timeout": 3,
+            "TracingConfig": {"Mode": "PassThrough"},
+            "Version": "$LATEST",
+        },
+    ),
     # Functions that do not exist, per operation
     Case(
         "rec:test_ops_on_nonexisting_fn[get_function] not_found_exception",
@@ -261,6 +293,19 @@ CASES: list[Case] = [
         "InvalidParameterValueException",
         invalid(QUALIFIED_CONCURRENCY),
         body={"ReservedConcurrentExecutions": 1},
+    ),
+    Case(
+        "rec:test_function_concurrency_limits put_function_concurrency_account_limit_exceeded "
+        "(lrun's minimum unreserved is 0, AWS's 100)",
+        "PUT",
+        "/2017-10-31/functions/echo/concurrency",
+        400,
+        "InvalidParameterValueException",
+        {
+            "message": "Specified ReservedConcurrentExecutions for function decreases account's "
+            "UnreservedConcurrentExecution below its minimum value of [0]."
+        },
+        body={"ReservedConcurrentExecutions": 100000},
     ),
     Case(
         "rec:test_function_concurrency get_function_concurrency_after_delete",

@@ -609,6 +609,8 @@ CONFIG_KEYS = {
     "Architectures",
     "EphemeralStorage",
     "LoggingConfig",
+    "SnapStart",
+    "RuntimeVersionConfig",
 }
 
 
@@ -629,6 +631,11 @@ def assert_configuration(config: dict[str, Any], name: str, memory: int, timeout
     assert config["LoggingConfig"] == {"LogFormat": "Text", "LogGroup": f"/aws/lambda/{name}"}
     assert config["TracingConfig"] == {"Mode": "PassThrough"}
     assert config["Architectures"] == ["x86_64"]
+    assert config["SnapStart"] == {"ApplyOn": "None", "OptimizationStatus": "Off"}
+    assert re.fullmatch(
+        r"arn:aws:lambda:us-east-1::runtime:[0-9a-f]{64}",
+        config["RuntimeVersionConfig"]["RuntimeVersionArn"],
+    )
 
 
 def test_list_functions_returns_every_configuration(tmp_path: Path) -> None:
