@@ -350,6 +350,9 @@ class Service:
                 await self._invoker.stop_environment(env)
             self._end(slot_id, env)
         finally:
+            # Kept for the log file once the runtime asked for its next event: its output is
+            # complete by then (exactly so with an output pipe, sandbox.pipe).
+            self._on_log(spec.name, done)
             self._returning[spec.name] -= 1
             returned = self._returned.pop(spec.name, None)
             if returned is not None and not returned.done():

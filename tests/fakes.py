@@ -205,6 +205,8 @@ class FakeContainer:
 class FakeBackend:
     """The ``Backend`` protocol in memory, with fake runtimes speaking the Runtime API."""
 
+    output_pipes = False  # fake runtimes write to their stream only
+
     def __init__(
         self,
         handlers: Mapping[str, Handler] | None = None,

@@ -98,6 +98,10 @@ class OutputStream(Protocol):
 
 
 class Backend(Protocol):
+    # Whether a container can write into a FIFO of this host bind-mounted into it (the engine
+    # shares this host's file system): lrun's runtimes then send their output through one.
+    output_pipes: bool
+
     def network(self, name: str, internal: bool) -> Network:
         """The named network, created if missing (internal: no route off the host)."""
         ...

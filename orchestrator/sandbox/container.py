@@ -17,7 +17,7 @@ import datetime
 import os
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from orchestrator.aws import REGION
@@ -181,3 +181,33 @@ def layer_binds(layers: tuple[Path, ...]) -> tuple[tuple[Path, str], ...]:
         for name in names:
             entries[name] = layer / name
     return tuple((source, f"/opt/{name}") for name, source in entries.items())
+
+
+# How lrun's runtime images start: the runtime's bootstrap, with its stdout and stderr sent into
+# lrun's output pipe (sandbox.pipe). The redirection is made here, at run time, so the images
+# themselves stay as they are; what the shell says when it cannot make it goes to the engine's
+# stream, which lrun reads too.
+_INTO_PIPE = 'exec >>{target} 2>&1; exec "$0" "$@"'
+
+
+def runtime_bootstrap(spec: FunctionSpec) -> str | None:
+    """The entrypoint of ``spec``'s runtime image; None for a function's own image, whose
+    entrypoint is the user's (its output then comes through the engine's stream only)."""
+    if spec.image is not None or spec.entrypoint is not None or spec.runtime is None:
+        return None
+    if spec.runtime == "provided":
+        found = bootstrap_file(spec)
+        return found[1] if found is not None else "/var/task/bootstrap"
+    return "/var/runtime/bootstrap"
+
+
+def with_output_pipe(
+    cspec: ContainerSpec, bootstrap: str, pipe: Path, target: str
+) -> ContainerSpec:
+    """``cspec`` with the host FIFO ``pipe`` mounted at ``target`` and the runtime's output
+    redirected into it."""
+    return replace(
+        cspec,
+        entrypoint=("/bin/sh", "-c", _INTO_PIPE.format(target=target), bootstrap),
+        binds=(*cspec.binds, (pipe, target)),
+    )

@@ -171,6 +171,8 @@ def _own_socket(attached: Any) -> socket.socket:
 
 
 class DockerBackend:
+    output_pipes = True  # containers bind-mount host paths (the code) already
+
     def __init__(
         self,
         client: docker.DockerClient,

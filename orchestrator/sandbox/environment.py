@@ -13,14 +13,18 @@ import enum
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from orchestrator.sandbox.backend import Container, ContainerExit, OutputStream
 from orchestrator.sandbox.invocation import InvokeRequest, PlatformError, runtime_exited
 from orchestrator.sandbox.output import Capture, Spill
+from orchestrator.sandbox.pipe import OutputPipe
 
 # Output waiting to be written beyond which the container's output is read no faster than the
 # disk takes it: the runtime's writes block, as a full pipe would block them.
 SPILL_BACKLOG = 8 * 1024 * 1024
+# After a container died, how long the end of its output pipe may take (its processes' exit).
+OUTPUT_END_S = 2.0
 
 
 class Retired(Exception):
@@ -58,6 +62,9 @@ class Delivery:
     # The container's output from this hand-over until the next one: the invocation's log.
     output: Capture = field(default_factory=Capture)
     superseded: bool = False  # a later invocation was handed to the same environment
+    # Its output is complete: its runtime asked for the next event (or ended) and everything
+    # it wrote before is in ``output`` (environments with an output pipe only).
+    output_closed: bool = False
 
 
 @dataclass
@@ -96,6 +103,12 @@ class Environment:
     on_init_end: Callable[[], Awaitable[None]] | None = None  # run once, at the first /next
     waiting_for_work: bool = False  # the runtime is parked on /next
     _last_output: float = 0.0  # loop time of the last chunk of output
+    # The runtime's output pipe (lrun's runtime images): output is then given to invocations
+    # exactly, at the runtime's /next, instead of after a quiet spell on the engine's stream.
+    pipe: OutputPipe | None = None
+    _open: Delivery | None = None  # the invocation whose output is being taken (pipe only)
+    _between: Capture | None = None  # output since the last /next, for the next invocation
+    _sources: int = 0  # output sources not yet ended (the engine's stream, the pipe)
     _settlers: list[asyncio.Future[bool]] = field(default_factory=list)
 
     # The invoker's side
@@ -109,10 +122,11 @@ class Environment:
             self._last.superseded = True
             self._wake_settlers()
         self._last = delivery
-        if self.spill is not None:
-            name = f"{self.function}-{delivery.request.request_id}"
-            delivery.output = Capture(name, self.spill)
-        self._sink = delivery.output
+        if self.pipe is None:
+            if self.spill is not None:
+                name = f"{self.function}-{delivery.request.request_id}"
+                delivery.output = Capture(name, self.spill)
+            self._sink = delivery.output
         waiting = self._waiting_runtime
         if self.init_error is not None:  # the real reason, even once the runtime has exited
             self.current = None
@@ -122,6 +136,7 @@ class Environment:
             delivery.outcome.set_result(self._exit_error(delivery))
         elif waiting is not None and not waiting.done():
             self._waiting_runtime = None
+            self._take_output(delivery)
             waiting.set_result(delivery)
         else:
             self._queued = delivery
@@ -140,6 +155,8 @@ class Environment:
             self._waiting_runtime.set_exception(Retired())
 
     async def next_invocation(self, now: float) -> Delivery:
+        if self.pipe is not None:
+            self._close_output()
         if self.retiring:
             raise Retired()
         if self.init_duration_ms is None:
@@ -154,6 +171,7 @@ class Environment:
         self.ready.set()
         if self._queued is not None:
             delivery, self._queued = self._queued, None
+            self._take_output(delivery)
             return delivery
         waiting: asyncio.Future[Delivery] = asyncio.get_running_loop().create_future()
         self._waiting_runtime = waiting
@@ -185,6 +203,47 @@ class Environment:
         self.current = self._queued = None
         self.ready.set()
 
+    # Output through the pipe
+
+    def _close_output(self) -> None:
+        """The runtime asks for its next event: what it wrote until now is in the pipe, and
+        ends the output of its invocation (or of its init); what follows goes to the next."""
+        assert self.pipe is not None
+        self.pipe.drain()
+        self.pipe.release()  # the runtime has the pipe open by now
+        if self._open is not None:
+            self._open.output_closed = True
+            self._open = None
+            self._wake_settlers()
+        if self._between is None:
+            name = f"{self.function}-{self.id}-{self.invocations}-idle"
+            self._between = self._sink = Capture(name, self.spill)
+
+    def _take_output(self, delivery: Delivery) -> None:
+        """``delivery`` is handed to the runtime: its output starts with what was written since
+        the runtime asked for it (a timer of the previous invocation, say), as on Lambda."""
+        if self.pipe is None or self._between is None:
+            return
+        self._between.rename(f"{self.function}-{delivery.request.request_id}")
+        delivery.output = self._between
+        self._open = delivery
+        self._between = None
+
+    def open_source(self) -> None:
+        """One more output source (the engine's stream, the pipe) that must end before the
+        environment's output has."""
+        self._sources += 1
+
+    def source_ended(self) -> None:
+        self._sources -= 1
+        if self._sources > 0:
+            return
+        if self._open is not None:
+            self._open.output_closed = True
+            self._open = None
+        self.output_done.set()
+        self._wake_settlers()
+
     # The engine's side
 
     def record_output(self, chunk: bytes) -> None:
@@ -206,6 +265,8 @@ class Environment:
         A new hand-over ends the wait: what comes after it belongs to the next invocation.
         False if the runtime neither came back nor exited within ``limit_s``.
         """
+        if self.pipe is not None:
+            return await self._output_closed(delivery, limit_s)
         loop = asyncio.get_running_loop()
         if not (self.waiting_for_work or self.exited is not None or delivery.superseded):
             settler: asyncio.Future[bool] = loop.create_future()
@@ -221,6 +282,29 @@ class Environment:
             if wait <= 0:
                 break
             await asyncio.sleep(wait)
+        return True
+
+    async def _output_closed(self, delivery: Delivery, limit_s: float) -> bool:
+        """Wait until ``delivery``'s output is closed (pipe only): exact, nothing timed. False
+        if its runtime neither asked for more work nor exited within ``limit_s``; once it has
+        exited, its output ends when the pipe does, which may take up to ``OUTPUT_END_S``."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + limit_s
+        exited_at: float | None = None
+        while not (delivery.output_closed or self.output_done.is_set()):
+            if self.exited is not None and exited_at is None:
+                exited_at = loop.time()
+                deadline = exited_at + OUTPUT_END_S
+            left = deadline - loop.time()
+            if left <= 0:
+                return exited_at is not None
+            settler: asyncio.Future[bool] = loop.create_future()
+            self._settlers.append(settler)
+            timer = loop.call_later(left, _resolve, settler, False)
+            try:
+                await settler
+            finally:
+                timer.cancel()
         return True
 
     async def came_back(self, limit_s: float) -> bool:
@@ -250,6 +334,8 @@ class Environment:
 
     def died(self, exit: ContainerExit) -> None:
         self.exited = exit
+        if self.pipe is not None:
+            self.pipe.release()  # the pipe ends as soon as the container's writers are gone
         self.state = State.DEAD
         for delivery in (self.current, self._queued):
             if delivery is not None and not delivery.outcome.done():
@@ -275,9 +361,8 @@ def _resolve(future: asyncio.Future[bool], value: bool) -> None:
 
 
 async def pump_output(env: Environment, stream: OutputStream) -> None:
-    """Copy a container's output into its environment's log until the container's output ends."""
-    if env.spill is not None:
-        env.init_output = Capture(f"{env.function}-{env.id}-init", env.spill)
+    """Copy a container's output into its environment's log until the container's output ends
+    (``env.open_source`` is called for it before)."""
     try:
         while chunk := await stream.read():
             env.record_output(chunk)
@@ -285,8 +370,36 @@ async def pump_output(env: Environment, stream: OutputStream) -> None:
                 await env.spill.drained()
     finally:
         stream.close()
-        env.output_done.set()
-        env._wake_settlers()
+        env.source_ended()
+
+
+_resuming: set[asyncio.Task[None]] = set()
+
+
+def open_pipe(env: Environment, directory: Path) -> OutputPipe:
+    """Make ``env``'s output pipe in ``directory``, named by the environment's own id; it is
+    read from ``pipe.start()`` on. When its spilled output waits for the disk, the pipe is read
+    no faster than the disk takes it."""
+
+    def on_output(chunk: bytes) -> None:
+        env.record_output(chunk)
+        spill = env.spill
+        if spill is not None and pipe.reading and spill.backlog() > SPILL_BACKLOG:
+            pipe.pause()
+            task = asyncio.get_running_loop().create_task(_resume_after(spill, pipe))
+            _resuming.add(task)
+            task.add_done_callback(_resuming.discard)
+
+    pipe = OutputPipe(directory, env.id, on_output, env.source_ended)
+    env.pipe = pipe
+    env.open_source()
+    return pipe
+
+
+async def _resume_after(spill: Spill, pipe: OutputPipe) -> None:
+    await spill.drained()
+    if not pipe.closed:
+        pipe.resume()
 
 
 def error_answer(body: bytes, error_type: str | None) -> Answer:

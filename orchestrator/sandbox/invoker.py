@@ -16,10 +16,12 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from orchestrator import trace
 from orchestrator.errors import LrunError
 from orchestrator.manifest import FunctionSpec
+from orchestrator.sandbox import pipe as output_pipe
 from orchestrator.sandbox.backend import LABEL_OWNER, Backend, Container, ContainerExit
 from orchestrator.sandbox.container import (
     Placement,
@@ -27,8 +29,16 @@ from orchestrator.sandbox.container import (
     container_spec,
     host_cores,
     network_name,
+    runtime_bootstrap,
+    with_output_pipe,
 )
-from orchestrator.sandbox.environment import Delivery, Environment, Outcome, pump_output
+from orchestrator.sandbox.environment import (
+    Delivery,
+    Environment,
+    Outcome,
+    open_pipe,
+    pump_output,
+)
 from orchestrator.sandbox.invocation import (
     UNHANDLED,
     InvocationResult,
@@ -65,6 +75,9 @@ class InvokerSettings:
     owner: str  # LABEL_OWNER of every container this invoker starts
     runtime_api_port: int
     image_for: Callable[[FunctionSpec], str]
+    # Where environments' output pipes are made (sandbox.pipe); None: output comes through
+    # the engine's stream only, and is given to invocations by timing.
+    pipes: Path | None = None
 
 
 def new_owner(kind: str) -> str:
@@ -89,6 +102,9 @@ class Invoker:
         self.unkilled: dict[str, Environment | None] = {}
         self._killer: asyncio.Task[None] | None = None
         self._engine_failed = False  # a start or kill failed: sweep by label at close
+        self._pipes: list[output_pipe.OutputPipe] = []
+        if settings.pipes is not None:
+            output_pipe.sweep(settings.pipes)
 
     # Environments
 
@@ -145,16 +161,32 @@ class Invoker:
             memory_mb=spec.memory,
             spill=self.spill,
         )
+        if self.spill is not None:
+            env.init_output = Capture(f"{env.function}-{env.id}-init", self.spill)
+        bootstrap = runtime_bootstrap(spec)
+        pipe = None
+        if bootstrap is not None and self._settings.pipes is not None:
+            self._pipes = [p for p in self._pipes if not p.closed]
+            pipe = open_pipe(env, self._settings.pipes)
+            self._pipes.append(pipe)
+            cspec = with_output_pipe(cspec, bootstrap, pipe.path, output_pipe.TARGET)
         starting = asyncio.ensure_future(asyncio.to_thread(self._backend.run, cspec))
         try:
             container = await asyncio.shield(starting)
         except asyncio.CancelledError:
             # The engine call cannot be taken back: remove what it starts once it returns.
             starting.add_done_callback(self._discard_started)
+            if pipe is not None:
+                pipe.close()
             raise
         except Exception:
             self._engine_failed = True  # it may have created a container before failing
+            if pipe is not None:
+                pipe.close()
             raise
+        if pipe is not None:
+            pipe.unlink()  # mounted in the container now: its name is needed no more
+            pipe.start()
         env.container = container
         env.started_at = container.started_at
         if cspec.init_nano_cpus not in (None, cspec.nano_cpus):
@@ -166,6 +198,7 @@ class Invoker:
         except BaseException:
             await self.stop_environment(env)  # its output unreadable: it goes, and is tracked
             raise
+        env.open_source()
         pump = asyncio.get_running_loop().create_task(pump_output(env, stream))
         self._pumps.add(pump)
         pump.add_done_callback(self._pumps.discard)
@@ -219,6 +252,8 @@ class Invoker:
         except containers the engine failed to kill: those are killed now, found by label."""
         for pump in list(self._pumps):
             pump.cancel()
+        for pipe in self._pipes:
+            pipe.close()
         await asyncio.gather(*self._pumps, *self._spawned_kills, return_exceptions=True)
         if self._killer is not None:
             self._killer.cancel()

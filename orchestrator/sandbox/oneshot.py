@@ -21,6 +21,7 @@ from orchestrator.sandbox.images import RUNTIMES
 from orchestrator.sandbox.invocation import InvocationResult, InvokeRequest
 from orchestrator.sandbox.invoker import Invoker, InvokerSettings, new_owner
 from orchestrator.sandbox.runtime_api import RuntimeApi
+from orchestrator.state import state_dir
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +74,8 @@ async def hosted_invoker(
         if exposed is not None:
             on_warning(exposed)
         trace.mark("runtime api up")
-        invoker = Invoker(backend, api, InvokerSettings(owner, port, image_for))
+        pipes = state_dir() / "pipes" if backend.output_pipes else None
+        invoker = Invoker(backend, api, InvokerSettings(owner, port, image_for, pipes))
         try:
             yield invoker
         finally:

@@ -42,6 +42,11 @@ class Capture:
         self.beyond = 0  # bytes written after the head
         self.spilled_to: str | None = None
 
+    def rename(self, name: str) -> None:
+        """Spill under ``name`` from now on; a capture that has spilled already keeps its file."""
+        if self.spilled_to is None:
+            self._name = name
+
     def append(self, chunk: bytes) -> None:
         room = HEAD_BYTES - self._head_size
         if room > 0:

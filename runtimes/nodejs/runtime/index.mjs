@@ -82,6 +82,11 @@ LEVELS.forEach((level, i) => {
   console[level.toLowerCase()] = i < minLevel && level !== 'FATAL' ? () => {} : (...a) => write(level, a);
 });
 console.log = console.info;
+// Output is written synchronously, as the RIC's console writes it (fs.writeSync): lrun gives an
+// invocation exactly what was written before its runtime posted the answer or asked for the next
+// event (through a pipe it reads, see orchestrator/sandbox/pipe.py), so nothing may still sit in
+// a Node.js buffer by then. A pipe's writes are otherwise queued in memory once it is full.
+for (const stream of [process.stdout, process.stderr]) stream._handle?.setBlocking?.(true);
 
 // AWS's Node.js runtimes include the AWS SDK for JavaScript v3; lrun's images cannot (it
 // comes from the npm registry), so a function that imports it is told how to supply it.
