@@ -38,7 +38,7 @@ from orchestrator.events.sources import Sources
 from orchestrator.events.store import Store
 from orchestrator.http_server import Limits
 from orchestrator.http_server import serve as http_serve
-from orchestrator.logbook import LogBook
+from orchestrator.logbook import LogBook, LogLimits
 from orchestrator.manifest import Manifest
 from orchestrator.pool import Pool
 from orchestrator.sandbox.backend import (
@@ -217,7 +217,7 @@ async def run(
     limit = settings.max_concurrency or default_concurrency()
     networks = (NETWORK_PUBLIC, NETWORK_PRIVATE)
     async with hosted_invoker(backend, new_owner("serve"), networks, on_event) as invoker:
-        book = LogBook(state_dir() / "logs")
+        book = LogBook(state_dir() / "logs", LogLimits.from_env())
         invoker.spill = book
         service = Service(
             backend,

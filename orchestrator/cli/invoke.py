@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, BinaryIO, NoReturn
 
 import click
 
@@ -15,9 +15,12 @@ from orchestrator.cli.runtimes import ensure_image
 from orchestrator.errors import ServerUnavailable
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from orchestrator.manifest import FunctionSpec
     from orchestrator.sandbox.backend import Backend
     from orchestrator.sandbox.invocation import InvocationResult
+    from orchestrator.sandbox.output import FileSpill
 
 FUNCTION_ERROR_EXIT = 1
 
@@ -94,28 +97,48 @@ def invoke(
     trace.mark("docker connected")
     ensure_image(backend, spec)
     trace.mark("image checked")
-    result = _invoke_once(backend, spec, body)
-    _print_result(result)
+    # Output beyond what is kept in memory is spilled to a directory that goes with this
+    # process, and printed from there: all of it is shown, none of it held.
+    import tempfile
+
+    from orchestrator.logbook import LogLimits
+    from orchestrator.sandbox.output import FileSpill
+    from orchestrator.state import state_dir
+
+    outputs = state_dir() / "invoke"
+    outputs.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=outputs) as spilled:
+        spill = FileSpill(Path(spilled), LogLimits.from_env().per_output)
+        result = _invoke_once(backend, spec, body, spill)
+        _print_result(result)
 
 
-def _invoke_once(backend: Backend, spec: FunctionSpec, payload: bytes) -> InvocationResult:
+def _invoke_once(
+    backend: Backend, spec: FunctionSpec, payload: bytes, spill: FileSpill | None = None
+) -> InvocationResult:
     import asyncio
 
     from orchestrator.sandbox.oneshot import invoke_once
 
-    result = asyncio.run(invoke_once(backend, spec, payload))
+    result = asyncio.run(invoke_once(backend, spec, payload, spill=spill))
     trace.mark("loop closed")
     return result
 
 
 def _print_result(result: InvocationResult) -> None:
-    _print_and_exit(result.log, result.payload, result.function_error)
+    _print_and_exit(result.write_log, result.payload, result.function_error)
 
 
-def _print_and_exit(log: str, payload: bytes, function_error: str | None) -> NoReturn:
-    """Print the log and the response; the exit code says whether the function failed (the
-    process itself ends in ``cli.entry``)."""
-    sys.stderr.write(log)  # as written: click.echo would strip a function's colours off a pipe
+def _print_and_exit(
+    log: str | Callable[[BinaryIO], None], payload: bytes, function_error: str | None
+) -> NoReturn:
+    """Print the log (text, or what writes it) and the response; the exit code says whether the
+    function failed (the process itself ends in ``cli.entry``)."""
+    if isinstance(log, str):
+        sys.stderr.write(log)  # as written: click.echo would strip a function's colours
+    else:
+        sys.stderr.flush()
+        log(sys.stderr.buffer)
     sys.stderr.flush()
     click.echo(payload)
     trace.mark("printed")

@@ -8,7 +8,7 @@ import math
 import os
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, BinaryIO
 
 from orchestrator.errors import InvalidRequestContent, RequestTooLarge
 from orchestrator.sandbox.output import Capture
@@ -149,6 +149,16 @@ class LogParts:
             + f"{end_line(report.request_id)}\n{report.line()}\n"
         )
 
+    def write(self, out: BinaryIO, report: Report, version: str) -> None:
+        """Write the log as ``text`` would make it, but with all of the output there is (read
+        back from its spill), without holding it in memory."""
+        out.write(_text(self.init_output).encode())
+        out.write(f"{start_line(report.request_id, version)}\n".encode())
+        self.output.write_whole(out)
+        if not self.output.ends_line():
+            out.write(b"\n")
+        out.write(f"{self.platform}{end_line(report.request_id)}\n{report.line()}\n".encode())
+
 
 def _text(output: bytes) -> str:
     text = output.decode(errors="replace")
@@ -170,6 +180,13 @@ class InvocationResult:
         if isinstance(self.raw_log, str):
             return self.raw_log
         return self.raw_log.text(self.report, self.executed_version)
+
+    def write_log(self, out: BinaryIO) -> None:
+        """Write the whole log, all of the output included (``log`` shows its head and tail)."""
+        if isinstance(self.raw_log, str):
+            out.write(self.raw_log.encode())
+        else:
+            self.raw_log.write(out, self.report, self.executed_version)
 
     def log_tail(self, limit: int = 4096) -> str:
         """The last ``limit`` bytes of the log, as Lambda's ``LogType: Tail`` returns them."""

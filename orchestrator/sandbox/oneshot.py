@@ -20,6 +20,7 @@ from orchestrator.sandbox.container import network_name
 from orchestrator.sandbox.images import RUNTIMES
 from orchestrator.sandbox.invocation import InvocationResult, InvokeRequest
 from orchestrator.sandbox.invoker import Invoker, InvokerSettings, new_owner
+from orchestrator.sandbox.output import Spill
 from orchestrator.sandbox.runtime_api import RuntimeApi
 from orchestrator.state import state_dir
 
@@ -88,9 +89,16 @@ async def hosted_invoker(
 
 
 async def invoke_once(
-    backend: Backend, spec: FunctionSpec, payload: bytes, owner: str | None = None
+    backend: Backend,
+    spec: FunctionSpec,
+    payload: bytes,
+    owner: str | None = None,
+    spill: Spill | None = None,
 ) -> InvocationResult:
+    """One cold invocation; output beyond what is kept in memory goes to ``spill`` (else only
+    its head and tail are kept)."""
     async with hosted_invoker(backend, owner or new_owner("oneshot"), [network_name(spec)]) as inv:
+        inv.spill = spill
         result = await inv.invoke_once(spec, InvokeRequest(payload, function_arn(spec.name)))
         trace.mark("invoked")
         return result
