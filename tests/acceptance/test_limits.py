@@ -55,7 +55,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LrunServer]:
     project = root / "project"
     project.mkdir()
     (project / "lrun.yaml").write_text(MANIFEST)
-    started = start_server(project, root / "state")
+    # Per invocation, lrun keeps at most 64 MB of output on disk by default: the flood below
+    # (300 MB) shows that nothing below the limit is lost; test_logs shows the limit itself.
+    started = start_server(project, root / "state", env={"LRUN_OUTPUT_LIMIT_MB": "400"})
     yield started
     started.finish()
 

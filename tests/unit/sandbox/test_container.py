@@ -31,6 +31,8 @@ from orchestrator.sandbox.container import (
     log_stream_name,
     nano_cpus,
     network_name,
+    runtime_bootstrap,
+    with_output_pipe,
 )
 from orchestrator.sandbox.ownership import LABEL_HOST, LABEL_OWNER_STARTED
 
@@ -431,3 +433,33 @@ def test_a_container_gets_none_of_lrun_serve_s_own_credentials(
     assert "LRUN_SECRET_ACCESS_KEY" not in spec.environment
     assert spec.environment["AWS_SECRET_ACCESS_KEY"] == "lrun-local"
     assert spec.code_dir == python_spec.code  # the only host directory a container sees
+
+
+# --- the output pipe ----------------------------------------------------------------------------
+
+
+def test_a_runtime_function_writes_its_output_into_the_pipe_with_nothing_else_changed(
+    python_spec: FunctionSpec, tmp_path: Path
+) -> None:
+    cspec = container_spec(python_spec, PLACEMENT)
+    bootstrap = runtime_bootstrap(python_spec)
+    assert bootstrap == "/var/runtime/bootstrap"
+    piped = with_output_pipe(cspec, bootstrap, tmp_path / "fifo", "/var/runtime/lrun-output")
+    assert piped.entrypoint == (
+        "/bin/sh",
+        "-c",
+        'exec >>/var/runtime/lrun-output 2>&1; exec "$0" "$@"',
+        "/var/runtime/bootstrap",
+    )
+    assert piped.binds == ((tmp_path / "fifo", "/var/runtime/lrun-output"),)
+    assert piped.environment == cspec.environment  # the function sees Lambda's variables only
+    assert piped.command == cspec.command and piped.user == cspec.user
+
+
+def test_a_custom_runtime_is_piped_from_its_own_bootstrap_and_an_image_is_not(
+    tmp_path: Path,
+) -> None:
+    provided = spec_from(tmp_path, "runtime: provided\ncode: ./hello\n")
+    assert runtime_bootstrap(provided) == "/var/task/bootstrap"
+    image = spec_from(tmp_path, "image: my/fn:latest\n", name="img")
+    assert runtime_bootstrap(image) is None  # its entrypoint is the user's own
