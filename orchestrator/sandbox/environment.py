@@ -196,6 +196,8 @@ class Environment:
         return True
 
     def fail_init(self, answer: Answer) -> None:
+        if self.pipe is not None:
+            self.pipe.drain()  # what init wrote before it failed is in its log
         self.init_error = answer
         for delivery in (self.current, self._queued):
             if delivery is not None and not delivery.outcome.done():

@@ -167,9 +167,18 @@ class Invoker:
         pipe = None
         if bootstrap is not None and self._settings.pipes is not None:
             self._pipes = [p for p in self._pipes if not p.closed]
-            pipe = open_pipe(env, self._settings.pipes)
-            self._pipes.append(pipe)
-            cspec = with_output_pipe(cspec, bootstrap, pipe.path, output_pipe.TARGET)
+            try:
+                pipe = open_pipe(env, self._settings.pipes)
+            except OSError as exc:
+                log.warning(
+                    "no output pipe in %s (%s): output is read from the engine's stream, and "
+                    "the end of a large output can land in the next invocation's log",
+                    self._settings.pipes,
+                    exc,
+                )
+            else:
+                self._pipes.append(pipe)
+                cspec = with_output_pipe(cspec, bootstrap, pipe.path, output_pipe.TARGET)
         starting = asyncio.ensure_future(asyncio.to_thread(self._backend.run, cspec))
         try:
             container = await asyncio.shield(starting)

@@ -51,6 +51,7 @@ class OutputPipe:
         on_end: Callable[[], None],
     ) -> None:
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(directory, 0o700)
         self.path = directory / name
         os.mkfifo(self.path, 0o600)
         # Written by the sandbox user, which owns nothing on the host; the directory (0700)

@@ -86,10 +86,15 @@ def test_container_limits_and_hardening_as_the_engine_reports_them(
         "Target": "/var/task",
         "ReadOnly": True,
     }
+    # The runtime's output pipe (a FIFO lrun made, its name gone once mounted), read-only: a
+    # FIFO's writes change nothing on its file system.
+    pipe = {"Type": "bind", "Target": "/var/runtime/lrun-output", "ReadOnly": True}
+    assert [{k: m[k] for k in pipe} for m in mounts[-1:]] == [pipe]
+    assert not Path(mounts[-1]["Source"]).exists()
     if on_disk:
-        assert [(m["Type"], m["Target"]) for m in mounts[1:]] == [("bind", "/tmp")]
+        assert [(m["Type"], m["Target"]) for m in mounts[1:-1]] == [("bind", "/tmp")]
     else:
-        assert len(mounts) == 1
+        assert len(mounts) == 2
     config = attrs["Config"]
     assert isinstance(config, dict)
     assert config["User"] == "993:990"
