@@ -28,13 +28,14 @@ MANIFEST = f"""
 functions:
   node: {{runtime: nodejs20.x, handler: loud.handler, code: {CODE}, memory: 512, timeout: 60}}
   python: {{runtime: python3.13, handler: loud.handler, code: {CODE}, memory: 512, timeout: 60}}
+  ruby: {{runtime: ruby3.3, handler: loud.handler, code: {CODE}, memory: 512, timeout: 60}}
   nodejs-logging:
     runtime: nodejs20.x
     handler: nodejs_logging.handler
     code: {CODE}
     memory: 512
 """
-RUNTIMES = ["node", "python"]
+RUNTIMES = ["node", "python", "ruby"]
 
 
 @pytest.fixture
