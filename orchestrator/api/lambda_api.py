@@ -34,7 +34,7 @@ from orchestrator.errors import (
     UnreservedTooLow,
 )
 from orchestrator.events.event_queue import EventQueue
-from orchestrator.events.function_meta import FunctionMeta
+from orchestrator.events.function_meta import FunctionMeta, Meta
 from orchestrator.events.invoke_config import ALL_FIELDS, InvokeConfigs, from_api, to_api
 from orchestrator.http_server import Request, Response, Router
 from orchestrator.manifest import FunctionSpec
@@ -271,6 +271,15 @@ class LambdaApi:
         stamp = self.meta.stamp(name) if self.meta is not None else ""
         return configuration(state, await self.service.code_size(state), stamp)
 
+    def tags_of(self, key: str) -> dict[str, str]:
+        """A resource's tags: the manifest's (for a function that declares some), less those
+        removed through the API, then those set through it."""
+        manifest = self.service.manifest
+        declared = manifest.tags.get(key, {}) if manifest is not None else {}
+        meta = self.meta.get(key) if self.meta is not None else Meta()
+        kept = {k: v for k, v in declared.items() if k not in meta.untagged}
+        return {**kept, **meta.tags}
+
     def revision(self, name: str) -> str:
         """The RevisionId a function's configuration shows now."""
         stamp = self.meta.stamp(name) if self.meta is not None else ""
@@ -303,7 +312,7 @@ class LambdaApi:
             body["Code"] = {"RepositoryType": "ECR", "ImageUri": state.spec.image}
         else:
             body["Code"] = {"RepositoryType": "S3", "Location": f"file://{state.spec.code}"}
-        tags = self.meta.tags(name) if self.meta is not None else {}
+        tags = self.tags_of(name)
         if tags:  # AWS omits the member for a function without tags
             body["Tags"] = tags
         if state.reserved is not None:

@@ -67,24 +67,36 @@ class Tags:
             raise InvalidParameterValue("Tags must be an object of string keys and values.")
         if not tags:
             raise InvalidParameterValue("An error occurred and the request cannot be processed.")
-        merged = {**self.meta.tags(key), **tags}
-        if len(merged) > MAX_TAGS:
+        if len({**self.api.tags_of(key), **tags}) > MAX_TAGS:
             raise InvalidParameterValue("Number of tags exceeds resource tag limit.")
-        await self.meta.change(key, lambda meta: replace(meta, tags=merged))
+        await self.meta.change(
+            key,
+            lambda meta: replace(
+                meta, tags={**meta.tags, **tags}, untagged=meta.untagged - set(tags)
+            ),
+        )
         return _no_content()
 
     async def untag(self, request: Request) -> Response:
         given = checked("UntagResource", request)
         key = self._key(request.params["Resource"], "UntagResource")
         gone = set(given.get("TagKeys") or request_list(request, "tagKeys"))
-        kept = {k: v for k, v in self.meta.tags(key).items() if k not in gone}
-        await self.meta.change(key, lambda meta: replace(meta, tags=kept))
+        manifest = self.api.service.manifest
+        declared = set(manifest.tags.get(key, {})) if manifest is not None else set()
+        await self.meta.change(
+            key,
+            lambda meta: replace(
+                meta,
+                tags={k: v for k, v in meta.tags.items() if k not in gone},
+                untagged=meta.untagged | (gone & declared),
+            ),
+        )
         return _no_content()
 
     async def list(self, request: Request) -> Response:
         checked("ListTags", request)
         key = self._key(request.params["Resource"], "ListTags")
-        return json_response(200, {"Tags": self.meta.tags(key)})
+        return json_response(200, {"Tags": self.api.tags_of(key)})
 
 
 def _no_content() -> Response:

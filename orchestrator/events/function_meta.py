@@ -22,7 +22,8 @@ RECURSION_DEFAULT = "Terminate"
 
 @dataclass(frozen=True)
 class Meta:
-    tags: Mapping[str, str] = field(default_factory=dict)
+    tags: Mapping[str, str] = field(default_factory=dict)  # set through the API
+    untagged: frozenset[str] = frozenset()  # keys of the manifest's tags removed through it
     statements: tuple[Mapping[str, Any], ...] = ()  # the policy's, in the order added
     recursion: str = RECURSION_DEFAULT
     stamp: str = ""
@@ -43,6 +44,7 @@ class FunctionMeta:
             data = json.loads(text)
             self._meta[function] = Meta(
                 dict(data["tags"]),
+                frozenset(data.get("untagged", ())),
                 tuple(data["statements"]),
                 data["recursion"],
                 data["stamp"],
@@ -50,9 +52,6 @@ class FunctionMeta:
 
     def get(self, function: str) -> Meta:
         return self._meta.get(function, Meta())
-
-    def tags(self, function: str) -> dict[str, str]:
-        return dict(self.get(function).tags)
 
     def stamp(self, function: str) -> str:
         return self.get(function).stamp
@@ -62,11 +61,16 @@ class FunctionMeta:
         of tags or policy stamps it anew."""
         before = self.get(function)
         after = edit(before)
-        if (after.tags, after.statements) != (before.tags, before.statements):
+        if (after.tags, after.untagged, after.statements) != (
+            before.tags,
+            before.untagged,
+            before.statements,
+        ):
             after = replace(after, stamp=str(uuid.uuid4()))
         text = json.dumps(
             {
                 "tags": dict(after.tags),
+                "untagged": sorted(after.untagged),
                 "statements": list(after.statements),
                 "recursion": after.recursion,
                 "stamp": after.stamp,

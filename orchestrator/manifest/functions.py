@@ -121,7 +121,10 @@ class FunctionSpec:
 FUNCTION_KEYS = frozenset(f.name for f in fields(FunctionSpec)) - {"name"} | {
     "async",
     "events",
+    "tags",  # Lambda's tags: what ListTags shows, not part of how the function runs
 }
+TAGS_MAX = 50  # per function, as on Lambda
+TAG_KEY_MAX, TAG_VALUE_MAX = 128, 256
 
 
 @dataclass(frozen=True)
@@ -131,6 +134,7 @@ class Manifest:
     path: Path
     functions: Mapping[str, FunctionSpec]
     triggers: Mapping[str, Triggers] = field(default_factory=lambda: MappingProxyType({}))
+    tags: Mapping[str, Mapping[str, str]] = field(default_factory=lambda: MappingProxyType({}))
     queues: Mapping[str, QueueSpec] = field(default_factory=lambda: MappingProxyType({}))
     buckets: Mapping[str, BucketSpec] = field(default_factory=lambda: MappingProxyType({}))
 
@@ -192,6 +196,7 @@ def load(path: Path) -> Manifest:
         path=path,
         functions=MappingProxyType(functions),
         triggers=MappingProxyType(reader.triggers),
+        tags=MappingProxyType(reader.tags),
         queues=MappingProxyType(reader.queues),
         buckets=MappingProxyType(reader.buckets),
     )
@@ -286,6 +291,8 @@ class _FunctionReader(Reader):
             node = items["provisioned_concurrency"][1]
             self.add(node, f"{path}.provisioned_concurrency", f"{what}; {fix}")
         self.triggers[name] = Triggers(read_async(self), read_events(self))
+        if (tags := self.function_tags()) is not None:
+            self.tags[name] = MappingProxyType(tags)
         return spec if len(self.problems) == before else None
 
     def code(self) -> Path | None:
@@ -335,6 +342,33 @@ class _FunctionReader(Reader):
             else:
                 layers.append(resolved)
         return tuple(layers)
+
+    def function_tags(self) -> dict[str, str] | None:
+        """``tags:``, as TagResource would take them (None when the function declares none)."""
+        if (got := self.get("tags")) is None:
+            return None
+        node, _, where = got
+        if not isinstance(node, yaml.MappingNode):
+            fix = "tags must map keys to values, e.g. tags: {team: payments}"
+            self.add(node, where, f"{_show(self.value(node))} is not a mapping; {fix}")
+            return None
+        result: dict[str, str] = {}
+        for key, (key_node, value_node) in self.items(node, where, None).items():
+            if not 1 <= len(key) <= TAG_KEY_MAX or key.lower().startswith("aws:"):
+                fix = f"use 1 to {TAG_KEY_MAX} characters, not starting with aws: (AWS's own)"
+                self.add(key_node, f"{where}.{key}", f"invalid tag key {key!r}; {fix}")
+            value = self.value(value_node)
+            if isinstance(value, bool) or not isinstance(value, str | int | float):
+                fix = f"quote it, e.g. {key}: '{'' if value is None else _show(value)}'"
+                self.add(value_node, f"{where}.{key}", f"{_show(value)} is not a string; {fix}")
+            elif len(str(value)) > TAG_VALUE_MAX:
+                fix = f"use at most {TAG_VALUE_MAX} characters"
+                self.add(value_node, f"{where}.{key}", f"tag value is too long; {fix}")
+            else:
+                result[key] = str(value)
+        if len(result) > TAGS_MAX:
+            self.add(node, where, f"{len(result)} tags; a function has at most {TAGS_MAX}")
+        return result
 
     def environment(self) -> dict[str, str]:
         if (got := self.get("environment")) is None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TypeVar, cast
 
@@ -36,6 +36,7 @@ class Reader:
         self.path = ""  # the section being read, e.g. "functions.hello"
         self.fields: Items = {}  # its entries
         self.triggers: dict[str, Triggers] = {}
+        self.tags: dict[str, Mapping[str, str]] = {}  # by function, when it declares any
         self.queues: dict[str, QueueSpec] = {}
         self.buckets: dict[str, BucketSpec] = {}
         self.references: list[tuple[yaml.Node, str, str, str]] = []  # node, where, kind, name

@@ -27,6 +27,7 @@ from tests.acceptance.wire_cases import ANY, CASES, FN, Case
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LrunServer]:
     root = tmp_path_factory.mktemp("wire")
     functions = {name: ("probe.count", "") for name in ("echo", "other", "tagged", "cli")}
+    functions["declared"] = ("probe.count", "tags: {team: core, stage: dev}")
     started = start_server(write_manifest(root / "project", functions), root / "state")
     yield started
     started.finish()
@@ -199,7 +200,15 @@ def test_boto3_reads_what_terraform_reads_on_refresh(client: Any) -> None:
         FunctionName="other"
     )
     settings = client.get_account_settings()
-    assert settings["AccountUsage"]["FunctionCount"] == 4
+    assert settings["AccountUsage"]["FunctionCount"] == 5
+
+
+def test_boto3_sees_the_manifest_s_tags(client: Any) -> None:
+    arn = f"{FN}:declared"
+    assert client.list_tags(Resource=arn)["Tags"] == {"team": "core", "stage": "dev"}
+    assert client.get_function(FunctionName="declared")["Tags"] == {"team": "core", "stage": "dev"}
+    client.untag_resource(Resource=arn, TagKeys=["stage"])
+    assert client.list_tags(Resource=arn)["Tags"] == {"team": "core"}
 
 
 def test_an_operation_lrun_lacks_is_unknown_to_boto3(client: Any) -> None:

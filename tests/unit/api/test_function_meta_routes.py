@@ -33,8 +33,10 @@ TAGS = "/2017-03-31/tags/"
 POLICY = FUNCTIONS + "/{}/policy"
 
 
-def scenario(tmp_path: Path, test: Callable[[Api], Awaitable[T]]) -> T:
+def scenario(tmp_path: Path, test: Callable[[Api], Awaitable[T]], tags: str = "") -> T:
     path = write_manifest(tmp_path)
+    if tags:  # echo declares these tags in the manifest
+        path.write_text(path.read_text().replace("says it back,", f"says it back, tags: {tags},"))
 
     async def main() -> T:
         async with fake_service(path, HANDLERS) as served:
@@ -102,6 +104,25 @@ def test_untag_takes_every_repeated_tag_key(tmp_path: Path) -> None:
         assert ok(await api("GET", arn)) == {"Tags": {"C": "c"}}
 
     scenario(tmp_path, test)
+
+
+def test_manifest_tags_show_and_api_changes_to_them_are_kept(tmp_path: Path) -> None:
+    arn = f"{TAGS}{ARN}:echo"
+
+    async def first(api: Api) -> None:
+        assert ok(await api("GET", arn)) == {"Tags": {"team": "core", "stage": "dev"}}
+        assert ok(await api("GET", f"{FUNCTIONS}/echo"))["Tags"] == {"team": "core", "stage": "dev"}
+        ok(await api("POST", arn, {"Tags": {"stage": "prod", "owner": "ana"}}), 204)
+        ok(await api("DELETE", arn, query={"tagKeys": "team"}), 204)
+        assert ok(await api("GET", arn)) == {"Tags": {"stage": "prod", "owner": "ana"}}
+
+    async def second(api: Api) -> None:  # a restart: the manifest's team stays removed
+        assert ok(await api("GET", arn)) == {"Tags": {"stage": "prod", "owner": "ana"}}
+        ok(await api("POST", arn, {"Tags": {"team": "web"}}), 204)
+        assert ok(await api("GET", arn))["Tags"]["team"] == "web"
+
+    scenario(tmp_path, first, tags="{team: core, stage: dev}")
+    scenario(tmp_path, second, tags="{team: core, stage: dev}")
 
 
 def test_tag_errors_are_aws_s(tmp_path: Path) -> None:

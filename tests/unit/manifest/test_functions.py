@@ -304,7 +304,7 @@ def test_unknown_key_without_suggestion_lists_allowed(tmp_path: Path) -> None:
     assert problem.message == (
         "unknown key 'zzz'; allowed keys: async, code, command, description, entrypoint, "
         "environment, ephemeral_storage, events, handler, image, layers, memory, network, "
-        "provisioned_concurrency, reserved_concurrency, runtime, timeout"
+        "provisioned_concurrency, reserved_concurrency, runtime, tags, timeout"
     )
 
 
@@ -670,3 +670,32 @@ def test_config_digest(tmp_path: Path) -> None:
     for change in changes:
         changed = dataclasses.replace(first, **change)
         assert changed.config_digest() != first.config_digest(), change
+
+
+# --- tags -----------------------------------------------------------------------------------
+
+
+def test_tags_are_read_beside_the_spec_and_do_not_change_it(tmp_path: Path) -> None:
+    plain = load(write_function(tmp_path)).functions["hello"]
+    loaded = load(write_function(tmp_path, tags={"team": "core", "cost": 42}))
+    assert loaded.tags == {"hello": {"team": "core", "cost": "42"}}
+    # Tags are not how the function runs: its environments are not replaced for them.
+    assert loaded.functions["hello"].config_digest() == plain.config_digest()
+    assert load(write_function(tmp_path)).tags == {}
+
+
+@pytest.mark.parametrize(
+    ("tags", "found"),
+    [
+        ("team", "'team' is not a mapping; tags must map keys to values"),
+        ({"aws:owner": "me"}, "invalid tag key 'aws:owner'"),
+        ({"k" * 129: "v"}, "invalid tag key"),
+        ({"team": None}, "null is not a string; quote it"),
+        ({"team": "x" * 257}, "tag value is too long; use at most 256 characters"),
+        ({f"k{i}": "v" for i in range(51)}, "51 tags; a function has at most 50"),
+    ],
+)
+def test_bad_tags_are_named(tmp_path: Path, tags: object, found: str) -> None:
+    problem = one_problem(write_function(tmp_path, tags=tags))
+    assert problem.where.startswith("functions.hello.tags")
+    assert found in problem.message
