@@ -288,7 +288,14 @@ def test_lrun_serve_raises_its_soft_nofile_limit(serve_lrun: ServerFactory, tmp_
 
 
 @pytest.mark.parametrize("function", ["poison", "poisonpc"])
-def test_init_error_after_init_is_refused_and_poisons_nothing(client: Any, function: str) -> None:
+def test_init_error_after_init_is_refused_and_poisons_nothing(
+    client: Any, server: LrunServer, function: str
+) -> None:
+    if function == "poisonpc":  # every call must reach the one provisioned environment
+        deadline = time.monotonic() + 120
+        while not [e for e in server.environments(function) if e["state"] == "provisioned"]:
+            assert time.monotonic() < deadline, server.environments(function)
+            time.sleep(0.1)
     start = invoke(client, function, {})["payload"]["invocations"]
     attacked = invoke(client, function, {"attack": True})
     assert "FunctionError" not in attacked, attacked["payload"]
