@@ -2,7 +2,8 @@
 
 Owns: functions (``functions``), the YAML reader that locates problems (``reader``), triggers and
 asynchronous settings (``triggers`` values, ``trigger_reader``), EventBridge schedule
-expressions (``schedule``), finding the file (``path``) and code revisions (``revision``).
+expressions (``schedule``), Lambda's event-filtering patterns (``event_filter``), finding the
+file (``path``) and code revisions (``revision``).
 May import: the leaves (``errors``, ``aws``) and PyYAML; nothing else of lrun. Everything
 downstream takes these values as already valid.
 """
