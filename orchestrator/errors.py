@@ -234,6 +234,17 @@ class ResourceConflict(LambdaError):
         return {"Type": self.kind, "message": self.message}
 
 
+class CodeStorageExceeded(LambdaError):
+    """More code (or, in lrun, more API-created functions) than the account may keep."""
+
+    error_type = "CodeStorageExceededException"
+    status = 400
+    kind = "User"
+
+    def body(self) -> dict[str, str]:
+        return {"Type": self.kind, "message": self.message}
+
+
 class RequestTooLarge(LambdaError):
     error_type = "RequestEntityTooLargeException"
     status = 413

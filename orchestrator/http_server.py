@@ -85,6 +85,10 @@ class Dispatcher(Protocol):
         self, request: Request, size: int | None, limit: int
     ) -> Response: ...
 
+    def body_limit(self, method: str, path: str) -> int | None:
+        """A larger body limit for this request's route than the server's, or None."""
+        ...
+
 
 class Router:
     """Routes ``METHOD /path/{param}`` patterns to handlers; first match wins."""
@@ -93,18 +97,33 @@ class Router:
         """``unknown``: the error a request no route fits becomes (by default a bare 404)."""
         self._routes: list[tuple[str, re.Pattern[str], Handler]] = []
         self._too_large: dict[Handler, TooLargeHandler] = {}
+        self._body_limits: dict[Handler, int] = {}
         self._on_error = on_error
         self._unknown = unknown
 
     def add(
-        self, method: str, pattern: str, handler: Handler, too_large: TooLargeHandler | None = None
+        self,
+        method: str,
+        pattern: str,
+        handler: Handler,
+        too_large: TooLargeHandler | None = None,
+        max_body: int | None = None,
     ) -> None:
         """Route ``METHOD pattern`` to ``handler``; ``too_large`` answers its oversized requests
-        (by default they become ``RequestTooLarge`` errors for ``on_error``)."""
+        (by default they become ``RequestTooLarge`` errors for ``on_error``); ``max_body``
+        replaces the server's body limit for this route (a code upload's is larger)."""
         regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", pattern)
         self._routes.append((method, re.compile(f"^{regex}$"), handler))
         if too_large is not None:
             self._too_large[handler] = too_large
+        if max_body is not None:
+            self._body_limits[handler] = max_body
+
+    def body_limit(self, method: str, path: str) -> int | None:
+        if not self._body_limits:
+            return None
+        found = self.match(method, path)
+        return None if found is None else self._body_limits.get(found[0])
 
     def match(self, method: str, path: str) -> tuple[Handler, dict[str, str]] | None:
         """The handler and path parameters for a request, or None when no route fits."""
@@ -258,6 +277,8 @@ class _Protocol(asyncio.Protocol):
     def __init__(self, router: Dispatcher, local: set[_Protocol], registry: Connections) -> None:
         self._router = router
         self._local = local  # this server's connections
+        self._max_body = 0  # this request's body limit: the server's, or its route's
+        self._route_limit_seen = False
         self._registry = registry
         self._limits = registry.limits
         self._parser = httptools.HttpRequestParser(self)
@@ -353,7 +374,7 @@ class _Protocol(asyncio.Protocol):
         status, size = self._refusal
         if status == 413:
             request = self._request(b"")
-            answer = self._router.dispatch_too_large(request, size, self._limits.max_body)
+            answer = self._router.dispatch_too_large(request, size, self._max_body)
         else:
             answer = _static(_refusal_response(status))
         self._schedule(answer, keep_alive=False, linger=True)
@@ -384,8 +405,9 @@ class _Protocol(asyncio.Protocol):
         self._phase, self._last_data = _BODY, time.monotonic()
         if self._refusal is not None:
             return
+        self._max_body, self._route_limit_seen = self._limits.max_body, False
         declared = self._headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > self._limits.max_body:
+        if declared.isdigit() and self._over(int(declared)):
             self._refuse(413, int(declared))  # refused before a byte of it is read
         elif self._headers.get("expect", "").lower() == "100-continue" and self._transport:
             self._transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
@@ -394,10 +416,25 @@ class _Protocol(asyncio.Protocol):
         if self._refusal is not None:
             return
         self._body_size += len(body)
-        if self._body_size > self._limits.max_body:
+        if self._over(self._body_size):
             self._refuse(413)  # a chunked body, cut off as soon as it is over
         else:
             self._body.append(body)
+
+    def _over(self, size: int) -> bool:
+        """Is a body of ``size`` bytes over this request's limit? The route's own limit is
+        looked up only for a body over the server's, so other requests never pay for it."""
+        if size <= self._max_body:
+            return False
+        if not self._route_limit_seen:
+            self._route_limit_seen = True
+            if self._url:
+                url = httptools.parse_url(self._url)
+                method = self._parser.get_method().decode("latin-1")
+                route_limit = self._router.body_limit(method, url.path.decode("latin-1"))
+                if route_limit is not None:
+                    self._max_body = route_limit
+        return size > self._max_body
 
     def on_message_complete(self) -> None:
         self._phase, self.since = _IDLE, time.monotonic()

@@ -116,6 +116,9 @@ class Service:
         self._on_log = on_log or (lambda function, text: None)
         self.functions: dict[str, FunctionState] = {}
         self.manifest: Manifest | None = None
+        # Functions created through the API: kept across manifest reloads (a name the manifest
+        # also declares is the manifest's while it does).
+        self.api_functions: set[str] = set()
         self._envs: dict[str, Environment] = {}
         self._starting: dict[str, asyncio.Task[Environment]] = {}
         self._background: set[asyncio.Task[object]] = set()
@@ -155,8 +158,38 @@ class Service:
                     state.provisioned = old.provisioned
                 self._on_event(f"{name}: code or configuration changed; new environments")
             fresh[name] = state
+        for name in self.api_functions:
+            if name in fresh:
+                self._on_event(f"{name}: the manifest declares it; its API-created one is hidden")
+            elif name in self.functions:
+                fresh[name] = self.functions[name]
         self.functions = fresh
         self._configure()
+
+    def put_function(self, spec: FunctionSpec, revision: str) -> None:
+        """Serve (or serve anew) a function created through the API; environments of its
+        previous revision drain, so no invocation after this runs its old code."""
+        old = self.functions.get(spec.name)
+        state = FunctionState(spec, revision, None, 0, time.time())
+        if old is not None:
+            state.reserved, state.provisioned = old.reserved, old.provisioned
+            state.provisioned_at = old.provisioned_at
+        self.api_functions.add(spec.name)
+        self.functions[spec.name] = state
+        self._configure()
+
+    def remove_function(self, name: str) -> None:
+        """Stop serving an API-created function; its environments are stopped."""
+        self.api_functions.discard(name)
+        if self.functions.pop(name, None) is not None:
+            self._configure()
+
+    async def image_exists(self, name: str) -> bool:
+        """Is the image ``name`` in the engine (asked in a thread)?"""
+        return await asyncio.to_thread(self._backend.image, name) is not None
+
+    def from_manifest(self, name: str) -> bool:
+        return self.manifest is not None and name in self.manifest.functions
 
     def scan_revisions(self, names: Iterable[str] | None = None) -> dict[str, str | OSError]:
         """Each function's revision as its files are now, or why they cannot be read (reads the
@@ -164,7 +197,7 @@ class Service:
         found: dict[str, str | OSError] = {}
         for name in list(self.functions) if names is None else names:
             state = self.functions.get(name)
-            if state is None:
+            if state is None or name in self.api_functions:  # their code is never edited
                 continue
             try:
                 found[name] = f"{state.spec.config_digest()}-{code_digest(state.spec.code)}"

@@ -30,6 +30,9 @@ from orchestrator.api import sigv4
 from orchestrator.errors import AccessDenied, LrunError, UnsupportedMediaType
 from orchestrator.http_server import ErrorMapper, Request, Response, Router
 
+# Where a function's code is downloaded from (GetFunction's Code.Location): the token in the
+# URL is the authorisation, as in the presigned URL AWS gives.
+CODE_PATH = "/lrun/code/"
 LOOPBACK_NAMES = frozenset({"localhost"})
 # What a browser may send cross-site without a preflight (the Fetch standard's CORS-safelisted
 # request content types): a page can post these anywhere.
@@ -151,7 +154,9 @@ class Guard:
                     f"{headers['sec-fetch-site']}): lrun serve lets a web page call its API only "
                     "from origins allowed with --cors-origin"
                 )
-            if self._lookup is not None:
+            # A code download's URL carries its own unguessable token, like the presigned URL
+            # AWS gives for it, and is fetched unsigned as that one is.
+            if self._lookup is not None and not request.path.startswith(CODE_PATH):
                 sigv4.verify(
                     sigv4.SignedRequest(
                         request.method, request.path, request.query, headers, request.body
@@ -167,6 +172,9 @@ class Guard:
         if origin is not None and origin.lower() in self._policy.cors_origins:
             response = _with_cors(response, origin)
         return response
+
+    def body_limit(self, method: str, path: str) -> int | None:
+        return self._router.body_limit(method, path)
 
     async def dispatch_too_large(self, request: Request, size: int | None, limit: int) -> Response:
         # Refused for its size, its body unread: nothing runs, so nothing to guard.

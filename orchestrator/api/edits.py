@@ -64,6 +64,8 @@ async def watch_edits(
 async def _watch_code(service: Service, on_event: Callable[[str], None]) -> None:
     owners: dict[str, list[str]] = {}  # code directory: the functions whose code it is
     for name, state in service.functions.items():
+        if name in service.api_functions:  # unpacked by lrun, never edited in place
+            continue
         if state.spec.code is not None and state.spec.code.is_dir():
             owners.setdefault(str(state.spec.code.resolve()), []).append(name)
     if not owners:

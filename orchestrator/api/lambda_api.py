@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from orchestrator.api import validation
+from orchestrator.api.access import CODE_PATH
 from orchestrator.api.function_names import LATEST, not_found
 from orchestrator.api.function_names import resolve as resolve_name
 from orchestrator.aws import ACCOUNT_ID, REGION, function_arn
@@ -33,6 +34,7 @@ from orchestrator.errors import (
     UnknownOperation,
     UnreservedTooLow,
 )
+from orchestrator.events.api_functions import ApiFunction, ApiFunctions
 from orchestrator.events.event_queue import EventQueue
 from orchestrator.events.function_meta import FunctionMeta, Meta
 from orchestrator.events.invoke_config import ALL_FIELDS, InvokeConfigs, from_api, to_api
@@ -148,6 +150,26 @@ def configuration(state: FunctionState, code_size: int, stamp: str = "") -> dict
     return config
 
 
+def api_members(record: ApiFunction) -> dict[str, Any]:
+    """The members of a configuration that an API-created function sets itself."""
+    config: dict[str, Any] = {
+        "Role": record.role,
+        "CodeSize": record.code_size,
+        "Description": record.description,
+        "Timeout": record.timeout,
+        "MemorySize": record.memory,
+        "LastModified": _stamp(record.last_modified),
+        "CodeSha256": record.code_sha256,
+        "Environment": {"Variables": dict(record.environment)},
+        "PackageType": record.package_type,
+        "Architectures": list(record.architectures),
+        "EphemeralStorage": {"Size": record.ephemeral_storage},
+    }
+    if record.runtime is not None:
+        config["Runtime"] = record.runtime
+    return config
+
+
 def revision_id(revision: str, stamp: str = "") -> str:
     """A function's RevisionId: a UUID that changes with its code, configuration and stamp."""
     return str(uuid.UUID(hashlib.md5((revision + stamp).encode()).hexdigest()))
@@ -167,6 +189,7 @@ class LambdaApi:
         self.events = events
         self.configs = configs
         self.meta = meta
+        self.api_functions: ApiFunctions | None = None  # set when functions can be created
         self.router = Router(error_response, UnknownOperation())
         fn = "/2015-03-31/functions/{function}"
         add = self.router.add
@@ -269,7 +292,23 @@ class LambdaApi:
     async def configuration_of(self, name: str) -> dict[str, Any]:
         state = self.service.function(name)
         stamp = self.meta.stamp(name) if self.meta is not None else ""
-        return configuration(state, await self.service.code_size(state), stamp)
+        record = self.api_record(name)
+        if record is None:
+            return configuration(state, await self.service.code_size(state), stamp)
+        config = configuration(state, record.code_size, stamp)
+        config.update(api_members(record))
+        config["RevisionId"] = revision_id(record.revision, stamp)
+        if not record.environment:  # AWS omits it for a function without variables
+            del config["Environment"]
+        return config
+
+    def api_record(self, name: str) -> ApiFunction | None:
+        """The record of a function created through the API (None for a manifest one)."""
+        if self.api_functions is None or name not in self.service.api_functions:
+            return None
+        if self.service.from_manifest(name):
+            return None
+        return self.api_functions.records.get(name)
 
     def tags_of(self, key: str) -> dict[str, str]:
         """A resource's tags: the manifest's (for a function that declares some), less those
@@ -283,7 +322,9 @@ class LambdaApi:
     def revision(self, name: str) -> str:
         """The RevisionId a function's configuration shows now."""
         stamp = self.meta.stamp(name) if self.meta is not None else ""
-        return revision_id(self.existing(name).revision, stamp)
+        record = self.api_record(name)
+        seed = record.revision if record is not None else self.existing(name).revision
+        return revision_id(seed, stamp)
 
     def existing(self, name: str, qualifier: str | None = None) -> FunctionState:
         """The function ``name``, or AWS's "Function not found" naming it as it was asked for."""
@@ -308,7 +349,15 @@ class LambdaApi:
         state = self._latest(request, "GetFunction")
         name = state.spec.name
         body: dict[str, Any] = {"Configuration": await self.configuration_of(name)}
-        if state.spec.image:
+        record = self.api_record(name)
+        if record is not None and record.code_token is not None:
+            # Where the zip is downloaded from lrun itself: the token is the authorisation.
+            host = request.headers.get("host", "127.0.0.1")
+            body["Code"] = {
+                "RepositoryType": "S3",
+                "Location": f"http://{host}{CODE_PATH}{record.code_token}",
+            }
+        elif state.spec.image:
             body["Code"] = {"RepositoryType": "ECR", "ImageUri": state.spec.image}
         else:
             body["Code"] = {"RepositoryType": "S3", "Location": f"file://{state.spec.code}"}

@@ -22,6 +22,7 @@ from orchestrator import manifest as manifest_module
 from orchestrator.api.access import AccessPolicy, Guard, is_loopback
 from orchestrator.api.edits import watch_edits
 from orchestrator.api.event_api import add_event_routes
+from orchestrator.api.function_api import FunctionApi
 from orchestrator.api.function_configs import add_function_config_routes
 from orchestrator.api.lambda_api import LambdaApi, error_response
 from orchestrator.api.mapping_api import add_mapping_routes
@@ -29,6 +30,7 @@ from orchestrator.api.policy import add_policy_routes
 from orchestrator.api.queue_api import add_queue_routes
 from orchestrator.api.tags import add_tag_routes
 from orchestrator.errors import LrunError
+from orchestrator.events.api_functions import ApiFunctions
 from orchestrator.events.event_queue import EventQueue
 from orchestrator.events.function_meta import FunctionMeta
 from orchestrator.events.invoke_config import InvokeConfigs
@@ -233,6 +235,10 @@ async def run(
         await meta.load()
         queues = Queues(store)
         api = LambdaApi(service, None, configs, meta)
+        records = ApiFunctions(store)
+        api.api_functions = records
+        functions = FunctionApi(api, records, state_dir() / "functions", meta, configs, on_event)
+        functions.add_routes()
         add_policy_routes(api, meta)
         add_function_config_routes(api, meta)
         events = EventQueue(store, service, api.effective_config, queues.send_in, on_event)
@@ -249,6 +255,7 @@ async def run(
         )
         platform = Platform(service, store, queues, events, sources, api)
         await platform.load(loaded)
+        await functions.restore()  # after the manifest's: its names are the manifest's
         try:
             server = await http_serve(
                 Guard(api.router, settings.access, error_response),

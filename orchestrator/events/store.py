@@ -63,6 +63,10 @@ CREATE TABLE IF NOT EXISTS function_meta (
     function TEXT PRIMARY KEY,
     data TEXT NOT NULL             -- JSON: tags, resource-based policy, recursion setting
 );
+CREATE TABLE IF NOT EXISTS api_functions (
+    name TEXT PRIMARY KEY,         -- a function created through the API
+    record TEXT NOT NULL           -- JSON: orchestrator.events.api_functions.ApiFunction
+);
 CREATE TABLE IF NOT EXISTS marks (
     name TEXT PRIMARY KEY,         -- e.g. a schedule's last tick, a bucket's snapshot
     value TEXT NOT NULL

@@ -13,6 +13,8 @@ from typing import Any
 
 OPERATIONS = (
     "AddPermission",
+    "CreateFunction",
+    "DeleteFunction",
     "DeleteFunctionCodeSigningConfig",
     "DeleteFunctionConcurrency",
     "DeleteFunctionEventInvokeConfig",
@@ -40,6 +42,8 @@ OPERATIONS = (
     "RemovePermission",
     "TagResource",
     "UntagResource",
+    "UpdateFunctionCode",
+    "UpdateFunctionConfiguration",
     "UpdateFunctionEventInvokeConfig",
 )
 TARGET = Path(__file__).resolve().parents[3] / "orchestrator" / "api" / "lambda_model.py"

@@ -1,0 +1,559 @@
+"""CreateFunction, UpdateFunctionCode, UpdateFunctionConfiguration and DeleteFunction: functions
+made through Lambda's API, beside the manifest's.
+
+An API-created function is a record in the store (``events.api_functions``) and, for a zip, its
+code unpacked under ``<state>/functions/<token>`` (a name lrun draws; the zip is kept beside it
+for GetFunction's ``Code.Location``). Each update of the code unpacks into a new directory and
+serves the function anew, so environments of the old code drain and no later invocation runs
+it; the old directory is removed once the invocations that may still use it are over.
+
+States move as on AWS: CreateFunction answers ``Pending`` and UpdateFunction* answer
+``LastUpdateStatus: InProgress``; the work is done by then, so the next read says ``Active`` /
+``Successful`` and botocore's waiters (``function_active_v2``, ``function_updated_v2``) pass.
+
+Manifest functions belong to the manifest: changing or deleting one through the API is
+``ResourceConflictException`` naming the manifest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hashlib
+import json
+import re
+import secrets
+import shutil
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from orchestrator.api.access import CODE_PATH
+from orchestrator.api.code_package import MAX_UPLOAD_REQUEST, too_large, unpack
+from orchestrator.api.function_names import LATEST, not_found
+from orchestrator.api.lambda_api import LambdaApi, checked, json_body, json_response, resolve
+from orchestrator.aws import ACCOUNT_ID, function_arn
+from orchestrator.errors import (
+    CodeStorageExceeded,
+    InvalidParameterValue,
+    PreconditionFailed,
+    ResourceConflict,
+    ResourceNotFound,
+)
+from orchestrator.events.api_functions import ApiFunction, ApiFunctions
+from orchestrator.events.function_meta import FunctionMeta, Meta
+from orchestrator.events.invoke_config import InvokeConfigs
+from orchestrator.http_server import Request, Response
+from orchestrator.manifest import FunctionSpec
+from orchestrator.manifest.functions import RESERVED_ENV_NAMES, RUNTIME_NAMES
+from orchestrator.manifest.revision import code_digest
+
+MAX_FUNCTIONS = 1000  # API-created functions one server keeps (AWS bounds code storage instead)
+MAX_MEMORY, MAX_TIMEOUT = 10240, 900  # Lambda's, tighter than the model's
+ENV_SIZE_LIMIT = 4096
+# AWS's runtimes lrun runs with another of its images.
+_RUNTIME_IMAGES = {"provided.al2": "provided", "provided.al2023": "provided"}
+_TOKEN = re.compile(r"[0-9a-f]{32}")
+_ENV_PREFIX = (
+    "Lambda was unable to configure your environment variables because the environment variables "
+    "you have provided"
+)
+_ZIP_NEEDS = (
+    "Runtime and Handler are mandatory parameters for functions created with deployment packages."
+)
+
+
+class FunctionApi:
+    def __init__(
+        self,
+        api: LambdaApi,
+        records: ApiFunctions,
+        code_root: Path,
+        meta: FunctionMeta | None = None,
+        configs: InvokeConfigs | None = None,
+        on_event: Callable[[str], None] = lambda message: None,
+    ) -> None:
+        self.api = api
+        self.records = records
+        self.code_root = code_root
+        self.meta = meta
+        self.configs = configs
+        self._on_event = on_event
+        self._busy: set[str] = set()  # functions being created or changed right now
+        self._cleanups: set[asyncio.Task[None]] = set()
+
+    def add_routes(self) -> None:
+        add = self.api.router.add
+        fn = "/2015-03-31/functions/{function}"
+
+        async def create_too_large(request: Request, size: int | None) -> Response:
+            raise too_large("CreateFunction", size)
+
+        async def code_too_large(request: Request, size: int | None) -> Response:
+            raise too_large("UpdateFunctionCode", size)
+
+        # Inserted before LambdaApi's routes would not matter: no pattern of theirs matches these.
+        add("POST", "/2015-03-31/functions", self.create, create_too_large, MAX_UPLOAD_REQUEST)
+        add("POST", "/2015-03-31/functions/", self.create, create_too_large, MAX_UPLOAD_REQUEST)
+        add("PUT", f"{fn}/code", self.update_code, code_too_large, MAX_UPLOAD_REQUEST)
+        add("PUT", f"{fn}/configuration", self.update_configuration)
+        add("DELETE", fn, self.delete)
+        add("GET", CODE_PATH + "{token}", self.download)
+
+    # Start-up
+
+    async def restore(self) -> None:
+        """Serve every stored function again, and remove code no record names (left by a crash
+        between unpacking and storing, or by a delete whose removal never ran)."""
+        await self.records.load()
+        for record in self.records.records.values():
+            if self.api.service.from_manifest(record.name):
+                self._on_event(
+                    f"{record.name}: the manifest declares it; its API-created one is hidden"
+                )
+                continue
+            spec = self.spec(record)
+            self.api.service.put_function(spec, await asyncio.to_thread(_revision, spec))
+        kept = {r.code_token for r in self.records.records.values() if r.code_token}
+        await asyncio.to_thread(_sweep, self.code_root, kept)
+
+    def spec(self, record: ApiFunction) -> FunctionSpec:
+        runtime = record.runtime
+        return FunctionSpec(
+            name=record.name,
+            runtime=_RUNTIME_IMAGES.get(runtime, runtime) if runtime else None,
+            handler=record.handler,
+            image=record.image_uri,
+            command=None,
+            entrypoint=None,
+            code=self.code_root / record.code_token if record.code_token else None,
+            memory=record.memory,
+            timeout=record.timeout,
+            ephemeral_storage=record.ephemeral_storage,
+            environment=dict(record.environment),
+            reserved_concurrency=None,
+            provisioned_concurrency=0,
+            network="public",
+            description=record.description,
+        )
+
+    # Operations
+
+    async def create(self, request: Request) -> Response:
+        body = json_body(request)
+        checked("CreateFunction", request, body)
+        name = self._name(body["FunctionName"], "CreateFunction")
+        if name in self.api.service.functions or name in self._busy:
+            raise ResourceConflict(f"Function already exist: {name}")
+        _refuse_unsupported(body)
+        if len(self.records.records) >= MAX_FUNCTIONS:
+            raise CodeStorageExceeded(
+                f"Code storage limit exceeded: lrun serve keeps at most {MAX_FUNCTIONS} functions "
+                "created through the API; delete some (aws lambda delete-function) first"
+            )
+        package = body.get("PackageType", "Zip")
+        code = body["Code"] if isinstance(body.get("Code"), dict) else {}
+        runtime, handler = body.get("Runtime"), body.get("Handler")
+        settings = _settings(body, None)
+        self._busy.add(name)
+        try:
+            if package == "Image":
+                if runtime is not None or handler is not None:
+                    raise InvalidParameterValue(
+                        "Runtime and Handler are not supported for functions with PackageType "
+                        "Image: the image's CMD and ENTRYPOINT say what runs"
+                    )
+                uri = await self._image(code.get("ImageUri"), "creating", package)
+                token, sha, size = None, _sha(uri.encode()), 0
+            else:
+                if code.get("ImageUri") is not None:
+                    raise InvalidParameterValue(
+                        "Please don't provide ImageUri when creating a function with "
+                        "packageType Zip."
+                    )
+                if runtime is None or handler is None:
+                    raise InvalidParameterValue(_ZIP_NEEDS)
+                _check_runtime(runtime)
+                uri = None
+                data = _zip_bytes(code)
+                token, sha, size = await self._unpack(data, "CreateFunction"), _sha(data), len(data)
+            record = ApiFunction(
+                name=name,
+                package_type=package,
+                runtime=runtime,
+                handler=handler,
+                image_uri=uri,
+                code_token=token,
+                code_sha256=sha,
+                code_size=size,
+                last_modified=time.time(),
+                revision=str(uuid.uuid4()),
+                **settings,
+            )
+            try:
+                await self._serve(record)
+            except BaseException:
+                if token is not None:
+                    await asyncio.to_thread(_remove_code, self.code_root, token)
+                raise
+            tags = body.get("Tags")
+            if isinstance(tags, dict) and tags and self.meta is not None:
+                await self.meta.change(name, lambda m: Meta(tags=dict(tags)))
+        finally:
+            self._busy.discard(name)
+        config = await self.api.configuration_of(name)
+        config.pop("LastUpdateStatus", None)
+        config.update(
+            State="Pending",
+            StateReason="The function is being created.",
+            StateReasonCode="Creating",
+        )
+        return json_response(201, config)
+
+    async def update_code(self, request: Request) -> Response:
+        body = json_body(request)
+        checked("UpdateFunctionCode", request, body)
+        record = self._own(request, "UpdateFunctionCode")
+        _refuse_unsupported(body)
+        self._check_revision(record, body.get("RevisionId"))
+        self._busy.add(record.name)
+        try:
+            if record.package_type == "Image":
+                if body.get("ZipFile") is not None:
+                    raise InvalidParameterValue(
+                        "Please provide ImageUri when updating a function with packageType Image."
+                    )
+                uri = await self._image(body.get("ImageUri"), "updating", "Image")
+                if body.get("DryRun"):
+                    return json_response(200, await self.api.configuration_of(record.name))
+                changed = replace(record, image_uri=uri, code_sha256=_sha(uri.encode()))
+            else:
+                if body.get("ImageUri") is not None:
+                    raise InvalidParameterValue(
+                        "Please don't provide ImageUri when updating a function with "
+                        "packageType Zip."
+                    )
+                data = _zip_bytes(body)
+                if body.get("DryRun"):
+                    return json_response(200, await self.api.configuration_of(record.name))
+                token = await self._unpack(data, "UpdateFunctionCode")
+                changed = replace(record, code_token=token, code_sha256=_sha(data))
+                changed = replace(changed, code_size=len(data))
+            await self._change(record, changed)
+        finally:
+            self._busy.discard(record.name)
+        return await self._in_progress(record.name)
+
+    async def update_configuration(self, request: Request) -> Response:
+        body = json_body(request)
+        checked("UpdateFunctionConfiguration", request, body)
+        record = self._own(request, "UpdateFunctionConfiguration")
+        _refuse_unsupported(body)
+        self._check_revision(record, body.get("RevisionId"))
+        runtime = body.get("Runtime", record.runtime)
+        handler = body.get("Handler", record.handler)
+        if record.package_type == "Zip":
+            if runtime is not None:
+                _check_runtime(runtime)
+        elif "Runtime" in body or "Handler" in body:
+            raise InvalidParameterValue(
+                "Runtime and Handler are not supported for functions with PackageType Image"
+            )
+        changed = replace(record, runtime=runtime, handler=handler, **_settings(body, record))
+        self._busy.add(record.name)
+        try:
+            await self._change(record, changed)
+        finally:
+            self._busy.discard(record.name)
+        return await self._in_progress(record.name)
+
+    async def delete(self, request: Request) -> Response:
+        checked("DeleteFunction", request)
+        name, qualifier = resolve(
+            request.params["function"], request.query.get("Qualifier"), "DeleteFunction"
+        )
+        record = self._record(name, qualifier)
+        if qualifier == LATEST:
+            raise InvalidParameterValue(
+                "$LATEST version cannot be deleted without deleting the function."
+            )
+        if qualifier is not None:
+            raise not_found(name, qualifier)
+        if name in self._busy:
+            raise _in_progress_conflict(name)
+        await self.records.delete(name)
+        self.api.service.remove_function(name)
+        if self.meta is not None and self.meta.get(name) != Meta():
+            await self.meta.change(name, lambda m: Meta())
+        if self.configs is not None:
+            await self.configs.delete(name)
+        if record.code_token is not None:
+            self._remove_later(record.code_token, record.timeout)
+        return Response(204, b"", {"x-amzn-RequestId": str(uuid.uuid4())})
+
+    async def download(self, request: Request) -> Response:
+        """A function's zip, as GetFunction's ``Code.Location`` names it."""
+        token = request.params["token"]
+        current = {r.code_token for r in self.records.records.values()}
+        if _TOKEN.fullmatch(token) is None or token not in current:
+            raise ResourceNotFound("The code you asked for does not exist (anymore).")
+        data = await asyncio.to_thread((self.code_root / f"{token}.zip").read_bytes)
+        headers = {"Content-Type": "application/zip", "x-amzn-RequestId": str(uuid.uuid4())}
+        return Response(200, data, headers)
+
+    def location(self, record: ApiFunction, request: Request) -> str:
+        host = request.headers.get("host", "127.0.0.1")
+        return f"http://{host}{CODE_PATH}{record.code_token}"
+
+    # Helpers
+
+    def _name(self, given: str, operation: str) -> str:
+        name, qualifier = resolve(given, None, operation)
+        if qualifier is not None:
+            raise InvalidParameterValue(
+                "This operation is permitted on Lambda functions only. Aliases and versions do "
+                "not support this operation. Please specify either a function name or an "
+                "unqualified function ARN."
+            )
+        return name
+
+    def _record(self, name: str, qualifier: str | None = None) -> ApiFunction:
+        """The API-created function ``name``: a manifest one is refused, naming the manifest."""
+        manifest = self.api.service.manifest
+        if manifest is not None and name in manifest.functions:
+            raise ResourceConflict(
+                f"Function {name} is managed by the manifest {manifest.path}: change it there "
+                "(lrun applies edits to it while serving), not through the API"
+            )
+        record = self.records.records.get(name)
+        if record is None:
+            raise not_found(name, qualifier)
+        return record
+
+    def _own(self, request: Request, operation: str) -> ApiFunction:
+        name = self._name(request.params["function"], operation)
+        record = self._record(name)
+        if name in self._busy:
+            raise _in_progress_conflict(name)
+        return record
+
+    def _check_revision(self, record: ApiFunction, given: object) -> None:
+        if given is not None and given != self.api.revision(record.name):
+            raise PreconditionFailed(
+                "The Revision Id provided does not match the latest Revision Id. Call the "
+                "GetFunction/GetAlias API to retrieve the latest Revision Id"
+            )
+
+    async def _image(self, uri: object, doing: str, package: str) -> str:
+        if not isinstance(uri, str) or not uri:
+            raise InvalidParameterValue(
+                f"Please provide ImageUri when {doing} a function with packageType {package}."
+            )
+        if not await self.api.service.image_exists(uri):
+            raise InvalidParameterValue(
+                f"Source image {uri} does not exist. Provide a valid source image."
+            )
+        return uri
+
+    async def _unpack(self, data: bytes, operation: str) -> str:
+        """Unpack a zip into a new directory lrun names; its token. The zip is kept beside it."""
+        token = secrets.token_hex(16)
+        await asyncio.to_thread(_store_code, self.code_root, token, data, operation)
+        return token
+
+    async def _serve(self, record: ApiFunction) -> None:
+        spec = self.spec(record)
+        revision = await asyncio.to_thread(_revision, spec)
+        await self.records.put(record)  # durable before it is served or acknowledged
+        self.api.service.put_function(spec, revision)
+
+    async def _change(self, before: ApiFunction, after: ApiFunction) -> None:
+        after = replace(after, last_modified=time.time(), revision=str(uuid.uuid4()))
+        try:
+            await self._serve(after)
+        except BaseException:
+            if after.code_token not in (None, before.code_token):
+                assert after.code_token is not None
+                await asyncio.to_thread(_remove_code, self.code_root, after.code_token)
+            raise
+        if before.code_token is not None and before.code_token != after.code_token:
+            self._remove_later(before.code_token, before.timeout)
+
+    def _remove_later(self, token: str, timeout: int) -> None:
+        """Remove old code once the invocations that may still run it are over (they were
+        started before the change, so within the function's timeout)."""
+
+        async def remove() -> None:
+            await asyncio.sleep(timeout + 5)
+            if token not in {r.code_token for r in self.records.records.values()}:
+                await asyncio.to_thread(_remove_code, self.code_root, token)
+
+        task = asyncio.ensure_future(remove())
+        self._cleanups.add(task)
+        task.add_done_callback(self._cleanups.discard)
+
+    async def _in_progress(self, name: str) -> Response:
+        config = await self.api.configuration_of(name)
+        config.update(
+            LastUpdateStatus="InProgress",
+            LastUpdateStatusReason="The function is being created.",
+            LastUpdateStatusReasonCode="Creating",
+        )
+        return json_response(200, config)
+
+
+def _settings(body: Mapping[str, Any], record: ApiFunction | None) -> dict[str, Any]:
+    """The settings CreateFunction takes (defaults as AWS's) or an update changes."""
+    current: dict[str, Any] = (
+        {
+            "role": record.role,
+            "memory": record.memory,
+            "timeout": record.timeout,
+            "ephemeral_storage": record.ephemeral_storage,
+            "environment": record.environment,
+            "description": record.description,
+            "architectures": record.architectures,
+        }
+        if record is not None
+        else {
+            "role": body.get("Role", f"arn:aws:iam::{ACCOUNT_ID}:role/lrun-local"),
+            "memory": 128,
+            "timeout": 3,
+            "ephemeral_storage": 512,
+            "environment": {},
+            "description": "",
+            "architectures": ("x86_64",),
+        }
+    )
+    if "Role" in body:
+        current["role"] = body["Role"]
+    if "MemorySize" in body:
+        current["memory"] = _at_most("MemorySize", body["MemorySize"], MAX_MEMORY)
+    if "Timeout" in body:
+        current["timeout"] = _at_most("Timeout", body["Timeout"], MAX_TIMEOUT)
+    storage = body.get("EphemeralStorage")
+    if isinstance(storage, dict) and "Size" in storage:
+        current["ephemeral_storage"] = storage["Size"]
+    if "Description" in body:
+        current["description"] = body["Description"]
+    if "Architectures" in body:
+        current["architectures"] = tuple(body["Architectures"])
+    environment = body.get("Environment")
+    if isinstance(environment, dict):
+        variables = environment.get("Variables") or {}
+        _check_environment(variables)
+        current["environment"] = dict(variables)
+    return current
+
+
+def _at_most(member: str, value: int, limit: int) -> int:
+    if value > limit:
+        raise InvalidParameterValue(
+            f"'{member}' value failed to satisfy constraint: Member must have value less than "
+            f"or equal to {limit}"
+        )
+    return value
+
+
+def _check_environment(variables: Mapping[str, str]) -> None:
+    reserved = sorted(set(variables) & RESERVED_ENV_NAMES)
+    if reserved:
+        raise InvalidParameterValue(
+            f"{_ENV_PREFIX} contains reserved keys that are currently not supported for "
+            f"modification. Reserved keys used in this request: {', '.join(reserved)}"
+        )
+    measured = json.dumps(dict(variables), separators=(",", ":"))
+    if len(measured) > ENV_SIZE_LIMIT:
+        raise InvalidParameterValue(
+            f"{_ENV_PREFIX} exceeded the 4KB limit. String measured: {measured}"
+        )
+
+
+def _check_runtime(runtime: str) -> None:
+    if _RUNTIME_IMAGES.get(runtime, runtime) not in RUNTIME_NAMES:
+        known = ", ".join([*RUNTIME_NAMES, *_RUNTIME_IMAGES])
+        raise InvalidParameterValue(
+            f"lrun has no image for runtime {runtime}: choose one of {known} (or package the "
+            "function as an image, PackageType Image)"
+        )
+
+
+def _refuse_unsupported(body: Mapping[str, Any]) -> None:
+    """What lrun cannot honour yet, refused in one line rather than accepted and ignored."""
+    if body.get("Layers"):
+        raise InvalidParameterValue(
+            "Layers are not supported yet for functions created through lrun's API: declare the "
+            "function in lrun.yaml with layers: to use them"
+        )
+    if body.get("Publish"):
+        raise InvalidParameterValue(
+            "Publish is not supported yet: lrun has no published versions; call again without "
+            "--publish (the function's $LATEST is what runs)"
+        )
+    code = body.get("Code") if isinstance(body.get("Code"), dict) else body
+    if isinstance(code, dict) and code.get("S3Bucket") is not None:
+        raise InvalidParameterValue(
+            "lrun cannot read code from S3: send the zip itself (ZipFile; the AWS CLI's "
+            "--zip-file fileb://code.zip)"
+        )
+
+
+def _zip_bytes(code: Mapping[str, Any]) -> bytes:
+    given = code.get("ZipFile")
+    if not isinstance(given, str) or not given:
+        raise InvalidParameterValue(
+            "Please provide the function's code: ZipFile (the AWS CLI's --zip-file "
+            "fileb://code.zip)"
+        )
+    try:
+        return base64.b64decode(given, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise InvalidParameterValue(
+            "Could not unzip uploaded file. Please check your file, then try to upload again."
+        ) from exc
+
+
+def _sha(data: bytes) -> str:
+    return base64.b64encode(hashlib.sha256(data).digest()).decode()
+
+
+def _in_progress_conflict(name: str) -> ResourceConflict:
+    return ResourceConflict(
+        "The operation cannot be performed at this time. An update is in progress for "
+        f"resource: {function_arn(name)}"
+    )
+
+
+def _revision(spec: FunctionSpec) -> str:
+    return f"{spec.config_digest()}-{code_digest(spec.code)}"
+
+
+def _store_code(root: Path, token: str, data: bytes, operation: str) -> None:
+    root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    unpack(data, root / token, operation)
+    try:
+        (root / f"{token}.zip").write_bytes(data)
+    except BaseException:
+        shutil.rmtree(root / token, ignore_errors=True)
+        raise
+
+
+def _remove_code(root: Path, token: str) -> None:
+    shutil.rmtree(root / token, ignore_errors=True)
+    (root / f"{token}.zip").unlink(missing_ok=True)
+
+
+def _sweep(root: Path, kept: set[str]) -> None:
+    if not root.is_dir():
+        return
+    for entry in root.iterdir():
+        token = entry.name.removesuffix(".zip")
+        if _TOKEN.fullmatch(token) and token not in kept:
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
