@@ -58,6 +58,13 @@ ENV_SIZE_LIMIT = 4096
 # AWS's runtimes lrun runs with another of its images.
 _RUNTIME_IMAGES = {"provided.al2": "provided", "provided.al2023": "provided"}
 _TOKEN = re.compile(r"[0-9a-f]{32}")
+# The runtimes a function can be created with, in the order AWS's message lists them (recorded
+# on AWS: LocalStack's test_lambda_api snapshot, test_create_lambda_exceptions).
+CREATABLE_RUNTIMES = (
+    "nodejs20.x, python3.14, provided.al2023, python3.12, python3.13, nodejs24.x, nodejs22.x, "
+    "java25, python3.10, python3.11, java21, ruby3.3, ruby3.4, ruby3.2, python3.8, python3.9, "
+    "java17, nodejs16.x, dotnet10, dotnet8, java11, dotnet6, nodejs18.x, provided.al2, java8.al2"
+)
 _ENV_PREFIX = (
     "Lambda was unable to configure your environment variables because the environment variables "
     "you have provided"
@@ -145,7 +152,7 @@ class FunctionApi:
 
     async def create(self, request: Request) -> Response:
         body = json_body(request)
-        checked("CreateFunction", request, body)
+        checked("CreateFunction", request, _without_runtime(body))
         name = self._name(body["FunctionName"], "CreateFunction")
         if name in self.api.service.functions or name in self._busy:
             raise ResourceConflict(f"Function already exist: {name}")
@@ -192,6 +199,7 @@ class FunctionApi:
                 code_size=size,
                 last_modified=time.time(),
                 revision=str(uuid.uuid4()),
+                has_environment="Environment" in body,
                 **settings,
             )
             try:
@@ -250,7 +258,7 @@ class FunctionApi:
 
     async def update_configuration(self, request: Request) -> Response:
         body = json_body(request)
-        checked("UpdateFunctionConfiguration", request, body)
+        checked("UpdateFunctionConfiguration", request, _without_runtime(body))
         record = self._own(request, "UpdateFunctionConfiguration")
         _refuse_unsupported(body)
         self._check_revision(record, body.get("RevisionId"))
@@ -264,6 +272,8 @@ class FunctionApi:
                 "Runtime and Handler are not supported for functions with PackageType Image"
             )
         changed = replace(record, runtime=runtime, handler=handler, **_settings(body, record))
+        if "Environment" in body:
+            changed = replace(changed, has_environment=True)
         self._busy.add(record.name)
         try:
             await self._change(record, changed)
@@ -473,7 +483,18 @@ def _check_environment(variables: Mapping[str, str]) -> None:
         )
 
 
-def _check_runtime(runtime: str) -> None:
+def _without_runtime(body: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in body.items() if key != "Runtime"}
+
+
+def _check_runtime(runtime: object) -> None:
+    if not isinstance(runtime, str) or (
+        runtime not in CREATABLE_RUNTIMES.split(", ") and runtime not in RUNTIME_NAMES
+    ):
+        raise InvalidParameterValue(
+            f"Value {runtime} at 'runtime' failed to satisfy constraint: Member must satisfy "
+            f"enum value set: [{CREATABLE_RUNTIMES}] or be a valid ARN"
+        )
     if _RUNTIME_IMAGES.get(runtime, runtime) not in RUNTIME_NAMES:
         known = ", ".join([*RUNTIME_NAMES, *_RUNTIME_IMAGES])
         raise InvalidParameterValue(

@@ -298,7 +298,7 @@ class LambdaApi:
         config = configuration(state, record.code_size, stamp)
         config.update(api_members(record))
         config["RevisionId"] = revision_id(record.revision, stamp)
-        if not record.environment:  # AWS omits it for a function without variables
+        if not record.has_environment:  # AWS shows it only once it was given
             del config["Environment"]
         return config
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from orchestrator.events.store import Store
@@ -38,6 +38,7 @@ class ApiFunction:
     code_size: int
     last_modified: float  # epoch seconds
     revision: str = field(default="")  # changes with every update: the RevisionId's seed
+    has_environment: bool = False  # Environment was given: AWS shows it then, even empty
 
     def to_json(self) -> str:
         data = asdict(self)
@@ -50,7 +51,8 @@ class ApiFunction:
         data: dict[str, Any] = json.loads(text)
         data["environment"] = dict(data["environment"])
         data["architectures"] = tuple(data["architectures"])
-        return cls(**data)
+        known = {f.name for f in fields(cls)}
+        return cls(**{key: value for key, value in data.items() if key in known})
 
 
 class ApiFunctions:

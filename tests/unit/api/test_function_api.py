@@ -95,7 +95,11 @@ def test_create_answers_pending_then_reads_active_and_it_invokes(tmp_path: Path)
         assert created["CodeSize"] == len(a_zip())
         assert created["Description"] == "d"
         assert created["MemorySize"] == 128 and created["Timeout"] == 3
-        assert "Environment" not in created  # AWS omits it without variables
+        assert "Environment" not in created  # AWS omits it when none was given
+        with_env = ok(
+            await api("POST", FUNCTIONS, create_body("empty", Environment={"Variables": {}})), 201
+        )
+        assert with_env["Environment"] == {"Variables": {}}  # and shows it once given
         got = ok(await api("GET", f"{FUNCTIONS}/made"))
         assert got["Configuration"]["State"] == "Active"
         assert got["Configuration"]["LastUpdateStatus"] == "Successful"
@@ -231,7 +235,14 @@ def test_errors_are_awss(tmp_path: Path) -> None:
             "packages."
         )
         bad_runtime = await api("POST", FUNCTIONS, create_body("x", Runtime="python9"))
-        assert_error(bad_runtime, 400, "ValidationException")
+        # Recorded on AWS (LocalStack's test_lambda_api snapshot, test_create_lambda_exceptions).
+        assert assert_error(bad_runtime, 400, "InvalidParameterValueException")["message"] == (
+            "Value python9 at 'runtime' failed to satisfy constraint: Member must satisfy enum "
+            "value set: [nodejs20.x, python3.14, provided.al2023, python3.12, python3.13, "
+            "nodejs24.x, nodejs22.x, java25, python3.10, python3.11, java21, ruby3.3, ruby3.4, "
+            "ruby3.2, python3.8, python3.9, java17, nodejs16.x, dotnet10, dotnet8, java11, "
+            "dotnet6, nodejs18.x, provided.al2, java8.al2] or be a valid ARN"
+        )
         java = await api("POST", FUNCTIONS, create_body("x", Runtime="java21"))
         assert (
             "lrun has no image for runtime java21"
