@@ -17,6 +17,9 @@ value is a JSON document in a string, compared parsed.
 
 from __future__ import annotations
 
+import base64
+import io
+import zipfile
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -94,6 +97,43 @@ URL_STATEMENT = {
         },
         "ArnLike": {"AWS:SourceArn": "arn:aws:s3:::my-bucket"},
     },
+}
+ROLE = f"arn:aws:iam::{ACCOUNT}:role/lambda-role"
+
+
+def _probe_zip() -> str:
+    """A deployment package, the same bytes every time (a fixed date)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        info = zipfile.ZipInfo("probe.py", date_time=(2024, 1, 1, 0, 0, 0))
+        archive.writestr(info, "def count(event, context):\n    return 1\n")
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+PROBE_ZIP = _probe_zip()
+# What CreateFunction answers for "wired" (recorded: test_lambda_zip_file_to_image), less what
+# each case sets.
+CREATED = {
+    "Architectures": ["x86_64"],
+    "CodeSha256": ANY,
+    "CodeSize": ANY,
+    "EphemeralStorage": {"Size": 512},
+    "FunctionArn": f"{FN}:wired",
+    "FunctionName": "wired",
+    "Handler": "probe.count",
+    "LastModified": ANY,
+    "LoggingConfig": {"LogFormat": "Text", "LogGroup": "/aws/lambda/wired"},
+    "PackageType": "Zip",
+    "RevisionId": ANY,
+    "Role": ROLE,
+    "Runtime": "python3.13",
+    "RuntimeVersionConfig": {"RuntimeVersionArn": ANY},
+    "SnapStart": {"ApplyOn": "None", "OptimizationStatus": "Off"},
+    "State": "Pending",
+    "StateReason": "The function is being created.",
+    "StateReasonCode": "Creating",
+    "TracingConfig": {"Mode": "PassThrough"},
+    "Version": "$LATEST",
 }
 STALE = (
     "The Revision Id provided does not match the latest Revision Id. Call the GetPolicy API to "
@@ -877,5 +917,168 @@ CASES: list[Case] = [
         "/2024-08-31/functions/echo/recursion-config",
         200,
         response={"RecursiveLoop": "Allow"},
+    ),
+    # Functions created through the API (test_function_lifecycle, test_create_lambda_exceptions,
+    # test_lambda_zip_file_to_image, test_ops_on_nonexisting_fn, ...)
+    Case(
+        "rec:test_lambda_zip_file_to_image create-image-response (a zip function, no Environment)",
+        "POST",
+        "/2015-03-31/functions",
+        201,
+        response={**CREATED, "Description": "", "MemorySize": 128, "Timeout": 3},
+        body={
+            "FunctionName": "wired",
+            "Runtime": "python3.13",
+            "Role": ROLE,
+            "Handler": "probe.count",
+            "Code": {"ZipFile": PROBE_ZIP},
+        },
+    ),
+    Case(
+        "assumed:AWS's wording as LocalStack's provider raises it (ResourceConflictException, "
+        "409); not in the recorded snapshot",
+        "POST",
+        "/2015-03-31/functions",
+        409,
+        "ResourceConflictException",
+        invalid("Function already exist: wired"),
+        body={
+            "FunctionName": "wired",
+            "Runtime": "python3.13",
+            "Role": ROLE,
+            "Handler": "probe.count",
+            "Code": {"ZipFile": PROBE_ZIP},
+        },
+    ),
+    Case(
+        "rec:test_lambda_zip_file_to_image get-function-config-response",
+        "GET",
+        "/2015-03-31/functions/wired/configuration",
+        200,
+        response={
+            **{k: v for k, v in CREATED.items() if not k.startswith("StateReason")},
+            "Description": "",
+            "MemorySize": 128,
+            "Timeout": 3,
+            "State": "Active",
+            "LastUpdateStatus": "Successful",
+        },
+    ),
+    Case(
+        "rec:test_function_lifecycle update_func_conf_response",
+        "PUT",
+        "/2015-03-31/functions/wired/configuration",
+        200,
+        response={
+            **{k: v for k, v in CREATED.items() if not k.startswith("StateReason")},
+            "Description": "Changed-Description",
+            "Environment": {"Variables": {"ENV_A": "a"}},
+            "MemorySize": 512,
+            "Timeout": 10,
+            "State": "Active",
+            "LastUpdateStatus": "InProgress",
+            "LastUpdateStatusReason": "The function is being created.",
+            "LastUpdateStatusReasonCode": "Creating",
+        },
+        body={
+            "Description": "Changed-Description",
+            "MemorySize": 512,
+            "Timeout": 10,
+            "Environment": {"Variables": {"ENV_A": "a"}},
+        },
+    ),
+    Case(
+        "rec:test_lambda_zip_file_to_image zipfile-to-image-error",
+        "PUT",
+        "/2015-03-31/functions/wired/code",
+        400,
+        "InvalidParameterValueException",
+        invalid("Please don't provide ImageUri when updating a function with packageType Zip."),
+        body={"ImageUri": "000000000000.dkr.ecr.us-east-1.amazonaws.com/repo:latest"},
+    ),
+    Case(
+        "rec:test_create_lambda_exceptions invalid_zip_exc",
+        "POST",
+        "/2015-03-31/functions",
+        400,
+        "InvalidParameterValueException",
+        invalid("Could not unzip uploaded file. Please check your file, then try to upload again."),
+        body={
+            "FunctionName": "unzippable",
+            "Runtime": "python3.13",
+            "Role": ROLE,
+            "Handler": "probe.count",
+            "Code": {"ZipFile": "bm90IGEgemlw"},  # "not a zip"
+        },
+    ),
+    Case(
+        "rec:test_create_lambda_exceptions invalid_runtime_exc",
+        "POST",
+        "/2015-03-31/functions",
+        400,
+        "InvalidParameterValueException",
+        invalid(
+            "Value non-existent-runtime at 'runtime' failed to satisfy constraint: Member must "
+            "satisfy enum value set: [nodejs20.x, python3.14, provided.al2023, python3.12, "
+            "python3.13, nodejs24.x, nodejs22.x, java25, python3.10, python3.11, java21, ruby3.3, "
+            "ruby3.4, ruby3.2, python3.8, python3.9, java17, nodejs16.x, dotnet10, dotnet8, "
+            "java11, dotnet6, nodejs18.x, provided.al2, java8.al2] or be a valid ARN"
+        ),
+        body={
+            "FunctionName": "badruntime",
+            "Runtime": "non-existent-runtime",
+            "Role": ROLE,
+            "Handler": "probe.count",
+            "Code": {"ZipFile": PROBE_ZIP},
+        },
+    ),
+    Case(
+        "rec:test_create_lambda_exceptions invalid_role_arn_exc",
+        "POST",
+        "/2015-03-31/functions",
+        400,
+        "ValidationException",
+        validation(
+            "Value 'r1' at 'role' failed to satisfy constraint: Member must satisfy regular "
+            f"expression pattern: {pattern('CreateFunction', 'Role')}"
+        ),
+        body={
+            "FunctionName": "badrole",
+            "Runtime": "python3.13",
+            "Role": "r1",
+            "Handler": "probe.count",
+            "Code": {"ZipFile": PROBE_ZIP},
+        },
+    ),
+    Case(
+        "rec:test_ops_with_arn_qualifier_mismatch[delete_function] match_exception",
+        "DELETE",
+        "/2015-03-31/functions/wired",
+        400,
+        "InvalidParameterValueException",
+        invalid("$LATEST version cannot be deleted without deleting the function."),
+        query={"Qualifier": "$LATEST"},
+    ),
+    Case(
+        "rec:test_function_lifecycle delete_response",
+        "DELETE",
+        "/2015-03-31/functions/wired",
+        204,
+    ),
+    Case(
+        "rec:test_function_lifecycle delete_postdelete",
+        "DELETE",
+        "/2015-03-31/functions/wired",
+        404,
+        "ResourceNotFoundException",
+        not_found(f"Function not found: {FN}:wired"),
+    ),
+    Case(
+        "rec:test_ops_on_nonexisting_fn[delete_function] not_found_exception",
+        "DELETE",
+        "/2015-03-31/functions/nope",
+        404,
+        "ResourceNotFoundException",
+        not_found(f"Function not found: {FN}:nope"),
     ),
 ]
