@@ -33,6 +33,7 @@ from orchestrator.http_server import ErrorMapper, Request, Response, Router
 # Where a function's code is downloaded from (GetFunction's Code.Location): the token in the
 # URL is the authorisation, as in the presigned URL AWS gives.
 CODE_PATH = "/lrun/code/"
+_CODE_DOWNLOAD = re.compile(re.escape(CODE_PATH) + r"[0-9a-f]{32}")
 LOOPBACK_NAMES = frozenset({"localhost"})
 # What a browser may send cross-site without a preflight (the Fetch standard's CORS-safelisted
 # request content types): a page can post these anywhere.
@@ -156,7 +157,7 @@ class Guard:
                 )
             # A code download's URL carries its own unguessable token, like the presigned URL
             # AWS gives for it, and is fetched unsigned as that one is.
-            if self._lookup is not None and not request.path.startswith(CODE_PATH):
+            if self._lookup is not None and not _CODE_DOWNLOAD.fullmatch(request.path):
                 sigv4.verify(
                     sigv4.SignedRequest(
                         request.method, request.path, request.query, headers, request.body

@@ -563,6 +563,39 @@ def test_a_declared_body_over_the_limit_is_refused_before_it_is_read() -> None:
     run(scenario())
 
 
+def test_a_route_may_take_a_larger_body_and_only_that_route() -> None:
+    router, seen = counting_router()
+
+    async def upload(req: Request) -> Response:
+        seen.append(req)
+        return Response(200, b"stored")
+
+    router.add("POST", "/upload", upload, max_body=3000)
+
+    async def scenario() -> None:
+        async with serving(router, SMALL) as port:
+            async with connected(port) as client:  # declared: 2,000 bytes, under the route's
+                await client.send(request_bytes("POST", "/upload", body=b"u" * 2000))
+                assert (await client.response()).status == 200
+            async with connected(port) as client:  # streamed, chunked, likewise
+                head = request_bytes("POST", "/upload", headers={"Transfer-Encoding": "chunked"})
+                chunk = b"1f4\r\n" + b"x" * 500 + b"\r\n"
+                await client.send(head + chunk * 4 + b"0\r\n\r\n")
+                assert (await client.response()).status == 200
+            async with connected(port) as client:  # over the route's own limit
+                head = request_bytes("POST", "/upload", headers={"Content-Length": "3001"})
+                await client.send(head)
+                answer = await client.response()
+                assert answer.status == 413
+                assert "smaller than 3000 bytes" in answer.body.decode()
+            async with connected(port) as client:  # other routes keep the server's limit
+                await client.send(request_bytes("POST", "/in", body=b"i" * 2000))
+                assert (await client.response()).status == 413
+        assert [len(r.body) for r in seen] == [2000, 2000]
+
+    run(scenario())
+
+
 def test_a_streamed_body_is_cut_off_at_the_limit_and_the_client_reads_the_refusal() -> None:
     router, seen = counting_router()
 

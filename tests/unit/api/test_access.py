@@ -231,6 +231,30 @@ def test_with_credentials_only_signed_requests_pass() -> None:
     assert len(reached) == 1
 
 
+def test_only_a_code_download_is_answered_unsigned() -> None:
+    guard, reached = guarded(AccessPolicy(credentials=KEY))
+    download = "/lrun/code/" + "ab" * 16
+
+    async def code(request: Request) -> Response:
+        reached.append(request)
+        return Response(200, b"zip", {"Content-Type": "application/zip"})
+
+    guard._router.add("GET", "/lrun/code/{token}", code)  # as FunctionApi routes it
+    guard._router.add("GET", "/lrun/environments", code)
+    assert dispatch(guard, request("GET", download, host="10.0.0.5:9001")).status == 200
+    # Anything else under /lrun/ still needs a signature, however the path is dressed up.
+    for path in (
+        "/lrun/environments",
+        "/lrun/code/../environments",
+        "/lrun/code/" + "ab" * 16 + "/../../environments",
+        "/lrun/code/not-a-token",
+        "/lrun/codeX" + "ab" * 16,
+    ):
+        sent = request("GET", path, host="10.0.0.5:9001")
+        refused(dispatch(guard, sent), 403, "MissingAuthenticationTokenException")
+    assert len(reached) == 1
+
+
 def test_signatures_are_checked_before_content_types() -> None:
     guard, _ = guarded(AccessPolicy(credentials=KEY))
     unsigned = request(headers={"Content-Type": "text/plain"})
