@@ -36,6 +36,7 @@ MEMORY_SIZES = (128, 1769)
 LAMBDA: dict[str, tuple[str, float, float]] = {
     "python3.11": ("python", 79, 73),
     "python3.13": ("python", 91, 84),
+    "python3.14": ("python3.14", 102, 102),
     "nodejs20.x": ("nodejs", 138, 141),
     "nodejs22.x": ("nodejs22.x", 137, 140),
     "nodejs24.x": ("nodejs24.x", 135, 136),

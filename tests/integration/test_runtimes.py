@@ -28,19 +28,24 @@ def project(tmp_path: Path, write_manifest: Callable[[str], Path], text: str) ->
     return write_manifest(text)
 
 
+PYTHON_RUNTIMES = [name for name in images.RUNTIMES if name.startswith("python")]
+
+
 def test_python_runtimes_include_boto3_and_botocore(invoke, write_manifest) -> None:
+    """Each runs its own Python release, with the pinned AWS SDK where Lambda keeps it."""
     pins = images.sdk_versions(images.RUNTIMES["python3.13"])
-    path = write_manifest(
-        f"""
-        functions:
-          old: {{runtime: python3.11, handler: uses_boto3.handler, code: {SDK}, memory: 512}}
-          new: {{runtime: python3.13, handler: uses_boto3.handler, code: {SDK}, memory: 512}}
-        """
-    )
-    for name, python in (("old", "3.11"), ("new", "3.13")):
-        result = invoke(load_function(path, name))
+    lines = [
+        f"  {rt.replace('.', '-')}: "
+        f"{{runtime: {rt}, handler: uses_boto3.handler, code: {SDK}, memory: 512}}"
+        for rt in PYTHON_RUNTIMES
+    ]
+    path = write_manifest("functions:\n" + "\n".join(lines) + "\n")
+    for runtime in PYTHON_RUNTIMES:
+        python = runtime.removeprefix("python")
+        result = invoke(load_function(path, runtime.replace(".", "-")))
         assert result.function_error is None, result.payload
         seen = json.loads(result.payload)
+        assert seen["python"].startswith(f"{python}."), (runtime, seen)
         assert {"boto3": seen["boto3"], "botocore": seen["botocore"]} == pins
         assert seen["boto3_file"].startswith(f"/var/lang/lib/python{python}/site-packages/")
         assert seen["region"] == "us-east-1"
@@ -158,7 +163,12 @@ class Modes:
 NODE_MODES = Modes(
     "node", "modes.handler", "TypeError", "Runtime.ImportModuleError", "Runtime.HandlerNotFound"
 )
+# AWS's awslambdaric: the module is imported at init and the handler looked up there too.
+PYTHON_MODES = Modes(
+    "python", "modes.handler", "TypeError", "Runtime.ImportModuleError", "Runtime.HandlerNotFound"
+)
 MODES = {
+    "python3.14": PYTHON_MODES,
     "nodejs22.x": NODE_MODES,
     "nodejs24.x": NODE_MODES,
     # AWS's Ruby client: the file is required at init, the method looked up when invoked.
@@ -212,6 +222,25 @@ def test_success_error_timeout_oom_and_init_failures(invoke, write_manifest, run
     assert missing["errorType"] == modes.missing, missing
     nohandler = json.loads(invoke(load_function(path, "nohandler")).payload)
     assert nohandler["errorType"] == modes.no_handler, nohandler
+
+
+def test_a_syntax_error_in_the_handlers_module_fails_init_as_awslambdaric_says(
+    invoke, write_manifest, tmp_path
+) -> None:
+    """Python 3.14 words its syntax errors anew; the runtime still reports them as AWS's does."""
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "bad.py").write_text("def handler(event, context)\n    return 1\n")
+    path = write_manifest(
+        f"functions:\n  f: {{runtime: python3.14, handler: bad.handler, code: {code}}}\n"
+    )
+    result = invoke(load_function(path, "f"))
+    body = json.loads(result.payload)
+    assert result.function_error == "Unhandled", result.payload
+    assert body["errorType"] == "Runtime.UserCodeSyntaxError", body
+    assert body["errorMessage"].startswith("Syntax error in module 'bad': "), body
+    assert body["stackTrace"][0].startswith('  File "/var/task/bad.py" Line 1'), body
+    assert "[ERROR] Runtime.UserCodeSyntaxError: Syntax error in module 'bad'" in result.log
 
 
 def test_init_runs_with_more_cpu_than_the_memorys_share(invoke, write_manifest) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+from pathlib import Path
+
 import pytest
 
 from orchestrator.errors import RuntimeImageError
@@ -29,3 +32,61 @@ def test_a_bad_prefix_is_one_clear_error(monkeypatch: pytest.MonkeyPatch, bad: s
     monkeypatch.setenv("LRUN_IMAGE_PREFIX", bad)
     with pytest.raises(RuntimeImageError, match="LRUN_IMAGE_PREFIX=.*is not a valid image"):
         _ = images.RUNTIMES["provided"].image
+
+
+def mmdebstrap_command(monkeypatch: pytest.MonkeyPatch, name: str) -> list[str]:
+    """The mmdebstrap command line the base build of runtime NAME runs."""
+    seen: list[list[str]] = []
+    monkeypatch.setattr(images, "_run", lambda command, what: seen.append(command))
+    images._mmdebstrap(images.RUNTIMES[name], Path("/nowhere/rootfs.tar"))
+    (command,) = seen
+    return command
+
+
+def test_only_the_expired_snapshot_suite_skips_apt_s_valid_until_check(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    option = '--aptopt=Acquire::Check-Valid-Until "false"'
+    sid = mmdebstrap_command(monkeypatch, "python3.14")
+    assert option in sid and sid[-2:] == ["sid", "/nowhere/rootfs.tar"]
+    for name, rt in images.RUNTIMES.items():
+        if rt.suite != "sid":
+            assert not any("Valid-Until" in arg for arg in mmdebstrap_command(monkeypatch, name))
+
+
+def python_hook(monkeypatch: pytest.MonkeyPatch, name: str) -> str:
+    hooks = [
+        arg.removeprefix("--customize-hook=")
+        for arg in mmdebstrap_command(monkeypatch, name)
+        if "usr/bin/python3" in arg
+    ]
+    assert len(hooks) == 1, hooks
+    return hooks[0]
+
+
+@pytest.mark.parametrize("name", [n for n in images.RUNTIMES if n.startswith("python")])
+def test_the_base_build_stops_when_the_suite_s_python3_is_another_release(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, name: str
+) -> None:
+    """The hook runs as mmdebstrap runs it (sh -c, the root as $1) on a root whose python3
+    points at the right release, then at another."""
+    hook = python_hook(monkeypatch, name)
+    (tmp_path / "usr" / "bin").mkdir(parents=True)
+    python3 = tmp_path / "usr" / "bin" / "python3"
+    python3.symlink_to(f"python{images.RUNTIMES[name].python}")
+    ok = subprocess.run(["sh", "-c", hook, "exec", str(tmp_path)], capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+    python3.unlink()
+    python3.symlink_to("python3.9")
+    wrong = subprocess.run(
+        ["sh", "-c", hook, "exec", str(tmp_path)], capture_output=True, text=True
+    )
+    assert wrong.returncode == 1
+    suite = images.RUNTIMES[name].suite
+    assert wrong.stderr.startswith(f"lrun: python3 in Debian {suite} is not python3."), wrong
+
+
+def test_runtimes_without_python_get_no_python_check(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, rt in images.RUNTIMES.items():
+        if rt.python is None:
+            assert not any("python3" in a for a in mmdebstrap_command(monkeypatch, name))

@@ -1,6 +1,8 @@
 """A handler as AWS's Python examples write them: boto3 imported and a client made at module
 level, which works on Lambda because its Python runtimes include the AWS SDK."""
 
+import platform
+
 import boto3
 import botocore
 
@@ -13,6 +15,7 @@ def handler(event, context):
         "botocore": botocore.__version__,
         "boto3_file": boto3.__file__,
         "region": s3.meta.region_name,
+        "python": platform.python_version(),
     }
 
 
