@@ -255,8 +255,8 @@ def _python_check(rt: RuntimeDef) -> list[str]:
     wanted = f"python{rt.python}"
     return [
         f'--customize-hook=test "$(readlink "$1/usr/bin/python3")" = {wanted} || '
-        f"{{ echo 'lrun: python3 in Debian {rt.suite} is not {wanted}; give {rt.name} the "
-        f"suite whose python3 is' >&2; exit 1; }}"
+        f"{{ echo 'lrun: python3 in Debian {rt.suite} is not {wanted}; set the suite of "
+        f"{rt.name} in orchestrator/sandbox/images.py to one whose python3 is' >&2; exit 1; }}"
     ]
 
 

@@ -21,6 +21,7 @@ REPORT = re.compile(
 
 TEMPLATES = {
     "python": ({"message": "Hello, lrun!"}, "hello invoked with"),
+    "python3.14": ({"message": "Hello, lrun!"}, "hello invoked with"),
     "nodejs": ({"message": "Hello, lrun!"}, "\tINFO\t"),
     "provided": (
         {"message": "Hello from a shell bootstrap!", "event": {"name": "lrun"}},
