@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -22,3 +24,17 @@ def write_manifest(tmp_path: Path) -> Callable[[str], Path]:
         return path
 
     return write
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_mounts_left(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Tests that SIGKILL `lrun serve` can leave an environment's /tmp mounted in their state
+    directory (the next lrun to start there sweeps it; a test's directory sees no next one).
+    Unmount such leftovers under pytest's temporary directories, or removing them fails."""
+    yield
+    root = str(tmp_path_factory.getbasetemp().parent) + os.sep
+    with open("/proc/self/mounts") as f:
+        mounted = [line.split()[1] for line in f]
+    for point in sorted(mounted, reverse=True):
+        if point.startswith(root) and os.path.basename(point).startswith("lrun-"):
+            subprocess.run(["umount", "-l", point], capture_output=True, check=False)

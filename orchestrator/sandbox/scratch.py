@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import re
 import shutil
 import subprocess
 import threading
@@ -28,12 +29,14 @@ import time
 from pathlib import Path
 
 from orchestrator.errors import BackendError
+from orchestrator.sandbox.ownership import process_started
 
 # ext4 without a journal keeps ~96% of its size free: the image is made larger by that much so
 # that /tmp holds the function's whole ephemeral storage.
 _USABLE_FRACTION = 0.96
 _TOOL_DIRS = ("/usr/sbin", "/sbin", "/usr/bin", "/bin")
 _LEFTOVER_AGE_S = 60.0
+_OWNER_DIR = re.compile(r"(\d+)-(\d+)")  # <pid>-<start time in clock ticks>
 _TOOL_TIMEOUT_S = 60.0
 
 
@@ -59,7 +62,11 @@ class ScratchDisks:
     """Makes environments' /tmp file systems under one directory (in lrun's state directory)."""
 
     def __init__(self, directory: Path) -> None:
-        self.directory = directory
+        # One directory per process, named for it: what a process killed between mounting and
+        # detaching left is then known to be an orphan, whoever shares the state directory.
+        self.root = directory
+        pid = os.getpid()
+        self.directory = directory / f"{pid}-{process_started(pid) or 0}"
         self._swept = False
 
     def begin(self, name: str, size_bytes: int) -> ScratchDisk:
@@ -70,20 +77,31 @@ class ScratchDisks:
         return ScratchDisk(self.directory, name, size_bytes)
 
     def _sweep(self) -> None:
-        """Remove what a process that died between mounting and detaching left behind."""
+        """Remove what processes that died between mounting and detaching left behind."""
         try:
-            entries = list(os.scandir(self.directory))
+            entries = list(os.scandir(self.root))
         except OSError:
             return
         for entry in entries:
             with contextlib.suppress(OSError):
-                if time.time() - entry.stat(follow_symlinks=False).st_mtime < _LEFTOVER_AGE_S:
-                    continue
-                if entry.is_dir(follow_symlinks=False):
-                    _umount(entry.path)
-                    os.rmdir(entry.path)
-                else:
-                    os.unlink(entry.path)
+                owner = _OWNER_DIR.fullmatch(entry.name)
+                if owner is not None and entry.is_dir(follow_symlinks=False):
+                    pid, started = int(owner[1]), owner[2]
+                    if process_started(pid) not in (started, ""):  # gone, or pid reused
+                        for leftover in os.scandir(entry.path):
+                            _remove(leftover)
+                        os.rmdir(entry.path)
+                elif time.time() - entry.stat(follow_symlinks=False).st_mtime >= _LEFTOVER_AGE_S:
+                    _remove(entry)  # an older lrun's, made beside the per-process directories
+
+
+def _remove(entry: os.DirEntry[str]) -> None:
+    with contextlib.suppress(OSError):
+        if entry.is_dir(follow_symlinks=False):
+            _umount(entry.path)
+            os.rmdir(entry.path)
+        else:
+            os.unlink(entry.path)
 
 
 class ScratchDisk:

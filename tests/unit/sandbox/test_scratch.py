@@ -42,3 +42,38 @@ def test_validate_says_when_tmp_is_memory(monkeypatch: pytest.MonkeyPatch, tmp_p
     monkeypatch.setattr(scratch, "unsupported", lambda: None)
     quiet = CliRunner().invoke(main, ["validate", "-f", str(manifest)])
     assert "note:" not in quiet.output
+
+
+def dead_pid() -> int:
+    """A pid no process has now."""
+    pid = 4_000_000
+    while os.path.exists(f"/proc/{pid}"):
+        pid -= 1
+    return pid
+
+
+def test_a_dead_process_leftovers_are_swept_and_a_live_ones_kept(tmp_path: Path) -> None:
+    disks = scratch.ScratchDisks(tmp_path)
+    mine = disks.directory
+    assert mine.parent == tmp_path and mine.name.startswith(f"{os.getpid()}-")
+    (mine / "lrun-live").mkdir(parents=True)
+    dead = tmp_path / f"{dead_pid()}-12345"
+    (dead / "lrun-gone").mkdir(parents=True)
+    (dead / "lrun-gone.img").write_bytes(b"x")
+    reused = tmp_path / f"{os.getpid()}-1"  # this pid, but a process that started earlier
+    (reused / "lrun-old").mkdir(parents=True)
+    disks._sweep()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [mine.name]
+    assert (mine / "lrun-live").is_dir()
+
+
+@pytest.mark.skipif(scratch.unsupported() is not None, reason="needs root and loop mounts")
+def test_a_mount_left_by_a_killed_process_is_unmounted(tmp_path: Path) -> None:
+    dead = tmp_path / f"{dead_pid()}-12345"
+    dead.mkdir()
+    disk = scratch.ScratchDisk(dead, "lrun-left", 8 << 20)
+    disk.mount()  # mounted, and never detached: as if its process was killed here
+    assert os.path.ismount(disk.mountpoint)
+    scratch.ScratchDisks(tmp_path)._sweep()
+    assert not os.path.ismount(disk.mountpoint)
+    assert list(tmp_path.iterdir()) == []
