@@ -134,6 +134,32 @@ class ServerClient:
         rows: list[dict[str, Any]] = json.loads(body)
         return rows
 
+    def functions(self) -> list[dict[str, Any]]:
+        """Every function the server serves, manifest and API-created, with its source."""
+        return self._get_json("/lrun/functions")  # type: ignore[no-any-return]
+
+    def function(self, name: str) -> dict[str, Any]:
+        """GetFunction's answer for ``name``."""
+        found: dict[str, Any] = self._get_json(f"/2015-03-31/functions/{_quoted(name)}")
+        return found
+
+    def delete_function(self, name: str) -> None:
+        """DeleteFunction: refused (with AWS's error) for a manifest function."""
+        path = f"/2015-03-31/functions/{_quoted(name)}"
+        status, headers, body = self._request("DELETE", path, timeout=30.0)
+        if status != 204:
+            raise _error(headers, body)
+
+    def _get_json(self, path: str) -> Any:
+        status, headers, body = self._request("GET", path, timeout=30.0)
+        if status != 200:
+            raise _error(headers, body)
+        return json.loads(body)
+
+
+def _quoted(name: str) -> str:
+    return urllib.parse.quote(name, safe="")
+
 
 def _error(headers: dict[str, str], body: bytes) -> LambdaError:
     """The server's error as the LambdaError it was, so the CLI reports it the same way."""

@@ -214,6 +214,7 @@ class LambdaApi:
         add("DELETE", eic, self.delete_invoke_config)
         add("GET", f"{eic}/list", self.list_invoke_configs)
         add("GET", "/lrun/environments", self.environments)
+        add("GET", "/lrun/functions", self.all_functions)
         add("GET", "/lrun/health", self.health)
 
     # Invoke
@@ -596,6 +597,23 @@ class LambdaApi:
 
     async def environments(self, request: Request) -> Response:
         return json_response(200, [view.__dict__ for view in self.service.environments()])
+
+    async def all_functions(self, request: Request) -> Response:
+        """Every function with where it comes from (`lrun functions ls`), unpaginated."""
+        manifest = self.service.manifest
+        rows = []
+        for name in sorted(self.service.functions):
+            config = await self.configuration_of(name)
+            if self.api_record(name) is not None:
+                config["Source"] = "api"
+            else:
+                config["Source"] = str(manifest.path) if manifest is not None else "manifest"
+            spec = self.service.functions[name].spec
+            config["Layers"] = len(spec.layers)
+            if spec.image:
+                config["ImageUri"] = spec.image
+            rows.append(config)
+        return json_response(200, rows)
 
     async def health(self, request: Request) -> Response:
         return json_response(200, {"status": "ok", "functions": sorted(self.service.functions)})

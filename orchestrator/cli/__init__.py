@@ -18,6 +18,7 @@ import click
 
 from orchestrator import __version__, trace
 from orchestrator.cli.common import err
+from orchestrator.cli.functions import functions
 from orchestrator.cli.invoke import invoke
 from orchestrator.cli.project import init, validate
 from orchestrator.cli.queue import queue
@@ -45,7 +46,7 @@ def main() -> None:
     """Run AWS Lambda functions locally, in real containers, the way Lambda runs them."""
 
 
-for command in (validate, runtimes, invoke, init, serve, ps, events, queue):
+for command in (validate, runtimes, invoke, init, serve, ps, events, queue, functions):
     main.add_command(command)
 
 

@@ -21,7 +21,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from tests.acceptance.conftest import LrunServer, start_server
+from tests.acceptance.conftest import Lrun, LrunServer, start_server
 
 ROLE = "arn:aws:iam::000000000000:role/lambda-role"
 CODE = """import os
@@ -165,7 +165,7 @@ def test_a_function_made_through_the_api_lives_its_whole_life(tmp_path: Path) ->
         server.clean_up()
 
 
-def test_the_aws_cli_creates_waits_invokes_and_deletes(tmp_path: Path) -> None:
+def test_the_aws_cli_creates_waits_invokes_and_deletes(tmp_path: Path, lrun: Lrun) -> None:
     root = project(tmp_path / "project")
     server = start_server(root, tmp_path / "state")
     (tmp_path / "code.zip").write_bytes(code_zip(5))
@@ -225,6 +225,43 @@ def test_the_aws_cli_creates_waits_invokes_and_deletes(tmp_path: Path) -> None:
         assert again.returncode != 0
         assert "ResourceConflictException" in again.stderr
         assert "Function already exist: cli-made" in again.stderr
+        # lrun's own view: both kinds together, then a delete through it.
+        assert (
+            aws(
+                "create-function",
+                "--function-name",
+                "cli-two",
+                "--runtime",
+                "python3.13",
+                "--role",
+                ROLE,
+                "--handler",
+                "app.handler",
+                "--zip-file",
+                "fileb://code.zip",
+                "--memory-size",
+                "512",
+            ).returncode
+            == 0
+        )
+        listed = lrun("functions", "ls", "--json", cwd=root, env=server.env)
+        assert listed.returncode == 0, listed.stderr
+        sources = {row["FunctionName"]: row["Source"] for row in json.loads(listed.stdout)}
+        assert sources == {"hello": str(root / "lrun.yaml"), "cli-made": "api", "cli-two": "api"}
+        wide = {**server.env, "COLUMNS": "200"}  # rich fits a table to the terminal's width
+        table = lrun("functions", "ls", cwd=root, env=wide)
+        assert table.returncode == 0 and "cli-two" in table.stdout and "manifest" in table.stdout
+        got = lrun("functions", "get", "cli-two", "--json", cwd=root, env=server.env)
+        assert json.loads(got.stdout)["Configuration"]["MemorySize"] == 512
+        shown = lrun("functions", "get", "cli-two", cwd=root, env=wide)
+        assert shown.returncode == 0 and "512" in shown.stdout
+        refused = lrun("functions", "delete", "hello", cwd=root, env=server.env)
+        assert refused.returncode != 0 and "managed by the manifest" in refused.stderr
+        deleted = lrun("functions", "delete", "cli-two", cwd=root, env=server.env)
+        assert deleted.returncode == 0 and "deleted cli-two" in deleted.stdout
+        gone = lrun("functions", "get", "cli-two", cwd=root, env=server.env)
+        assert gone.returncode != 0 and "Function not found" in gone.stderr
+
         assert aws("delete-function", "--function-name", "cli-made").returncode == 0
         gone = aws("get-function", "--function-name", "cli-made")
         assert gone.returncode != 0 and "ResourceNotFoundException" in gone.stderr

@@ -342,3 +342,14 @@ def test_a_request_for_the_upload_route_may_be_larger_than_the_server_limit(
         )
 
     scenario(tmp_path, test)
+
+
+def test_lrun_functions_lists_both_kinds_with_their_source(tmp_path: Path) -> None:
+    async def test(api: Api, functions: FunctionApi) -> None:
+        ok(await api("POST", FUNCTIONS, create_body()), 201)
+        rows = {row["FunctionName"]: row for row in ok(await api("GET", "/lrun/functions"))}
+        assert rows["made"]["Source"] == "api"
+        assert rows["echo"]["Source"] == str(tmp_path / "lrun.yaml")
+        assert rows["made"]["Layers"] == 0 and rows["made"]["State"] == "Active"
+
+    scenario(tmp_path, test)

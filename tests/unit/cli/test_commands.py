@@ -145,6 +145,24 @@ def test_without_a_server_ps_and_events_say_how_to_start_one(
     assert one_line_error(lrun(runner, *command), 2) == NO_SERVER
 
 
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["functions", "ls"],
+        ["functions", "ls", "--json"],
+        ["functions", "get", "f"],
+        ["functions", "delete", "f"],
+    ],
+)
+def test_without_a_server_functions_says_how_to_start_one(
+    runner: CliRunner, command: list[str]
+) -> None:
+    assert one_line_error(lrun(runner, *command), 2) == (
+        "error: no `lrun serve` is running; functions created through the API live in it: "
+        "start one with: lrun serve\n"
+    )
+
+
 def test_a_server_that_is_gone_is_no_server(runner: CliRunner, tmp_path: Path) -> None:
     """A state file left by a server that died names a process that is not there."""
     state = tmp_path / "state"

@@ -1,0 +1,121 @@
+"""`lrun functions ls|get|delete`: the running server's functions, the manifest's and those
+created through Lambda's API together, as tables or JSON.
+
+They go through the running `lrun serve` (it owns API-created functions and their store); heavy
+modules are imported inside the commands, so `lrun --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from orchestrator.errors import ServerUnavailable
+
+if TYPE_CHECKING:
+    from orchestrator.api.client import ServerClient
+
+
+def _server() -> ServerClient:
+    from orchestrator.api import client
+
+    server = client.find()
+    if server is None:
+        raise ServerUnavailable(
+            "no `lrun serve` is running; functions created through the API live in it: start "
+            "one with: lrun serve"
+        )
+    return server
+
+
+@click.group()
+def functions() -> None:
+    """Functions served: the manifest's and those created through the API (CreateFunction)."""
+
+
+@functions.command("ls")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+def list_functions(as_json: bool) -> None:
+    """List every function, with where it comes from."""
+    rows = _server().functions()
+    if as_json:
+        click.echo(json.dumps(rows))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(
+        "function", "from", "runtime", "handler / image", "memory", "timeout", "state", "layers"
+    )
+    for row in rows:
+        table.add_row(
+            row["FunctionName"],
+            "API" if row["Source"] == "api" else "manifest",
+            row.get("Runtime", "-"),
+            row.get("Handler") or row.get("ImageUri") or "-",
+            f"{row['MemorySize']} MB",
+            f"{row['Timeout']} s",
+            _state(row),
+            str(row["Layers"]),
+        )
+    Console().print(table)
+
+
+@functions.command("get")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print GetFunction's JSON for scripts.")
+def get_function(name: str, as_json: bool) -> None:
+    """Show one function as GetFunction answers for it."""
+    found = _server().function(name)
+    if as_json:
+        click.echo(json.dumps(found))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    config: dict[str, Any] = found["Configuration"]
+    table = Table("setting", "value", title=config["FunctionName"])
+    for key in (
+        "FunctionArn",
+        "PackageType",
+        "Runtime",
+        "Handler",
+        "Role",
+        "MemorySize",
+        "Timeout",
+        "EphemeralStorage",
+        "Description",
+        "State",
+        "LastUpdateStatus",
+        "LastModified",
+        "CodeSize",
+        "CodeSha256",
+        "RevisionId",
+    ):
+        if key in config:
+            value = config[key]
+            table.add_row(key, json.dumps(value) if isinstance(value, dict) else str(value))
+    variables = config.get("Environment", {}).get("Variables", {})
+    for variable, value in variables.items():
+        table.add_row(f"Environment {variable}", value)
+    code = found.get("Code", {})
+    table.add_row("Code", code.get("Location") or code.get("ImageUri") or "-")
+    for tag, value in found.get("Tags", {}).items():
+        table.add_row(f"Tag {tag}", value)
+    Console().print(table)
+
+
+@functions.command("delete")
+@click.argument("name")
+def delete_function(name: str) -> None:
+    """Delete a function created through the API (manifest functions are the manifest's)."""
+    _server().delete_function(name)
+    click.echo(f"deleted {name}")
+
+
+def _state(row: dict[str, Any]) -> str:
+    """``Active``, or what an update in progress or failed adds to it."""
+    update = row.get("LastUpdateStatus")
+    return str(row["State"]) + ("" if update in (None, "Successful") else f" ({update})")
