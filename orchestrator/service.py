@@ -383,16 +383,18 @@ class Service:
                 await self._invoker.stop_environment(env)
             self._end(slot_id, env)
         finally:
-            # Kept for the log file once the runtime asked for its next event: its output is
-            # complete by then (exactly so with an output pipe, sandbox.pipe).
-            self._on_log(spec.name, done)
             self._returning[spec.name] -= 1
             returned = self._returned.pop(spec.name, None)
             if returned is not None and not returned.done():
                 returned.set_result(None)
-        if not settle:  # answered early: its last lines may trail; recorded once they are in
-            await self._invoker.settle_log(env)
-        self._on_log(spec.name, done)
+        # Kept for the log file once the runtime asked for its next event: its output is complete
+        # by then (exactly so with an output pipe, sandbox.pipe; without one, an invocation
+        # answered early waits for its trailing lines to settle).
+        try:
+            if not settle:
+                await self._invoker.settle_log(env)
+        finally:
+            self._on_log(spec.name, done)
 
     async def _reacquire(self, name: str, created: Create) -> Reuse | Create:
         """Before starting a new environment, wait a moment for one that has answered and is

@@ -22,6 +22,7 @@ import base64
 import contextlib
 import json
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,8 +67,10 @@ class Watch:
     ended: list[float] = field(default_factory=list)  # monotonic time each sleeper ended
     logged: dict[str, InvocationResult] = field(default_factory=dict)  # by request id
     texts: dict[str, str] = field(default_factory=dict)  # each log as it was when recorded
+    records: Counter[str] = field(default_factory=Counter)  # how often each was recorded
 
     def on_log(self, function: str, result: InvocationResult) -> None:
+        self.records[result.request_id] += 1
         self.logged[result.request_id] = result
         self.texts[result.request_id] = result.log  # what the server's log file gets
 
@@ -186,6 +189,7 @@ async def the_next_caller_is_unharmed(w: World, function: str = "sleepy") -> Non
     assert all(fc.refused == [] for fc in w.served.backend.live())
     assert all(fc.exit is None for fc in w.served.backend.live())
     assert len(w.served.backend.exits) == 0
+    assert set(w.watch.records.values()) == {1}, w.watch.records  # each recorded once
 
 
 # A client of the Lambda API that goes away
