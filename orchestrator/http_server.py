@@ -48,6 +48,9 @@ class Limits:
     idle_timeout_s: float = 60.0
     max_connections: int = 1024  # in total: at the cap the longest idle connection makes room
     max_per_peer: int | None = None  # per client address, likewise
+    # Requests whose route lets their body be larger than ``max_body`` (code uploads), held at
+    # once from their first byte over it until answered; more are refused with 429.
+    max_large_bodies: int = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,6 +205,7 @@ class Connections:
         self.limits = limits
         self._all: set[_Protocol] = set()
         self._by_peer: dict[str, set[_Protocol]] = {}
+        self.large: set[_Protocol] = set()  # holding a body over max_body (see Limits)
         self._sweeper: asyncio.Task[None] | None = None
 
     def __len__(self) -> int:
@@ -228,6 +232,7 @@ class Connections:
 
     def remove(self, conn: _Protocol) -> None:
         self._all.discard(conn)
+        self.large.discard(conn)
         mine = self._by_peer.get(conn.peer)
         if mine is not None:
             mine.discard(conn)
@@ -372,6 +377,7 @@ class _Protocol(asyncio.Protocol):
     def _answer_refusal(self) -> None:
         assert self._refusal is not None
         status, size = self._refusal
+        self._registry.large.discard(self)  # its body is dropped, not held
         if status == 413:
             request = self._request(b"")
             answer = self._router.dispatch_too_large(request, size, self._max_body)
@@ -409,7 +415,11 @@ class _Protocol(asyncio.Protocol):
         declared = self._headers.get("content-length", "")
         if declared.isdigit() and self._over(int(declared)):
             self._refuse(413, int(declared))  # refused before a byte of it is read
-        elif self._headers.get("expect", "").lower() == "100-continue" and self._transport:
+        elif (
+            self._refusal is None
+            and self._headers.get("expect", "").lower() == "100-continue"
+            and self._transport
+        ):
             self._transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
 
     def on_body(self, body: bytes) -> None:
@@ -418,7 +428,7 @@ class _Protocol(asyncio.Protocol):
         self._body_size += len(body)
         if self._over(self._body_size):
             self._refuse(413)  # a chunked body, cut off as soon as it is over
-        else:
+        elif self._refusal is None:
             self._body.append(body)
 
     def _over(self, size: int) -> bool:
@@ -434,6 +444,12 @@ class _Protocol(asyncio.Protocol):
                 route_limit = self._router.body_limit(method, url.path.decode("latin-1"))
                 if route_limit is not None:
                     self._max_body = route_limit
+            if size <= self._max_body:  # a large body its route allows: a few at a time
+                large = self._registry.large
+                if self not in large and len(large) >= self._limits.max_large_bodies:
+                    self._refuse(429)
+                    return False
+                large.add(self)
         return size > self._max_body
 
     def on_message_complete(self) -> None:
@@ -443,7 +459,9 @@ class _Protocol(asyncio.Protocol):
         body = b"".join(self._body)
         self._body = []
         request = self._request(body)
-        self._schedule(self._router.dispatch(request), self._parser.should_keep_alive())
+        task = self._schedule(self._router.dispatch(request), self._parser.should_keep_alive())
+        if self in self._registry.large:  # held until answered: its handler holds it too
+            task.add_done_callback(lambda _: self._registry.large.discard(self))
 
     def _request(self, body: bytes) -> Request:
         url = httptools.parse_url(self._url) if self._url else None
@@ -460,13 +478,14 @@ class _Protocol(asyncio.Protocol):
 
     def _schedule(
         self, answer: Awaitable[Response], keep_alive: bool, linger: bool = False
-    ) -> None:
+    ) -> asyncio.Task[None]:
         task = asyncio.get_running_loop().create_task(
             self._answer(answer, keep_alive, self._pending, linger)
         )
         self._pending = task
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     async def _answer(
         self,
@@ -507,6 +526,7 @@ _REASONS = {
     414: "the request target is too long",
     431: "the request's headers are too large or too many",
     400: "the request is not valid HTTP/1.1",
+    429: "too many large requests (code uploads) at once; retry when one has been answered",
 }
 
 

@@ -268,3 +268,39 @@ def test_the_aws_cli_creates_waits_invokes_and_deletes(tmp_path: Path, lrun: Lru
         server.finish()
     finally:
         server.clean_up()
+
+
+def test_uploads_beyond_6_mb_are_taken_and_beyond_50_mb_refused_as_aws_does(
+    tmp_path: Path,
+) -> None:
+    root = project(tmp_path / "project")
+    server = start_server(root, tmp_path / "state")
+    try:
+        lam = client(server)
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+            archive.writestr("app.py", CODE.replace("VERSION", "9"))
+            archive.writestr("blob.bin", os.urandom(8 * 1024 * 1024))  # over the 6 MB of others
+        big = buffer.getvalue()
+        lam.create_function(
+            FunctionName="big",
+            Runtime="python3.13",
+            Role=ROLE,
+            Handler="app.handler",
+            Code={"ZipFile": big},
+        )
+        wait(lam, "function_active_v2", "big")
+        assert invoke(lam, "big")["version"] == 9
+        assert lam.get_function(FunctionName="big")["Configuration"]["CodeSize"] == len(big)
+        with pytest.raises(ClientError) as caught:
+            lam.update_function_code(FunctionName="big", ZipFile=os.urandom(52_428_801))
+        error = caught.value.response
+        assert error["ResponseMetadata"]["HTTPStatusCode"] == 413
+        assert error["Error"]["Code"] == "RequestEntityTooLargeException"
+        assert error["Error"]["Message"] == (
+            "Request must be smaller than 69905067 bytes for the UpdateFunctionCode operation"
+        )
+        assert invoke(lam, "big")["version"] == 9  # unchanged
+        server.finish()
+    finally:
+        server.clean_up()

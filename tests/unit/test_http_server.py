@@ -4,6 +4,7 @@ loopback socket (keep-alive, pipelining, 100-continue, queries, long-poll cancel
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 
 import pytest
@@ -592,6 +593,51 @@ def test_a_route_may_take_a_larger_body_and_only_that_route() -> None:
                 await client.send(request_bytes("POST", "/in", body=b"i" * 2000))
                 assert (await client.response()).status == 413
         assert [len(r.body) for r in seen] == [2000, 2000]
+
+    run(scenario())
+
+
+def test_large_bodies_are_taken_a_few_at_a_time() -> None:
+    """A route's larger limit must not let every connection hold that much at once: beyond
+    ``max_large_bodies`` such requests are refused (429) until one has been answered."""
+    router, seen = counting_router()
+    release = asyncio.Event()
+
+    async def upload(req: Request) -> Response:
+        seen.append(req)
+        await release.wait()
+        return Response(200, b"stored")
+
+    router.add("POST", "/upload", upload, max_body=3000)
+    limits = dataclasses.replace(SMALL, max_large_bodies=1)
+
+    async def scenario() -> None:
+        async with serving(router, limits) as port:
+            async with connected(port) as first, connected(port) as second:
+                # The first holds its slot from its head on (its body still arriving) ...
+                await first.send(request_bytes("POST", "/upload", body=b"a" * 2000)[:-1000])
+                await asyncio.sleep(0.05)
+                await second.send(request_bytes("POST", "/upload", body=b"b" * 2000))
+                refused = await second.response()
+                assert refused.status == 429
+                assert "too many large requests" in refused.body.decode()
+                # ... and while it is being answered.
+                await first.send(b"a" * 1000)
+                for _ in range(100):
+                    if seen:
+                        break
+                    await asyncio.sleep(0.01)
+                async with connected(port) as third:
+                    await third.send(request_bytes("POST", "/upload", body=b"c" * 2000))
+                    assert (await third.response()).status == 429
+                release.set()
+                assert (await first.response()).status == 200
+            async with connected(port) as fourth:  # answered: the slot is free again
+                await fourth.send(request_bytes("POST", "/upload", body=b"d" * 2000))
+                assert (await fourth.response()).status == 200
+            async with connected(port) as small:  # small bodies never count
+                await small.send(request_bytes("POST", "/in", body=b"s" * 10))
+                assert (await small.response()).status == 200
 
     run(scenario())
 
