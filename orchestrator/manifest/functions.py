@@ -47,6 +47,7 @@ RUNTIME_NAMES = (
     "nodejs24.x",
     "ruby3.3",
     "provided",
+    "java21",
 )  # images: sandbox/images
 
 MEMORY_RANGE = (128, 10240)  # MB

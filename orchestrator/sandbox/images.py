@@ -18,7 +18,7 @@ import sys
 import tempfile
 import zipfile
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from orchestrator.errors import RuntimeImageError
@@ -68,6 +68,9 @@ class RuntimeDef:
     packages: tuple[str, ...]
     python: str | None = None  # for Python runtimes: the version wheels are fetched for
     node: NodeWheel | None = None  # Node.js from a wheel, else Debian's (the packages)
+    # More packages for the Dockerfile's build stage only (FROM its BUILD_BASE): a compiler
+    # the image itself need not carry.
+    build_packages: tuple[str, ...] = ()
 
     @property
     def image(self) -> str:
@@ -92,6 +95,14 @@ RUNTIMES = {
     # Debian trixie is the release with Ruby 3.3 (bookworm has 3.1).
     "ruby3.3": RuntimeDef("ruby3.3", "ruby", "trixie", ("ruby3.3",)),
     "provided": RuntimeDef("provided", "provided", "bookworm", ("curl", "ca-certificates")),
+    # Debian trixie's OpenJDK 21 and Jackson; the JDK only compiles lrun's client at build time.
+    "java21": RuntimeDef(
+        "java21",
+        "java",
+        "trixie",
+        ("openjdk-21-jre-headless", "libjackson2-databind-java"),
+        build_packages=("openjdk-21-jdk-headless",),
+    ),
 }
 assert tuple(RUNTIMES) == RUNTIME_NAMES
 
@@ -130,11 +141,20 @@ def base_image(rt: RuntimeDef) -> str:
     return f"{image_prefix()}/base-{rt.suite}:{base_digest(rt)}"
 
 
+def build_base_image(rt: RuntimeDef) -> str | None:
+    """The base of ``rt``'s build stage (its packages and its build packages), if it has one."""
+    if not rt.build_packages:
+        return None
+    return base_image(replace(rt, packages=rt.packages + rt.build_packages, build_packages=()))
+
+
 def runtime_digest(rt: RuntimeDef) -> str:
     folder = source_dir("runtimes") / rt.folder
     files = sorted(p for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
     node = rt.node.requirement + rt.node.platform if rt.node is not None else ""
     parts = [base_digest(rt).encode(), (rt.python or "").encode(), node.encode()]
+    if rt.build_packages:  # only then, so that other runtimes' digests stay as they were
+        parts.append(",".join(rt.build_packages).encode())
     for path in files:
         parts += [str(path.relative_to(folder)).encode(), path.read_bytes()]
         parts.append(b"x" if os.access(path, os.X_OK) else b"-")
@@ -181,16 +201,14 @@ def build(backend: Backend, name: str, progress: Progress, force: bool = False) 
     with tempfile.TemporaryDirectory(prefix=f"lrun-build-{name}-") as tmp:
         work = Path(tmp)
         base = base_image(rt)
-        if force or backend.image(base) is None:
-            progress(f"making a Debian {rt.suite} root filesystem with {', '.join(rt.packages)}")
-            tarball = work / "rootfs.tar"
-            _mmdebstrap(rt, tarball)
-            progress(f"importing it as {base}")
-            backend.import_rootfs(tarball, base, {LABEL_IMAGE: rt.suite})
-            tarball.unlink()
+        _ensure_base(backend, rt, base, work, progress, force)
         context = work / "context"
         shutil.copytree(source_dir("runtimes") / rt.folder, context)
         build_args = {"BASE": base}
+        if (build_base := build_base_image(rt)) is not None:
+            with_build = replace(rt, packages=rt.packages + rt.build_packages)
+            _ensure_base(backend, with_build, build_base, work, progress, force)
+            build_args["BUILD_BASE"] = build_base
         if rt.python is not None:
             progress(f"fetching the runtime interface client for Python {rt.python}")
             _install_wheels(rt.python, context / "requirements.txt", context / "runtime")
@@ -208,6 +226,20 @@ def build(backend: Backend, name: str, progress: Progress, force: bool = False) 
         labels = {LABEL_IMAGE: rt.name, LABEL_RUNTIME_HASH: runtime_digest(rt)}
         backend.build(context, rt.image, build_args, labels)
     return True
+
+
+def _ensure_base(
+    backend: Backend, rt: RuntimeDef, base: str, work: Path, progress: Progress, force: bool
+) -> None:
+    """Make and import the Debian root filesystem ``base`` of ``rt``'s packages if missing."""
+    if not force and backend.image(base) is not None:
+        return
+    progress(f"making a Debian {rt.suite} root filesystem with {', '.join(rt.packages)}")
+    tarball = work / "rootfs.tar"
+    _mmdebstrap(rt, tarball)
+    progress(f"importing it as {base}")
+    backend.import_rootfs(tarball, base, {LABEL_IMAGE: rt.suite})
+    tarball.unlink()
 
 
 def _run(command: list[str], what: str) -> None:
@@ -235,6 +267,8 @@ def _mmdebstrap(rt: RuntimeDef, tarball: Path) -> None:
         "--dpkgopt=path-exclude=/usr/share/doc/*",
         "--dpkgopt=path-exclude=/usr/share/man/*",
         "--dpkgopt=path-exclude=/usr/share/locale/*",
+        # man pages are excluded, but update-alternatives (OpenJDK's) links into man1.
+        '--setup-hook=mkdir -p "$1/usr/share/man/man1"',
         f"--customize-hook=echo '{user}' >> \"$1/etc/passwd\"",
         f"--customize-hook=echo 'sbx_user1051:x:{SANDBOX_GID}:' >> \"$1/etc/group\"",
         '--customize-hook=mkdir -p "$1/var/task" "$1/var/runtime" "$1/opt"',

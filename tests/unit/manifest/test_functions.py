@@ -28,7 +28,8 @@ SIZE_PREFIX = (
 MEMORY_RULE = "memory must be an integer number of MB from 128 to 10240"
 TIMEOUT_RULE = "timeout must be an integer number of seconds from 1 to 900"
 RUNTIMES_TEXT = (
-    "python3.11, python3.13, python3.14, nodejs20.x, nodejs22.x, nodejs24.x, ruby3.3, provided"
+    "python3.11, python3.13, python3.14, nodejs20.x, nodejs22.x, nodejs24.x, ruby3.3, provided, "
+    "java21"
 )
 EPHEMERAL_RULE = "ephemeral_storage must be an integer number of MB from 512 to 10240"
 
