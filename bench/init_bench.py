@@ -42,6 +42,7 @@ LAMBDA: dict[str, tuple[str, float, float]] = {
     "nodejs24.x": ("nodejs24.x", 135, 136),
     "ruby3.3": ("ruby", 249, 249),
     "provided": ("provided", 38, 42),
+    "java21": ("java", 242, 235),
 }
 INIT = re.compile(r"Init Duration: ([\d.]+) ms")
 

@@ -50,6 +50,12 @@ RUNTIME_NAMES = (
     "java21",
 )  # images: sandbox/images
 
+_NEEDS_HANDLER = ("python", "nodejs", "java")
+_HANDLER_EXAMPLES = {
+    "node": ("MODULE.FUNCTION", "index.handler"),
+    "java": ("CLASS::METHOD", "example.Hello::handleRequest"),
+}
+
 MEMORY_RANGE = (128, 10240)  # MB
 TIMEOUT_RANGE = (1, 900)  # seconds
 DEFAULT_TIMEOUT = 3  # memory and ephemeral storage default to the bottom of their range
@@ -255,9 +261,9 @@ class _FunctionReader(Reader):
             fix = "use command: [app.handler] to override the image's CMD"
             message = f"handler is not allowed for image functions; {fix}"
             self.add(items["handler"][0], f"{path}.handler", message)
-        elif "handler" not in items and not is_image and runtime.startswith(("python", "nodejs")):
-            example = "index.handler" if runtime.startswith("nodejs") else "app.handler"
-            fix = f"add handler: MODULE.FUNCTION, e.g. handler: {example}"
+        elif "handler" not in items and not is_image and runtime.startswith(_NEEDS_HANDLER):
+            form, example = _HANDLER_EXAMPLES.get(runtime[:4], ("MODULE.FUNCTION", "app.handler"))
+            fix = f"add handler: {form}, e.g. handler: {example}"
             self.add(key, path, f"handler is required for runtime {runtime!r}; {fix}")
         if is_image and "layers" in items:
             fix = "build the layers' files into the image, as Lambda requires for image functions"

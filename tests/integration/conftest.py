@@ -26,6 +26,7 @@ from orchestrator.sandbox.backend import LABEL_OWNER
 from orchestrator.sandbox.docker_backend import DockerBackend
 from orchestrator.sandbox.invocation import InvocationResult
 from orchestrator.sandbox.oneshot import invoke_once
+from tests.integration.javac import build_test_functions
 
 T = TypeVar("T")
 OWNER = f"test-{os.getpid()}-{secrets.token_hex(4)}"
@@ -57,6 +58,14 @@ def backend() -> Iterator[DockerBackend]:
 def engine() -> docker.DockerClient:
     """The Docker SDK itself, for reading back what lrun asked the engine for."""
     return docker.from_env()
+
+
+@pytest.fixture(scope="session")
+def java_code(
+    backend: DockerBackend, engine: docker.DockerClient, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """tests/integration/functions/java compiled (by the java21 image's build stage JDK)."""
+    return build_test_functions(engine, tmp_path_factory.mktemp("java"))
 
 
 def run(coro: Awaitable[T]) -> T:

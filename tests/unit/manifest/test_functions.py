@@ -336,8 +336,8 @@ def test_unknown_runtime_did_you_mean(tmp_path: Path) -> None:
     )
     message = one_problem(write_function(tmp_path, runtime="python3.12")).message
     assert message.startswith("unknown runtime 'python3.12'; did you mean 'python3.1")
-    message = one_problem(write_function(tmp_path, runtime="java21")).message
-    assert message == (f"unknown runtime 'java21'; runtime must be one of: {RUNTIMES_TEXT}")
+    message = one_problem(write_function(tmp_path, runtime="dotnet8")).message
+    assert message == (f"unknown runtime 'dotnet8'; runtime must be one of: {RUNTIMES_TEXT}")
 
 
 def test_missing_handler(tmp_path: Path) -> None:
@@ -348,6 +348,14 @@ def test_missing_handler(tmp_path: Path) -> None:
         "functions.hello",
         "handler is required for runtime 'python3.13'; "
         "add handler: MODULE.FUNCTION, e.g. handler: app.handler",
+    )
+
+
+def test_missing_java_handler_names_its_form(tmp_path: Path) -> None:
+    path = write_function(tmp_path, runtime="java21", handler=None)
+    assert one_problem(path).message == (
+        "handler is required for runtime 'java21'; "
+        "add handler: CLASS::METHOD, e.g. handler: example.Hello::handleRequest"
     )
 
 

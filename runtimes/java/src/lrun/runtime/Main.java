@@ -52,6 +52,10 @@ public final class Main {
     private Main() {}
 
     public static void main(String[] args) throws Exception {
+        if (args.length > 0 && args[0].equals("--archive")) {
+            archiveRun();
+            return;
+        }
         // Output is written unbuffered: lrun gives an invocation exactly what its runtime wrote
         // before posting the answer or asking for the next event (orchestrator/sandbox/pipe.py),
         // so nothing may wait in a buffer of the JVM by then.
@@ -108,6 +112,22 @@ public final class Main {
             if (exit) {
                 System.exit(1);
             }
+        }
+    }
+
+    /** What every start loads, run once at image build with -XX:ArchiveClassesAtExit: the JVM
+     * then maps these classes from the archive instead of loading them at each cold start. */
+    private static void archiveRun() throws Exception {
+        setRuntimeLogger(new Logger());
+        Json.warm();
+        Json.serializer(java.util.Map.class).read(new ByteArrayInputStream("{}".getBytes(StandardCharsets.UTF_8)));
+        ClassLoader loader = customerClassLoader("/nonexistent", "/nonexistent");
+        Loader.load("lrun.runtime.Main::flush", loader);
+        new LambdaContext(new RuntimeApi.Invocation(), new Logger()).getRemainingTimeInMillis();
+        try {
+            new RuntimeApi("127.0.0.1:9").next(); // nothing listens: loads the HTTP client
+        } catch (java.io.IOException expected) {
+            // as intended
         }
     }
 
