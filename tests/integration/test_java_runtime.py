@@ -5,6 +5,7 @@ reports them, JAVA_TOOL_OPTIONS, and the template's shipped class."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import docker
@@ -53,6 +54,23 @@ def test_a_pojo_that_cannot_be_read_is_aws_s_parsing_error(
     assert result.function_error == "Unhandled"
     assert body["errorType"] == "java.lang.RuntimeException", body
     assert body["errorMessage"] == "An error occurred during JSON parsing"
+
+
+def test_a_layers_java_lib_jars_are_on_the_class_path(
+    invoke, write_manifest, java_code, tmp_path
+) -> None:
+    """Lambda's Java runtimes add /opt/java/lib/*.jar (a layer's java/lib) after lib/*.jar."""
+    shutil.copytree(java_code, tmp_path / "code", ignore=shutil.ignore_patterns("lib"))
+    (tmp_path / "layer" / "java" / "lib").mkdir(parents=True)
+    shutil.copy2(java_code / "lib" / "greeting.jar", tmp_path / "layer" / "java" / "lib")
+    path = write_manifest(
+        "functions:\n  order: {runtime: java21, code: ./code, handler: example.OrderHandler, "
+        "layers: [./layer]}\n"
+    )
+    event = {"orderId": "o-2", "quantities": [4]}
+    result = invoke(load_function(path, "order"), json.dumps(event).encode())
+    assert result.function_error is None, (result.payload, result.log)
+    assert json.loads(result.payload)["greeting"] == "Hello from a jar in lib/, o-2!"
 
 
 def test_a_stream_handler_gets_the_bytes_and_the_context(invoke, write_manifest, java_code) -> None:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
 
 from orchestrator.errors import RuntimeImageError
 from orchestrator.sandbox import images
+from tests.fakes import FakeBackend
 
 
 def test_images_are_under_lrun_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -90,3 +92,40 @@ def test_runtimes_without_python_get_no_python_check(monkeypatch: pytest.MonkeyP
     for name, rt in images.RUNTIMES.items():
         if rt.python is None:
             assert not any("python3" in a for a in mmdebstrap_command(monkeypatch, name))
+
+
+def test_java21_compiles_in_a_build_stage_whose_base_adds_the_jdk(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The JDK is only in BUILD_BASE (the Dockerfile's build stage): the image runs on the JRE."""
+    monkeypatch.setenv("LRUN_IMAGE_PREFIX", "lrun-test")
+    java = images.RUNTIMES["java21"]
+    assert "openjdk-21-jdk-headless" not in java.packages
+    build_base = images.build_base_image(java)
+    assert build_base is not None and build_base != images.base_image(java)
+    assert build_base.startswith("lrun-test/base-trixie:")
+    assert all(images.build_base_image(rt) is None for rt in images.RUNTIMES.values() if rt != java)
+
+    made: list[str] = []
+
+    def mmdebstrap(rt: images.RuntimeDef, tarball: Path) -> None:
+        made.append(",".join(rt.packages))
+        tarball.write_bytes(b"rootfs")
+
+    monkeypatch.setattr(images, "_mmdebstrap", mmdebstrap)
+    backend = FakeBackend()
+    built: list[dict[str, str]] = []
+    original = backend.build
+
+    def build(context: Path, name: str, args: Mapping[str, str], labels: Mapping[str, str]) -> None:
+        built.append(dict(args))
+        original(context, name, args, labels)
+
+    monkeypatch.setattr(backend, "build", build)
+    assert images.build(backend, "java21", progress=lambda step: None)
+    assert made == [
+        "openjdk-21-jre-headless,libjackson2-databind-java",
+        "openjdk-21-jre-headless,libjackson2-databind-java,openjdk-21-jdk-headless",
+    ]
+    assert built == [{"BASE": images.base_image(java), "BUILD_BASE": build_base, "NODE_MAJOR": ""}]
+    assert images.is_current(backend, "java21")
