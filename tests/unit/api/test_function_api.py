@@ -243,10 +243,10 @@ def test_errors_are_awss(tmp_path: Path) -> None:
             "ruby3.2, python3.8, python3.9, java17, nodejs16.x, dotnet10, dotnet8, java11, "
             "dotnet6, nodejs18.x, provided.al2, java8.al2] or be a valid ARN"
         )
-        java = await api("POST", FUNCTIONS, create_body("x", Runtime="java21"))
+        dotnet = await api("POST", FUNCTIONS, create_body("x", Runtime="dotnet8"))
         assert (
-            "lrun has no image for runtime java21"
-            in assert_error(java, 400, "InvalidParameterValueException")["message"]
+            "lrun has no image for runtime dotnet8"
+            in assert_error(dotnet, 400, "InvalidParameterValueException")["message"]
         )
         layers = await api(
             "POST",
