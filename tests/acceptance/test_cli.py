@@ -23,6 +23,7 @@ TEMPLATES = {
     "python": ({"message": "Hello, lrun!"}, "hello invoked with"),
     "python3.14": ({"message": "Hello, lrun!"}, "hello invoked with"),
     "nodejs": ({"message": "Hello, lrun!"}, "\tINFO\t"),
+    "java": ({"message": "Hello, lrun!"}, "hello from hello"),
     "provided": (
         {"message": "Hello from a shell bootstrap!", "event": {"name": "lrun"}},
         "bootstrap: handling request",
