@@ -304,3 +304,51 @@ def test_uploads_beyond_6_mb_are_taken_and_beyond_50_mb_refused_as_aws_does(
         server.finish()
     finally:
         server.clean_up()
+
+
+HELLO_CLASS = Path(__file__).resolve().parents[2] / "templates/java/hello/example/Hello.class"
+
+
+def java_package(layout: str) -> bytes:
+    """The template's compiled handler as a jar (classes at its root), or as a zip holding that
+    jar in lib/ (the layout Maven and Gradle build for Lambda)."""
+
+    def jar() -> bytes:
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr("META-INF/MANIFEST.MF", "Manifest-Version: 1.0\r\n\r\n")
+            archive.writestr("example/Hello.class", HELLO_CLASS.read_bytes())
+        return buffer.getvalue()
+
+    if layout == "jar":
+        return jar()
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("lib/hello.jar", jar())
+    return buffer.getvalue()
+
+
+def test_a_java21_function_is_created_from_a_jar_or_a_zip_with_lib_jars(tmp_path: Path) -> None:
+    """As on Lambda, a jar uploaded as the deployment package is extracted to /var/task, and a
+    zip's lib/*.jar are on the class path; boto3 creates both, and each answers."""
+    root = project(tmp_path / "project")
+    server = start_server(root, tmp_path / "state")
+    try:
+        lam = client(server)
+        for layout in ("jar", "zip"):
+            lam.create_function(
+                FunctionName=f"java-{layout}",
+                Runtime="java21",
+                Role=ROLE,
+                Handler="example.Hello::handleRequest",
+                Code={"ZipFile": java_package(layout)},
+                MemorySize=256,
+                Timeout=10,
+            )
+            wait(lam, "function_active_v2", f"java-{layout}")
+            answer = lam.invoke(FunctionName=f"java-{layout}", Payload=b'{"name": "boto3"}')
+            assert "FunctionError" not in answer, answer["Payload"].read()
+            assert json.loads(answer["Payload"].read()) == {"message": "Hello, boto3!"}
+        server.finish()
+    finally:
+        server.clean_up()
