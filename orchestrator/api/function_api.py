@@ -34,7 +34,7 @@ from typing import Any
 
 from orchestrator.api.access import CODE_PATH
 from orchestrator.api.code_package import MAX_UPLOAD_REQUEST, too_large, unpack
-from orchestrator.api.function_names import LATEST, not_found
+from orchestrator.api.function_names import LATEST, not_found, unqualified
 from orchestrator.api.lambda_api import LambdaApi, checked, json_body, json_response, resolve
 from orchestrator.aws import ACCOUNT_ID, function_arn
 from orchestrator.errors import (
@@ -153,7 +153,7 @@ class FunctionApi:
     async def create(self, request: Request) -> Response:
         body = json_body(request)
         checked("CreateFunction", request, _without_runtime(body))
-        name = self._name(body["FunctionName"], "CreateFunction")
+        name = unqualified(body["FunctionName"], "CreateFunction")
         if name in self.api.service.functions or name in self._busy:
             raise ResourceConflict(f"Function already exist: {name}")
         _refuse_unsupported(body)
@@ -321,16 +321,6 @@ class FunctionApi:
 
     # Helpers
 
-    def _name(self, given: str, operation: str) -> str:
-        name, qualifier = resolve(given, None, operation)
-        if qualifier is not None:
-            raise InvalidParameterValue(
-                "This operation is permitted on Lambda functions only. Aliases and versions do "
-                "not support this operation. Please specify either a function name or an "
-                "unqualified function ARN."
-            )
-        return name
-
     def _record(self, name: str, qualifier: str | None = None) -> ApiFunction:
         """The API-created function ``name``: a manifest one is refused, naming the manifest."""
         manifest = self.api.service.manifest
@@ -345,7 +335,7 @@ class FunctionApi:
         return record
 
     def _own(self, request: Request, operation: str) -> ApiFunction:
-        name = self._name(request.params["function"], operation)
+        name = unqualified(request.params["function"], operation)
         record = self._record(name)
         if name in self._busy:
             raise _in_progress_conflict(name)

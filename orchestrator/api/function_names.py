@@ -58,3 +58,15 @@ def resolve(
 def not_found(name: str, qualifier: str | None = None) -> ResourceNotFound:
     """AWS's "Function not found" error: the ARN as the caller qualified it (or did not)."""
     return ResourceNotFound(f"Function not found: {function_arn(name, qualifier)}")
+
+
+def unqualified(function: str, operation: str) -> str:
+    """The name of a function given for an operation that takes no version or alias."""
+    name, qualifier = resolve(function, None, operation)
+    if qualifier is not None:
+        raise InvalidParameterValue(
+            "This operation is permitted on Lambda functions only. Aliases and versions do "
+            "not support this operation. Please specify either a function name or an "
+            "unqualified function ARN."
+        )
+    return name

@@ -19,7 +19,7 @@ from typing import Any
 
 from orchestrator.api import validation
 from orchestrator.api.access import CODE_PATH
-from orchestrator.api.function_names import LATEST, not_found
+from orchestrator.api.function_names import LATEST, not_found, unqualified
 from orchestrator.api.function_names import resolve as resolve_name
 from orchestrator.aws import ACCOUNT_ID, REGION, function_arn
 from orchestrator.errors import (
@@ -429,14 +429,7 @@ class LambdaApi:
         return Response(204, b"", {"x-amzn-RequestId": str(uuid.uuid4())})
 
     def _unqualified(self, request: Request, operation: str) -> str:
-        name, qualifier = resolve(request.params["function"], None, operation)
-        if qualifier is not None:
-            raise InvalidParameterValue(
-                "This operation is permitted on Lambda functions only. Aliases and versions do "
-                "not support this operation. Please specify either a function name or an "
-                "unqualified function ARN."
-            )
-        return name
+        return unqualified(request.params["function"], operation)
 
     async def put_provisioned(self, request: Request) -> Response:
         body = json_body(request)

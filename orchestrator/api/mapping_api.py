@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from orchestrator.api.lambda_api import json_response, resolve
+from orchestrator.api.validation import json_object
 from orchestrator.aws import ACCOUNT_ID, REGION, function_arn
 from orchestrator.errors import (
     InvalidParameterValue,
@@ -30,7 +31,6 @@ from orchestrator.events.mappings import Mapping, Mappings
 from orchestrator.events.queues import QueueDoesNotExist, Queues, queue_arn
 from orchestrator.http_server import Request, Response, Router
 from orchestrator.manifest.event_filter import MAX_FILTERS, MAX_PATTERN, FilterError, parse
-from orchestrator.sandbox.invocation import parse_json
 from orchestrator.service import Service
 
 BASE = "/2015-03-31/event-source-mappings"
@@ -265,13 +265,7 @@ class _MappingRoutes:
 
 
 def _fields(request: Request) -> dict[str, Any]:
-    try:
-        parsed = parse_json(request.body) if request.body else {}
-    except ValueError as exc:
-        raise InvalidRequestContent(f"Could not parse request body into json: {exc}") from exc
-    if not isinstance(parsed, dict):
-        raise InvalidRequestContent("Could not parse request body into json: not an object")
-    return parsed
+    return json_object(request)
 
 
 def _check_keys(fields: dict[str, Any], allowed: frozenset[str]) -> None:

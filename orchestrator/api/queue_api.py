@@ -13,10 +13,10 @@ from collections.abc import Collection
 from dataclasses import asdict
 from typing import Any
 
-from orchestrator.errors import InvalidParameterValue, InvalidRequestContent
+from orchestrator.api.validation import json_object
+from orchestrator.errors import InvalidParameterValue
 from orchestrator.events.queues import Queues, check_range
 from orchestrator.http_server import Request, Response, Router
-from orchestrator.sandbox.invocation import parse_json
 
 BASE = "/lrun/queues"
 RECEIVE_RANGE = (1, 10)  # messages per receive, as SQS's ReceiveMessage allows
@@ -97,12 +97,7 @@ def _fields(
     request: Request, allowed: Collection[str], required: Collection[str] = ()
 ) -> dict[str, Any]:
     """The request's JSON object, holding only ``allowed`` keys and every ``required`` one."""
-    try:
-        parsed = parse_json(request.body) if request.body else {}
-    except ValueError as exc:
-        raise InvalidRequestContent(f"Could not parse request body into json: {exc}") from exc
-    if not isinstance(parsed, dict):
-        raise InvalidRequestContent("Could not parse request body into json: not an object")
+    parsed = json_object(request)
     for key in parsed:
         if key not in allowed:
             raise InvalidParameterValue(

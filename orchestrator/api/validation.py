@@ -19,8 +19,9 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from orchestrator.api.lambda_model import OPERATIONS
-from orchestrator.errors import Validation
+from orchestrator.errors import InvalidRequestContent, Validation
 from orchestrator.http_server import Request
+from orchestrator.sandbox.invocation import parse_json
 
 # Route parameters lrun's older routes name differently from the model's URI labels.
 _ROUTE_NAMES = {"FunctionName": "function"}
@@ -191,3 +192,14 @@ def enum_order(members: list[str]) -> list[str]:
         code ^= code >> 16
         buckets.setdefault(code & (capacity - 1), []).append(member)
     return [member for index in sorted(buckets) for member in buckets[index]]
+
+
+def json_object(request: Request) -> dict[str, Any]:
+    """A request's body as the JSON object the API's operations take (``{}`` when empty)."""
+    try:
+        parsed = parse_json(request.body) if request.body else {}
+    except ValueError as exc:
+        raise InvalidRequestContent(f"Could not parse request body into json: {exc}") from exc
+    if not isinstance(parsed, dict):
+        raise InvalidRequestContent("Could not parse request body into json: not an object")
+    return parsed

@@ -300,13 +300,7 @@ class Environment:
             left = deadline - loop.time()
             if left <= 0:
                 return exited_at is not None
-            settler: asyncio.Future[bool] = loop.create_future()
-            self._settlers.append(settler)
-            timer = loop.call_later(left, _resolve, settler, False)
-            try:
-                await settler
-            finally:
-                timer.cancel()
+            await self._settled_or(left)
         return True
 
     async def came_back(self, limit_s: float) -> bool:
@@ -325,14 +319,20 @@ class Environment:
             left = deadline - loop.time()
             if left <= 0:
                 return False
-            settler: asyncio.Future[bool] = loop.create_future()
-            self._settlers.append(settler)
-            timer = loop.call_later(left, _resolve, settler, False)
-            try:
-                await settler
-            finally:
-                timer.cancel()
+            await self._settled_or(left)
         return self.exited is None and not self.stopping
+
+    async def _settled_or(self, seconds: float) -> None:
+        """Until the next change a waiter cares about (output closed, /next, exit), or
+        ``seconds`` pass."""
+        loop = asyncio.get_running_loop()
+        settler: asyncio.Future[bool] = loop.create_future()
+        self._settlers.append(settler)
+        timer = loop.call_later(seconds, _resolve, settler, False)
+        try:
+            await settler
+        finally:
+            timer.cancel()
 
     def died(self, exit: ContainerExit) -> None:
         self.exited = exit
