@@ -245,6 +245,15 @@ class CodeStorageExceeded(LambdaError):
         return {"Type": self.kind, "message": self.message}
 
 
+class PolicyLengthExceeded(LambdaError):
+    error_type = "PolicyLengthExceededException"
+    status = 400
+    kind = "User"
+
+    def body(self) -> dict[str, str]:
+        return {"Type": self.kind, "message": self.message}
+
+
 class RequestTooLarge(LambdaError):
     error_type = "RequestEntityTooLargeException"
     status = 413

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -19,6 +19,7 @@ from orchestrator.api.lambda_api import LambdaApi, checked, json_body, json_resp
 from orchestrator.aws import function_arn
 from orchestrator.errors import (
     InvalidParameterValue,
+    PolicyLengthExceeded,
     PreconditionFailed,
     ResourceConflict,
     ResourceNotFound,
@@ -31,6 +32,7 @@ STALE_REVISION = (
     "retrieve the latest Revision Id"
 )
 _NO_RESOURCE = "The resource you requested does not exist."
+MAX_POLICY_BYTES = 20480  # a function's resource-based policy, as on Lambda
 _ACCOUNT = re.compile(r"\d{12}")
 _SERVICE = re.compile(r"[a-z0-9.-]+\.(amazonaws\.com|amazon\.com|aws\.internal)")
 
@@ -80,6 +82,10 @@ def statement(body: Mapping[str, Any], resource: str) -> dict[str, Any]:
     return made
 
 
+def _document(statements: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    return {"Version": "2012-10-17", "Id": "default", "Statement": list(statements)}
+
+
 def _compact(document: object) -> str:
     return json.dumps(document, separators=(",", ":"))
 
@@ -117,6 +123,11 @@ class Policies:
                 f"The statement id ({made['Sid']}) provided already exists. Please provide a new "
                 "statement id, or remove the existing statement."
             )
+        size = len(_compact(_document((*statements, made))))
+        if size > MAX_POLICY_BYTES:
+            raise PolicyLengthExceeded(
+                f"The final policy size ({size}) is bigger than the limit ({MAX_POLICY_BYTES})."
+            )
         await self.meta.change(
             name, lambda meta: replace(meta, statements=(*meta.statements, made))
         )
@@ -129,7 +140,7 @@ class Policies:
         missing = name not in self.api.service.functions or qualifier not in (None, LATEST)
         if missing or not statements:
             raise ResourceNotFound(_NO_RESOURCE)
-        document = {"Version": "2012-10-17", "Id": "default", "Statement": list(statements)}
+        document = _document(statements)
         return json_response(
             200, {"Policy": _compact(document), "RevisionId": self.api.revision(name)}
         )

@@ -32,6 +32,7 @@ RECEIVE_RANGE = BATCH_RANGE  # messages per receive for lrun's own batches; SQS'
 SEND_BATCH_MAX = BATCH_RANGE[1]
 MAX_BODY = 1_048_576  # bytes of UTF-8: SQS's message size limit (raised from 256 KiB in 2025)
 MAX_ATTRIBUTES = 10
+MAX_QUEUES = 1000  # lrun's own bound (SQS has none): every queue is rows lrun keeps
 SENDER_ID = ACCOUNT_ID  # SQS names the sender by account when the account itself sends
 DATA_TYPES = ("String", "Number", "Binary")
 _NAME = re.compile(r"[A-Za-z0-9_-]{1,80}")
@@ -392,6 +393,11 @@ def _create(db: sqlite3.Connection, spec: QueueSpec, now: float) -> None:
         )
     if spec.dead_letter_queue is not None:
         _require(db, spec.dead_letter_queue)
+    (count,) = db.execute("SELECT count(*) FROM queues").fetchone()
+    if count >= MAX_QUEUES:
+        raise InvalidParameterValue(
+            f"queue {spec.name!r}: lrun keeps at most {MAX_QUEUES} queues; delete one first"
+        )
     _upsert(db, spec, now)
 
 

@@ -5,6 +5,7 @@ service on the fake engine; the store is a real SQLite file, reopened to prove d
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -429,5 +430,27 @@ def test_list_versions_by_function_lists_latest(tmp_path: Path) -> None:
             await api("GET", f"{FUNCTIONS}/nope/versions"), 404, "ResourceNotFoundException"
         )
         assert missing["Message"] == f"Function not found: {ARN}:nope"
+
+    scenario(tmp_path, test)
+
+
+def test_a_policy_stops_growing_at_lambdas_size_limit(tmp_path: Path) -> None:
+    async def test(api: Api) -> None:
+        base = {"Action": "lambda:InvokeFunction", "Principal": "s3.amazonaws.com"}
+        added = 0
+        while True:  # a caller adding statements for ever
+            answer = await api("POST", POLICY.format("echo"), {**base, "StatementId": f"s{added}"})
+            if answer.status != 201:
+                break
+            added += 1
+            assert added < 1000, "the policy never stopped growing"
+        refused = assert_error(answer, 400, "PolicyLengthExceededException")
+        assert re.fullmatch(
+            r"The final policy size \(\d+\) is bigger than the limit \(20480\)\.",
+            refused["message"],
+        )
+        policy = ok(await api("GET", POLICY.format("echo")))
+        assert len(policy["Policy"]) <= 20480
+        assert len(json.loads(policy["Policy"])["Statement"]) == added
 
     scenario(tmp_path, test)

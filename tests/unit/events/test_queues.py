@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import pytest
 
 from orchestrator.errors import InvalidParameterValue
+from orchestrator.events import queues as queues_module
 from orchestrator.events.queues import (
     MAX_BODY,
     QueueDoesNotExist,
@@ -458,3 +459,15 @@ def test_a_batch_with_one_bad_body_sends_nothing(queues: Queues) -> None:
     with pytest.raises(InvalidParameterValue):
         run(queues.send_many("orders", ["good", ""]))
     assert run(queues.stats("orders")).depth == 0
+
+
+def test_a_caller_cannot_make_lrun_keep_queues_without_end(
+    queues: Queues, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(queues_module, "MAX_QUEUES", 5)
+    made = [run(queues.create(f"q{n}")) for n in range(4)]  # "orders" exists already
+    assert len(made) == 4
+    with pytest.raises(InvalidParameterValue, match="lrun keeps at most 5 queues; delete one"):
+        run(queues.create("one-too-many"))
+    run(queues.delete_queue("q0"))
+    assert run(queues.create("one-too-many")) == QueueSpec("one-too-many")
