@@ -24,10 +24,13 @@ from orchestrator.aws import function_arn as function_arn
 from orchestrator.errors import ManifestError, Problem, ResourceNotFound
 from orchestrator.errors import did_you_mean as _did_you_mean
 from orchestrator.errors import show as _show
+from orchestrator.manifest.api_reader import read_apis
+from orchestrator.manifest.apis import ApiSpec
 from orchestrator.manifest.path import DEFAULT_MANIFEST as DEFAULT_MANIFEST
 from orchestrator.manifest.path import find as find
 from orchestrator.manifest.path import missing
 from orchestrator.manifest.reader import Reader
+from orchestrator.manifest.route_reader import check_routes, read_routes
 from orchestrator.manifest.trigger_reader import (
     check_references,
     read_async,
@@ -67,7 +70,7 @@ MAX_LAYERS = 5
 NETWORK_MODES: tuple[NetworkMode, ...] = ("public", "private")
 
 # Allowed top-level keys: extend this (and ``_FunctionReader.manifest``) for new resource kinds.
-TOP_LEVEL_KEYS = frozenset({"functions", "queues", "buckets"})
+TOP_LEVEL_KEYS = frozenset({"functions", "queues", "buckets", "apis"})
 RESERVED_ENV_NAMES = frozenset(
     "_HANDLER _X_AMZN_TRACE_ID AWS_REGION AWS_DEFAULT_REGION AWS_EXECUTION_ENV"
     " AWS_LAMBDA_FUNCTION_NAME AWS_LAMBDA_FUNCTION_MEMORY_SIZE AWS_LAMBDA_FUNCTION_VERSION"
@@ -129,6 +132,7 @@ class FunctionSpec:
 FUNCTION_KEYS = frozenset(f.name for f in fields(FunctionSpec)) - {"name"} | {
     "async",
     "events",
+    "http",  # API Gateway routes to the function (orchestrator.manifest.apis)
     "tags",  # Lambda's tags: what ListTags shows, not part of how the function runs
 }
 TAGS_MAX = 50  # per function, as on Lambda
@@ -145,6 +149,7 @@ class Manifest:
     tags: Mapping[str, Mapping[str, str]] = field(default_factory=lambda: MappingProxyType({}))
     queues: Mapping[str, QueueSpec] = field(default_factory=lambda: MappingProxyType({}))
     buckets: Mapping[str, BucketSpec] = field(default_factory=lambda: MappingProxyType({}))
+    apis: Mapping[str, ApiSpec] = field(default_factory=lambda: MappingProxyType({}))
 
     def function(self, name: str) -> FunctionSpec:
         """The function called ``name``; ``ResourceNotFound`` naming the known ones otherwise."""
@@ -197,6 +202,7 @@ def load(path: Path) -> Manifest:
         message = f"the manifest is empty; define at least one function, e.g. {_EXAMPLE}"
         raise ManifestError([Problem(file, None, "(file)", message)])
     functions = reader.manifest(root)
+    check_routes(reader)
     check_references(reader, functions)
     if reader.problems:
         raise ManifestError(sorted(reader.problems, key=lambda p: p.line or 0))
@@ -207,6 +213,7 @@ def load(path: Path) -> Manifest:
         tags=MappingProxyType(reader.tags),
         queues=MappingProxyType(reader.queues),
         buckets=MappingProxyType(reader.buckets),
+        apis=MappingProxyType(reader.apis),
     )
 
 
@@ -229,6 +236,7 @@ class _FunctionReader(Reader):
             return {}
         items = self.items(root, "", TOP_LEVEL_KEYS)
         read_resources(self, items)
+        read_apis(self, items)
         key, node = items.get("functions", (None, None))
         if not isinstance(node, yaml.MappingNode) or not node.value:
             what = "is missing" if node is None else f"{_show(self.value(node))} has no functions"
@@ -299,6 +307,7 @@ class _FunctionReader(Reader):
             node = items["provisioned_concurrency"][1]
             self.add(node, f"{path}.provisioned_concurrency", f"{what}; {fix}")
         self.triggers[name] = Triggers(read_async(self), read_events(self))
+        read_routes(self, name)
         if (tags := self.function_tags()) is not None:
             self.tags[name] = MappingProxyType(tags)
         return spec if len(self.problems) == before else None

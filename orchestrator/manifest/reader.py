@@ -17,6 +17,7 @@ import yaml
 from orchestrator.errors import Problem
 from orchestrator.errors import did_you_mean as _did_you_mean
 from orchestrator.errors import show as _show
+from orchestrator.manifest.apis import ApiSpec, HttpRoute
 from orchestrator.manifest.triggers import BucketSpec, QueueSpec, Triggers
 
 _WORD = re.compile(r"\S+")
@@ -40,6 +41,9 @@ class Reader:
         self.queues: dict[str, QueueSpec] = {}
         self.buckets: dict[str, BucketSpec] = {}
         self.references: list[tuple[yaml.Node, str, str, str]] = []  # node, where, kind, name
+        self.apis: dict[str, ApiSpec] = {}
+        self.api_names: set[str] = set()  # declared, valid or not (so routes are not blamed)
+        self.http_routes: list[tuple[yaml.Node, str, HttpRoute]] = []  # node, where, route
 
     def add(self, node: yaml.Node | None, where: str, message: str) -> None:
         line = node.start_mark.line + 1 if node is not None and node.start_mark else None
@@ -120,6 +124,27 @@ class Reader:
             fix = f"write it as a list, e.g. {field}: [{example}]"
             self.add(node, where, f"{_show(value)} is not a non-empty list of strings; {fix}")
         return None
+
+    def string_list(self, field: str, example: str) -> tuple[str, ...] | None:
+        """A list of non-empty strings; None if absent or not one (reported)."""
+        if (got := self.get(field)) is None:
+            return None
+        node, value, where = got
+        if isinstance(value, list) and all(isinstance(v, str) and v for v in value):
+            return tuple(value)
+        fix = f"write e.g. {field}: {example}"
+        self.add(node, where, f"{_show(value)} is not a list of strings; {fix}")
+        return None
+
+    def flag(self, field: str) -> bool:
+        """A true/false field; False if absent or not one (reported)."""
+        if (got := self.get(field)) is None:
+            return False
+        node, value, where = got
+        if isinstance(value, bool):
+            return value
+        self.add(node, where, f"{_show(value)} is not true or false")
+        return False
 
     # What starts functions besides a call, and where asynchronous results go
 
