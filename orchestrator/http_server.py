@@ -63,6 +63,9 @@ class Request:
     peer: str  # the client's IP address
     params: Mapping[str, str] = field(default_factory=dict)  # from the route pattern
     raw_query: str = ""  # as sent, for a parameter given more than once (``tagKeys=a&tagKeys=b``)
+    # Every header as sent (name's case kept, repeated names repeated), for dispatchers that ask
+    # for them with ``raw_headers = True`` (API Gateway's events carry them); empty otherwise.
+    raw_headers: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +73,7 @@ class Response:
     status: int
     body: bytes = b""
     headers: Mapping[str, str] = field(default_factory=dict)
+    repeated: tuple[tuple[str, str], ...] = ()  # headers a name may repeat in (Set-Cookie)
 
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -175,6 +179,7 @@ def _with_params(request: Request, params: dict[str, str]) -> Request:
         request.peer,
         params,
         request.raw_query,
+        request.raw_headers,
     )
 
 
@@ -188,6 +193,8 @@ def _reason(status: int) -> str:
 def encode_response(response: Response, keep_alive: bool) -> bytes:
     lines = [f"HTTP/1.1 {response.status} {_reason(response.status)}"]
     lines.extend(f"{k}: {v}" for k, v in response.headers.items())
+    if response.repeated:
+        lines.extend(f"{k}: {v}" for k, v in response.repeated)
     lines.append(f"Content-Length: {len(response.body)}")
     if not keep_alive:
         lines.append("Connection: close")
@@ -287,6 +294,9 @@ class _Protocol(asyncio.Protocol):
         self._registry = registry
         self._limits = registry.limits
         self._parser = httptools.HttpRequestParser(self)
+        self._raw: list[tuple[str, str]] | None = (
+            [] if getattr(router, "raw_headers", False) else None
+        )
         self._transport: asyncio.Transport | None = None
         self.peer = ""
         self._url = b""
@@ -394,6 +404,8 @@ class _Protocol(asyncio.Protocol):
     def on_message_begin(self) -> None:
         self._url = b""
         self._headers = {}
+        if self._raw is not None:
+            self._raw = []
         self._body = []
         self._body_size = 0
 
@@ -403,9 +415,15 @@ class _Protocol(asyncio.Protocol):
             self._refuse(414)
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        if len(self._headers) >= self._limits.max_headers:
+        count = len(self._headers) if self._raw is None else len(self._raw)
+        if count >= self._limits.max_headers:
             self._refuse(431)
-        self._headers[name.decode("latin-1").lower()] = value.decode("latin-1")
+        if self._raw is None:
+            self._headers[name.decode("latin-1").lower()] = value.decode("latin-1")
+        else:
+            key, text = name.decode("latin-1"), value.decode("latin-1")
+            self._headers[key.lower()] = text
+            self._raw.append((key, text))
 
     def on_headers_complete(self) -> None:
         self._phase, self._last_data = _BODY, time.monotonic()
@@ -474,6 +492,7 @@ class _Protocol(asyncio.Protocol):
             body=body,
             peer=self.peer,
             raw_query=query,
+            raw_headers=() if self._raw is None else tuple(self._raw),
         )
 
     def _schedule(

@@ -127,7 +127,7 @@ class Guard:
         self._router = router
         self._policy = policy
         self._on_error = on_error
-        self._hosts: dict[str, bool] = {}
+        self._host_check = HostCheck(policy)
         credentials = policy.credentials
         self._lookup = (
             (lambda key: credentials if key == credentials.access_key_id else None)
@@ -182,8 +182,23 @@ class Guard:
         return await self._router.dispatch_too_large(request, size, limit)
 
     def _check_host(self, header: str | None) -> None:
+        refusal = self._host_check.refusal(header)
+        if refusal is not None:
+            raise AccessDenied(refusal)
+
+
+class HostCheck:
+    """Whether a request's ``Host`` names this server: ``localhost``, an IP address or an
+    allowed name (DNS rebinding, see above). The API Gateway listeners use it too."""
+
+    def __init__(self, policy: AccessPolicy) -> None:
+        self._policy = policy
+        self._hosts: dict[str, bool] = {}
+
+    def refusal(self, header: str | None) -> str | None:
+        """None when the Host is allowed, else why not and what to do."""
         if header is None:
-            raise AccessDenied(
+            return (
                 "Request without a Host header refused: send Host: 127.0.0.1 (or the address "
                 "or allowed name lrun serve is reached at)"
             )
@@ -195,14 +210,15 @@ class Guard:
             )
             if len(self._hosts) < _HOST_CACHE_SIZE:
                 self._hosts[header] = allowed
-        if not allowed:
-            name = host_name(header)
-            raise AccessDenied(
-                f"Host '{header}' refused: lrun serve answers requests addressed to localhost, "
-                "an IP address or a name allowed with --allow-host, so that a web page cannot "
-                f"reach it through a DNS name it controls; if '{name}' is yours, start lrun "
-                f"serve with --allow-host {name}"
-            )
+        if allowed:
+            return None
+        name = host_name(header)
+        return (
+            f"Host '{header}' refused: lrun serve answers requests addressed to localhost, "
+            "an IP address or a name allowed with --allow-host, so that a web page cannot "
+            f"reach it through a DNS name it controls; if '{name}' is yours, start lrun "
+            f"serve with --allow-host {name}"
+        )
 
 
 def _check_content_type(request: Request) -> None:

@@ -134,6 +134,10 @@ class ServerClient:
         rows: list[dict[str, Any]] = json.loads(body)
         return rows
 
+    def apis(self) -> list[dict[str, Any]]:
+        """The API Gateway APIs the server serves: base URL, type, stage and routes of each."""
+        return self._get_json("/lrun/apis")  # type: ignore[no-any-return]
+
     def functions(self) -> list[dict[str, Any]]:
         """Every function the server serves, manifest and API-created, with its source."""
         return self._get_json("/lrun/functions")  # type: ignore[no-any-return]

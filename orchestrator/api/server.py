@@ -19,12 +19,12 @@ from functools import partial
 from pathlib import Path
 
 from orchestrator import manifest as manifest_module
-from orchestrator.api.access import AccessPolicy, Guard, is_loopback
+from orchestrator.api.access import AccessPolicy, Guard, HostCheck, is_loopback
 from orchestrator.api.edits import watch_edits
 from orchestrator.api.event_api import add_event_routes
 from orchestrator.api.function_api import FunctionApi
 from orchestrator.api.function_configs import add_function_config_routes
-from orchestrator.api.lambda_api import LambdaApi, error_response
+from orchestrator.api.lambda_api import LambdaApi, error_response, json_response
 from orchestrator.api.mapping_api import add_mapping_routes
 from orchestrator.api.policy import add_policy_routes
 from orchestrator.api.queue_api import add_queue_routes
@@ -38,7 +38,8 @@ from orchestrator.events.mappings import Mappings
 from orchestrator.events.queues import Queues
 from orchestrator.events.sources import Sources
 from orchestrator.events.store import Store
-from orchestrator.http_server import Limits
+from orchestrator.gateway.listeners import Gateway
+from orchestrator.http_server import Limits, Request, Response
 from orchestrator.http_server import serve as http_serve
 from orchestrator.logbook import LogBook, LogLimits
 from orchestrator.manifest import Manifest
@@ -98,7 +99,7 @@ def announced_url(host: str, port: int) -> str:
     return f"http://[{name}]:{port}" if ":" in name else f"http://{name}:{port}"
 
 
-def exposure(settings: ServeSettings) -> list[str]:
+def exposure(settings: ServeSettings, manifest_apis: int = 0) -> list[str]:
     """What the start-up lines say about who can reach the API, beyond the loopback default."""
     lines = []
     access = settings.access
@@ -112,6 +113,11 @@ def exposure(settings: ServeSettings) -> list[str]:
         lines.append(
             "every Lambda API request must be signed with access key "
             f"{access.credentials.access_key_id}"
+        )
+    if not is_loopback(settings.host) and manifest_apis:
+        lines.append(
+            f"API Gateway APIs listen on {settings.host} too; like API Gateway's, their routes "
+            "take unsigned requests: guard them with authorizers"
         )
     if access.allowed_hosts:
         lines.append(f"also answering Host names: {', '.join(sorted(access.allowed_hosts))}")
@@ -183,9 +189,12 @@ class Platform:
     events: EventQueue
     sources: Sources
     api: LambdaApi
+    gateway: Gateway
 
     async def load(self, loaded: Manifest) -> None:
-        """Take a manifest: its functions, its queues, its event sources."""
+        """Take a manifest: its functions, its APIs, its queues, its event sources. The APIs
+        first: a port one cannot have refuses the manifest before anything changed."""
+        await self.gateway.load(loaded)
         self.service.load(loaded)
         for spec in loaded.queues.values():
             await self.queues.ensure(spec)
@@ -206,6 +215,12 @@ async def run(
             "(lrun serve generates one when given none)"
         )
     loaded = manifest_module.load(settings.manifest)
+    for spec in loaded.apis.values():
+        if spec.port == settings.port:
+            raise LrunError(
+                f"API {spec.name!r} is on port {spec.port}, the Lambda API's: give it another "
+                f"(apis.{spec.name}.port in {settings.manifest}) or start lrun serve with --port"
+            )
     raise_nofile_limit()
     # The store before anything else: one that cannot be opened stops lrun (in one line)
     # before it has touched a container.
@@ -253,7 +268,15 @@ async def run(
         add_tag_routes(
             api, meta, {"event-source-mapping": lambda arn: mappings.get(arn[-36:]) is not None}
         )
-        platform = Platform(service, store, queues, events, sources, api)
+        gateway = Gateway(
+            service,
+            settings.host,
+            HostCheck(settings.access).refusal,
+            partial(announced_url, settings.host),
+            on_event,
+        )
+        api.router.add("GET", "/lrun/apis", partial(_apis, gateway))
+        platform = Platform(service, store, queues, events, sources, api, gateway)
         await platform.load(loaded)
         await functions.restore()  # after the manifest's: its names are the manifest's
         try:
@@ -284,7 +307,7 @@ async def run(
                 }
             },
         )
-        for line in exposure(settings):
+        for line in exposure(settings, len(loaded.apis)):
             on_event(line)
         on_event(
             f"serving {len(service.functions)} functions on "
@@ -316,13 +339,20 @@ async def run(
             await platform.sources.wait_stopped()
             grace = max((f.spec.timeout for f in service.functions.values()), default=3) + 1
             await server.stop_listening()
+            await gateway.stop_listening()
             await events.close(grace)
             await service.close(grace)
             await server.close()
+            await gateway.close()
             writer.cancel()
             await asyncio.gather(writer, dispatcher, return_exceptions=True)
             await asyncio.to_thread(store.close)
             on_event("stopped; all environments removed")
+
+
+async def _apis(gateway: Gateway, request: Request) -> Response:
+    """`lrun ps`'s APIs: each one's base URL and routes."""
+    return json_response(200, gateway.describe())
 
 
 async def _reload(platform: Platform, path: Path, on_event: Callable[[str], None]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 
@@ -11,14 +12,22 @@ from orchestrator.errors import ServerUnavailable
 
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
-def ps(as_json: bool) -> None:
-    """Show every execution environment of the running server."""
+@click.option("--apis", "apis_only", is_flag=True, help="Show only the APIs and their URLs.")
+def ps(as_json: bool, apis_only: bool) -> None:
+    """Show every execution environment of the running server, and its APIs' URLs."""
     from orchestrator.api import client
     from orchestrator.errors import ServerUnavailable
 
     server = client.find()
     if server is None:
         raise ServerUnavailable("no `lrun serve` is running; start one with: lrun serve")
+    if apis_only:
+        apis = server.apis()
+        if as_json:
+            click.echo(json.dumps(apis))
+        else:
+            _print_apis(apis)
+        return
     rows = server.environments()
     if as_json:
         click.echo(json.dumps(rows))
@@ -39,6 +48,20 @@ def ps(as_json: bool) -> None:
             str(row["invocations"]),
             memory,
         )
+    Console().print(table)
+    apis = server.apis()
+    if apis:
+        _print_apis(apis)
+
+
+def _print_apis(apis: list[dict[str, Any]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("api", "type", "stage", "url", "routes")
+    for api in apis:
+        routes = "\n".join(f"{r['route']} -> {r['function']}" for r in api["routes"]) or "-"
+        table.add_row(api["name"], api["type"], api["stage"], api["url"], routes)
     Console().print(table)
 
 

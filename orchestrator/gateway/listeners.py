@@ -1,0 +1,150 @@
+"""The manifest's APIs as `lrun serve` serves them: one listener per API, each on its own port.
+
+``Gateway.load`` takes a manifest (again on a reload): an API whose port and type are unchanged
+keeps its listener and gets the new routes; others are started (on their port, or a free one)
+and those the manifest no longer has are stopped. New ports are bound before old ones are let go,
+so a reload that cannot bind one leaves everything as it was.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from orchestrator.errors import LrunError
+from orchestrator.gateway.listener import (
+    MAX_REQUEST_BODY,
+    ApiListener,
+    HostCheck,
+    Listener,
+    Served,
+)
+from orchestrator.http_server import Limits, Server, serve
+from orchestrator.manifest import Manifest
+from orchestrator.manifest.apis import ApiSpec
+from orchestrator.service import Service
+
+# An API's clients: API Gateway's 10 MB payload; a request holds its connection while its
+# function runs, so connections are capped as the Lambda API's are.
+GATEWAY_LIMITS = Limits(max_body=MAX_REQUEST_BODY, max_connections=1024)
+
+
+@dataclass
+class _Running:
+    listener: ApiListener
+    server: Server
+
+
+class Gateway:
+    """Every API of the manifest, listening on ``host``."""
+
+    def __init__(
+        self,
+        service: Service,
+        host: str,
+        check_host: HostCheck,
+        url_of: Callable[[int], str],
+        on_event: Listener,
+    ) -> None:
+        self._service = service
+        self._host = host
+        self._check_host = check_host
+        self._url_of = url_of  # a port -> the base URL clients reach it at
+        self._on_event = on_event
+        self._running: dict[str, _Running] = {}
+
+    async def load(self, manifest: Manifest) -> None:
+        """Serve the manifest's APIs; ``LrunError`` (nothing changed) if a port cannot be had."""
+        for spec in manifest.apis.values():
+            _check_served(spec)
+        started: dict[str, _Running] = {}
+        kept: dict[str, _Running] = {}
+        try:
+            for name, spec in manifest.apis.items():
+                running = self._running.get(name)
+                if running is not None and _same_listener(running.listener.served.spec, spec):
+                    kept[name] = running
+                else:
+                    started[name] = await self._start(spec)
+        except BaseException:
+            await asyncio.gather(*(r.server.close() for r in started.values()))
+            raise
+        for name, running in kept.items():
+            running.listener.served = Served.of(manifest.apis[name], running.server.port)
+        stopped = [r for n, r in self._running.items() if kept.get(n) is not r]
+        self._running = {name: kept.get(name) or started[name] for name in manifest.apis}
+        await asyncio.gather(*(r.server.close() for r in stopped))
+        for name in started:
+            self._on_event(self._announcement(name))
+
+    async def _start(self, spec: ApiSpec) -> _Running:
+        port = spec.port or 0
+        listener = ApiListener(
+            Served.of(spec, port), self._service, self._check_host, self._on_event
+        )
+        try:
+            server = await serve(listener, self._host, port, GATEWAY_LIMITS)
+        except OSError as exc:
+            why = os.strerror(exc.errno) if exc.errno else str(exc)
+            raise LrunError(
+                f"API {spec.name!r} cannot listen on {self._host}:{port}: {why}; give it "
+                f"another port (apis.{spec.name}.port), or none for any free one"
+            ) from exc
+        listener.served = Served.of(spec, server.port)
+        return _Running(listener, server)
+
+    def _announcement(self, name: str) -> str:
+        row = self._row(name)
+        routes = len(row["routes"])
+        return f"API {name} ({row['type']}, {routes} route{'s' * (routes != 1)}): {row['url']}"
+
+    def _row(self, name: str) -> dict[str, Any]:
+        running = self._running[name]
+        served = running.listener.served
+        spec = served.spec
+        return {
+            "name": name,
+            "type": spec.type,
+            "stage": spec.stage,
+            "port": running.server.port,
+            "url": self._url_of(running.server.port) + spec.base_path,
+            "routes": [
+                {
+                    "route": str(route.key),
+                    "function": route.function,
+                    "authorizer": route.authorizer,
+                    "payload": route.payload,
+                }
+                for route in spec.routes
+            ],
+        }
+
+    def describe(self) -> list[dict[str, Any]]:
+        """Each API with its base URL and routes, as `lrun ps` shows them."""
+        return [self._row(name) for name in sorted(self._running)]
+
+    async def stop_listening(self) -> None:
+        for running in self._running.values():
+            await running.server.stop_listening()
+
+    async def close(self) -> None:
+        await asyncio.gather(*(r.server.close() for r in self._running.values()))
+        self._running = {}
+
+
+def _check_served(spec: ApiSpec) -> None:
+    guarded = [str(route.key) for route in spec.routes if route.authorizer is not None]
+    if guarded or spec.cors is not None:
+        what = f"routes with authorizers ({', '.join(guarded)})" if guarded else "CORS"
+        raise LrunError(
+            f"API {spec.name!r}: lrun does not serve {what} yet; remove them from the manifest "
+            "to serve the API without"
+        )
+
+
+def _same_listener(old: ApiSpec, new: ApiSpec) -> bool:
+    """Whether the listener of ``old`` can serve ``new``: same port (a free one stays free)."""
+    return old.port == new.port
