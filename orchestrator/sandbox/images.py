@@ -95,12 +95,13 @@ RUNTIMES = {
     # Debian trixie is the release with Ruby 3.3 (bookworm has 3.1).
     "ruby3.3": RuntimeDef("ruby3.3", "ruby", "trixie", ("ruby3.3",)),
     "provided": RuntimeDef("provided", "provided", "bookworm", ("curl", "ca-certificates")),
-    # Debian trixie's OpenJDK 21 and Jackson; the JDK only compiles lrun's client at build time.
+    # Debian trixie's OpenJDK 21 and Jackson (with the java.time and Optional modules AWS's
+    # serialization registers); the JDK only compiles lrun's client at build time.
     "java21": RuntimeDef(
         "java21",
         "java",
         "trixie",
-        ("openjdk-21-jre-headless", "libjackson2-databind-java"),
+        ("openjdk-21-jre-headless", "libjackson2-databind-java", "libjackson2-modules-java8-java"),
         build_packages=("openjdk-21-jdk-headless",),
     ),
 }

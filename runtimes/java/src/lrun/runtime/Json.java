@@ -19,6 +19,8 @@ import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.json.JsonMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import com.fasterxml.jackson.datatype.jdk8.Jdk8Module;
+import com.fasterxml.jackson.datatype.jsr310.JavaTimeModule;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
@@ -33,7 +35,9 @@ final class Json {
 
     // aws-lambda-java-serialization's JacksonFactory: standard bean naming (getURL -> "URL"),
     // case-sensitive names, unknown properties ignored, nulls left out of the output, lenient
-    // parsing. Its java.time and Optional modules are not in Debian's Jackson, so not here.
+    // parsing, and its two modules: java.time (JavaTimeModule) and Optional (Jdk8Module), with
+    // Jackson's defaults, so an Instant is written as epoch seconds with nanoseconds
+    // (1700000000.123456789), a LocalDate as [2024,1,15], an empty Optional as null.
     private static final ObjectMapper POJO = pojoMapper();
     private static final ObjectMapper PLAIN = new ObjectMapper();
 
@@ -103,6 +107,8 @@ final class Json {
                 .disable(DeserializationFeature.FAIL_ON_READING_DUP_TREE_KEY)
                 .disable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES)
                 .serializationInclusion(JsonInclude.Include.NON_NULL)
+                .addModule(new JavaTimeModule())
+                .addModule(new Jdk8Module())
                 .build();
         return mapper;
     }

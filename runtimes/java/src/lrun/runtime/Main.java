@@ -62,7 +62,7 @@ public final class Main {
         System.setOut(new PrintStream(new FileOutputStream(FileDescriptor.out), true, StandardCharsets.UTF_8));
         System.setErr(new PrintStream(new FileOutputStream(FileDescriptor.err), true, StandardCharsets.UTF_8));
         RuntimeApi api = new RuntimeApi(System.getenv("AWS_LAMBDA_RUNTIME_API"));
-        Logger logger = new Logger();
+        Logger logger = Logger.fromEnvironment();
         setRuntimeLogger(logger);
 
         String handlerName = System.getenv("_HANDLER") == null ? "" : System.getenv("_HANDLER");
@@ -75,7 +75,7 @@ public final class Main {
         try {
             invoker = Loader.load(handlerName, loader);
         } catch (Fault fault) { // fatal: an init error, as the RIC reports it
-            logger.write(fault.reportable());
+            logger.report(fault.reportable());
             flush();
             api.initError(fault.body(), "Runtime.BadFunctionCode");
             System.exit(1);
@@ -91,6 +91,7 @@ public final class Main {
             } else {
                 System.clearProperty("com.amazonaws.xray.traceHeader");
             }
+            logger.setRequestId(next.requestId);
             boolean exit = false;
             try {
                 ByteArrayOutputStream out = invoker.call(next, logger);
@@ -99,13 +100,13 @@ public final class Main {
                 Thread.interrupted(); // clear what the user's code may have set
             } catch (Fault fault) {
                 exit = fault.fatal;
-                logger.write(fault.reportable());
+                logger.report(fault.reportable());
                 flush();
                 api.error(next.requestId, fault.body(), "Runtime.BadFunctionCode");
             } catch (Throwable t) {
                 exit = t instanceof VirtualMachineError || t instanceof IOError;
                 filter(t);
-                logger.write(Fault.of(t, false).reportable());
+                logger.report(Fault.of(t, false).reportable());
                 flush();
                 api.error(next.requestId, Json.error(t), "Runtime.UserException");
             }
@@ -118,12 +119,20 @@ public final class Main {
     /** What every start loads, run once at image build with -XX:ArchiveClassesAtExit: the JVM
      * then maps these classes from the archive instead of loading them at each cold start. */
     private static void archiveRun() throws Exception {
-        setRuntimeLogger(new Logger());
+        Logger archived = new Logger(com.amazonaws.services.lambda.runtime.logging.LogFormat.JSON,
+                com.amazonaws.services.lambda.runtime.logging.LogLevel.FATAL);
+        setRuntimeLogger(archived);
+        archived.log("", com.amazonaws.services.lambda.runtime.logging.LogLevel.FATAL); // the JSON path
         Json.warm();
         Json.serializer(java.util.Map.class).read(new ByteArrayInputStream("{}".getBytes(StandardCharsets.UTF_8)));
+        java.util.Map<String, Object> dated = new java.util.HashMap<>(); // the java.time and Optional modules
+        dated.put("i", java.time.Instant.EPOCH);
+        dated.put("d", java.time.LocalDate.EPOCH);
+        dated.put("o", java.util.Optional.empty());
+        Json.serializer(java.util.Map.class).write(dated, new ByteArrayOutputStream());
         ClassLoader loader = customerClassLoader("/nonexistent", "/nonexistent");
         Loader.load("lrun.runtime.Main::flush", loader);
-        new LambdaContext(new RuntimeApi.Invocation(), new Logger()).getRemainingTimeInMillis();
+        new LambdaContext(new RuntimeApi.Invocation(), archived).getRemainingTimeInMillis();
         try {
             new RuntimeApi("127.0.0.1:9").next(); // nothing listens: loads the HTTP client
         } catch (java.io.IOException expected) {
@@ -507,22 +516,6 @@ public final class Main {
     @SuppressWarnings("unchecked")
     static <T extends Throwable> T sneaky(Throwable t) throws T {
         throw (T) t;
-    }
-
-    /** The LambdaLogger: text as it is (one record per call on Lambda), to stdout. */
-    static final class Logger implements LambdaLogger {
-        void write(String text) {
-            System.out.print(text);
-            System.out.flush();
-        }
-
-        public void log(String message) {
-            write(message == null ? "null" : message);
-        }
-
-        public void log(byte[] message) {
-            write(message == null ? "null" : new String(message, StandardCharsets.UTF_8));
-        }
     }
 
     /** The Context of one invocation. */
