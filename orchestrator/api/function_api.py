@@ -50,6 +50,7 @@ from orchestrator.events.invoke_config import InvokeConfigs
 from orchestrator.http_server import Request, Response
 from orchestrator.manifest import FunctionSpec
 from orchestrator.manifest.functions import RESERVED_ENV_NAMES, RUNTIME_NAMES
+from orchestrator.manifest.logging_config import LoggingConfig, LoggingConfigError, merged
 from orchestrator.manifest.revision import code_digest
 
 MAX_FUNCTIONS = 1000  # API-created functions one server keeps (AWS bounds code storage instead)
@@ -146,6 +147,7 @@ class FunctionApi:
             provisioned_concurrency=0,
             network="public",
             description=record.description,
+            logging=record.logging,
         )
 
     # Operations
@@ -165,7 +167,7 @@ class FunctionApi:
         package = body.get("PackageType", "Zip")
         code = body["Code"] if isinstance(body.get("Code"), dict) else {}
         runtime, handler = body.get("Runtime"), body.get("Handler")
-        settings = _settings(body, None)
+        settings = _settings(body, None, name)
         self._busy.add(name)
         try:
             if package == "Image":
@@ -271,7 +273,9 @@ class FunctionApi:
             raise InvalidParameterValue(
                 "Runtime and Handler are not supported for functions with PackageType Image"
             )
-        changed = replace(record, runtime=runtime, handler=handler, **_settings(body, record))
+        changed = replace(
+            record, runtime=runtime, handler=handler, **_settings(body, record, record.name)
+        )
         if "Environment" in body:
             changed = replace(changed, has_environment=True)
         self._busy.add(record.name)
@@ -406,7 +410,7 @@ class FunctionApi:
         return json_response(200, config)
 
 
-def _settings(body: Mapping[str, Any], record: ApiFunction | None) -> dict[str, Any]:
+def _settings(body: Mapping[str, Any], record: ApiFunction | None, name: str) -> dict[str, Any]:
     """The settings CreateFunction takes (defaults as AWS's) or an update changes."""
     current: dict[str, Any] = (
         {
@@ -417,6 +421,7 @@ def _settings(body: Mapping[str, Any], record: ApiFunction | None) -> dict[str, 
             "environment": record.environment,
             "description": record.description,
             "architectures": record.architectures,
+            "logging": record.logging,
         }
         if record is not None
         else {
@@ -427,6 +432,7 @@ def _settings(body: Mapping[str, Any], record: ApiFunction | None) -> dict[str, 
             "environment": {},
             "description": "",
             "architectures": ("x86_64",),
+            "logging": LoggingConfig(),
         }
     )
     if "Role" in body:
@@ -440,6 +446,12 @@ def _settings(body: Mapping[str, Any], record: ApiFunction | None) -> dict[str, 
         current["ephemeral_storage"] = storage["Size"]
     if "Description" in body:
         current["description"] = body["Description"]
+    given = body.get("LoggingConfig")
+    if isinstance(given, dict):
+        try:
+            current["logging"] = merged(current["logging"], given, name)
+        except LoggingConfigError as exc:
+            raise InvalidParameterValue(str(exc)) from None
     if "Architectures" in body:
         current["architectures"] = tuple(body["Architectures"])
     environment = body.get("Environment")

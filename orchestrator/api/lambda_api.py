@@ -135,7 +135,7 @@ def configuration(state: FunctionState, code_size: int, stamp: str = "") -> dict
         "PackageType": "Image" if spec.image else "Zip",
         "Architectures": ["x86_64"],
         "EphemeralStorage": {"Size": spec.ephemeral_storage},
-        "LoggingConfig": {"LogFormat": "Text", "LogGroup": f"/aws/lambda/{spec.name}"},
+        "LoggingConfig": spec.logging.wire(spec.name),
         "SnapStart": {"ApplyOn": "None", "OptimizationStatus": "Off"},
     }
     if spec.runtime is not None:

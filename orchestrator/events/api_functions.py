@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from orchestrator.events.store import Store
+from orchestrator.manifest.logging_config import LoggingConfig
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,7 @@ class ApiFunction:
     last_modified: float  # epoch seconds
     revision: str = field(default="")  # changes with every update: the RevisionId's seed
     has_environment: bool = False  # Environment was given: AWS shows it then, even empty
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
 
     def to_json(self) -> str:
         data = asdict(self)
@@ -51,6 +53,8 @@ class ApiFunction:
         data: dict[str, Any] = json.loads(text)
         data["environment"] = dict(data["environment"])
         data["architectures"] = tuple(data["architectures"])
+        if isinstance(data.get("logging"), dict):  # records stored before it have none
+            data["logging"] = LoggingConfig(**data["logging"])
         known = {f.name for f in fields(cls)}
         return cls(**{key: value for key, value in data.items() if key in known})
 

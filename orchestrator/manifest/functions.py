@@ -26,6 +26,16 @@ from orchestrator.errors import did_you_mean as _did_you_mean
 from orchestrator.errors import show as _show
 from orchestrator.manifest.api_reader import read_apis
 from orchestrator.manifest.apis import ApiSpec
+from orchestrator.manifest.logging_config import (
+    APPLICATION_LEVELS,
+    LOG_FORMATS,
+    LOG_GROUP_MAX,
+    LOGGING_KEYS,
+    SYSTEM_LEVELS,
+    LogFormat,
+    LoggingConfig,
+    normalised,
+)
 from orchestrator.manifest.path import DEFAULT_MANIFEST as DEFAULT_MANIFEST
 from orchestrator.manifest.path import find as find
 from orchestrator.manifest.path import missing
@@ -82,6 +92,7 @@ RESERVED_ENV_NAMES = frozenset(
 _FUNCTION_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
 _ENV_NAME = re.compile(r"[a-zA-Z][a-zA-Z0-9_]+")
 _WORD = re.compile(r"\S+")
+_LOG_GROUP = re.compile(r"[\.\-_/#A-Za-z0-9]+")  # botocore's pattern
 _ENV_PREFIX = (
     "Lambda was unable to configure your environment variables because the environment variables "
     "you have provided"
@@ -115,6 +126,7 @@ class FunctionSpec:
     description: str
     # Directories laid over /opt in this order, as Lambda extracts a function's layers there.
     layers: tuple[Path, ...] = ()
+    logging: LoggingConfig = LoggingConfig()
 
     def config_digest(self) -> str:
         """First 16 hex chars of the sha256 of a canonical JSON of every field."""
@@ -299,6 +311,7 @@ class _FunctionReader(Reader):
             network=cast(NetworkMode, self.choice("network", NETWORK_MODES) or "public"),
             description=self.text("description", DESCRIPTION_MAX, _DESCRIPTION_RULE) or "",
             layers=self.layers(),
+            logging=self.logging(),
         )
         reserved, provisioned = spec.reserved_concurrency, spec.provisioned_concurrency
         if reserved is not None and provisioned > reserved:
@@ -359,6 +372,49 @@ class _FunctionReader(Reader):
             else:
                 layers.append(resolved)
         return tuple(layers)
+
+    def logging(self) -> LoggingConfig:
+        """``logging:``, Lambda's LoggingConfig in the manifest's spelling."""
+        if (got := self.get("logging")) is None:
+            return LoggingConfig()
+        node, _, where = got
+        example = "logging: {format: JSON, application_log_level: DEBUG}"
+        with self.section(node, where, LOGGING_KEYS) as ok:
+            if not ok:
+                return LoggingConfig()
+            log_format = self.upper_choice("format", LOG_FORMATS) or "Text"
+            application = self.upper_choice("application_log_level", APPLICATION_LEVELS)
+            system = self.upper_choice("system_log_level", SYSTEM_LEVELS)
+            group_rule = (
+                f"use 1 to {LOG_GROUP_MAX} letters, digits and . - _ / #, e.g. /aws/lambda/app"
+            )
+            group = self.text("log_group", LOG_GROUP_MAX, group_rule)
+            if group is not None and not _LOG_GROUP.fullmatch(group):
+                self.add(
+                    self.fields["log_group"][1],
+                    f"{where}.log_group",
+                    f"{group!r} is not a valid log_group; {group_rule}",
+                )
+                group = None
+            if log_format == "Text" and (application or system):
+                fix = f"set format: JSON to use log levels, e.g. {example}"
+                self.add(node, where, f"log levels need the JSON format (format is Text); {fix}")
+        chosen = cast(LogFormat, log_format)
+        return normalised(LoggingConfig(chosen, application, system, group))
+
+    def upper_choice(self, field: str, choices: tuple[str, ...]) -> str | None:
+        """A choice among ``choices`` in any letter case, returned as Lambda spells it."""
+        if (got := self.get(field)) is None:
+            return None
+        node, value, where = got
+        if isinstance(value, str):
+            for choice in choices:
+                if choice.upper() == value.upper():
+                    return choice
+        hint = _did_you_mean(value, choices) if isinstance(value, str) else ""
+        fix = f"{hint + ' ' if hint else ''}{field} must be one of: {', '.join(choices)}"
+        self.add(node, where, f"unknown {field} {_show(value)}; {fix}")
+        return None
 
     def function_tags(self) -> dict[str, str] | None:
         """``tags:``, as TagResource would take them (None when the function declares none)."""

@@ -86,7 +86,7 @@ def lambda_environment(
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory),
         "AWS_LAMBDA_FUNCTION_VERSION": version,
         "AWS_LAMBDA_INITIALIZATION_TYPE": initialization_type,
-        "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{spec.name}",
+        "AWS_LAMBDA_LOG_GROUP_NAME": spec.logging.group(spec.name),
         "AWS_LAMBDA_LOG_STREAM_NAME": log_stream_name(
             version, env_id, datetime.datetime.now(datetime.UTC).date()
         ),
@@ -106,6 +106,7 @@ def lambda_environment(
         "AWS_XRAY_DAEMON_ADDRESS": f"{runtime_api.split(':')[0]}:2000",
         "_AWS_XRAY_DAEMON_ADDRESS": runtime_api.split(":")[0],
         "_AWS_XRAY_DAEMON_PORT": "2000",
+        **spec.logging.runtime_variables(),
     }
     if spec.runtime is not None and spec.runtime != "provided":
         variables["AWS_EXECUTION_ENV"] = f"AWS_Lambda_{spec.runtime}"

@@ -7,10 +7,17 @@ import json
 import math
 import os
 import uuid
-from dataclasses import dataclass
-from typing import Any, BinaryIO
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO, cast
 
 from orchestrator.errors import InvalidRequestContent, RequestTooLarge
+from orchestrator.manifest.logging_config import LoggingConfig
+from orchestrator.sandbox.log_records import (
+    FilteringWriter,
+    done_records,
+    filtered,
+    start_record,
+)
 from orchestrator.sandbox.output import Capture
 
 MAX_SYNC_PAYLOAD = 6_291_456  # bytes; Lambda's RequestResponse request limit
@@ -139,8 +146,19 @@ class LogParts:
     # late as possible.
     output: Capture
     platform: str  # lines the platform adds (a timeout, a runtime exit)
+    logging: LoggingConfig = LoggingConfig()
+    when: Span = field(default_factory=lambda: Span(0.0, 0.0))
+    status: str = "success"  # platform.report's status (JSON format)
+    produced_bytes: int = 0  # the response's size, for platform.runtimeDone (JSON format)
 
     def text(self, report: Report, version: str) -> str:
+        if self.logging.json:
+            return (
+                _text(filtered(self.logging, self.init_output))
+                + start_record(self.logging, self.when.start, report.request_id, version)
+                + _text(filtered(self.logging, self.output.bytes()))
+                + self._done(report)
+            )
         return (
             _text(self.init_output)
             + f"{start_line(report.request_id, version)}\n"
@@ -152,12 +170,62 @@ class LogParts:
     def write(self, out: BinaryIO, report: Report, version: str) -> None:
         """Write the log as ``text`` would make it, but with all of the output there is (read
         back from its spill), without holding it in memory."""
+        if self.logging.json:
+            out.write(_text(filtered(self.logging, self.init_output)).encode())
+            start = start_record(self.logging, self.when.start, report.request_id, version)
+            out.write(start.encode())
+            writer = FilteringWriter(out, self.logging)
+            self.output.write_whole(cast(BinaryIO, writer))
+            writer.close()
+            if not self.output.ends_line():
+                out.write(b"\n")
+            out.write(self._done(report).encode())
+            return
         out.write(_text(self.init_output).encode())
         out.write(f"{start_line(report.request_id, version)}\n".encode())
         self.output.write_whole(out)
         if not self.output.ends_line():
             out.write(b"\n")
         out.write(f"{self.platform}{end_line(report.request_id)}\n{report.line()}\n".encode())
+
+    def _done(self, report: Report) -> str:
+        return done_records(
+            self.logging, self.when.end, report_figures(report, self.produced_bytes), self.status
+        )
+
+
+@dataclass(frozen=True)
+class Span:
+    """When an invocation started and ended, in epoch seconds (the JSON records' times)."""
+
+    start: float
+    end: float
+
+
+def report_figures(report: Report, produced_bytes: int) -> dict[str, Any]:
+    """The REPORT line's values under the telemetry schema's names."""
+    return {
+        "requestId": report.request_id,
+        "durationMs": round(report.duration_ms, 2),
+        "billedDurationMs": report.billed_duration_ms,
+        "memorySizeMB": report.memory_mb,
+        "maxMemoryUsedMB": report.max_memory_used_mb,
+        "initDurationMs": (
+            round(report.init_duration_ms, 2) if report.init_duration_ms is not None else None
+        ),
+        "errorType": report.error_type,
+        "producedBytes": produced_bytes,
+    }
+
+
+def json_status(report: Report, function_error: str | None) -> str:
+    """platform.report's status: timeout, error (the runtime posted one, or the platform saw it
+    fail), else success."""
+    if report.status == "timeout":
+        return "timeout"
+    if report.status is not None or function_error is not None:
+        return "error"
+    return "success"
 
 
 def _text(output: bytes) -> str:

@@ -46,12 +46,16 @@ from orchestrator.sandbox.invocation import (
     LogParts,
     PlatformError,
     Report,
+    Span,
     end_line,
     invalid_entrypoint,
+    json_status,
+    report_figures,
     start_line,
     timed_out,
     trace_header,
 )
+from orchestrator.sandbox.log_records import done_records, start_record
 from orchestrator.sandbox.output import Capture, Spill
 from orchestrator.sandbox.ownership import identify
 from orchestrator.sandbox.runtime_api import RuntimeApi
@@ -371,7 +375,7 @@ class Invoker:
         elif settle:
             await env.settle_output(delivery, _QUIET_S, _SETTLE_LIMIT_S)
         trace.mark("output drained")
-        figures = _Figures(cold, duration_ms, memory_peak)
+        figures = _Figures(cold, duration_ms, memory_peak, Span(now, time.time()))
         return _result(spec, request, outcome, env, figures, init_output, delivery.output)
 
     async def settle_log(self, env: Environment) -> None:
@@ -398,6 +402,7 @@ class _Figures:
     cold: bool
     duration_ms: float
     memory_peak: int | None
+    when: Span
 
 
 async def _output_end(env: Environment) -> None:
@@ -430,16 +435,24 @@ def _platform_failure(
     spec: FunctionSpec, request: InvokeRequest, error: PlatformError
 ) -> InvocationResult:
     report = Report(request.request_id, 0.0, spec.memory, 0, None, "error", error.error_type)
-    log_text = "\n".join(
-        [
-            start_line(request.request_id, request.version),
-            f"{error.message}\n{error.error_type}",
-            end_line(request.request_id),
-            report.line(),
-        ]
-    )
+    if spec.logging.json:
+        now = time.time()
+        log_text = start_record(spec.logging, now, request.request_id, request.version)
+        log_text += done_records(spec.logging, now, report_figures(report, 0), "error")
+    else:
+        log_text = (
+            "\n".join(
+                [
+                    start_line(request.request_id, request.version),
+                    f"{error.message}\n{error.error_type}",
+                    end_line(request.request_id),
+                    report.line(),
+                ]
+            )
+            + "\n"
+        )
     return InvocationResult(
-        request.request_id, error.payload(), UNHANDLED, request.version, log_text + "\n", report
+        request.request_id, error.payload(), UNHANDLED, request.version, log_text, report
     )
 
 
@@ -484,12 +497,15 @@ def _result(
         status,
         error_type,
     )
+    parts = LogParts(
+        init_output,
+        output,
+        platform_log,
+        spec.logging,
+        figures.when,
+        json_status(report, function_error),
+        len(payload),
+    )
     return InvocationResult(
-        request.request_id,
-        payload,
-        function_error,
-        request.version,
-        LogParts(init_output, output, platform_log),
-        report,
-        content_type,
+        request.request_id, payload, function_error, request.version, parts, report, content_type
     )

@@ -9,7 +9,8 @@
 //   128  an unhandled promise rejection (reported as Runtime.UnhandledPromiseRejection);
 //   1    the Runtime API itself failed (unreachable, or /next answered other than 200).
 // Logs: each console call writes one line `<ISO ts>\t<requestId>\t<LEVEL>\t<message>\n` to
-// stdout. Like the RIC, newlines inside a message are written as '\r', so that one line
+// stdout, or with AWS_LAMBDA_LOG_FORMAT=JSON one JSON record {timestamp, level, requestId,
+// message}. Like the RIC, newlines inside a message are written as '\r', so that one line
 // is always one log record. Not supported: response streaming (awslambda.streamifyResponse).
 import fs from 'node:fs';
 import http from 'node:http';
@@ -72,12 +73,42 @@ function toRapid(e) {
   }
 }
 
-// ---- Console: the RIC's text format (AWS_LAMBDA_LOG_LEVEL filters, as there) ----
+// ---- Console: the RIC's text or JSON format (AWS_LAMBDA_LOG_FORMAT; AWS_LAMBDA_LOG_LEVEL filters) ----
 let requestId; // undefined until the first invocation, then the latest one (as in the RIC)
 const LEVELS = ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR', 'FATAL'];
 const minLevel = Math.max(0, LEVELS.indexOf((env.AWS_LAMBDA_LOG_LEVEL || '').toUpperCase()));
-const write = (level, args) => process.stdout.write(
-  `${new Date().toISOString()}\t${requestId}\t${level}\t${util.format(...args)}`.replace(/\n/g, '\r') + '\n');
+const JSON_LOGS = (env.AWS_LAMBDA_LOG_FORMAT || '').toUpperCase() === 'JSON';
+// The RIC's jsonErrorReplacer and formatJsonMessage (LogPatch.js): one argument is the message
+// as it is (an Error as {errorType, errorMessage, stackTrace, ...}); several are util.format'ed,
+// with the first Error's fields beside them.
+const errorReplacer = (_k, v) => (v instanceof Error
+  ? Object.assign({ errorType: v?.constructor?.name ?? 'UnknownError', errorMessage: v.message,
+    stackTrace: typeof v.stack === 'string' ? v.stack.split('\n') : v.stack }, v)
+  : v);
+function jsonRecord(level, args) {
+  const record = { timestamp: new Date().toISOString(), level, requestId };
+  if (args.length === 1) {
+    record.message = args[0];
+    try {
+      return JSON.stringify(record, errorReplacer);
+    } catch {
+      record.message = util.format(record.message);
+      return JSON.stringify(record);
+    }
+  }
+  record.message = util.format(...args);
+  const e = args.find((a) => a instanceof Error);
+  if (e) {
+    record.errorType = e?.constructor?.name ?? 'UnknownError';
+    record.errorMessage = e.message;
+    record.stackTrace = typeof e.stack === 'string' ? e.stack.split('\n') : [];
+  }
+  return JSON.stringify(record);
+}
+const write = JSON_LOGS
+  ? (level, args) => process.stdout.write(jsonRecord(level, args).replace(/\n/g, '\r') + '\n')
+  : (level, args) => process.stdout.write(
+    `${new Date().toISOString()}\t${requestId}\t${level}\t${util.format(...args)}`.replace(/\n/g, '\r') + '\n');
 LEVELS.forEach((level, i) => {
   console[level.toLowerCase()] = i < minLevel && level !== 'FATAL' ? () => {} : (...a) => write(level, a);
 });
@@ -115,7 +146,8 @@ function logError(title, err) {
   } catch {
     text = JSON.stringify(toRapid(e));
   }
-  console.error(title, `\t${text}`);
+  if (JSON_LOGS) console.error(e); // the RIC's jsonErrorLogger: the error alone, as a record
+  else console.error(title, `\t${text}`);
 }
 
 // ---- Runtime API ----

@@ -353,3 +353,55 @@ def test_lrun_functions_lists_both_kinds_with_their_source(tmp_path: Path) -> No
         assert rows["made"]["Layers"] == 0 and rows["made"]["State"] == "Active"
 
     scenario(tmp_path, test)
+
+
+def test_logging_config_is_set_merged_shown_and_kept_as_on_aws(tmp_path: Path) -> None:
+    """CreateFunction and UpdateFunctionConfiguration take LoggingConfig; the function's
+    environments get it (a new spec, so new environments) and GetFunctionConfiguration shows it
+    as AWS does (LocalStack's TestLoggingConfig snapshots, recorded on AWS 25-11-2025)."""
+    group = "/aws/lambda/made"
+
+    async def first(api: Api, functions: FunctionApi) -> None:
+        created = ok(
+            await api("POST", FUNCTIONS, create_body(LoggingConfig={"LogFormat": "JSON"})), 201
+        )
+        assert created["LoggingConfig"] == {
+            "LogFormat": "JSON",
+            "ApplicationLogLevel": "INFO",
+            "SystemLogLevel": "INFO",
+            "LogGroup": group,
+        }
+        spec = api.served.service.functions["made"].spec
+        assert spec.logging.runtime_variables()["AWS_LAMBDA_LOG_FORMAT"] == "JSON"
+        path = f"{FUNCTIONS}/made/configuration"
+        ok(await api("PUT", path, {"LoggingConfig": {"ApplicationLogLevel": "DEBUG"}}))
+        got = ok(await api("GET", path))["LoggingConfig"]
+        assert got["ApplicationLogLevel"] == "DEBUG" and got["SystemLogLevel"] == "INFO"
+        refused = await api(
+            "PUT", path, {"LoggingConfig": {"LogFormat": "Text", "SystemLogLevel": "WARN"}}
+        )
+        body = assert_error(refused, 400, "InvalidParameterValueException")
+        assert body["message"] == (
+            'LogLevel is not supported when LogFormat is set to "Text". Remove LogLevel from '
+            'your request or change the LogFormat to "JSON" and try again.'
+        )
+        bad = await api("PUT", path, {"LoggingConfig": {"LogFormat": "XML"}})
+        assert_error(bad, 400, "ValidationException")
+        ok(await api("PUT", path, {"LoggingConfig": {"LogGroup": "/team/app"}}))
+
+    scenario(tmp_path, first)
+
+    async def after_restart(api: Api, functions: FunctionApi) -> None:
+        got = ok(await api("GET", f"{FUNCTIONS}/made/configuration"))["LoggingConfig"]
+        assert got == {
+            "LogFormat": "JSON",
+            "ApplicationLogLevel": "DEBUG",
+            "SystemLogLevel": "INFO",
+            "LogGroup": "/team/app",
+        }
+        path = f"{FUNCTIONS}/made/configuration"
+        ok(await api("PUT", path, {"LoggingConfig": {"LogFormat": "Text"}}))
+        got = ok(await api("GET", path))["LoggingConfig"]
+        assert got == {"LogFormat": "Text", "LogGroup": "/team/app"}
+
+    scenario(tmp_path, after_restart)

@@ -306,7 +306,8 @@ def test_unknown_key_without_suggestion_lists_allowed(tmp_path: Path) -> None:
     problem = one_problem(write_function(tmp_path, zzz=1))
     assert problem.message == (
         "unknown key 'zzz'; allowed keys: async, code, command, description, entrypoint, "
-        "environment, ephemeral_storage, events, handler, http, image, layers, memory, network, "
+        "environment, ephemeral_storage, events, handler, http, image, layers, logging, memory, "
+        "network, "
         "provisioned_concurrency, reserved_concurrency, runtime, tags, timeout"
     )
 

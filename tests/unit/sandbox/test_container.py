@@ -5,12 +5,14 @@ from __future__ import annotations
 import datetime
 import re
 import textwrap
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from orchestrator.manifest import FunctionSpec, load
+from orchestrator.manifest.logging_config import LoggingConfig
 from orchestrator.sandbox.backend import (
     LABEL_CONFIG,
     LABEL_FUNCTION,
@@ -463,3 +465,16 @@ def test_a_custom_runtime_is_piped_from_its_own_bootstrap_and_an_image_is_not(
     assert runtime_bootstrap(provided) == "/var/task/bootstrap"
     image = spec_from(tmp_path, "image: my/fn:latest\n", name="img")
     assert runtime_bootstrap(image) is None  # its entrypoint is the user's own
+
+
+def test_json_logging_is_told_to_the_runtime_and_the_group_is_the_configs(
+    python_spec: FunctionSpec,
+) -> None:
+    """What Lambda sets for LoggingConfig (JSON only), read by the runtimes' clients."""
+    text = lambda_environment(python_spec, RUNTIME_API, "ab" * 16, "on-demand")
+    assert "AWS_LAMBDA_LOG_FORMAT" not in text and "AWS_LAMBDA_LOG_LEVEL" not in text
+    spec = replace(python_spec, logging=LoggingConfig("JSON", "WARN", "INFO", "/team/app"))
+    env = lambda_environment(spec, RUNTIME_API, "ab" * 16, "on-demand")
+    assert env["AWS_LAMBDA_LOG_FORMAT"] == "JSON"
+    assert env["AWS_LAMBDA_LOG_LEVEL"] == "WARN"
+    assert env["AWS_LAMBDA_LOG_GROUP_NAME"] == "/team/app"

@@ -124,8 +124,9 @@ def test_java21_compiles_in_a_build_stage_whose_base_adds_the_jdk(
     monkeypatch.setattr(backend, "build", build)
     assert images.build(backend, "java21", progress=lambda step: None)
     assert made == [
-        "openjdk-21-jre-headless,libjackson2-databind-java",
-        "openjdk-21-jre-headless,libjackson2-databind-java,openjdk-21-jdk-headless",
+        "openjdk-21-jre-headless,libjackson2-databind-java,libjackson2-modules-java8-java",
+        "openjdk-21-jre-headless,libjackson2-databind-java,libjackson2-modules-java8-java,"
+        "openjdk-21-jdk-headless",
     ]
     assert built == [{"BASE": images.base_image(java), "BUILD_BASE": build_base, "NODE_MAJOR": ""}]
     assert images.is_current(backend, "java21")
