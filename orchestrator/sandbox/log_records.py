@@ -95,9 +95,19 @@ def _level(line: bytes) -> str | None:
     if not isinstance(value, dict):
         return None
     level = value.get("level")
-    if isinstance(level, str) and level.upper() in APPLICATION_LEVELS:
-        return level.upper()
+    if isinstance(level, str):
+        upper = level.upper()
+        upper = _ALIASES.get(upper, upper)
+        if upper in APPLICATION_LEVELS:
+            return upper
+        if upper == "UNDEFINED":  # Java's LambdaLogger.log(message): its client never drops it
+            return None
     return "INFO"
+
+
+# Other runtimes' names for Lambda's levels: Python's logging writes WARNING and CRITICAL (as
+# awslambdaric's JSON records carry them).
+_ALIASES = {"WARNING": "WARN", "CRITICAL": "FATAL"}
 
 
 def keeps_line(config: LoggingConfig, line: bytes) -> bool:

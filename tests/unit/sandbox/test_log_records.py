@@ -21,6 +21,8 @@ OUTPUT = (
     b'{"timestamp":"2025-12-01T14:40:00.301Z","level":"WARN","message":"w","requestId":"r"}\n'
     b'{"no":"level here"}\n'
     b'{"level": "info", "msg": "lower case, as Lambda reads it"}\n'
+    b'{"level": "WARNING", "message": "python\'s name for WARN"}\n'
+    b'{"level":"UNDEFINED","message":"java, no level"}\n'
 )
 
 
@@ -86,6 +88,8 @@ def test_application_json_lines_below_the_level_are_dropped_others_kept() -> Non
     assert '"level":"DEBUG"' not in text
     assert "level here" not in text  # a JSON object without a level is INFO, as on Lambda
     assert "lower case" not in text  # "info" is INFO, below WARN
+    assert "python's name for WARN" in text
+    assert "java, no level" in text  # what Java's client never filters, nor does lrun
 
 
 def test_system_level_debug_adds_runtime_done_and_warn_keeps_none() -> None:
