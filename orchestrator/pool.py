@@ -1,10 +1,13 @@
 """The warm pool's state and decisions, pure: no engine, no threads, no clock (DESIGN D1).
 
-The pool knows every execution environment by id, which function and configuration it belongs
-to, whether it is on-demand or provisioned, and whether it is initialising, idle or busy. Asked
-for an environment, it answers with a decision as data (reuse this one, start a new one, or
-throttle with Lambda's reason); the caller does the work and reports back. Time comes in as
-``now`` on every call, so tests drive it with plain numbers.
+The pool knows every execution environment by id, which function, version and configuration
+it belongs to, whether it is on-demand or provisioned, and whether it is initialising, idle or
+busy. An environment runs exactly one version of a function (``$LATEST`` or a published one), so
+each version has its own idle environments and its own provisioned ones; a function's reserved
+concurrency is shared by all its versions and counts its provisioned environments, as on Lambda.
+Asked for an environment, the pool answers with a decision as data (reuse this one, start a new
+one, or throttle with Lambda's reason); the caller does the work and reports back. Time comes in
+as ``now`` on every call, so tests drive it with plain numbers.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from dataclasses import dataclass
 
 RESERVED_LIMIT = "ReservedFunctionConcurrentInvocationLimitExceeded"
 HOST_LIMIT = "ConcurrentInvocationLimitExceeded"
+LATEST = "$LATEST"
 
 
 class Kind(enum.Enum):
@@ -41,16 +45,24 @@ class Slot:
     created: float
     invocations: int = 0
     serving: bool = False  # initialising for an invocation that waits for it
+    version: str = LATEST  # the version of the function it runs
 
 
 @dataclass(frozen=True)
 class FunctionLimits:
-    """What the pool needs to know of a function: its current configuration and concurrency."""
+    """What the pool needs to know of one version of a function: its current configuration,
+    the function's reserved concurrency (shared by all its versions) and how many environments
+    of this version to keep provisioned."""
 
     name: str
     config: str
     reserved: int | None = None  # None: unreserved
     provisioned: int = 0
+    version: str = LATEST
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.name, self.version)
 
 
 @dataclass(frozen=True)
@@ -75,7 +87,16 @@ def _moved(slot: Slot, phase: Phase, since: float, invocations: int) -> Slot:
     """The slot in a new phase (no longer serving a start). Built directly: this is on every
     invocation's path, and ``dataclasses.replace`` costs several times more."""
     return Slot(
-        slot.id, slot.function, slot.config, slot.kind, phase, since, slot.created, invocations
+        slot.id,
+        slot.function,
+        slot.config,
+        slot.kind,
+        phase,
+        since,
+        slot.created,
+        invocations,
+        False,
+        slot.version,
     )
 
 
@@ -83,38 +104,48 @@ class Pool:
     def __init__(self, host_limit: int) -> None:
         self.host_limit = host_limit
         self._slots: dict[str, Slot] = {}
-        self._functions: dict[str, FunctionLimits] = {}
+        self._functions: dict[tuple[str, str], FunctionLimits] = {}  # by (function, version)
+        self._provisioned: dict[str, int] = {}  # by function: its versions' provisioned, summed
         # Indexes kept in step with _slots by _put/_drop, so an acquire costs O(1), not O(n):
-        # idle ids by function in release order (dicts keep insertion order), and counters.
-        self._idle: dict[tuple[str, Kind], dict[str, None]] = {}
-        self._busy: dict[str, int] = {}
+        # idle ids by version in release order (dicts keep insertion order), and counters.
+        self._idle: dict[tuple[str, str, Kind], dict[str, None]] = {}
+        self._busy: dict[str, int] = {}  # by function, every version and kind
+        self._busy_on_demand: dict[str, int] = {}  # by function: what its reserved limit counts
         self._busy_total = 0
 
     def _put(self, slot: Slot) -> None:
         self._drop(slot.id)
         self._slots[slot.id] = slot
         if slot.phase is Phase.IDLE:
-            self._idle.setdefault((slot.function, slot.kind), {})[slot.id] = None
+            self._idle.setdefault((slot.function, slot.version, slot.kind), {})[slot.id] = None
         if slot.phase is Phase.BUSY or slot.serving:
             self._busy[slot.function] = self._busy.get(slot.function, 0) + 1
+            if slot.kind is Kind.ON_DEMAND:
+                self._busy_on_demand[slot.function] = self._busy_on_demand.get(slot.function, 0) + 1
             self._busy_total += 1
 
     def _drop(self, slot_id: str) -> Slot | None:
         slot = self._slots.pop(slot_id, None)
         if slot is not None:
             if slot.phase is Phase.IDLE:
-                self._idle.get((slot.function, slot.kind), {}).pop(slot.id, None)
+                self._idle.get((slot.function, slot.version, slot.kind), {}).pop(slot.id, None)
             if slot.phase is Phase.BUSY or slot.serving:
                 self._busy[slot.function] -= 1
+                if slot.kind is Kind.ON_DEMAND:
+                    self._busy_on_demand[slot.function] -= 1
                 self._busy_total -= 1
         return slot
 
     # Configuration
 
     def configure(self, limits: Iterable[FunctionLimits]) -> list[str]:
-        """Take the functions' current limits; returns idle environments now out of date, which
-        the caller stops (busy ones are retired when they are released)."""
-        self._functions = {f.name: f for f in limits}
+        """Take the current limits of every version served; returns idle environments now out
+        of date (or of a version no longer served), which the caller stops (busy ones are
+        retired when they are released)."""
+        self._functions = {f.key: f for f in limits}
+        self._provisioned = {}
+        for f in self._functions.values():
+            self._provisioned[f.name] = self._provisioned.get(f.name, 0) + f.provisioned
         stale = [
             s.id for s in self._slots.values() if s.phase is Phase.IDLE and not self._current(s)
         ]
@@ -122,11 +153,11 @@ class Pool:
             self._drop(slot_id)
         return stale
 
-    def limits(self, function: str) -> FunctionLimits | None:
-        return self._functions.get(function)
+    def limits(self, function: str, version: str = LATEST) -> FunctionLimits | None:
+        return self._functions.get((function, version))
 
     def _current(self, slot: Slot) -> bool:
-        limits = self._functions.get(slot.function)
+        limits = self._functions.get((slot.function, slot.version))
         return limits is not None and limits.config == slot.config
 
     # Invocations
@@ -137,24 +168,29 @@ class Pool:
             return self._busy_total
         return self._busy.get(function, 0)
 
-    def acquire(self, function: str, now: float, new_id: str) -> Decision:
-        """An environment for one invocation of ``function``: an idle one of its current
-        configuration (provisioned first, then the most recently used), a new one, or a
-        throttle. ``new_id`` names the environment if one must be started."""
-        limits = self._functions[function]
-        if limits.reserved is not None and self._busy.get(function, 0) >= limits.reserved:
+    def acquire(self, function: str, now: float, new_id: str, version: str = LATEST) -> Decision:
+        """An environment for one invocation of ``version`` of ``function``: an idle one of its
+        current configuration (provisioned first, then the most recently used), a new one, or
+        a throttle. ``new_id`` names the environment if one must be started.
+
+        The function's reserved concurrency bounds its provisioned environments (all of them,
+        idle or not, as Lambda sets them aside) plus its busy on-demand ones."""
+        limits = self._functions[(function, version)]
+        below_host_limit = self._busy_total < self.host_limit
+        if below_host_limit:
+            slot_id = self._take_idle(function, version, Kind.PROVISIONED, limits.config, now)
+            if slot_id is not None:
+                return Reuse(slot_id)
+        if limits.reserved is not None and (
+            self._busy_on_demand.get(function, 0) + self._provisioned.get(function, 0)
+            >= limits.reserved
+        ):
             return Throttle(RESERVED_LIMIT)
-        if self._busy_total >= self.host_limit:
+        if not below_host_limit:
             return Throttle(HOST_LIMIT)
-        for kind in (Kind.PROVISIONED, Kind.ON_DEMAND):
-            idle = self._idle.get((function, kind))
-            while idle:
-                slot = self._slots[next(reversed(idle))]
-                if slot.config != limits.config:  # out of date: never reused
-                    self._drop(slot.id)
-                    continue
-                self._put(_moved(slot, Phase.BUSY, now, slot.invocations + 1))
-                return Reuse(slot.id)
+        slot_id = self._take_idle(function, version, Kind.ON_DEMAND, limits.config, now)
+        if slot_id is not None:
+            return Reuse(slot_id)
         self._put(
             Slot(
                 new_id,
@@ -166,9 +202,25 @@ class Pool:
                 now,
                 invocations=1,
                 serving=True,
+                version=version,
             )
         )
         return Create(new_id)
+
+    def _take_idle(
+        self, function: str, version: str, kind: Kind, config: str, now: float
+    ) -> str | None:
+        """The most recently used idle environment of this kind, now busy; out of date ones
+        met on the way are dropped (the caller's ``configure`` has them stopped)."""
+        idle = self._idle.get((function, version, kind))
+        while idle:
+            slot = self._slots[next(reversed(idle))]
+            if slot.config != config:  # out of date: never reused
+                self._drop(slot.id)
+                continue
+            self._put(_moved(slot, Phase.BUSY, now, slot.invocations + 1))
+            return slot.id
+        return None
 
     def started(self, slot_id: str, now: float) -> None:
         """A new environment finished its init: it serves its invocation, or waits for work."""
@@ -215,7 +267,9 @@ class Pool:
             have = sum(
                 1
                 for s in self._slots.values()
-                if s.function == limits.name and s.kind is Kind.PROVISIONED and self._current(s)
+                if (s.function, s.version) == limits.key
+                and s.kind is Kind.PROVISIONED
+                and self._current(s)
             )
             for _ in range(limits.provisioned - have):
                 slot = Slot(
@@ -226,6 +280,7 @@ class Pool:
                     Phase.INITIALISING,
                     now,
                     now,
+                    version=limits.version,
                 )
                 self._put(slot)
                 created.append(slot)
@@ -233,7 +288,7 @@ class Pool:
 
     def surplus_provisioned(self) -> list[str]:
         """Idle provisioned environments to stop: out of date ones, and current ones beyond a
-        function's (lowered) provisioned setting."""
+        version's (lowered) provisioned setting."""
         surplus = [
             s.id
             for s in self._slots.values()
@@ -243,7 +298,9 @@ class Pool:
             current = [
                 s
                 for s in self._slots.values()
-                if s.function == limits.name and s.kind is Kind.PROVISIONED and self._current(s)
+                if (s.function, s.version) == limits.key
+                and s.kind is Kind.PROVISIONED
+                and self._current(s)
             ]
             extra = len(current) - limits.provisioned
             idle = [s.id for s in current if s.phase is Phase.IDLE]
@@ -253,7 +310,7 @@ class Pool:
         return surplus
 
     def slots(self) -> list[Slot]:
-        return sorted(self._slots.values(), key=lambda s: (s.function, s.created, s.id))
+        return sorted(self._slots.values(), key=lambda s: (s.function, s.version, s.created, s.id))
 
     def get(self, slot_id: str) -> Slot | None:
         return self._slots.get(slot_id)

@@ -4,6 +4,12 @@ The pool (pure) decides; this module does: it starts environments for the pool's
 decisions, keeps provisioned environments initialised, reaps idle ones, replaces dead ones, and
 drains environments whose function's code or configuration changed. All of it on one event
 loop; engine calls go to threads.
+
+A function is served as versions: ``$LATEST`` (what its code and configuration are now) and the
+versions published from it, each with environments of its own (an environment runs exactly one
+version's code and configuration). Aliases name a version, or split invocations between two;
+``route`` says which version an invocation runs. Provisioned concurrency is set on a version or
+an alias and kept as environments of the version(s) it applies to.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ import logging
 import secrets
 import time
 from collections.abc import Callable, Coroutine, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from orchestrator.aws import function_arn
@@ -26,11 +32,19 @@ from orchestrator.errors import (
 )
 from orchestrator.manifest import FunctionSpec, Manifest
 from orchestrator.manifest.revision import code_digest, zipped_size
-from orchestrator.pool import Create, FunctionLimits, Kind, Pool, Reuse, Slot, Throttle
+from orchestrator.pool import LATEST, Create, FunctionLimits, Kind, Pool, Reuse, Slot, Throttle
 from orchestrator.sandbox.backend import Backend
 from orchestrator.sandbox.environment import Environment, Outcome
 from orchestrator.sandbox.invocation import InvocationResult, InvokeRequest
 from orchestrator.sandbox.invoker import Invoker
+from orchestrator.served import (
+    Alias,
+    FunctionState,
+    Provisioned,
+    ProvisionedStatus,
+    VersionState,
+    pick,
+)
 
 log = logging.getLogger(__name__)
 
@@ -48,30 +62,6 @@ class ServiceSettings:
     return_wait: float = 0.5
 
 
-@dataclass
-class FunctionState:
-    """A function as served: its spec, its revision, and settings changed through the API."""
-
-    spec: FunctionSpec
-    revision: str  # digest of configuration and code: environments of another are drained
-    reserved: int | None
-    provisioned: int
-    provisioned_at: float = 0.0  # when the provisioned setting last changed (epoch seconds)
-    provision_failure: str | None = None  # why the last provisioned environment failed
-    provision_retry_at: float = 0.0  # no new provisioned environment before this (epoch)
-    invocations: int = 0
-    errors: int = 0
-    throttles: int = 0
-    durations_ms: list[float] = field(default_factory=list)
-    code_size: tuple[str, int] | None = None  # (revision, bytes) as last measured
-    # Set while an edit to the code is being looked at: invocations wait for it, so none runs
-    # code older than a save that came before it.
-    changing: asyncio.Future[None] | None = None
-
-    def limits(self) -> FunctionLimits:
-        return FunctionLimits(self.spec.name, self.revision, self.reserved, self.provisioned)
-
-
 @dataclass(frozen=True)
 class EnvironmentView:
     """One environment as `lrun ps` shows it."""
@@ -84,6 +74,8 @@ class EnvironmentView:
     invocations: int
     memory_used_mb: int | None
     memory_mb: int
+    version: str = LATEST
+    aliases: tuple[str, ...] = ()  # the function's aliases that send invocations to it
 
 
 Listener = Callable[[str], None]
@@ -124,8 +116,10 @@ class Service:
         self._background: set[asyncio.Task[object]] = set()
         self._closing = False
         self._owned: set[asyncio.Task[None]] = set()  # invocations, from delivery to release
-        self._returning: dict[str, int] = {}  # by function: answered, runtime not back yet
-        self._returned: dict[str, asyncio.Future[None]] = {}  # by function: one came back
+        # By (function, version): answered, runtime not back yet; and one of them came back.
+        self._returning: dict[tuple[str, str], int] = {}
+        self._returned: dict[tuple[str, str], asyncio.Future[None]] = {}
+        self._credit: dict[tuple[str, str], int] = {}  # by (function, alias): see ``route``
 
     # Functions
 
@@ -147,15 +141,21 @@ class Service:
             if old is not None and old.revision == revision:
                 fresh[name] = old
                 continue
-            state = FunctionState(
-                spec, revision, spec.reserved_concurrency, spec.provisioned_concurrency, time.time()
-            )
-            if old is not None:
-                # Settings changed through the API survive an edit, unless the edit is to them.
-                if spec.reserved_concurrency == old.spec.reserved_concurrency:
-                    state.reserved = old.reserved
-                if spec.provisioned_concurrency == old.spec.provisioned_concurrency:
-                    state.provisioned = old.provisioned
+            if old is None or name in self.api_functions:
+                state = FunctionState(VersionState(spec, revision), spec.reserved_concurrency)
+                state.modified_at = time.time()
+                state.declare_provisioned(spec.provisioned_concurrency)
+            else:
+                # Its versions, aliases and settings changed through the API survive an edit,
+                # unless the edit is to them.
+                state = old
+                before = old.spec
+                state.latest = VersionState(spec, revision)
+                state.modified_at = time.time()
+                if spec.reserved_concurrency != before.reserved_concurrency:
+                    state.reserved = spec.reserved_concurrency
+                if spec.provisioned_concurrency != before.provisioned_concurrency:
+                    state.declare_provisioned(spec.provisioned_concurrency)
                 self._on_event(f"{name}: code or configuration changed; new environments")
             fresh[name] = state
         for name in self.api_functions:
@@ -170,12 +170,12 @@ class Service:
         """Serve (or serve anew) a function created through the API; environments of its
         previous revision drain, so no invocation after this runs its old code."""
         old = self.functions.get(spec.name)
-        state = FunctionState(spec, revision, None, 0, time.time())
-        if old is not None:
-            state.reserved, state.provisioned = old.reserved, old.provisioned
-            state.provisioned_at = old.provisioned_at
+        if old is None or spec.name not in self.api_functions:
+            self.functions[spec.name] = FunctionState(VersionState(spec, revision), None)
+        else:
+            old.latest = VersionState(spec, revision)
+        self.functions[spec.name].modified_at = time.time()
         self.api_functions.add(spec.name)
-        self.functions[spec.name] = state
         self._configure()
 
     def remove_function(self, name: str) -> None:
@@ -237,7 +237,7 @@ class Service:
             if isinstance(revision, OSError):
                 self._on_event(f"{name}: cannot read its code ({revision}); keeping what runs")
             elif revision != state.revision:
-                state.revision = revision
+                state.latest = VersionState(state.spec, revision)
                 changed = True
                 self._on_event(f"{state.spec.name}: code changed; new environments")
         if changed:
@@ -245,7 +245,20 @@ class Service:
         return changed
 
     def _configure(self) -> None:
-        for slot_id in self.pool.configure(f.limits() for f in self.functions.values()):
+        limits = []
+        for name, state in self.functions.items():
+            counts: dict[str, int] = {}
+            for qualifier, setting in state.provisioned.items():
+                for version, count in state.shares(qualifier, setting.requested):
+                    counts[version] = counts.get(version, 0) + count
+            for version, served in state.versions():
+                served.provisioned = counts.get(version, 0)
+                limits.append(
+                    FunctionLimits(
+                        name, served.revision, state.reserved, served.provisioned, version
+                    )
+                )
+        for slot_id in self.pool.configure(limits):
             self._stop(slot_id, "out of date")
 
     def function(self, name: str) -> FunctionState:
@@ -253,6 +266,57 @@ class Service:
         if state is None:
             raise ResourceNotFound(f"Function not found: {function_arn(name, '$LATEST')}")
         return state
+
+    # Versions and aliases
+
+    def put_version(self, name: str, version: str, spec: FunctionSpec, revision: str) -> None:
+        """Serve a published version of ``name`` (its spec runs in environments of its own)."""
+        self.function(name).published[version] = VersionState(spec, revision)
+        self._configure()
+
+    def remove_version(self, name: str, version: str) -> None:
+        """Stop serving a published version; its environments are stopped."""
+        state = self.function(name)
+        if state.published.pop(version, None) is not None:
+            state.provisioned.pop(version, None)
+            self._configure()
+
+    def put_alias(self, name: str, alias: str, target: Alias) -> None:
+        """Point ``alias`` of ``name`` at a version (or two, weighted); its provisioned
+        environments, if it has some, move with it."""
+        state = self.function(name)
+        state.aliases[alias] = target
+        self._credit.pop((name, alias), None)
+        self._configure()
+        self.housekeeping()
+
+    def remove_alias(self, name: str, alias: str) -> None:
+        state = self.function(name)
+        if state.aliases.pop(alias, None) is not None:
+            state.provisioned.pop(alias, None)
+            self._credit.pop((name, alias), None)
+            self._configure()
+
+    def route(self, name: str, qualifier: str | None) -> str:
+        """The version an invocation of ``name:qualifier`` runs; AWS's "Function not found"
+        naming what was asked for if there is none.
+
+        An alias with a second version sends it exactly its weight's share (``served.pick``)."""
+        state = self.functions.get(name)
+        if state is None:
+            raise _not_found(name, qualifier or LATEST)
+        if qualifier is None or qualifier == LATEST:
+            return LATEST
+        if qualifier in state.published:
+            return qualifier
+        alias = state.aliases.get(qualifier)
+        if alias is None:
+            raise _not_found(name, qualifier)
+        if not alias.weights:
+            return alias.version
+        key = (name, qualifier)
+        version, self._credit[key] = pick(alias, self._credit.get(key, 0))
+        return version
 
     async def code_size(self, state: FunctionState) -> int:
         """The function's ``CodeSize``: its code as a deflated zip, measured in a thread once
@@ -274,9 +338,15 @@ class Service:
         self.function(name).reserved = reserved
         self._configure()
 
-    def set_provisioned(self, name: str, provisioned: int) -> None:
+    def set_provisioned(self, name: str, qualifier: str, provisioned: int) -> None:
+        """Keep ``provisioned`` environments initialised for a version or an alias (0: none)."""
         state = self.function(name)
-        state.provisioned, state.provisioned_at = provisioned, time.time()
+        if provisioned:
+            state.provisioned[qualifier] = Provisioned(provisioned, time.time())
+        else:
+            state.provisioned.pop(qualifier, None)
+        for _, served in state.versions():
+            served.provision_failure = None
         self._configure()
         self.housekeeping()
 
@@ -320,20 +390,27 @@ class Service:
         and its log and REPORT are recorded as any other's. ``close`` waits for these tasks.
         """
         state = self.function(name)
-        decision = self.pool.acquire(name, asyncio.get_running_loop().time(), secrets.token_hex(16))
+        version = request.version
+        served = state.version(version)
+        if served is None:
+            raise _not_found(name, version)
+        decision = self.pool.acquire(
+            name, asyncio.get_running_loop().time(), secrets.token_hex(16), version
+        )
         if isinstance(decision, Throttle):
             state.throttles += 1
             raise TooManyRequests(decision.reason)
         result: asyncio.Future[InvocationResult] = asyncio.get_running_loop().create_future()
         # Retrieved here, so an abandoned caller's failure is not reported as never retrieved.
         result.add_done_callback(_retrieve)
-        self._own(self._run(decision, state, request, result, on_answer, settle))
+        self._own(self._run(decision, state, served, request, result, on_answer, settle))
         return result
 
     async def _run(
         self,
         decision: Reuse | Create,
         state: FunctionState,
+        served: VersionState,
         request: InvokeRequest,
         result: asyncio.Future[InvocationResult],
         on_answer: Callable[[Outcome], None] | None,
@@ -341,16 +418,17 @@ class Service:
     ) -> None:
         """One invocation, owned by the service: its result goes to ``result``; then its
         environment goes back to the pool once the runtime asks for more work."""
-        spec = state.spec
+        spec = served.spec
+        key = (spec.name, request.version)
         slot_id = decision.id
         try:
-            if isinstance(decision, Create) and self._returning.get(spec.name):
-                decision = await self._reacquire(spec.name, decision)
+            if isinstance(decision, Create) and self._returning.get(key):
+                decision = await self._reacquire(key, decision)
                 slot_id = decision.id
             if isinstance(decision, Reuse):
                 env = self._envs[slot_id]
             else:
-                env = await self._start(slot_id, spec, "on-demand")
+                env = await self._start(slot_id, spec, "on-demand", request.version)
                 self._spawn(self._mark_started(slot_id, env))
         except BaseException as exc:
             self.pool.remove(slot_id)
@@ -377,14 +455,14 @@ class Service:
             result.set_result(done)
         # The runtime has answered, but is not free until it asks for the next event: within
         # the function's timeout, or it is stopped.
-        self._returning[spec.name] = self._returning.get(spec.name, 0) + 1
+        self._returning[key] = self._returning.get(key, 0) + 1
         try:
             if not await env.came_back(float(spec.timeout)) and env.exited is None:
                 await self._invoker.stop_environment(env)
             self._end(slot_id, env)
         finally:
-            self._returning[spec.name] -= 1
-            returned = self._returned.pop(spec.name, None)
+            self._returning[key] -= 1
+            returned = self._returned.pop(key, None)
             if returned is not None and not returned.done():
                 returned.set_result(None)
         # Kept for the log file once the runtime asked for its next event: its output is complete
@@ -396,20 +474,21 @@ class Service:
         finally:
             self._on_log(spec.name, done)
 
-    async def _reacquire(self, name: str, created: Create) -> Reuse | Create:
+    async def _reacquire(self, key: tuple[str, str], created: Create) -> Reuse | Create:
         """Before starting a new environment, wait a moment for one that has answered and is
         on its way back: a client that sends its next request as soon as it has its answer
         can get there before the runtime's ``/next``, and a cold start costs far more."""
-        returned = self._returned.get(name)
+        returned = self._returned.get(key)
         if returned is None:
-            returned = self._returned[name] = asyncio.get_running_loop().create_future()
+            returned = self._returned[key] = asyncio.get_running_loop().create_future()
         await asyncio.wait({returned}, timeout=self._settings.return_wait)
         if not returned.done():
             return created
         # Give up the new slot and ask again (nothing else runs in between, so the counts hold):
         # the returned environment is idle now, unless another invocation took it first.
+        name, version = key
         self.pool.remove(created.id)
-        decision = self.pool.acquire(name, asyncio.get_running_loop().time(), created.id)
+        decision = self.pool.acquire(name, asyncio.get_running_loop().time(), created.id, version)
         if isinstance(decision, Throttle):  # its concurrency was lowered meanwhile
             self.function(name).throttles += 1
             raise TooManyRequests(decision.reason)
@@ -429,8 +508,10 @@ class Service:
         self._owned.add(task)
         task.add_done_callback(self._owned.discard)
 
-    async def _start(self, slot_id: str, spec: FunctionSpec, init_type: str) -> Environment:
-        task = asyncio.ensure_future(self._invoker.start_environment(spec, init_type))
+    async def _start(
+        self, slot_id: str, spec: FunctionSpec, init_type: str, version: str
+    ) -> Environment:
+        task = asyncio.ensure_future(self._invoker.start_environment(spec, init_type, version))
         self._starting[slot_id] = task
         try:
             env = await task
@@ -484,18 +565,18 @@ class Service:
         for slot_id in self.pool.surplus_provisioned():
             self._stop(slot_id, "provisioned concurrency lowered")
         for slot in self.pool.provision(now, iter(lambda: secrets.token_hex(16), None)):
-            state = self.functions[slot.function]
-            if time.time() < state.provision_retry_at:
+            served = self.functions[slot.function].version(slot.version)
+            if served is None or time.time() < served.provision_retry_at:
                 self.pool.remove(slot.id)  # its init failed lately: try again later
             else:
-                self._spawn(self._provision(slot, state))
+                self._spawn(self._provision(slot, served))
 
-    async def _provision(self, slot: Slot, state: FunctionState) -> None:
+    async def _provision(self, slot: Slot, state: VersionState) -> None:
         spec = state.spec
         # Lambda gives provisioned environments max(130 s, timeout) to initialise.
         limit = max(PROVISIONED_INIT_LIMIT_S, float(spec.timeout))
         try:
-            env = await self._start(slot.id, spec, "provisioned-concurrency")
+            env = await self._start(slot.id, spec, "provisioned-concurrency", slot.version)
             await asyncio.wait_for(env.ready.wait(), limit)  # initialised before any traffic
         except (LambdaError, TimeoutError) as exc:
             self._provision_failed(slot, state, str(exc) or "init timed out")
@@ -506,7 +587,7 @@ class Service:
         state.provision_failure = None
         self.pool.started(slot.id, asyncio.get_running_loop().time())
 
-    def _provision_failed(self, slot: Slot, state: FunctionState, why: str) -> None:
+    def _provision_failed(self, slot: Slot, state: VersionState, why: str) -> None:
         self.pool.remove(slot.id)
         self._stop(slot.id, "provisioned init failed")
         state.provision_failure = why
@@ -535,6 +616,9 @@ class Service:
             state = slot.phase.value
             if slot.kind is Kind.PROVISIONED and state == "idle":
                 state = "provisioned"
+            function = self.functions.get(slot.function)
+            served = function.version(slot.version) if function is not None else None
+            aliases = () if function is None else function.aliases_of(slot.version)
             views.append(
                 EnvironmentView(
                     slot.id,
@@ -544,25 +628,36 @@ class Service:
                     round(now - slot.created, 1),
                     slot.invocations,
                     used,
-                    self.functions[slot.function].spec.memory
-                    if slot.function in self.functions
-                    else 0,
+                    served.spec.memory if served is not None else 0,
+                    slot.version,
+                    aliases,
                 )
             )
         return views
 
-    def provisioned_status(self, name: str) -> tuple[int, int]:
-        """(requested, ready) provisioned environments of a function."""
+    def provisioned_status(self, name: str, qualifier: str) -> ProvisionedStatus | None:
+        """The provisioned setting of a version or an alias and how many of its environments
+        are ready (None when it has none)."""
         state = self.function(name)
-        ready = sum(
-            1
-            for s in self.pool.slots()
-            if s.function == name
-            and s.kind is Kind.PROVISIONED
-            and s.phase.value != "initialising"
-            and s.config == state.revision
-        )
-        return state.provisioned, ready
+        setting = state.provisioned.get(qualifier)
+        if setting is None:
+            return None
+        ready, failure = 0, None
+        for version, share in state.shares(qualifier, setting.requested):
+            served = state.version(version)
+            if served is None:
+                continue
+            have = sum(
+                1
+                for s in self.pool.slots()
+                if (s.function, s.version) == (name, version)
+                and s.kind is Kind.PROVISIONED
+                and s.phase.value != "initialising"
+                and s.config == served.revision
+            )
+            ready += min(share, have)
+            failure = failure or served.provision_failure
+        return ProvisionedStatus(setting.requested, ready, setting.modified, failure)
 
     # Shutdown
 
@@ -584,6 +679,10 @@ class Service:
         await asyncio.gather(*owned, return_exceptions=True)
         if self._background:
             await asyncio.wait(self._background, timeout=5)
+
+
+def _not_found(name: str, qualifier: str) -> ResourceNotFound:
+    return ResourceNotFound(f"Function not found: {function_arn(name, qualifier)}")
 
 
 def _retrieve(result: asyncio.Future[InvocationResult]) -> None:

@@ -49,7 +49,8 @@ from orchestrator.sandbox.invocation import (
     check_payload,
     parse_json,
 )
-from orchestrator.service import FunctionState, Service
+from orchestrator.served import FunctionState
+from orchestrator.service import Service
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +125,7 @@ def configuration(state: FunctionState, code_size: int, stamp: str = "") -> dict
         "Description": spec.description,
         "Timeout": spec.timeout,
         "MemorySize": spec.memory,
-        "LastModified": _stamp(state.provisioned_at),
+        "LastModified": _stamp(state.modified_at),
         "CodeSha256": sha,
         "Version": LATEST,
         "Environment": {"Variables": dict(spec.environment)},
@@ -221,9 +222,10 @@ class LambdaApi:
 
     async def invoke(self, request: Request) -> Response:
         checked("Invoke", request)
-        state = self._latest(request, "Invoke")
-        name = state.spec.name
-        _, qualifier = resolve(request.params["function"], request.query.get("Qualifier"), "Invoke")
+        name, qualifier = resolve(
+            request.params["function"], request.query.get("Qualifier"), "Invoke"
+        )
+        version = self.service.route(name, qualifier)
         kind = request.headers.get("x-amz-invocation-type", "RequestResponse")
         payload = check_payload(request.body)
         if kind == "Event" and len(payload) > MAX_ASYNC_PAYLOAD:
@@ -236,8 +238,8 @@ class LambdaApi:
         context = request.headers.get("x-amz-client-context")
         invocation = InvokeRequest(
             payload,
-            function_arn(state.spec.name, qualifier),  # as invoked: qualified only if it was
-            LATEST,
+            function_arn(name, qualifier),  # as invoked: qualified only if it was
+            version,
             _client_context(context) if context and kind != "Event" else None,
             request.headers.get("x-amzn-trace-id"),
             str(uuid.uuid4()),
@@ -272,7 +274,7 @@ class LambdaApi:
         # The invocation is the service's: a client that goes away cancels only this wait.
         await self.service.edits_seen(name)
         self.service.start(name, invocation, on_answer, settle=False).add_done_callback(on_end)
-        return _answer_response(invocation.request_id, await answered)
+        return _answer_response(invocation.request_id, version, await answered)
 
     # Functions
 
@@ -446,7 +448,7 @@ class LambdaApi:
                 f"ProvisionedConcurrentExecutions ({value}) cannot exceed the function's "
                 f"reserved concurrency ({state.reserved})."
             )
-        self.service.set_provisioned(name, value)
+        self.service.set_provisioned(name, qualifier, value)
         return json_response(202, self._provisioned_config(name, qualifier, with_arn=False))
 
     async def get_provisioned(self, request: Request) -> Response:
@@ -454,11 +456,11 @@ class LambdaApi:
             checked("ListProvisionedConcurrencyConfigs", request)
             name, _ = resolve(request.params["function"], None, "ListProvisionedConcurrencyConfigs")
             state = self.existing(name)
-            configs = [self._provisioned_config(name, LATEST, True)] if state.provisioned else []
+            configs = [self._provisioned_config(name, q, True) for q in sorted(state.provisioned)]
             return json_response(200, {"ProvisionedConcurrencyConfigs": configs})
         checked("GetProvisionedConcurrencyConfig", request)
         name, qualifier = self._qualified(request, "GetProvisionedConcurrencyConfig")
-        if not self.service.function(name).provisioned:
+        if self.service.provisioned_status(name, qualifier) is None:
             raise ProvisionedConfigNotFound(
                 "No Provisioned Concurrency Config found for this function"
             )
@@ -466,8 +468,8 @@ class LambdaApi:
 
     async def delete_provisioned(self, request: Request) -> Response:
         checked("DeleteProvisionedConcurrencyConfig", request)
-        name, _ = self._qualified(request, "DeleteProvisionedConcurrencyConfig")
-        self.service.set_provisioned(name, 0)
+        name, qualifier = self._qualified(request, "DeleteProvisionedConcurrencyConfig")
+        self.service.set_provisioned(name, qualifier, 0)
         return Response(204, b"", {"x-amzn-RequestId": str(uuid.uuid4())})
 
     def _qualified(self, request: Request, operation: str) -> tuple[str, str]:
@@ -486,20 +488,23 @@ class LambdaApi:
         return name, qualifier
 
     def _provisioned_config(self, name: str, qualifier: str, with_arn: bool) -> dict[str, Any]:
-        requested, ready = self.service.provisioned_status(name)
-        state = self.service.function(name)
-        status = "READY" if ready >= requested else "IN_PROGRESS"
-        if status != "READY" and state.provision_failure is not None:
+        found = self.service.provisioned_status(name, qualifier)
+        if found is None:
+            raise ProvisionedConfigNotFound(
+                "No Provisioned Concurrency Config found for this function"
+            )
+        status = "READY" if found.ready >= found.requested else "IN_PROGRESS"
+        if status != "READY" and found.failure is not None:
             status = "FAILED"
         body: dict[str, Any] = {
-            "RequestedProvisionedConcurrentExecutions": requested,
-            "AvailableProvisionedConcurrentExecutions": ready,
-            "AllocatedProvisionedConcurrentExecutions": ready,
+            "RequestedProvisionedConcurrentExecutions": found.requested,
+            "AvailableProvisionedConcurrentExecutions": found.ready,
+            "AllocatedProvisionedConcurrentExecutions": found.ready,
             "Status": status,
-            "LastModified": _stamp(state.provisioned_at),
+            "LastModified": _stamp(found.modified),
         }
         if status == "FAILED":
-            body["StatusReason"] = f"FUNCTION_ERROR_INIT_FAILURE: {state.provision_failure}"
+            body["StatusReason"] = f"FUNCTION_ERROR_INIT_FAILURE: {found.failure}"
         if with_arn:
             body = {"FunctionArn": function_arn(name, qualifier), **body}
         return body
@@ -662,8 +667,8 @@ def _client_context(header: str) -> str:
         ) from exc
 
 
-def _answer_response(request_id: str, outcome: Outcome) -> Response:
-    headers = {"x-amzn-RequestId": request_id, "X-Amz-Executed-Version": LATEST}
+def _answer_response(request_id: str, version: str, outcome: Outcome) -> Response:
+    headers = {"x-amzn-RequestId": request_id, "X-Amz-Executed-Version": version}
     if isinstance(outcome, Answer):
         headers["Content-Type"] = outcome.content_type
         if outcome.error_type is not None:

@@ -14,7 +14,8 @@ from orchestrator.errors import ServerUnavailable
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 @click.option("--apis", "apis_only", is_flag=True, help="Show only the APIs and their URLs.")
 def ps(as_json: bool, apis_only: bool) -> None:
-    """Show every execution environment of the running server, and its APIs' URLs."""
+    """Show every execution environment of the running server (with the version it runs), and
+    its APIs' URLs."""
     from orchestrator.api import client
     from orchestrator.errors import ServerUnavailable
 
@@ -35,13 +36,19 @@ def ps(as_json: bool, apis_only: bool) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table("environment", "function", "state", "kind", "age", "invocations", "memory")
+    table = Table(
+        "environment", "function", "version", "state", "kind", "age", "invocations", "memory"
+    )
     for row in rows:
         used = row["memory_used_mb"]
         memory = f"{used if used is not None else '?'} / {row['memory_mb']} MB"
+        version = row.get("version", "$LATEST")
+        if row.get("aliases"):  # the aliases that route to it, e.g. "3 (live)"
+            version += f" ({', '.join(row['aliases'])})"
         table.add_row(
             row["id"][:12],
             row["function"],
+            version,
             row["state"],
             row["kind"],
             f"{row['age_s']:.0f} s",

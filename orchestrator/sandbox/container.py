@@ -121,6 +121,7 @@ def container_spec(
     placement: Placement,
     initialization_type: str = "on-demand",
     config_digest: str = "",
+    version: str = "$LATEST",
 ) -> ContainerSpec:
     env_id = secrets.token_hex(16)
     labels: Mapping[str, str] = {
@@ -134,7 +135,9 @@ def container_spec(
     return ContainerSpec(
         name=f"lrun-{spec.name}-{env_id[:10]}",
         image=placement.image,
-        environment=lambda_environment(spec, placement.runtime_api, env_id, initialization_type),
+        environment=lambda_environment(
+            spec, placement.runtime_api, env_id, initialization_type, version
+        ),
         labels=labels,
         network=network_name(spec),
         memory_bytes=spec.memory * MB,

@@ -143,8 +143,9 @@ class Invoker:
         env.died(exit)
 
     async def start_environment(
-        self, spec: FunctionSpec, initialization_type: str = "on-demand"
+        self, spec: FunctionSpec, initialization_type: str = "on-demand", version: str = "$LATEST"
     ) -> Environment:
+        """Start an environment of ``version`` of the function ``spec`` describes."""
         self._watch_exits()
         network = await asyncio.to_thread(
             self._backend.network, network_name(spec), spec.network == "private"
@@ -157,7 +158,7 @@ class Invoker:
             owner_host=self._identity.host,
             owner_started=self._identity.started,
         )
-        cspec = container_spec(spec, placement, initialization_type)
+        cspec = container_spec(spec, placement, initialization_type, version=version)
         env = Environment(
             provisioned=initialization_type == "provisioned-concurrency",
             id=cspec.environment["AWS_LAMBDA_LOG_STREAM_NAME"][-32:],

@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "orchestrator"
 CORE = (
     "orchestrator.pool",
+    "orchestrator.served",
     "orchestrator.manifest",
     "orchestrator.sandbox.invoker",
     "orchestrator.sandbox.environment",
@@ -32,13 +33,24 @@ ALLOWED: dict[str, set[str]] = {
     "manifest": set(),
     "sandbox": {"manifest"},
     "pool": set(),
-    "service": {"pool", "sandbox", "manifest"},
+    "served": {"pool", "manifest"},
+    "service": {"pool", "served", "sandbox", "manifest"},
     "logbook": set(),
-    "events": {"service", "pool", "sandbox", "manifest"},
+    "events": {"service", "served", "pool", "sandbox", "manifest"},
     # API Gateway's front doors: below api (which starts them and lends its Host check).
-    "gateway": {"service", "pool", "logbook", "sandbox", "manifest"},
-    "api": {"gateway", "service", "pool", "logbook", "events", "sandbox", "manifest"},
-    "cli": {"api", "gateway", "service", "pool", "logbook", "events", "sandbox", "manifest"},
+    "gateway": {"service", "served", "pool", "logbook", "sandbox", "manifest"},
+    "api": {"gateway", "service", "served", "pool", "logbook", "events", "sandbox", "manifest"},
+    "cli": {
+        "api",
+        "gateway",
+        "service",
+        "served",
+        "pool",
+        "logbook",
+        "events",
+        "sandbox",
+        "manifest",
+    },
 }
 
 

@@ -196,12 +196,12 @@ def test_when_provisioned_environments_are_busy_the_next_invocation_spills_to_on
 
 
 def test_initialising_provisioned_slots_are_not_in_flight_and_are_not_handed_out() -> None:
-    pool = make_pool(FunctionLimits("f", "v1", reserved=1, provisioned=2), host_limit=1)
+    pool = make_pool(FunctionLimits("f", "v1", provisioned=2), host_limit=1)
     pool.provision(0, ["p1", "p2"])
 
     assert pool.in_flight() == 0
     assert pool.in_flight("f") == 0
-    # Neither the reserved cap nor the host limit is reached by slots still initialising.
+    # The host limit is not reached by slots still initialising.
     assert pool.acquire("f", 1, "e1") == Create("e1")
     assert pool.in_flight("f") == 1
 
@@ -651,3 +651,93 @@ def test_started_is_ignored_for_an_environment_that_is_not_initialising() -> Non
     assert pool.release("e1", 3) is True
     pool.started("e1", 4)  # late report while idle
     assert pool.get("e1") == on_demand("e1", IDLE, 3, 0)
+
+
+# Versions: each has its own environments; the function's reserved concurrency covers them all
+
+
+def test_each_version_has_its_own_environments() -> None:
+    pool = make_pool(FunctionLimits("f", "c0"), FunctionLimits("f", "c1", version="1"))
+    warm(pool, "latest", 0)
+    # An idle environment of $LATEST never serves version 1: it runs other code.
+    assert pool.acquire("f", 1, "one", "1") == Create("one")
+    pool.started("one", 1)
+    assert pool.release("one", 2) is True
+    assert pool.acquire("f", 3, "x") == Reuse("latest")
+    assert pool.acquire("f", 3, "x", "1") == Reuse("one")
+    assert [(s.id, s.version, s.config) for s in pool.slots()] == [
+        ("latest", "$LATEST", "c0"),
+        ("one", "1", "c1"),
+    ]
+
+
+def test_a_version_no_longer_served_has_its_idle_environments_stopped() -> None:
+    pool = make_pool(FunctionLimits("f", "c0"), FunctionLimits("f", "c1", version="1"))
+    assert pool.acquire("f", 0, "one", "1") == Create("one")
+    pool.started("one", 0)
+    assert pool.release("one", 0) is True
+    assert pool.configure([FunctionLimits("f", "c0")]) == ["one"]
+    assert pool.slots() == []
+
+
+def test_reserved_concurrency_is_shared_by_every_version() -> None:
+    pool = make_pool(
+        FunctionLimits("f", "c0", reserved=2), FunctionLimits("f", "c1", reserved=2, version="1")
+    )
+    assert pool.acquire("f", 0, "a") == Create("a")
+    assert pool.acquire("f", 0, "b", "1") == Create("b")
+    assert pool.acquire("f", 0, "c", "1") == Throttle(RESERVED_LIMIT)
+    assert pool.acquire("f", 0, "c") == Throttle(RESERVED_LIMIT)
+    assert pool.in_flight("f") == 2
+
+
+def test_provisioned_environments_are_kept_per_version() -> None:
+    pool = make_pool(
+        FunctionLimits("f", "c0"),
+        FunctionLimits("f", "c1", provisioned=2, version="1"),
+        FunctionLimits("f", "c2", provisioned=1, version="2"),
+    )
+    made = pool.provision(0, ["p1", "p2", "p3"])
+    assert [(s.id, s.version, s.config, s.kind) for s in made] == [
+        ("p1", "1", "c1", Kind.PROVISIONED),
+        ("p2", "1", "c1", Kind.PROVISIONED),
+        ("p3", "2", "c2", Kind.PROVISIONED),
+    ]
+    for slot_id in ("p1", "p2", "p3"):
+        pool.started(slot_id, 1)
+    # $LATEST has none: its invocation starts an on-demand environment.
+    assert pool.acquire("f", 2, "e1") == Create("e1")
+    assert pool.acquire("f", 2, "e2", "2") == Reuse("p3")
+    assert pool.provision(3, ["p4"]) == []  # every version at its number
+    pool.configure(
+        [
+            FunctionLimits("f", "c0"),
+            FunctionLimits("f", "c1", provisioned=1, version="1"),
+            FunctionLimits("f", "c2", provisioned=1, version="2"),
+        ]
+    )
+    assert pool.surplus_provisioned() == ["p1"]  # version 1 lowered; version 2's p3 is busy
+
+
+def test_reserved_concurrency_counts_the_provisioned_environments_of_every_version() -> None:
+    # As on Lambda: provisioned environments are set aside from the function's reserved
+    # concurrency, so with reserved == provisioned nothing else of the function may run.
+    limits = [
+        FunctionLimits("f", "c0", reserved=2),
+        FunctionLimits("f", "c1", reserved=2, provisioned=2, version="1"),
+    ]
+    pool = make_pool(*limits)
+    assert pool.acquire("f", 0, "e1") == Throttle(RESERVED_LIMIT)  # even before they exist
+    warm_provisioned(pool, ["p1", "p2"], 0)
+    assert pool.acquire("f", 5, "e1") == Throttle(RESERVED_LIMIT)
+    assert pool.acquire("f", 5, "e1", "1") == Reuse("p2")
+    assert pool.acquire("f", 5, "e1", "1") == Reuse("p1")
+    assert pool.acquire("f", 5, "e1", "1") == Throttle(RESERVED_LIMIT)  # no spill-over room
+    pool.configure(
+        [
+            FunctionLimits("f", "c0", reserved=3),
+            FunctionLimits("f", "c1", reserved=3, provisioned=2, version="1"),
+        ]
+    )
+    assert pool.acquire("f", 6, "e1", "1") == Create("e1")  # one on-demand beyond them
+    assert pool.acquire("f", 6, "e2") == Throttle(RESERVED_LIMIT)

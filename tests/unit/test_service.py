@@ -19,7 +19,7 @@ import pytest
 from orchestrator import manifest
 from orchestrator.aws import function_arn
 from orchestrator.errors import BackendError, BackendUnavailable, LambdaError, TooManyRequests
-from orchestrator.pool import HOST_LIMIT, RESERVED_LIMIT
+from orchestrator.pool import HOST_LIMIT, LATEST, RESERVED_LIMIT
 from orchestrator.sandbox.backend import LABEL_OWNER, NETWORK_PRIVATE, NETWORK_PUBLIC
 from orchestrator.sandbox.container import host_cores
 from orchestrator.sandbox.invocation import InvocationResult, InvokeRequest
@@ -53,6 +53,12 @@ def write_manifest(tmp_path: Path, functions: Mapping[str, str]) -> Path:
     path = tmp_path / "lrun.yaml"
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def provisioned(s: Served, function: str, qualifier: str = LATEST) -> tuple[int, int]:
+    """(requested, ready) provisioned environments of a version or an alias."""
+    found = s.service.provisioned_status(function, qualifier)
+    return (0, 0) if found is None else (found.requested, found.ready)
 
 
 def echo(event: Any, context: FakeContext) -> dict[str, Any]:
@@ -353,13 +359,13 @@ def test_housekeeping_creates_provisioned_environments_and_reports_them_ready(
     path = write_manifest(tmp_path, {"warm": "handler: app.echo, provisioned_concurrency: 2"})
 
     async def test(s: Served) -> None:
-        assert s.service.provisioned_status("warm") == (2, 0)
+        assert provisioned(s, "warm") == (2, 0)
         assert s.backend.specs == []  # load alone starts nothing
         s.service.housekeeping()
         await eventually(lambda: len(s.backend.live()) == 2)
-        assert s.service.provisioned_status("warm") == (2, 0)  # still initialising
+        assert provisioned(s, "warm") == (2, 0)  # still initialising
         assert states(s, "warm") == ["initialising", "initialising"]
-        await eventually(lambda: s.service.provisioned_status("warm") == (2, 2))
+        await eventually(lambda: provisioned(s, "warm") == (2, 2))
         assert states(s, "warm") == ["provisioned", "provisioned"]
         assert kinds(s, "warm") == ["provisioned-concurrency"] * 2
         assert {spec.environment["AWS_LAMBDA_INITIALIZATION_TYPE"] for spec in s.backend.specs} == {
@@ -382,7 +388,7 @@ def test_invocations_beyond_provisioned_spill_over_on_demand(tmp_path: Path) -> 
 
     async def test(s: Served) -> None:
         s.service.housekeeping()
-        await eventually(lambda: s.service.provisioned_status("warm") == (1, 1))
+        await eventually(lambda: provisioned(s, "warm") == (1, 1))
         runs = [asyncio.ensure_future(call(s.service, "warm")) for _ in range(2)]
         await eventually(lambda: s.service.pool.in_flight("warm") == 2)
         gate.set()
@@ -398,11 +404,11 @@ def test_a_provisioned_environment_that_dies_is_replaced(tmp_path: Path) -> None
 
     async def test(s: Served) -> None:
         s.service.housekeeping()
-        await eventually(lambda: s.service.provisioned_status("warm") == (2, 2))
+        await eventually(lambda: provisioned(s, "warm") == (2, 2))
         victim = s.backend.live()[0]
         s.backend.kill(victim.id)  # behind the service's back
         await eventually(lambda: len(s.backend.specs) == 3, what="a replacement")
-        await eventually(lambda: s.service.provisioned_status("warm") == (2, 2))
+        await eventually(lambda: provisioned(s, "warm") == (2, 2))
         assert victim.id not in {fc.id for fc in s.backend.live()}
         assert len(s.backend.live()) == 2
 
@@ -414,13 +420,13 @@ def test_lowering_provisioned_concurrency_stops_the_surplus(tmp_path: Path) -> N
 
     async def test(s: Served) -> None:
         s.service.housekeeping()
-        await eventually(lambda: s.service.provisioned_status("warm") == (2, 2))
-        s.service.set_provisioned("warm", 1)
+        await eventually(lambda: provisioned(s, "warm") == (2, 2))
+        s.service.set_provisioned("warm", LATEST, 1)
         await eventually(lambda: len(s.backend.live()) == 1)
-        assert s.service.provisioned_status("warm") == (1, 1)
-        s.service.set_provisioned("warm", 0)
+        assert provisioned(s, "warm") == (1, 1)
+        s.service.set_provisioned("warm", LATEST, 0)
         await eventually(lambda: s.backend.live() == [])
-        assert s.service.provisioned_status("warm") == (0, 0)
+        assert provisioned(s, "warm") == (0, 0)
 
     scenario(path, test)
 
@@ -620,7 +626,7 @@ def test_close_stops_every_environment(tmp_path: Path) -> None:
     async def test(s: Served) -> None:
         s.service.housekeeping()
         await asyncio.gather(*(call(s.service, "echo") for _ in range(2)))
-        await eventually(lambda: s.service.provisioned_status("warm") == (2, 2))
+        await eventually(lambda: provisioned(s, "warm") == (2, 2))
         assert len(s.backend.live()) == 4
         await s.service.close(grace=1.0)
         assert s.backend.live() == []
@@ -659,7 +665,7 @@ def test_load_applies_concurrency_settings_changed_in_the_manifest(tmp_path: Pat
         )
         s.service.load(manifest.load(path))
         state = s.service.functions["echo"]
-        assert (state.reserved, state.provisioned) == (3, 1)
+        assert (state.reserved, state.latest.provisioned) == (3, 1)
 
     scenario(path, test)
 

@@ -1043,7 +1043,7 @@ def test_provisioned_concurrency_needs_a_qualifier(tmp_path: Path) -> None:
                 "1 validation error detected: Value null at 'qualifier' failed to satisfy "
                 "constraint: Member must not be null"
             )
-        assert api.served.service.functions["echo"].provisioned == 0
+        assert api.served.service.functions["echo"].latest.provisioned == 0
 
     scenario(tmp_path, test)
 
@@ -1053,7 +1053,7 @@ def test_provisioned_concurrency_accepts_latest_in_the_name(tmp_path: Path) -> N
         path = PROVISIONED.format("echo:$LATEST")
         put = await api("PUT", path, {"ProvisionedConcurrentExecutions": 2}, query=LATEST)
         assert put.status == 202
-        assert api.served.service.functions["echo"].provisioned == 2
+        assert api.served.service.functions["echo"].latest.provisioned == 2
 
     scenario(tmp_path, test)
 
@@ -1126,7 +1126,7 @@ def test_provisioned_concurrency_refuses_bad_values(tmp_path: Path) -> None:
             )
             body = assert_error(response, 400, error_type)
             assert body["message"] == message
-            assert api.served.service.functions[function].provisioned == 0
+            assert api.served.service.functions[function].latest.provisioned == 0
         assert api.served.backend.specs == []
 
     scenario(tmp_path, test)
@@ -1154,8 +1154,11 @@ def test_lrun_environments_lists_the_pool(tmp_path: Path) -> None:
             "invocations",
             "memory_used_mb",
             "memory_mb",
+            "version",
+            "aliases",
         }
         assert (view["function"], view["state"], view["kind"]) == ("echo", "idle", "on-demand")
+        assert (view["version"], view["aliases"]) == ("$LATEST", [])
         assert (view["invocations"], view["memory_used_mb"], view["memory_mb"]) == (2, 42, 128)
         assert view["age_s"] >= 0
 
