@@ -135,6 +135,19 @@ CREATED = {
     "TracingConfig": {"Mode": "PassThrough"},
     "Version": "$LATEST",
 }
+# The configuration of "wired" after test_function_lifecycle's update (below), as
+# UpdateFunctionConfiguration answers it.
+UPDATED = {
+    **{k: v for k, v in CREATED.items() if not k.startswith("StateReason")},
+    "Description": "Changed-Description",
+    "Environment": {"Variables": {"ENV_A": "a"}},
+    "MemorySize": 512,
+    "Timeout": 10,
+    "State": "Active",
+    "LastUpdateStatus": "InProgress",
+    "LastUpdateStatusReason": "The function is being created.",
+    "LastUpdateStatusReasonCode": "Creating",
+}
 STALE = (
     "The Revision Id provided does not match the latest Revision Id. Call the GetPolicy API to "
     "retrieve the latest Revision Id"
@@ -1049,6 +1062,65 @@ CASES: list[Case] = [
             "Handler": "probe.count",
             "Code": {"ZipFile": PROBE_ZIP},
         },
+    ),
+    # LoggingConfig (TestLoggingConfig, recorded 25-11-2025): merged into the current one,
+    # JSON defaulting both levels to INFO, Text dropping them.
+    *(
+        Case(
+            f"rec:TestLoggingConfig::{test} {key}",
+            "PUT",
+            "/2015-03-31/functions/wired/configuration",
+            200,
+            response={**UPDATED, "LoggingConfig": shown},
+            body={"LoggingConfig": given},
+        )
+        for test, key, given, shown in [
+            (
+                "test_function_partial_advanced_logging_configuration_update[partial_config0]",
+                "updated_config",
+                {"LogFormat": "JSON"},
+                {
+                    "ApplicationLogLevel": "INFO",
+                    "LogFormat": "JSON",
+                    "LogGroup": "/aws/lambda/wired",
+                    "SystemLogLevel": "INFO",
+                },
+            ),
+            (
+                "test_advanced_logging_configuration_format_switch",
+                "updated_config_v2",
+                {"LogFormat": "Text"},
+                {"LogFormat": "Text", "LogGroup": "/aws/lambda/wired"},
+            ),
+            (
+                "test_function_advanced_logging_configuration",
+                "updated_config",
+                {
+                    "LogFormat": "JSON",
+                    "ApplicationLogLevel": "INFO",
+                    "SystemLogLevel": "INFO",
+                    "LogGroup": "cool_lambda",
+                },
+                {
+                    "ApplicationLogLevel": "INFO",
+                    "LogFormat": "JSON",
+                    "LogGroup": "cool_lambda",
+                    "SystemLogLevel": "INFO",
+                },
+            ),
+        ]
+    ),
+    Case(
+        "assumed:LocalStack's provider raises AWS's words for levels with Text (no recording)",
+        "PUT",
+        "/2015-03-31/functions/wired/configuration",
+        400,
+        "InvalidParameterValueException",
+        invalid(
+            'LogLevel is not supported when LogFormat is set to "Text". Remove LogLevel from '
+            'your request or change the LogFormat to "JSON" and try again.'
+        ),
+        body={"LoggingConfig": {"LogFormat": "Text", "ApplicationLogLevel": "DEBUG"}},
     ),
     Case(
         "rec:test_ops_with_arn_qualifier_mismatch[delete_function] match_exception",
