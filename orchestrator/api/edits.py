@@ -1,4 +1,4 @@
-"""Edits while serving: the manifest and the functions' code, seen as they happen.
+"""Edits while serving: the manifest (or template) and the functions' code, seen as they happen.
 
 The kernel tells lrun about every change (``watchfiles``: inotify on Linux), so nothing walks the
 code trees on a timer and no invocation waits for one. An edit to a function's code *holds* the
@@ -38,17 +38,19 @@ def _not_bytecode(change: Change, path: str) -> bool:
 
 async def watch_edits(
     service: Service,
-    manifest: Path,
+    watched: tuple[Path, Callable[[str], bool]],
     reload: Callable[[], Awaitable[None]],
     on_event: Callable[[str], None],
 ) -> None:
-    """Reload the manifest when it changes and notice edits to functions' code, until
-    cancelled."""
+    """Reload the project when its description changes (``watched``: the directory, and which
+    changed paths in it are the manifest, the template or a CDK assembly's files) and notice
+    edits to functions' code, until cancelled."""
+    directory, describes = watched
     code = asyncio.ensure_future(_watch_code(service, on_event))
     try:
         async for _ in _changes(
-            [manifest.parent],
-            lambda change, path: Path(path).name == manifest.name,
+            [directory],
+            lambda change, path: describes(path),
             False,
             on_event,
         ):

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-from orchestrator import manifest as manifest_module
 from orchestrator.api.access import AccessPolicy, Guard, HostCheck, is_loopback
 from orchestrator.api.edits import watch_edits
 from orchestrator.api.event_api import add_event_routes
@@ -29,7 +28,7 @@ from orchestrator.api.mapping_api import add_mapping_routes
 from orchestrator.api.policy import add_policy_routes
 from orchestrator.api.queue_api import add_queue_routes
 from orchestrator.api.tags import add_tag_routes
-from orchestrator.errors import LrunError
+from orchestrator.errors import LrunError, Problem
 from orchestrator.events.api_functions import ApiFunctions
 from orchestrator.events.event_queue import EventQueue
 from orchestrator.events.function_meta import FunctionMeta
@@ -57,6 +56,7 @@ from orchestrator.sandbox.oneshot import hosted_invoker
 from orchestrator.sandbox.ownership import host_identity, judge
 from orchestrator.service import Service, ServiceSettings
 from orchestrator.state import announcement, state_dir
+from orchestrator.template import Project
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +87,12 @@ class ServeSettings:
     idle_ttl: float = 300.0
     max_concurrency: int | None = None  # None: from the host's memory and cores
     access: AccessPolicy = AccessPolicy()
+    # What ``manifest`` is (lrun.yaml, a template, a cdk.out) and its parameters; None: lrun.yaml.
+    project: Project | None = None
+
+    @property
+    def source(self) -> Project:
+        return self.project or Project(self.manifest, "manifest")
 
 
 def announced_url(host: str, port: int) -> str:
@@ -214,7 +220,7 @@ async def run(
             "anyone on the network (and every function) could drive lrun; give it a key pair "
             "(lrun serve generates one when given none)"
         )
-    loaded = manifest_module.load(settings.manifest)
+    loaded = settings.source.load()
     for spec in loaded.apis.values():
         if spec.port == settings.port:
             raise LrunError(
@@ -278,6 +284,8 @@ async def run(
         api.router.add("GET", "/lrun/apis", partial(_apis, gateway))
         platform = Platform(service, store, queues, events, sources, api, gateway)
         await platform.load(loaded)
+        for notice in loaded.notices:
+            on_event(f"note: {notice}")
         await functions.restore()  # after the manifest's: its names are the manifest's
         try:
             server = await http_serve(
@@ -321,8 +329,8 @@ async def run(
         watcher = asyncio.ensure_future(
             watch_edits(
                 service,
-                settings.manifest,
-                partial(_reload, platform, settings.manifest, on_event),
+                settings.source.watched(),
+                _Reloader(platform, settings.source, loaded.notices, on_event),
                 on_event,
             )
         )
@@ -355,11 +363,28 @@ async def _apis(gateway: Gateway, request: Request) -> Response:
     return json_response(200, gateway.describe())
 
 
-async def _reload(platform: Platform, path: Path, on_event: Callable[[str], None]) -> None:
-    try:
-        await platform.load(manifest_module.load(path))
-        on_event(f"reloaded {path}")
-    except LrunError as exc:
-        on_event(f"manifest not reloaded, keeping the previous one: {exc}")
-    except OSError as exc:
-        on_event(f"cannot read {path}: {exc.strerror}")
+@dataclass
+class _Reloader:
+    """Takes the edited project; a template's notices are shown again when they change."""
+
+    platform: Platform
+    project: Project
+    notices: tuple[Problem, ...]
+    on_event: Callable[[str], None]
+
+    async def __call__(self) -> None:
+        path = self.project.path
+        try:
+            loaded = self.project.load()
+            await self.platform.load(loaded)
+        except LrunError as exc:
+            self.on_event(f"manifest not reloaded, keeping the previous one: {exc}")
+            return
+        except OSError as exc:
+            self.on_event(f"cannot read {path}: {exc.strerror}")
+            return
+        self.on_event(f"reloaded {path}")
+        if loaded.notices != self.notices:
+            self.notices = loaded.notices
+            for notice in loaded.notices:
+                self.on_event(f"note: {notice}")

@@ -1,4 +1,5 @@
-"""What every command shares: the manifest option, loading it, reaching the engine, errors."""
+"""What every command shares: the manifest and template options, loading them, reaching the
+engine, errors."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import click
 if TYPE_CHECKING:
     from orchestrator.manifest import Manifest
     from orchestrator.sandbox.backend import Backend
+    from orchestrator.template import Project
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -35,6 +37,41 @@ def load_manifest(path: Path | None) -> Manifest:
     from orchestrator import manifest
 
     return manifest.load(manifest.find(path, Path.cwd()))
+
+
+def project_options(command: F) -> F:
+    """``-f`` (lrun.yaml), ``-t`` (a SAM/CloudFormation template or cdk.out) and the template's
+    ``--parameter-overrides``; with neither file, the current directory's is found."""
+    command = click.option(
+        "--parameter-overrides",
+        "parameter_overrides",
+        multiple=True,
+        metavar="KEY=VALUE ...",
+        help="Template parameters, as sam deploy takes them (Key=Value, space-separated).",
+    )(command)
+    command = click.option(
+        "-t",
+        "--template",
+        "template_path",
+        type=click.Path(path_type=Path),
+        default=None,
+        help="SAM/CloudFormation template or cdk.out to read (default: ./template.yaml, "
+        "./cdk.out when there is no lrun.yaml).",
+    )(command)
+    return manifest_option(command)
+
+
+def find_project(
+    manifest_path: Path | None, template_path: Path | None, parameter_overrides: tuple[str, ...]
+) -> Project:
+    """The project the options name (or the current directory holds)."""
+    from orchestrator.template import find, parse_overrides
+
+    try:
+        parameters = parse_overrides(parameter_overrides)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--parameter-overrides") from None
+    return find(manifest_path, template_path, Path.cwd(), parameters)
 
 
 @dataclass(frozen=True)

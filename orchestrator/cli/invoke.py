@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, BinaryIO, NoReturn
 import click
 
 from orchestrator import trace
-from orchestrator.cli.common import connect_backend, load_manifest, manifest_option
+from orchestrator.cli.common import connect_backend, find_project, project_options
 from orchestrator.cli.runtimes import ensure_image
 from orchestrator.errors import ServerUnavailable
 
@@ -49,7 +49,7 @@ def _read_payload(payload: str | None, payload_file: str | None) -> bytes:
     is_flag=True,
     help="Queue it (InvocationType Event) on the running server; print its request id.",
 )
-@manifest_option
+@project_options
 def invoke(
     function: str,
     stdin_marker: str | None,
@@ -57,6 +57,8 @@ def invoke(
     payload_file: str | None,
     asynchronous: bool,
     manifest_path: Path | None,
+    template_path: Path | None,
+    parameter_overrides: tuple[str, ...],
 ) -> None:
     """Invoke FUNCTION once and print its response; its log goes to standard error.
 
@@ -69,9 +71,9 @@ def invoke(
     body = _read_payload("-" if stdin_marker == "-" else payload, payload_file)
     body = invocation.check_payload(body)  # refused before any container starts
     from orchestrator.api import client
-    from orchestrator.manifest.path import find
 
-    path = find(manifest_path, Path.cwd())
+    project = find_project(manifest_path, template_path, parameter_overrides)
+    path = project.path
     server = client.find(path)
     if asynchronous:
         if server is None:
@@ -90,7 +92,7 @@ def invoke(
             pass  # a stale state file: invoke without the server
         else:
             _print_and_exit(served.log, served.payload, served.function_error)
-    loaded = load_manifest(path)
+    loaded = project.load()
     spec = loaded.function(function)
     trace.mark("manifest loaded")
     backend = connect_backend()

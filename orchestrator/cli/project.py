@@ -7,19 +7,29 @@ from pathlib import Path
 
 import click
 
-from orchestrator.cli.common import load_manifest, manifest_option
+from orchestrator.cli.common import find_project, project_options
 from orchestrator.errors import LrunError
 
 
 @click.command()
-@manifest_option
-def validate(manifest_path: Path | None) -> None:
-    """Check a manifest; list every problem and exit non-zero if there are any."""
+@project_options
+def validate(
+    manifest_path: Path | None, template_path: Path | None, parameter_overrides: tuple[str, ...]
+) -> None:
+    """Check a manifest or template; list every problem and exit non-zero if there are any.
+
+    For a template, also list each thing it asks for that lrun does otherwise or not at all.
+    """
     from orchestrator.sandbox.scratch import unsupported
 
-    loaded = load_manifest(manifest_path)
+    project = find_project(manifest_path, template_path, parameter_overrides)
+    loaded = project.load()
     names = ", ".join(loaded.functions)
-    click.echo(f"{loaded.path}: ok ({len(loaded.functions)} functions: {names})")
+    click.echo(f"{project.path}: ok ({len(loaded.functions)} functions: {names})")
+    if loaded.notices:
+        click.echo(f"{len(loaded.notices)} notices (lrun runs the rest):")
+        for notice in loaded.notices:
+            click.echo(f"  {notice}")
     why = unsupported()
     if why is not None and loaded.functions:
         click.echo(

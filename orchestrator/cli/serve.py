@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from orchestrator.cli.common import connect_backend, manifest_option
+from orchestrator.cli.common import connect_backend, find_project, project_options
 from orchestrator.cli.runtimes import ensure_image
 
 if TYPE_CHECKING:
@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 
 @click.command()
-@manifest_option
+@project_options
 @click.option(
     "--host",
     default="127.0.0.1",
@@ -66,6 +66,8 @@ if TYPE_CHECKING:
 )
 def serve(
     manifest_path: Path | None,
+    template_path: Path | None,
+    parameter_overrides: tuple[str, ...],
     host: str,
     port: int,
     idle_ttl: float,
@@ -76,22 +78,23 @@ def serve(
     access_key_id: str | None,
     require_signature: bool,
 ) -> None:
-    """Serve the manifest's functions with warm pools behind Lambda's HTTP API.
+    """Serve the manifest's (or template's) functions with warm pools behind Lambda's HTTP API.
 
     Point boto3 or the AWS CLI at it with --endpoint-url http://127.0.0.1:9001.
     """
 
-    from orchestrator import manifest
     from orchestrator.api import server as serving
 
     access = _access(host, allow_hosts, cors_origins, profile, access_key_id, require_signature)
-    path = manifest.find(manifest_path, Path.cwd()).resolve()
-    loaded = manifest.load(path)
+    project = find_project(manifest_path, template_path, parameter_overrides)
+    loaded = project.load()
     serving.check_store()
     backend = connect_backend()
     for spec in loaded.functions.values():
         ensure_image(backend, spec)
-    settings = serving.ServeSettings(path, host, port, idle_ttl, max_concurrency, access)
+    settings = serving.ServeSettings(
+        project.path, host, port, idle_ttl, max_concurrency, access, project
+    )
     view = _ServeView()
     with view:
         import uvloop

@@ -12,7 +12,7 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from types import MappingProxyType
@@ -162,6 +162,9 @@ class Manifest:
     queues: Mapping[str, QueueSpec] = field(default_factory=lambda: MappingProxyType({}))
     buckets: Mapping[str, BucketSpec] = field(default_factory=lambda: MappingProxyType({}))
     apis: Mapping[str, ApiSpec] = field(default_factory=lambda: MappingProxyType({}))
+    # What a template asked for that lrun does otherwise or not at all, one line each (a
+    # manifest written for lrun has none).
+    notices: tuple[Problem, ...] = ()
 
     def function(self, name: str) -> FunctionSpec:
         """The function called ``name``; ``ResourceNotFound`` naming the known ones otherwise."""
@@ -203,16 +206,23 @@ def load(path: Path) -> Manifest:
     except (OSError, UnicodeDecodeError) as exc:
         message = f"cannot be read ({exc}); pass a readable, UTF-8 manifest file"
         raise ManifestError([Problem(file, None, "(file)", message)]) from None
-    reader = _FunctionReader(file, path.parent)
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
         if root is not None:  # build every value now, so a bad tag is one clear error
-            reader.constructor.construct_object(root, deep=True)
+            yaml.constructor.SafeConstructor().construct_object(root, deep=True)
     except yaml.YAMLError as exc:
         raise ManifestError([_yaml_problem(file, exc)]) from None
     if root is None:
         message = f"the manifest is empty; define at least one function, e.g. {_EXAMPLE}"
         raise ManifestError([Problem(file, None, "(file)", message)])
+    return build(path, root)
+
+
+def build(path: Path, root: yaml.Node, notices: Sequence[Problem] = ()) -> Manifest:
+    """Validate a composed manifest (``lrun.yaml``'s, or the one a template becomes: see
+    ``orchestrator.template``) whose paths are relative to ``path``'s directory; ``notices``
+    are kept on the result as they are."""
+    reader = _FunctionReader(str(path), path.parent)
     functions = reader.manifest(root)
     check_routes(reader)
     check_references(reader, functions)
@@ -226,6 +236,7 @@ def load(path: Path) -> Manifest:
         queues=MappingProxyType(reader.queues),
         buckets=MappingProxyType(reader.buckets),
         apis=MappingProxyType(reader.apis),
+        notices=tuple(notices),
     )
 
 

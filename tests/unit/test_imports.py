@@ -17,6 +17,7 @@ CORE = (
     "orchestrator.pool",
     "orchestrator.served",
     "orchestrator.manifest",
+    "orchestrator.template",
     "orchestrator.sandbox.invoker",
     "orchestrator.sandbox.environment",
     "orchestrator.sandbox.runtime_api",
@@ -31,6 +32,7 @@ LEAVES = ("errors", "state", "aws", "http_server", "trace")
 # What each part may import of the package, besides the leaves (DESIGN's layout).
 ALLOWED: dict[str, set[str]] = {
     "manifest": set(),
+    "template": {"manifest"},
     "sandbox": {"manifest"},
     "pool": set(),
     "served": {"pool", "manifest"},
@@ -39,7 +41,17 @@ ALLOWED: dict[str, set[str]] = {
     "events": {"service", "served", "pool", "sandbox", "manifest"},
     # API Gateway's front doors: below api (which starts them and lends its Host check).
     "gateway": {"service", "served", "pool", "logbook", "sandbox", "manifest"},
-    "api": {"gateway", "service", "served", "pool", "logbook", "events", "sandbox", "manifest"},
+    "api": {
+        "gateway",
+        "service",
+        "served",
+        "pool",
+        "logbook",
+        "events",
+        "sandbox",
+        "manifest",
+        "template",
+    },
     "cli": {
         "api",
         "gateway",
@@ -50,6 +62,7 @@ ALLOWED: dict[str, set[str]] = {
         "events",
         "sandbox",
         "manifest",
+        "template",
     },
 }
 

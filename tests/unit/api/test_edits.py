@@ -11,6 +11,7 @@ from pathlib import Path
 
 from orchestrator import manifest
 from orchestrator.api.edits import watch_edits
+from orchestrator.template import Project
 from tests.fakes import Served
 from tests.unit.test_service import body, call, scenario, write_manifest
 
@@ -22,7 +23,8 @@ def watching(s: Served, path: Path, events: list[str]) -> asyncio.Task[None]:
     async def reload() -> None:
         s.service.load(manifest.load(path))
 
-    return asyncio.ensure_future(watch_edits(s.service, path, reload, events.append))
+    watched = Project(path, "manifest").watched()
+    return asyncio.ensure_future(watch_edits(s.service, watched, reload, events.append))
 
 
 async def stopped(task: asyncio.Task[None]) -> None:
