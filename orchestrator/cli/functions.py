@@ -8,14 +8,17 @@ modules are imported inside the commands, so `lrun --help` stays fast.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
+from orchestrator.cli.common import find_project, project_options
 from orchestrator.errors import ServerUnavailable
 
 if TYPE_CHECKING:
     from orchestrator.api.client import ServerClient
+    from orchestrator.template import Project
 
 
 def _server() -> ServerClient:
@@ -37,9 +40,22 @@ def functions() -> None:
 
 @functions.command("ls")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
-def list_functions(as_json: bool) -> None:
-    """List every function, with where it comes from."""
-    rows = _server().functions()
+@project_options
+def list_functions(
+    as_json: bool,
+    manifest_path: Path | None,
+    template_path: Path | None,
+    parameter_overrides: tuple[str, ...],
+) -> None:
+    """List every function, with where it comes from.
+
+    With -f or -t: the functions of that manifest or template, as the server serving it has
+    them, or as they would be served when no server serves it.
+    """
+    if manifest_path is None and template_path is None:
+        rows = _server().functions()
+    else:
+        rows = _project_rows(find_project(manifest_path, template_path, parameter_overrides))
     if as_json:
         click.echo(json.dumps(rows))
         return
@@ -52,7 +68,7 @@ def list_functions(as_json: bool) -> None:
     for row in rows:
         table.add_row(
             row["FunctionName"],
-            "API" if row["Source"] == "api" else "manifest",
+            _source(row["Source"]),
             row.get("Runtime", "-"),
             row.get("Handler") or row.get("ImageUri") or "-",
             f"{row['MemorySize']} MB",
@@ -113,6 +129,41 @@ def delete_function(name: str) -> None:
     """Delete a function created through the API (manifest functions are the manifest's)."""
     _server().delete_function(name)
     click.echo(f"deleted {name}")
+
+
+def _project_rows(project: Project) -> list[dict[str, Any]]:
+    """The project's functions from the server serving it, else as it would serve them."""
+    from orchestrator.api import client
+
+    server = client.find(project.path)
+    if server is not None:
+        try:
+            return server.functions()
+        except client.ServerGone:
+            pass
+    loaded = project.load()
+    return [
+        {
+            "FunctionName": spec.name,
+            "Source": str(project.path),
+            **({"Runtime": spec.runtime} if spec.runtime else {}),
+            **({"Handler": spec.handler} if spec.handler else {}),
+            **({"ImageUri": spec.image} if spec.image else {}),
+            "MemorySize": spec.memory,
+            "Timeout": spec.timeout,
+            "State": "not served",
+            "Layers": len(spec.layers),
+        }
+        for spec in loaded.functions.values()
+    ]
+
+
+def _source(source: str) -> str:
+    from orchestrator.manifest.path import DEFAULT_MANIFEST
+
+    if source == "api":
+        return "API"
+    return "manifest" if Path(source).name == DEFAULT_MANIFEST else "template"
 
 
 def _state(row: dict[str, Any]) -> str:

@@ -144,3 +144,41 @@ def test_a_function_whose_code_cannot_be_read_keeps_its_revision(tmp_path: Path)
         assert json.loads((await call(s.service, "echo")).payload)["echo"] == {}
 
     scenario(path, test)
+
+
+TEMPLATE = """\
+Resources:
+  echo:
+    Type: AWS::Serverless::Function
+    Properties: {CodeUri: code/, Handler: app.echo, Runtime: python3.13, MemorySize: 256}
+"""
+
+
+def test_a_template_edit_is_applied_as_a_manifest_edit_is(tmp_path: Path) -> None:
+    path = write_manifest(tmp_path, {"echo": "handler: app.echo"})
+    template = tmp_path / "template.yaml"
+    template.write_text(TEMPLATE)
+    project = Project(template, "template")
+
+    async def test(s: Served) -> None:
+        s.service.load(project.load())
+
+        async def reload() -> None:
+            s.service.load(project.load())
+
+        events: list[str] = []
+        task = asyncio.ensure_future(
+            watch_edits(s.service, project.watched(), reload, events.append)
+        )
+        try:
+            await asyncio.sleep(SETTLE_S)
+            assert (await call(s.service, "echo")).report.memory_mb == 256
+            staged = template.with_name(".template.yaml.swp")
+            staged.write_text(TEMPLATE.replace("MemorySize: 256", "MemorySize: 512"))
+            staged.replace(template)
+            await asyncio.sleep(SAVE_TO_INVOKE_S)
+            assert (await call(s.service, "echo")).report.memory_mb == 512, events
+        finally:
+            await stopped(task)
+
+    scenario(path, test)
