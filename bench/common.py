@@ -271,11 +271,15 @@ def host_cpu_s() -> float:
 
 
 def cgroup_dir(controller: str, container_id: str) -> Path | None:
-    """A container's cgroup folder (cgroup v1 with ``controller``, or v2), if there is one."""
+    """A container's cgroup folder (cgroup v1 with ``controller``, or v2), if there is one: the
+    engine's default place, or under the cgroup parent lrun gives its containers
+    (``lrun/<container name>``, see sandbox/docker_backend.py)."""
     for candidate in (
         Path("/sys/fs/cgroup") / controller / "docker" / container_id,
         Path("/sys/fs/cgroup") / "docker" / container_id,
         Path("/sys/fs/cgroup/system.slice") / f"docker-{container_id}.scope",
+        *(Path("/sys/fs/cgroup") / controller / "lrun").glob(f"*/{container_id}"),
+        *(Path("/sys/fs/cgroup") / "lrun").glob(f"*/{container_id}"),
     ):
         if candidate.is_dir():
             return candidate
