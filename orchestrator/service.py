@@ -260,6 +260,7 @@ class Service:
                 )
         for slot_id in self.pool.configure(limits):
             self._stop(slot_id, "out of date")
+        self._invoker.expect(f.spec for f in self.functions.values())
 
     def function(self, name: str) -> FunctionState:
         state = self.functions.get(name)

@@ -43,9 +43,11 @@ from orchestrator.sandbox.backend import (
     Container,
     ContainerExit,
     ContainerSpec,
+    HolderSpec,
     ImageInfo,
     Network,
 )
+from orchestrator.sandbox.holders import HolderSettings
 from orchestrator.sandbox.invocation import InvocationResult
 from orchestrator.sandbox.invoker import Invoker
 from orchestrator.sandbox.oneshot import hosted_invoker
@@ -86,6 +88,7 @@ ENGINE_CALLS = frozenset(
         "guard_host",
         "unguard_host",
         "run",
+        "hold_network",
         "limit_cpu",
         "open_output",
         "kill",
@@ -237,6 +240,7 @@ class FakeBackend:
         self.exit_delay = exit_delay
         self.calls: list[str] = []  # method names in call order
         self.specs: list[ContainerSpec] = []  # what ``run`` was asked for
+        self.holder_specs: list[HolderSpec] = []  # what ``hold_network`` was asked for
         self.cpu_limits: list[tuple[str, int]] = []  # (container id, nano CPUs) by limit_cpu
         self.exits: list[ContainerExit] = []  # every container's end, in order
         self.networks: dict[str, bool] = {}  # name: internal
@@ -306,7 +310,8 @@ class FakeBackend:
         if self.run_error is not None:
             raise self.run_error
         with self._lock:
-            ip = self._address()
+            # Joining a holder: its address, which the engine does not hand out again.
+            ip = spec.holder.ip if spec.holder is not None else self._address()
             container = Container(
                 secrets.token_hex(32), spec.name, ip, dict(spec.labels), time.monotonic()
             )
@@ -315,6 +320,24 @@ class FakeBackend:
             self._all[fc.id] = fc
             self._unopened[fc.id] = fc.output
         self._on_loop(lambda: self._launch(fc))
+        return container
+
+    def hold_network(self, spec: HolderSpec) -> Container:
+        """A holder is a container with no runtime: it only holds its address."""
+        self._record("hold_network")
+        self.holder_specs.append(spec)
+        if self.run_error is not None:
+            raise self.run_error
+        as_container = ContainerSpec(
+            spec.name, spec.image, {}, spec.labels, spec.network, 0, 0, 0, None, "65534:65534"
+        )
+        with self._lock:
+            container = Container(
+                secrets.token_hex(32), spec.name, self._address(), dict(spec.labels), 0.0
+            )
+            fc = FakeContainer(container, as_container, next(self._pids))
+            self._live[fc.id] = fc
+            self._all[fc.id] = fc
         return container
 
     async def open_output(self, container: Container) -> FakeOutput:
@@ -665,6 +688,7 @@ async def fake_service(
     idle_ttl: float = 300.0,
     networks: Sequence[str] = (NETWORK_PUBLIC,),
     on_log: Callable[[str, InvocationResult], None] | None = None,
+    holders: HolderSettings | None = None,
     **options: Any,
 ) -> AsyncIterator[Served]:
     """``Service`` over ``hosted_invoker`` over a ``FakeBackend``, torn down completely after.
@@ -675,7 +699,7 @@ async def fake_service(
     backend = FakeBackend(handlers, loop=asyncio.get_running_loop(), **options)
     owner = f"unit-{secrets.token_hex(4)}"
     try:
-        async with hosted_invoker(backend, owner, networks) as invoker:
+        async with hosted_invoker(backend, owner, networks, holders=holders) as invoker:
             settings = ServiceSettings(idle_ttl, 0.05)
             service = Service(backend, invoker, Pool(host_limit), settings, on_log=on_log)
             service.load(manifest.load(manifest_path))

@@ -50,6 +50,7 @@ from orchestrator.sandbox.backend import (
     Backend,
     Container,
 )
+from orchestrator.sandbox.holders import HolderSettings
 from orchestrator.sandbox.invocation import MAX_SYNC_PAYLOAD
 from orchestrator.sandbox.invoker import new_owner
 from orchestrator.sandbox.oneshot import hosted_invoker
@@ -239,7 +240,8 @@ async def run(
         loop.add_signal_handler(sig, stop.set)
     limit = settings.max_concurrency or default_concurrency()
     networks = (NETWORK_PUBLIC, NETWORK_PRIVATE)
-    async with hosted_invoker(backend, new_owner("serve"), networks, on_event) as invoker:
+    holders = HolderSettings(cap=min(HolderSettings.cap, limit))
+    async with hosted_invoker(backend, new_owner("serve"), networks, on_event, holders) as invoker:
         book = LogBook(state_dir() / "logs", LogLimits.from_env())
         invoker.spill = book
         service = Service(

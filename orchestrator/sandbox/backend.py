@@ -19,6 +19,8 @@ LABEL_FUNCTION = "lrun.function"
 LABEL_CONFIG = "lrun.config"  # digest of the function's configuration and code
 LABEL_RUNTIME_HASH = "lrun.runtime-hash"  # on images: digest of the inputs they were built from
 LABEL_IMAGE = "lrun.image"  # on images lrun built: the runtime (or Debian suite) it is for
+LABEL_ROLE = "lrun.role"  # "holder" on network holders (environments carry none)
+ROLE_HOLDER = "holder"
 
 NETWORK_PUBLIC = "lrun-public"
 NETWORK_PRIVATE = "lrun-private"
@@ -46,6 +48,22 @@ class ContainerSpec:
     # Read-only bind mounts besides the code: (host directory, container path), e.g. layers.
     binds: tuple[tuple[Path, str], ...] = ()
     init_nano_cpus: int | None = None  # the quota it starts with, until ``limit_cpu``; None: same
+    # A network holder whose network namespace (and so address) the container joins instead of
+    # having one set up for it on ``network``: the engine's network set-up was done ahead.
+    holder: Container | None = None
+    # Names the container resolves through its /etc/hosts: (name, address).
+    extra_hosts: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class HolderSpec:
+    """A network holder: a container that does nothing but hold a network namespace with its
+    own address on ``network``, made ahead of an environment that will join it."""
+
+    name: str
+    image: str  # any image with /bin/sleep: one of lrun's runtime images
+    network: str
+    labels: Mapping[str, str]
 
 
 @dataclass(frozen=True)
@@ -55,6 +73,10 @@ class Container:
     ip: str
     labels: Mapping[str, str]
     started_at: float  # time.monotonic() when the engine reported it started
+    # time.monotonic() when lrun asked the engine to create it, and when the engine had: with
+    # ``started_at``, where a cold start's time went (0.0 where not measured).
+    requested_at: float = 0.0
+    created_at: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -120,6 +142,10 @@ class Backend(Protocol):
 
     def run(self, spec: ContainerSpec) -> Container:
         """Create and start a container with its output attached from the first byte."""
+        ...
+
+    def hold_network(self, spec: HolderSpec) -> Container:
+        """Create and start a network holder; ``kill`` ends it."""
         ...
 
     async def open_output(self, container: Container) -> OutputStream: ...

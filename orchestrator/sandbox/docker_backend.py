@@ -29,6 +29,7 @@ from orchestrator.sandbox.backend import (
     Container,
     ContainerExit,
     ContainerSpec,
+    HolderSpec,
     ImageInfo,
     Network,
     OutputStream,
@@ -65,6 +66,12 @@ _PARENT_PEAK = (
     _CGROUP_ROOT + "/memory/{parent}/memory.max_usage_in_bytes",  # cgroup v1
     _CGROUP_ROOT + "/{parent}/memory.peak",  # cgroup v2
 )
+# A network holder only sleeps: it needs next to nothing, and gets next to nothing.
+_HOLDER_MEMORY = 16 * 1024 * 1024
+_HOLDER_NANO_CPUS = 50_000_000  # 0.05 of a CPU
+_HOLDER_PIDS = 4
+_HOLDER_USER = "65534:65534"  # nobody
+
 # A parent cgroup left by a process that ended before its container did (a one-shot `lrun
 # invoke` does not wait for its container's end) is removed once it is this old and empty.
 _LEFTOVER_CGROUP_AGE_S = 60.0
@@ -168,6 +175,14 @@ def _own_socket(attached: Any) -> socket.socket:
     attached.close()
     inner.close()
     return mine
+
+
+def _address(info: Mapping[str, Any], network: str) -> str:
+    """A started container's address on ``network`` (from the engine's inspect)."""
+    networks = info["NetworkSettings"].get("Networks") or {}
+    found: Mapping[str, Any] = networks.get(network) or next(iter(networks.values()), {})
+    address: str = found.get("IPAddress", "") or info["NetworkSettings"].get("IPAddress", "")
+    return address
 
 
 class DockerBackend:
@@ -354,11 +369,13 @@ class DockerBackend:
             ulimits=[docker.types.Ulimit(name="nofile", soft=spec.nofile, hard=spec.nofile)],
             cap_drop=["ALL"],
             security_opt=["no-new-privileges"],
-            network_mode=spec.network,
+            network_mode=f"container:{spec.holder.id}" if spec.holder else spec.network,
+            extra_hosts=dict(spec.extra_hosts) or None,
             auto_remove=True,
             cgroup_parent=f"/{parent}" if parent else None,
             ipc_mode="none",  # no /dev/shm, as on Lambda (multiprocessing queues fail there too)
         )
+        requested_at = time.monotonic()
         with _translated(f"start container for image {spec.image!r}"):
             created = self._api.create_container(
                 spec.image,
@@ -374,6 +391,7 @@ class DockerBackend:
                 tty=False,
             )
             cid: str = created["Id"]
+            created_at = time.monotonic()
             if parent is not None:
                 with self._lock:
                     self._parents[cid] = parent
@@ -396,8 +414,57 @@ class DockerBackend:
         with self._lock:
             self._attached[cid] = raw
             self._pids[cid] = int(info["State"].get("Pid") or 0)
-        ip = info["NetworkSettings"]["Networks"][spec.network]["IPAddress"]
-        return Container(cid, spec.name, ip, dict(spec.labels), started_at)
+        if spec.holder is not None:
+            ip = spec.holder.ip
+        else:
+            ip = _address(info, spec.network)
+        return Container(
+            cid, spec.name, ip, dict(spec.labels), started_at, requested_at, created_at
+        )
+
+    def hold_network(self, spec: HolderSpec) -> Container:
+        host_config = self._api.create_host_config(
+            mem_limit=_HOLDER_MEMORY,
+            memswap_limit=_HOLDER_MEMORY,
+            nano_cpus=_HOLDER_NANO_CPUS,
+            read_only=True,
+            pids_limit=_HOLDER_PIDS,
+            cap_drop=["ALL"],
+            security_opt=["no-new-privileges"],
+            network_mode=spec.network,
+            auto_remove=True,
+            ipc_mode="none",
+        )
+        requested_at = time.monotonic()
+        with _translated(f"start a network holder on {spec.network!r}"):
+            created = self._api.create_container(
+                spec.image,
+                name=spec.name,
+                entrypoint=["/bin/sleep", "infinity"],
+                labels=dict(spec.labels),
+                user=_HOLDER_USER,
+                host_config=host_config,
+                stdin_open=False,
+                tty=False,
+            )
+            cid: str = created["Id"]
+            created_at = time.monotonic()
+            try:
+                self._api.start(cid)
+                started_at = time.monotonic()
+                info = self._api.inspect_container(cid)
+            except BaseException:
+                self.remove(cid)
+                raise
+        return Container(
+            cid,
+            spec.name,
+            _address(info, spec.network),
+            dict(spec.labels),
+            started_at,
+            requested_at,
+            created_at,
+        )
 
     async def open_output(self, container: Container) -> OutputStream:
         with self._lock:

@@ -14,8 +14,8 @@ import os
 import secrets
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from orchestrator import trace
@@ -39,6 +39,7 @@ from orchestrator.sandbox.environment import (
     open_pipe,
     pump_output,
 )
+from orchestrator.sandbox.holders import NetworkHolders
 from orchestrator.sandbox.invocation import (
     UNHANDLED,
     InvocationResult,
@@ -107,6 +108,10 @@ class Invoker:
         self._killer: asyncio.Task[None] | None = None
         self._engine_failed = False  # a start or kill failed: sweep by label at close
         self._pipes: list[output_pipe.OutputPipe] = []
+        # Network holders made ahead (holders.py), when this process keeps them; the one each
+        # environment joined, by the environment's container id, goes when it goes.
+        self.holders: NetworkHolders | None = None
+        self._holder_of: dict[str, Container] = {}
         if settings.pipes is not None:
             output_pipe.sweep(settings.pipes)
 
@@ -129,8 +134,24 @@ class Invoker:
 
         threading.Thread(target=watch, name="lrun-exits", daemon=True).start()
 
+    def expect(self, specs: Iterable[FunctionSpec]) -> None:
+        """These functions may be invoked: network holders are kept on the networks they use
+        (those of runtime images: a function's own image may have no /bin/sleep)."""
+        if self.holders is None:
+            return
+        images: dict[str, str] = {}
+        for spec in specs:
+            if spec.image is None and spec.runtime is not None:
+                images.setdefault(network_name(spec), self._settings.image_for(spec))
+        self.holders.expect(images)
+
     def _container_died(self, exit: ContainerExit) -> None:
         self.unkilled.pop(exit.id, None)
+        if self.holders is not None and self.holders.owns(exit.id):
+            self.holders.lost(exit.id)
+            self._holder_died(exit.id)
+            return
+        self._release_holder(exit.id)
         env = self._by_container.pop(exit.id, None)
         if env is None:
             self._early_exits[exit.id] = exit
@@ -141,6 +162,25 @@ class Invoker:
             self._api.unregister(env.container.ip, env)
         self._backend.forget(exit.id)
         env.died(exit)
+
+    def _holder_died(self, holder_id: str) -> None:
+        """A holder ended under its environment: the environment has lost its network, and
+        with it the Runtime API, so it is stopped (and replaced on demand)."""
+        for env_id, holder in list(self._holder_of.items()):
+            if holder.id == holder_id:
+                del self._holder_of[env_id]
+                env = self._by_container.get(env_id)
+                if env is not None:
+                    self._spawned_kills.add(asyncio.ensure_future(self._stop_stranded(env)))
+
+    async def _stop_stranded(self, env: Environment) -> bool:
+        await self.stop_environment(env)
+        return True
+
+    def _release_holder(self, container_id: str) -> None:
+        holder = self._holder_of.pop(container_id, None)
+        if holder is not None and self.holders is not None:
+            self.holders.release(holder)
 
     async def start_environment(
         self, spec: FunctionSpec, initialization_type: str = "on-demand", version: str = "$LATEST"
@@ -159,6 +199,11 @@ class Invoker:
             owner_started=self._identity.started,
         )
         cspec = container_spec(spec, placement, initialization_type, version=version)
+        holder = None
+        if self.holders is not None and spec.image is None:
+            holder = self.holders.take(cspec.network)
+            if holder is not None:
+                cspec = replace(cspec, holder=holder)
         env = Environment(
             provisioned=initialization_type == "provisioned-concurrency",
             id=cspec.environment["AWS_LAMBDA_LOG_STREAM_NAME"][-32:],
@@ -192,12 +237,18 @@ class Invoker:
             starting.add_done_callback(self._discard_started)
             if pipe is not None:
                 pipe.close()
+            if holder is not None and self.holders is not None:
+                self.holders.release(holder)
             raise
         except Exception:
             self._engine_failed = True  # it may have created a container before failing
             if pipe is not None:
                 pipe.close()
+            if holder is not None and self.holders is not None:
+                self.holders.release(holder)
             raise
+        if holder is not None:
+            self._holder_of[container.id] = holder
         if pipe is not None:
             pipe.unlink()  # mounted in the container now: its name is needed no more
             pipe.start()
@@ -271,6 +322,8 @@ class Invoker:
         await asyncio.gather(*self._pumps, *self._spawned_kills, return_exceptions=True)
         if self._killer is not None:
             self._killer.cancel()
+        if self.holders is not None:
+            await self.holders.close()
         if self.unkilled or self._engine_failed:
             await self._kill_by_label()
         await asyncio.sleep(0)  # let the streams' transports finish closing their sockets
@@ -302,6 +355,7 @@ class Invoker:
         # the kill for how the environment ended.
         await self._kill(env.container.id, env)
         self._api.close_connections(env.container.ip)
+        self._release_holder(env.container.id)  # its address is free once the holder is gone
 
     # Invocations
 

@@ -17,10 +17,12 @@ from orchestrator.http_server import Server, serve
 from orchestrator.manifest import FunctionSpec
 from orchestrator.sandbox.backend import NETWORK_PRIVATE, NETWORK_PUBLIC, Backend, Network
 from orchestrator.sandbox.container import network_name
+from orchestrator.sandbox.holders import HolderSettings, NetworkHolders
 from orchestrator.sandbox.images import RUNTIMES
 from orchestrator.sandbox.invocation import InvocationResult, InvokeRequest
 from orchestrator.sandbox.invoker import Invoker, InvokerSettings, new_owner
 from orchestrator.sandbox.output import Spill
+from orchestrator.sandbox.ownership import identify
 from orchestrator.sandbox.runtime_api import RuntimeApi
 from orchestrator.state import state_dir
 
@@ -48,10 +50,12 @@ async def hosted_invoker(
     owner: str,
     networks: Iterable[str] = (NETWORK_PUBLIC, NETWORK_PRIVATE),
     on_warning: Callable[[str], None] = log.warning,
+    holders: HolderSettings | None = None,
 ) -> AsyncIterator[Invoker]:
     """An invoker whose Runtime API listens on the host's address in each network, one port,
     with the host firewalled from those networks but for that port (``on_warning`` hears what
-    stays exposed where that cannot be done)."""
+    stays exposed where that cannot be done); with ``holders``, it keeps network holders
+    ready on the networks its functions use (``Invoker.expect``)."""
     api = RuntimeApi()
     servers: list[Server] = []
     port = 0
@@ -77,6 +81,8 @@ async def hosted_invoker(
         trace.mark("runtime api up")
         pipes = state_dir() / "pipes" if backend.output_pipes else None
         invoker = Invoker(backend, api, InvokerSettings(owner, port, image_for, pipes))
+        if holders is not None:
+            invoker.holders = NetworkHolders(backend, identify(owner).labels(), holders)
         try:
             yield invoker
         finally:

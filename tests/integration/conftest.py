@@ -23,8 +23,10 @@ from orchestrator.manifest import FunctionSpec
 from orchestrator.sandbox import docker_backend
 from orchestrator.sandbox import images as runtimes
 from orchestrator.sandbox.backend import LABEL_OWNER
+from orchestrator.sandbox.container import network_name
 from orchestrator.sandbox.docker_backend import DockerBackend
 from orchestrator.sandbox.invocation import InvocationResult
+from orchestrator.sandbox.invoker import Invoker
 from orchestrator.sandbox.oneshot import invoke_once
 from tests.integration.javac import build_test_functions
 
@@ -87,3 +89,16 @@ def invoke(backend: DockerBackend) -> Callable[[FunctionSpec, bytes], Invocation
         return run(invoke_once(backend, spec, payload, owner=OWNER))
 
     return call
+
+
+async def holders_ready(invoker: Invoker, specs: list[FunctionSpec], count: int) -> None:
+    """Have ``invoker`` keep network holders for ``specs`` and wait until ``count`` are ready
+    on each of their networks (so the next environments start on holders)."""
+    invoker.expect(specs)
+    holders = invoker.holders
+    assert holders is not None, "the invoker keeps no holders: give hosted_invoker some"
+    networks = {network_name(spec) for spec in specs}
+    deadline = asyncio.get_running_loop().time() + 60
+    while any(holders.ready(n) < count for n in networks):
+        assert asyncio.get_running_loop().time() < deadline, "no network holders after 60 s"
+        await asyncio.sleep(0.05)

@@ -5,18 +5,24 @@ from __future__ import annotations
 import asyncio
 import json
 
+import pytest
+
 from orchestrator.aws import function_arn
 from orchestrator.sandbox.docker_backend import DockerBackend
+from orchestrator.sandbox.holders import HolderSettings
 from orchestrator.sandbox.invocation import InvokeRequest
 from orchestrator.sandbox.oneshot import hosted_invoker
 from tests.conftest import FUNCTIONS
-from tests.integration.conftest import OWNER, load_function, run
+from tests.integration.conftest import OWNER, holders_ready, load_function, run
 
 PY = FUNCTIONS / "python"
 
 
+@pytest.mark.parametrize(
+    "holders", [None, HolderSettings(floor=2, cap=2)], ids=["own network", "network holders"]
+)
 def test_a_second_container_cannot_take_or_answer_the_firsts_invocation(
-    backend: DockerBackend, write_manifest
+    backend: DockerBackend, write_manifest, holders: HolderSettings | None
 ) -> None:
     path = write_manifest(
         f"""
@@ -28,7 +34,9 @@ def test_a_second_container_cannot_take_or_answer_the_firsts_invocation(
     victim, thief = load_function(path, "victim"), load_function(path, "thief")
 
     async def scenario() -> tuple[dict[str, object], bytes, str]:
-        async with hosted_invoker(backend, OWNER) as invoker:
+        async with hosted_invoker(backend, OWNER, holders=holders) as invoker:
+            if holders is not None:
+                await holders_ready(invoker, [victim, thief], 2)
             victim_env, thief_env = await asyncio.gather(
                 invoker.start_environment(victim), invoker.start_environment(thief)
             )
