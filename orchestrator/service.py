@@ -260,7 +260,9 @@ class Service:
                 )
         for slot_id in self.pool.configure(limits):
             self._stop(slot_id, "out of date")
-        self._invoker.expect(f.spec for f in self.functions.values())
+        self._invoker.expect(
+            served.spec for f in self.functions.values() for _, served in f.versions()
+        )
 
     def function(self, name: str) -> FunctionState:
         state = self.functions.get(name)
