@@ -44,7 +44,6 @@ ACCEPTED = frozenset(
         "RuntimeManagementConfig",
         "RecursiveLoop",
         "Connectors",
-        "LoggingConfig",
     }
 )
 # Read by ``events`` once every function is known.
@@ -79,7 +78,7 @@ def add_function(builder: Builder, resource: Resource) -> None:
     for key in props.values:
         if key not in _HANDLED and key not in ACCEPTED and key not in TRIGGERS:
             props.notice(key, f"{key} is not used by lrun; the function runs without it")
-    _logging(props)
+    _logging(props, entry)
     path = f"functions.{name}"
     builder.put(path, entry, builder.origin(resource.line, f"Resources.{resource.logical}"))
     for key, (prop, _) in _ORIGINS.items():
@@ -101,6 +100,7 @@ _ORIGINS = {
     "description": ("Description", None),
     "layers": ("Layers", None),
     "tags": ("Tags", None),
+    "logging": ("LoggingConfig", None),
     "image": ("ImageUri", None),
     "command": ("ImageConfig", None),
     "entrypoint": ("ImageConfig", None),
@@ -133,6 +133,7 @@ _HANDLED = frozenset(
         "SnapStart",
         "DeploymentPreference",
         "FunctionUrlConfig",
+        "LoggingConfig",
     }
 )
 
@@ -459,13 +460,23 @@ def _not_emulated(props: Properties) -> None:
             props.notice(prop, f"{prop} is not served by lrun yet; the function runs without it")
 
 
-def _logging(props: Properties) -> None:
+# LoggingConfig's properties and the manifest's logging: keys (which check the values).
+_LOGGING = {
+    "LogFormat": "format",
+    "ApplicationLogLevel": "application_log_level",
+    "SystemLogLevel": "system_log_level",
+    "LogGroup": "log_group",
+}
+
+
+def _logging(props: Properties, entry: dict[str, Any]) -> None:
+    """LoggingConfig as the manifest's ``logging:``: lrun writes JSON logs as Lambda does."""
     config = props.mapping("LoggingConfig")
-    if config is not None and config.text("LogFormat", "Text") == "JSON":
-        config.notice(
-            "LogFormat",
-            "lrun writes the runtime's logs as text; JSON log format is not emulated",
-        )
+    if config is None:
+        return
+    logging = {key: config.text(prop) for prop, key in _LOGGING.items() if prop in config}
+    if logging:
+        entry["logging"] = logging
 
 
 def lambda_name(builder: Builder, value: Any) -> str | None:

@@ -241,7 +241,6 @@ def test_nothing_served_is_an_error_that_shows_why(tmp_path: Path) -> None:
         ("Tracing: Active", "Tracing", "lrun gives each invocation an X-Ray trace header"),
         ("FileSystemConfigs: [{Arn: a, LocalMountPath: /mnt/x}]", "FileSystemConfigs", "EFS"),
         ("SnapStart: {ApplyOn: PublishedVersions}", "SnapStart", "SnapStart is not emulated"),
-        ("LoggingConfig: {LogFormat: JSON}", "LoggingConfig.LogFormat", "JSON log format"),
         ("Layers: [arn:aws:lambda:us-east-1:1:layer:x:1]", "Layers", "runs without it"),
         ("Weird: 1", "Weird", "Weird is not used by lrun; the function runs without it"),
         (
@@ -402,3 +401,20 @@ def test_json_templates_are_read_the_same(tmp_path: Path) -> None:
     )
     manifest = load(tmp_path / "template.json")
     assert manifest.function("Fn").environment["REGION"] == REGION
+
+
+def test_logging_config_is_the_manifests_logging(tmp_path: Path) -> None:
+    """LoggingConfig runs as Lambda's (lrun writes JSON logs), and its values are checked as the
+    manifest's, at the template's line."""
+    extra = "LoggingConfig: {LogFormat: JSON, ApplicationLogLevel: DEBUG, LogGroup: /t/fn}"
+    manifest = load(one_function(tmp_path, extra=extra))
+    assert manifest.notices == ()
+    assert manifest.functions["Fn"].logging.wire("Fn") == {
+        "LogFormat": "JSON",
+        "ApplicationLogLevel": "DEBUG",
+        "SystemLogLevel": "INFO",
+        "LogGroup": "/t/fn",
+    }
+    [problem] = problems(one_function(tmp_path, extra="LoggingConfig: {LogFormat: XML}"))
+    assert problem.where == "Resources.Fn.Properties.LoggingConfig"
+    assert "format must be one of: Text, JSON" in problem.message
