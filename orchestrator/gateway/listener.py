@@ -11,6 +11,7 @@ timeout answer while the invocation runs on to its end, as on AWS.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import os
@@ -23,6 +24,8 @@ from orchestrator.aws import function_arn
 from orchestrator.errors import LrunError, TooManyRequests
 from orchestrator.gateway import payload_v1, payload_v2
 from orchestrator.gateway.answers import Failure, answer
+from orchestrator.gateway.authorizers import Authorizers
+from orchestrator.gateway.cors import is_preflight, preflight, with_cors
 from orchestrator.gateway.exchange import (
     GatewayRequest,
     GatewayResponse,
@@ -56,12 +59,7 @@ class Served:
     table: RouteTable
     flavour: payload_v1.Flavour
     port: int
-
-    @classmethod
-    def of(cls, spec: ApiSpec, port: int) -> Served:
-        rest = spec.type == "rest"
-        flavour = payload_v1.Flavour(rest, spec.binary_media_types)
-        return cls(spec, RouteTable(spec.routes, rest), flavour, port)
+    authorizers: Authorizers
 
 
 class ApiListener:
@@ -70,12 +68,22 @@ class ApiListener:
     raw_headers = True  # events carry every header as sent
 
     def __init__(
-        self, served: Served, service: Service, check_host: HostCheck, on_event: Listener
+        self, spec: ApiSpec, service: Service, check_host: HostCheck, on_event: Listener
     ) -> None:
-        self.served = served
         self._service = service
         self._check_host = check_host
         self._on_event = on_event
+        self.served = self._served(spec, 0)
+
+    def configure(self, spec: ApiSpec, port: int) -> None:
+        """Serve ``spec`` from now on (its authorizers' caches start empty)."""
+        self.served = self._served(spec, port)
+
+    def _served(self, spec: ApiSpec, port: int) -> Served:
+        rest = spec.type == "rest"
+        flavour = payload_v1.Flavour(rest, spec.binary_media_types)
+        authorizers = Authorizers(spec, self._invoke_event, self._on_event)
+        return Served(spec, RouteTable(spec.routes, rest), flavour, port, authorizers)
 
     def body_limit(self, method: str, path: str) -> int | None:
         return None
@@ -91,11 +99,17 @@ class ApiListener:
         if refusal is not None:
             return Response(403, json.dumps({"message": refusal}).encode(), _JSON)
         request_id = str(uuid.uuid4())
+        cors = served.spec.cors
+        if cors is not None and is_preflight(request.method, request.headers):
+            return _response(preflight(cors, request.headers), request, request_id, rest)
         stage_path = _without_stage(request.path, served.spec.base_path)
         found = None if stage_path is None else served.table.match(request.method, stage_path)
         if found is None or stage_path is None:
-            return _response(answer(Failure.NOT_FOUND, rest), request, request_id, rest)
-        outcome = await self._handle(served, request, found, stage_path, request_id)
+            outcome = answer(Failure.NOT_FOUND, rest)
+        else:
+            outcome = await self._handle(served, request, found, stage_path, request_id)
+        if cors is not None:
+            outcome = with_cors(cors, request.headers.get("origin"), outcome)
         return _response(outcome, request, request_id, rest)
 
     async def _handle(
@@ -129,6 +143,11 @@ class ApiListener:
             None,
             stage_path,
         )
+        if route.authorizer is not None:
+            verdict = await served.authorizers.authorize(route, exchange, target)
+            if isinstance(verdict, GatewayResponse):
+                return verdict
+            target = dataclasses.replace(target, authorizer=verdict.context)
         if route.payload == "2.0":
             event = payload_v2.encode_event(exchange, target)
         else:
@@ -159,6 +178,14 @@ class ApiListener:
                 f"response ({exc}); see the payload {route.payload} response format"
             )
             return answer(Failure.FUNCTION_ERROR, rest)
+
+    async def _invoke_event(self, name: str, event: bytes, timeout: float) -> Outcome:
+        """An authorizer's invocation: ``event`` to function ``name``."""
+        trace = _trace_root()
+        invocation = InvokeRequest(
+            event, function_arn(name), "$LATEST", None, trace, str(uuid.uuid4())
+        )
+        return await self._invoke(name, invocation, timeout)
 
     async def _invoke(self, name: str, invocation: InvokeRequest, timeout: float) -> Outcome:
         """The function's answer, as soon as it has one (its log is completed behind it)."""

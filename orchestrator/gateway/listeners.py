@@ -20,7 +20,6 @@ from orchestrator.gateway.listener import (
     ApiListener,
     HostCheck,
     Listener,
-    Served,
 )
 from orchestrator.http_server import Limits, Server, serve
 from orchestrator.manifest import Manifest
@@ -58,8 +57,6 @@ class Gateway:
 
     async def load(self, manifest: Manifest) -> None:
         """Serve the manifest's APIs; ``LrunError`` (nothing changed) if a port cannot be had."""
-        for spec in manifest.apis.values():
-            _check_served(spec)
         started: dict[str, _Running] = {}
         kept: dict[str, _Running] = {}
         try:
@@ -73,7 +70,7 @@ class Gateway:
             await asyncio.gather(*(r.server.close() for r in started.values()))
             raise
         for name, running in kept.items():
-            running.listener.served = Served.of(manifest.apis[name], running.server.port)
+            running.listener.configure(manifest.apis[name], running.server.port)
         stopped = [r for n, r in self._running.items() if kept.get(n) is not r]
         self._running = {name: kept.get(name) or started[name] for name in manifest.apis}
         await asyncio.gather(*(r.server.close() for r in stopped))
@@ -82,9 +79,7 @@ class Gateway:
 
     async def _start(self, spec: ApiSpec) -> _Running:
         port = spec.port or 0
-        listener = ApiListener(
-            Served.of(spec, port), self._service, self._check_host, self._on_event
-        )
+        listener = ApiListener(spec, self._service, self._check_host, self._on_event)
         try:
             server = await serve(listener, self._host, port, GATEWAY_LIMITS)
         except OSError as exc:
@@ -93,7 +88,7 @@ class Gateway:
                 f"API {spec.name!r} cannot listen on {self._host}:{port}: {why}; give it "
                 f"another port (apis.{spec.name}.port), or none for any free one"
             ) from exc
-        listener.served = Served.of(spec, server.port)
+        listener.configure(spec, server.port)
         return _Running(listener, server)
 
     def _announcement(self, name: str) -> str:
@@ -133,16 +128,6 @@ class Gateway:
     async def close(self) -> None:
         await asyncio.gather(*(r.server.close() for r in self._running.values()))
         self._running = {}
-
-
-def _check_served(spec: ApiSpec) -> None:
-    guarded = [str(route.key) for route in spec.routes if route.authorizer is not None]
-    if guarded or spec.cors is not None:
-        what = f"routes with authorizers ({', '.join(guarded)})" if guarded else "CORS"
-        raise LrunError(
-            f"API {spec.name!r}: lrun does not serve {what} yet; remove them from the manifest "
-            "to serve the API without"
-        )
 
 
 def _same_listener(old: ApiSpec, new: ApiSpec) -> bool:

@@ -12,6 +12,7 @@ import http.client
 import json
 import os
 import re
+import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -24,6 +25,8 @@ from tests.acceptance.conftest import Lrun, LrunServer, free_port, start_server
 from tests.conftest import FUNCTIONS
 
 CODE = FUNCTIONS / "web"
+JWT_FIXTURE = Path(__file__).resolve().parents[1] / "unit" / "gateway" / "jwt_fixture"
+TOKENS = json.loads((JWT_FIXTURE / "tokens.json").read_text())
 REQUEST_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
@@ -85,9 +88,44 @@ functions:
     code: {CODE}
     reserved_concurrency: 1
     http: [{{api: shop, route: "GET /single"}}]
+  guarded:
+    runtime: python3.13
+    handler: web.echo
+    code: {CODE}
+    http:
+      - {{api: shop, route: "GET /private", authorizer: simple}}
+      - {{api: shop, route: "GET /me", authorizer: tokens}}
+      - {{api: legacy, route: "GET /guarded", authorizer: token}}
+  auth:
+    runtime: python3.13
+    handler: auth.simple
+    code: {CODE}
+  token:
+    runtime: python3.13
+    handler: auth.token
+    code: {CODE}
 apis:
-  shop: {{type: http, port: {http_port}}}
-  legacy: {{type: rest, port: {rest_port}, stage: test}}
+  shop:
+    type: http
+    port: {http_port}
+    cors:
+      allow_origins: ["https://app.example"]
+      allow_methods: [GET, POST]
+      allow_headers: [authorization]
+    authorizers:
+      simple:
+        type: request
+        function: auth
+        simple_responses: true
+        identity_source: $request.header.Authorization
+      tokens:
+        {{type: jwt, issuer: "https://issuer.example", audience: [lrun-tests], jwks: jwks.json}}
+  legacy:
+    type: rest
+    port: {rest_port}
+    stage: test
+    authorizers:
+      token: {{type: token, function: token}}
 """
 
 
@@ -124,6 +162,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LrunServer]:
     project = root / "project"
     project.mkdir()
     (project / "lrun.yaml").write_text(manifest(free_port(), free_port()))
+    shutil.copy(JWT_FIXTURE / "jwks.json", project / "jwks.json")
     started = start_server(project, root / "state", "--max-concurrency", "24")
     yield started
     started.finish()
@@ -149,8 +188,8 @@ def test_serve_prints_each_apis_base_url_and_ps_shows_them(
 ) -> None:
     shop_port, legacy_port = apis["shop"]["port"], apis["legacy"]["port"]
     output = server.output()
-    assert f"API shop (http, 9 routes): http://127.0.0.1:{shop_port}\n" in output
-    assert f"API legacy (rest, 6 routes): http://127.0.0.1:{legacy_port}/test\n" in output
+    assert f"API shop (http, 11 routes): http://127.0.0.1:{shop_port}\n" in output
+    assert f"API legacy (rest, 7 routes): http://127.0.0.1:{legacy_port}/test\n" in output
     listed = lrun("ps", "--apis", "--json", cwd=server.manifest_dir, env=server.env)
     assert listed.returncode == 0, listed.stderr
     rows = {row["name"]: row for row in json.loads(listed.stdout)}
@@ -380,3 +419,59 @@ def test_a_second_server_on_a_taken_api_port_says_so(
     assert f"API 'shop' cannot listen on 127.0.0.1:{shop_port}: Address already in use" in str(
         failed.value
     )
+
+
+def test_a_lambda_authorizer_with_simple_responses(shop: Api) -> None:
+    assert shop.request("GET", "/private")[:3:2] == (401, b'{"message":"Unauthorized"}')
+    denied = shop.request("GET", "/private", headers={"Authorization": "Bearer nope"})
+    assert denied[::2] == (403, b'{"message":"Forbidden"}')
+    status, event = shop.json("GET", "/private", headers={"Authorization": "Bearer letmein"})
+    assert status == 200
+    assert event["requestContext"]["authorizer"] == {"lambda": {"user": "ana", "level": 3}}
+
+
+def test_a_rest_token_authorizer_with_a_policy(legacy: Api) -> None:
+    status, event = legacy.json("GET", "/test/guarded", headers={"Authorization": "allow"})
+    assert status == 200
+    passed = event["requestContext"]["authorizer"]
+    assert (passed["principalId"], passed["tier"]) == ("user-7", "gold")
+    denied = legacy.request("GET", "/test/guarded", headers={"Authorization": "deny"})
+    assert denied[::2] == (
+        403,
+        b'{"Message":"User is not authorized to access this resource with an explicit deny"}',
+    )
+    refused = legacy.request("GET", "/test/guarded", headers={"Authorization": "who"})
+    assert refused[::2] == (401, b'{"message":"Unauthorized"}')
+
+
+def test_a_jwt_authorizer_against_a_local_key_set(shop: Api) -> None:
+    bearer = {"Authorization": f"Bearer {TOKENS['valid']}"}
+    status, event = shop.json("GET", "/me", headers=bearer)
+    assert status == 200
+    claims = event["requestContext"]["authorizer"]["jwt"]["claims"]
+    assert (claims["sub"], claims["iss"]) == ("ana", "https://issuer.example")
+    status, headers, body = shop.request(
+        "GET", "/me", headers={"Authorization": f"Bearer {TOKENS['expired']}"}
+    )
+    assert (status, body) == (401, b'{"message":"Unauthorized"}')
+    assert 'error_description="the token has expired"' in headers["www-authenticate"]
+
+
+def test_cors_as_the_http_api_configures_it(shop: Api) -> None:
+    status, headers, _ = shop.request(
+        "OPTIONS",
+        "/private",
+        headers={
+            "Origin": "https://app.example",
+            "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": "Authorization",
+        },
+    )
+    assert status == 204
+    assert headers["access-control-allow-origin"] == "https://app.example"
+    assert headers["access-control-allow-methods"] == "GET,POST"
+    assert headers["access-control-allow-headers"] == "authorization"
+    _, headers, _ = shop.request("GET", "/some/where", headers={"Origin": "https://app.example"})
+    assert headers["access-control-allow-origin"] == "https://app.example"
+    _, headers, _ = shop.request("GET", "/some/where", headers={"Origin": "https://evil.example"})
+    assert "access-control-allow-origin" not in headers

@@ -369,21 +369,3 @@ def test_a_port_that_is_taken_refuses_the_manifest(tmp_path: Path) -> None:
             blocker.close()
 
     run(main(), TIMEOUT_S)
-
-
-def test_authorizers_and_cors_are_refused_until_served(tmp_path: Path) -> None:
-    async def main() -> None:
-        path = write(tmp_path)
-        text = path.read_text().replace(
-            "h: {type: http}", "h: {type: http, cors: {allow_origins: ['*']}}"
-        )
-        path.write_text(text)
-        with pytest.raises(LrunError) as info:
-            async with gateway(path):
-                pass
-        assert str(info.value) == (
-            "API 'h': lrun does not serve CORS yet; remove them from the manifest to serve the "
-            "API without"
-        )
-
-    run(main(), TIMEOUT_S)
