@@ -3,7 +3,7 @@ gives, so everything downstream runs them unchanged.
 
 Order matters only where one resource names another: queues first (a redrive policy names its
 dead-letter queue), then buckets and layers, then functions (which name layers), then what
-starts functions (which names functions, queues and buckets).
+starts functions (which names functions, queues and buckets), APIs among them.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import orchestrator.template.resources as resources
 from orchestrator.errors import ManifestError, Problem
 from orchestrator.manifest import Manifest
 from orchestrator.manifest.functions import build
+from orchestrator.template.apis import HTTP, REST, Apis
 from orchestrator.template.builder import Builder, merge, relocate, to_node
 from orchestrator.template.document import read
 from orchestrator.template.intrinsics import Resource
@@ -39,6 +40,8 @@ _READ_TYPES = (
     functions.LAMBDA,
     "AWS::Serverless::LayerVersion",
     "AWS::Lambda::LayerVersion",
+    REST,
+    HTTP,
 )
 
 
@@ -77,9 +80,13 @@ def build_stack(stack: Stack, base: Path, root: Path, assets: Mapping[str, Path]
     for resource in found:
         if resource.kind in (functions.SERVERLESS, functions.LAMBDA):
             functions.add_function(builder, resource)
+    apis = Apis(builder, stack.globals)
+    for resource in found:
+        if resource.kind in (REST, HTTP):
+            apis.add(resource)
     for resource in found:
         if resource.logical in builder.functions:
-            events.add_function_triggers(builder, resource)
+            events.add_function_triggers(builder, resource, apis)
         if resource.kind in _TRIGGER_TYPES:
             events.add_trigger_resource(builder, resource)
     others = [r for r in found if r.kind not in _READ_TYPES]

@@ -1,6 +1,7 @@
 """What starts the template's functions, as the manifest's event sources and async settings.
 
-A SAM function's ``Events`` (``SQS``, ``Schedule``, ``ScheduleV2``, ``S3``), its
+A SAM function's ``Events`` (``SQS``, ``Schedule``, ``ScheduleV2``, ``S3``; ``Api`` and
+``HttpApi`` through ``orchestrator.template.apis``), its
 ``EventInvokeConfig`` and dead-letter queue; and the resources that do the same outside a
 function: ``AWS::Lambda::EventSourceMapping`` (SQS), ``AWS::Lambda::EventInvokeConfig``,
 ``AWS::Events::Rule`` and ``AWS::Scheduler::Schedule`` with a schedule expression, a bucket's
@@ -16,6 +17,7 @@ from typing import Any
 from orchestrator.manifest.event_filter import FilterError
 from orchestrator.manifest.event_filter import parse as compile_filter
 from orchestrator.manifest.schedule import ScheduleError, parse
+from orchestrator.template.apis import Apis
 from orchestrator.template.builder import Builder
 from orchestrator.template.document import Located
 from orchestrator.template.functions import lambda_name
@@ -40,13 +42,11 @@ _NOT_EMULATED = {
     "IoTRule": "IoT rules are not emulated",
     "AlexaSkill": "Alexa skills are not emulated",
     "Cognito": "Cognito triggers are not emulated",
-    "Api": "API Gateway routes are not served by lrun yet",
-    "HttpApi": "API Gateway routes are not served by lrun yet",
 }
 _HOW = " (lrun invoke FN --payload-file event.json, or boto3's invoke)"
 
 
-def add_function_triggers(builder: Builder, resource: Resource) -> None:
+def add_function_triggers(builder: Builder, resource: Resource, apis: Apis) -> None:
     """The events and async settings of a served function (``builder.functions``)."""
     name = builder.functions[resource.logical]
     props = Properties(builder, resource)
@@ -55,7 +55,7 @@ def add_function_triggers(builder: Builder, resource: Resource) -> None:
         for event_name in events.values:
             spec = events.mapping(event_name)
             if spec is not None:
-                _event(builder, name, event_name, spec)
+                _event(builder, name, spec, apis)
     config = props.mapping("EventInvokeConfig")
     if config is not None:
         _invoke_config(builder, name, config)
@@ -70,7 +70,7 @@ def _append(builder: Builder, function: str, source: dict[str, Any], props: Prop
     events.append(source)
 
 
-def _event(builder: Builder, function: str, event_name: str, spec: Properties) -> None:
+def _event(builder: Builder, function: str, spec: Properties, apis: Apis) -> None:
     kind = spec.text("Type", "")
     inner = spec.mapping("Properties")
     props = inner or Properties(builder, spec.resource, Located(), spec.at("Properties"))
@@ -82,6 +82,12 @@ def _event(builder: Builder, function: str, event_name: str, spec: Properties) -
         _schedule(builder, function, props, prop)
     elif kind == "S3":
         _s3_event(builder, function, props)
+    elif kind in ("Api", "HttpApi"):
+        route = apis.route(function, kind, props)
+        if route is not None:
+            routes = builder.data["functions"][function].setdefault("http", [])
+            builder.origins[f"functions.{function}.http[{len(routes)}]"] = props.origin()
+            routes.append(route)
     else:
         why = _NOT_EMULATED.get(kind, f"event type {kind!r} is not emulated by lrun")
         spec.notice("Type", why + _HOW)
