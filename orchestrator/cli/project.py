@@ -42,7 +42,9 @@ def validate(
 @click.argument("template", default="python")
 @click.argument("directory", default=".", type=click.Path(file_okay=False, path_type=Path))
 def init(template: str, directory: Path) -> None:
-    """Create a function from TEMPLATE (see templates/: python, nodejs, ...) in DIRECTORY."""
+    """Create a function from TEMPLATE (see templates/: python, nodejs, ...) in DIRECTORY.
+
+    ``lrun init sam`` creates a SAM project (template.yaml) that lrun serve runs as it is."""
     from difflib import get_close_matches
 
     from orchestrator.sandbox.images import source_dir
@@ -65,5 +67,12 @@ def init(template: str, directory: Path) -> None:
         )
     shutil.copytree(source, directory, dirs_exist_ok=True)
     where = "" if directory == Path(".") else f"cd {directory} && "
+    if (source / "template.yaml").is_file():
+        click.echo(
+            f"created a SAM project (template.yaml: an HTTP API function, a queue consumer and "
+            f"a schedule) in {directory.resolve()}"
+        )
+        click.echo(f"serve it with: {where}lrun serve")
+        return
     click.echo(f"created a {template} function 'hello' in {directory.resolve()}")
     click.echo(f'invoke it with: {where}lrun invoke hello --payload \'{{"name": "lrun"}}\'')

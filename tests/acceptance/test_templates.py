@@ -268,3 +268,22 @@ def test_docker_is_not_needed_to_validate(lrun: Lrun, tmp_path: Path) -> None:
     project = copy("cdk-lambda-layer", tmp_path)
     done = lrun("validate", cwd=project, env={"DOCKER_HOST": "unix:///nonexistent.sock"})
     assert done.returncode == 0, done.stderr
+
+
+def test_lrun_init_sam_is_served_at_once(
+    lrun: Lrun, serve_lrun: ServerFactory, tmp_path: Path
+) -> None:
+    created = lrun("init", "sam", "shop")
+    assert created.returncode == 0, created.stderr
+    assert "serve it with: cd shop && lrun serve" in created.stdout
+    project = tmp_path / "shop"
+    validated = lrun("validate", cwd=project)
+    assert (
+        validated.stdout == f"{project / 'template.yaml'}: ok (3 functions: Hello, Worker, Tick)\n"
+    )
+    server = serve(serve_lrun, project)
+    status, body = http_get(api_url(server, "ServerlessHttpApi") + "/hello?name=lrun")
+    assert status == 200 and json.loads(body) == {"message": "Hello, lrun!", "queue": "Jobs"}
+    send(lrun, server, "Jobs", "job 1")
+    logged(server, "Worker", "job done: job 1")
+    logged(server, "Tick", "tick at ", timeout=90)  # rate(1 minute)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
+from orchestrator.cli import main
 from tests.unit.cli.test_commands import lrun, one_line_error
 
 TEMPLATE = """\
@@ -99,3 +100,12 @@ def test_invoke_names_the_template_s_functions(runner: CliRunner, tmp_path: Path
         "arn:aws:lambda:us-east-1:000000000000:function:Legacy:"
         f"$LATEST. Functions in {tmp_path / 'template.yaml'}: Hello\n"
     )
+
+
+def test_init_sam_makes_a_project_validate_accepts(runner: CliRunner, tmp_path: Path) -> None:
+    created = lrun(runner, "init", "sam", "shop")
+    assert created.exit_code == 0, created.output
+    assert created.stdout.splitlines()[1] == "serve it with: cd shop && lrun serve"
+    runner_dir = tmp_path / "shop"
+    done = runner.invoke(main, ["validate", "-t", str(runner_dir)], prog_name="lrun")
+    assert done.stdout == f"{runner_dir / 'template.yaml'}: ok (3 functions: Hello, Worker, Tick)\n"
