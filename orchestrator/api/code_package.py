@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import io
 import os
+import re
+import secrets
 import shutil
 import stat
 import zipfile
@@ -38,20 +40,21 @@ def too_large(operation: str, size: int | None = None) -> RequestTooLarge:
     )
 
 
-def unpack(data: bytes, target: Path, operation: str) -> None:
-    """Unpack the zip ``data`` into ``target`` (which must not exist yet; its parent must).
-    Raises AWS's errors for a package it refuses, having removed whatever it wrote."""
+def unpack(data: bytes, target: Path, operation: str) -> int:
+    """Unpack the zip ``data`` into ``target`` (which must not exist yet; its parent must); the
+    bytes written. Raises AWS's errors for a package it refuses, having removed whatever it
+    wrote."""
     if len(data) > MAX_ZIPPED:
         raise too_large(operation)
     target.mkdir(mode=0o755)
     try:
-        _unpack(data, target)
+        return _unpack(data, target)
     except BaseException:
         shutil.rmtree(target, ignore_errors=True)
         raise
 
 
-def _unpack(data: bytes, root: Path) -> None:
+def _unpack(data: bytes, root: Path) -> int:
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except (zipfile.BadZipFile, ValueError, OSError) as exc:
@@ -100,6 +103,7 @@ def _unpack(data: bytes, root: Path) -> None:
         resolved = os.path.realpath(link)
         if resolved != real_root and not resolved.startswith(real_root + os.sep):
             raise _refused(str(link.relative_to(root)), "it is a link leading out of the package")
+    return written
 
 
 def _read(source: IO[bytes]) -> bytes:
@@ -144,3 +148,70 @@ def _refused(name: str, why: str) -> InvalidParameterValue:
         f"Could not unzip uploaded file: entry {name!r} is refused because {why}. Please check "
         "your file, then try to upload again."
     )
+
+
+_TOKEN = re.compile(r"[0-9a-f]{32}")
+
+
+def is_token(text: str) -> bool:
+    """Whether ``text`` is a name ``Packages`` could have drawn (and so names nothing else)."""
+    return _TOKEN.fullmatch(text) is not None
+
+
+class Packages:
+    """Unpacked packages under one directory, each named by a token lrun draws (never by a name
+    from a request), with its zip kept beside it as ``<token>.zip`` for downloads.
+
+    Blocking: call its methods in a thread."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def store(self, data: bytes, operation: str) -> tuple[str, int]:
+        """Unpack ``data`` into a new directory; its token and the bytes unpacked."""
+        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        token = secrets.token_hex(16)
+        size = unpack(data, self.root / token, operation)
+        try:
+            (self.root / f"{token}.zip").write_bytes(data)
+        except BaseException:
+            shutil.rmtree(self.root / token, ignore_errors=True)
+            raise
+        return token, size
+
+    def directory(self, token: str) -> Path:
+        return self.root / token
+
+    def zip(self, token: str) -> Path:
+        return self.root / f"{token}.zip"
+
+    def remove(self, token: str) -> None:
+        shutil.rmtree(self.root / token, ignore_errors=True)
+        (self.root / f"{token}.zip").unlink(missing_ok=True)
+
+    def sweep(self, kept: set[str]) -> None:
+        """Remove every package but those in ``kept`` (left by a crash between unpacking and
+        recording, or by a removal that never ran)."""
+        if not self.root.is_dir():
+            return
+        for entry in self.root.iterdir():
+            token = entry.name.removesuffix(".zip")
+            if is_token(token) and token not in kept:
+                if entry.is_dir() and not entry.is_symlink():
+                    shutil.rmtree(entry, ignore_errors=True)
+                else:
+                    entry.unlink(missing_ok=True)
+
+
+def tree_size(path: Path) -> int:
+    """Bytes of the files under ``path`` (links not followed), as Lambda counts unzipped size."""
+    total = 0
+    for root, _, files in os.walk(path):
+        for name in files:
+            try:
+                info = os.lstat(os.path.join(root, name))
+            except FileNotFoundError:
+                continue
+            if stat.S_ISREG(info.st_mode):
+                total += info.st_size
+    return total

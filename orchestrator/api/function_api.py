@@ -22,27 +22,24 @@ import base64
 import binascii
 import hashlib
 import json
-import re
-import secrets
-import shutil
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from orchestrator.api.access import CODE_PATH
-from orchestrator.api.code_package import MAX_UPLOAD_REQUEST, too_large, unpack
+from orchestrator.api.code_package import MAX_UPLOAD_REQUEST, Packages, too_large
+from orchestrator.api.downloads import Downloads
 from orchestrator.api.function_names import LATEST, not_found, unqualified
 from orchestrator.api.lambda_api import LambdaApi, checked, json_body, json_response, resolve
+from orchestrator.api.layer_refs import LayerCatalog
 from orchestrator.aws import ACCOUNT_ID, function_arn
 from orchestrator.errors import (
     CodeStorageExceeded,
     InvalidParameterValue,
     PreconditionFailed,
     ResourceConflict,
-    ResourceNotFound,
 )
 from orchestrator.events.api_functions import ApiFunction, ApiFunctions
 from orchestrator.events.function_meta import FunctionMeta, Meta
@@ -50,6 +47,7 @@ from orchestrator.events.invoke_config import InvokeConfigs
 from orchestrator.http_server import Request, Response
 from orchestrator.manifest import FunctionSpec
 from orchestrator.manifest.functions import RESERVED_ENV_NAMES, RUNTIME_NAMES
+from orchestrator.manifest.layers import Layer
 from orchestrator.manifest.logging_config import LoggingConfig, LoggingConfigError, merged
 from orchestrator.manifest.revision import code_digest
 
@@ -58,7 +56,6 @@ MAX_MEMORY, MAX_TIMEOUT = 10240, 900  # Lambda's, tighter than the model's
 ENV_SIZE_LIMIT = 4096
 # AWS's runtimes lrun runs with another of its images.
 _RUNTIME_IMAGES = {"provided.al2": "provided", "provided.al2023": "provided"}
-_TOKEN = re.compile(r"[0-9a-f]{32}")
 # The runtimes a function can be created with, in the order AWS's message lists them (recorded
 # on AWS: LocalStack's test_lambda_api snapshot, test_create_lambda_exceptions).
 CREATABLE_RUNTIMES = (
@@ -84,15 +81,23 @@ class FunctionApi:
         meta: FunctionMeta | None = None,
         configs: InvokeConfigs | None = None,
         on_event: Callable[[str], None] = lambda message: None,
+        downloads: Downloads | None = None,
     ) -> None:
         self.api = api
         self.records = records
         self.code_root = code_root
+        self.packages = Packages(code_root)
         self.meta = meta
         self.configs = configs
         self._on_event = on_event
         self._busy: set[str] = set()  # functions being created or changed right now
         self._cleanups: set[asyncio.Task[None]] = set()
+        self.downloads = downloads if downloads is not None else Downloads(api.router)
+        self.downloads.add(self._zip_of)
+        # Published layers, once lrun keeps them; and what to call when a function stops using
+        # some (their deleted versions' content can go).
+        self.catalog: LayerCatalog | None = None
+        self.layers_released: Callable[[], Awaitable[None]] | None = None
 
     def add_routes(self) -> None:
         add = self.api.router.add
@@ -110,7 +115,6 @@ class FunctionApi:
         add("PUT", f"{fn}/code", self.update_code, code_too_large, MAX_UPLOAD_REQUEST)
         add("PUT", f"{fn}/configuration", self.update_configuration)
         add("DELETE", fn, self.delete)
-        add("GET", CODE_PATH + "{token}", self.download)
 
     # Start-up
 
@@ -127,7 +131,7 @@ class FunctionApi:
             spec = self.spec(record)
             self.api.service.put_function(spec, await asyncio.to_thread(_revision, spec))
         kept = {r.code_token for r in self.records.records.values() if r.code_token}
-        await asyncio.to_thread(_sweep, self.code_root, kept)
+        await asyncio.to_thread(self.packages.sweep, kept)
 
     def spec(self, record: ApiFunction) -> FunctionSpec:
         runtime = record.runtime
@@ -148,7 +152,26 @@ class FunctionApi:
             network="public",
             description=record.description,
             logging=record.logging,
+            layers=tuple(self._layer(arn) for arn in record.layers),
         )
+
+    def _layer(self, arn: str) -> Layer:
+        if self.catalog is None:
+            return Layer(arn, "arn")
+        return self.catalog.layer(arn)
+
+    def _layer_arns(self, body: Mapping[str, Any], package: str) -> tuple[str, ...]:
+        """The layer versions a request's ``Layers`` name, checked as AWS checks them."""
+        given = body.get("Layers") or []
+        if given and package == "Image":
+            raise InvalidParameterValue(
+                "Lambda layers are not supported for functions created with container images."
+            )
+        if given and self.catalog is None:
+            raise InvalidParameterValue("this lrun keeps no layers: Layers cannot be used")
+        if self.catalog is not None:
+            self.catalog.check_arns(given)
+        return tuple(given)
 
     # Operations
 
@@ -168,6 +191,7 @@ class FunctionApi:
         code = body["Code"] if isinstance(body.get("Code"), dict) else {}
         runtime, handler = body.get("Runtime"), body.get("Handler")
         settings = _settings(body, None, name)
+        layers = self._layer_arns(body, package)
         self._busy.add(name)
         try:
             if package == "Image":
@@ -188,7 +212,7 @@ class FunctionApi:
                     raise InvalidParameterValue(_ZIP_NEEDS)
                 _check_runtime(runtime)
                 uri = None
-                data = _zip_bytes(code)
+                data = zip_bytes(code)
                 token, sha, size = await self._unpack(data, "CreateFunction"), _sha(data), len(data)
             record = ApiFunction(
                 name=name,
@@ -202,13 +226,14 @@ class FunctionApi:
                 last_modified=time.time(),
                 revision=str(uuid.uuid4()),
                 has_environment="Environment" in body,
+                layers=layers,
                 **settings,
             )
             try:
                 await self._serve(record)
             except BaseException:
                 if token is not None:
-                    await asyncio.to_thread(_remove_code, self.code_root, token)
+                    await asyncio.to_thread(self.packages.remove, token)
                 raise
             tags = body.get("Tags")
             if isinstance(tags, dict) and tags and self.meta is not None:
@@ -247,7 +272,7 @@ class FunctionApi:
                         "Please don't provide ImageUri when updating a function with "
                         "packageType Zip."
                     )
-                data = _zip_bytes(body)
+                data = zip_bytes(body)
                 if body.get("DryRun"):
                     return json_response(200, await self.api.configuration_of(record.name))
                 token = await self._unpack(data, "UpdateFunctionCode")
@@ -278,6 +303,8 @@ class FunctionApi:
         )
         if "Environment" in body:
             changed = replace(changed, has_environment=True)
+        if "Layers" in body:
+            changed = replace(changed, layers=self._layer_arns(body, record.package_type))
         self._busy.add(record.name)
         try:
             await self._change(record, changed)
@@ -307,21 +334,15 @@ class FunctionApi:
             await self.configs.delete(name)
         if record.code_token is not None:
             self._remove_later(record.code_token, record.timeout)
+        if record.layers:
+            await self._release_layers()
         return Response(204, b"", {"x-amzn-RequestId": str(uuid.uuid4())})
 
-    async def download(self, request: Request) -> Response:
+    def _zip_of(self, token: str) -> Path | None:
         """A function's zip, as GetFunction's ``Code.Location`` names it."""
-        token = request.params["token"]
-        current = {r.code_token for r in self.records.records.values()}
-        if _TOKEN.fullmatch(token) is None or token not in current:
-            raise ResourceNotFound("The code you asked for does not exist (anymore).")
-        data = await asyncio.to_thread((self.code_root / f"{token}.zip").read_bytes)
-        headers = {"Content-Type": "application/zip", "x-amzn-RequestId": str(uuid.uuid4())}
-        return Response(200, data, headers)
-
-    def location(self, record: ApiFunction, request: Request) -> str:
-        host = request.headers.get("host", "127.0.0.1")
-        return f"http://{host}{CODE_PATH}{record.code_token}"
+        if token not in {r.code_token for r in self.records.records.values()}:
+            return None
+        return self.packages.zip(token)
 
     # Helpers
 
@@ -365,12 +386,13 @@ class FunctionApi:
 
     async def _unpack(self, data: bytes, operation: str) -> str:
         """Unpack a zip into a new directory lrun names; its token. The zip is kept beside it."""
-        token = secrets.token_hex(16)
-        await asyncio.to_thread(_store_code, self.code_root, token, data, operation)
+        token, _ = await asyncio.to_thread(self.packages.store, data, operation)
         return token
 
     async def _serve(self, record: ApiFunction) -> None:
         spec = self.spec(record)
+        if spec.layers and self.catalog is not None:  # code and layers within Lambda's limit
+            spec = await asyncio.to_thread(self.catalog.resolve, spec)
         revision = await asyncio.to_thread(_revision, spec)
         await self.records.put(record)  # durable before it is served or acknowledged
         self.api.service.put_function(spec, revision)
@@ -382,10 +404,16 @@ class FunctionApi:
         except BaseException:
             if after.code_token not in (None, before.code_token):
                 assert after.code_token is not None
-                await asyncio.to_thread(_remove_code, self.code_root, after.code_token)
+                await asyncio.to_thread(self.packages.remove, after.code_token)
             raise
         if before.code_token is not None and before.code_token != after.code_token:
             self._remove_later(before.code_token, before.timeout)
+        if before.layers != after.layers:
+            await self._release_layers()
+
+    async def _release_layers(self) -> None:
+        if self.layers_released is not None:
+            await self.layers_released()
 
     def _remove_later(self, token: str, timeout: int) -> None:
         """Remove old code once the invocations that may still run it are over (they were
@@ -394,7 +422,7 @@ class FunctionApi:
         async def remove() -> None:
             await asyncio.sleep(timeout + 5)
             if token not in {r.code_token for r in self.records.records.values()}:
-                await asyncio.to_thread(_remove_code, self.code_root, token)
+                await asyncio.to_thread(self.packages.remove, token)
 
         task = asyncio.ensure_future(remove())
         self._cleanups.add(task)
@@ -507,11 +535,6 @@ def _check_runtime(runtime: object) -> None:
 
 def _refuse_unsupported(body: Mapping[str, Any]) -> None:
     """What lrun cannot honour yet, refused in one line rather than accepted and ignored."""
-    if body.get("Layers"):
-        raise InvalidParameterValue(
-            "Layers are not supported yet for functions created through lrun's API: declare the "
-            "function in lrun.yaml with layers: to use them"
-        )
     if body.get("Publish"):
         raise InvalidParameterValue(
             "Publish is not supported yet: lrun has no published versions; call again without "
@@ -525,13 +548,15 @@ def _refuse_unsupported(body: Mapping[str, Any]) -> None:
         )
 
 
-def _zip_bytes(code: Mapping[str, Any]) -> bytes:
+def zip_bytes(
+    code: Mapping[str, Any],
+    what: str = "the function's code: ZipFile (the AWS CLI's --zip-file fileb://code.zip)",
+) -> bytes:
+    """The zip a request carries in ``ZipFile`` (base64 in JSON), refused as AWS refuses a
+    package it cannot read."""
     given = code.get("ZipFile")
     if not isinstance(given, str) or not given:
-        raise InvalidParameterValue(
-            "Please provide the function's code: ZipFile (the AWS CLI's --zip-file "
-            "fileb://code.zip)"
-        )
+        raise InvalidParameterValue(f"Please provide {what}")
     try:
         return base64.b64decode(given, validate=True)
     except (binascii.Error, ValueError) as exc:
@@ -553,30 +578,3 @@ def _in_progress_conflict(name: str) -> ResourceConflict:
 
 def _revision(spec: FunctionSpec) -> str:
     return f"{spec.config_digest()}-{code_digest(spec.code)}"
-
-
-def _store_code(root: Path, token: str, data: bytes, operation: str) -> None:
-    root.mkdir(parents=True, exist_ok=True, mode=0o700)
-    unpack(data, root / token, operation)
-    try:
-        (root / f"{token}.zip").write_bytes(data)
-    except BaseException:
-        shutil.rmtree(root / token, ignore_errors=True)
-        raise
-
-
-def _remove_code(root: Path, token: str) -> None:
-    shutil.rmtree(root / token, ignore_errors=True)
-    (root / f"{token}.zip").unlink(missing_ok=True)
-
-
-def _sweep(root: Path, kept: set[str]) -> None:
-    if not root.is_dir():
-        return
-    for entry in root.iterdir():
-        token = entry.name.removesuffix(".zip")
-        if _TOKEN.fullmatch(token) and token not in kept:
-            if entry.is_dir() and not entry.is_symlink():
-                shutil.rmtree(entry, ignore_errors=True)
-            else:
-                entry.unlink(missing_ok=True)

@@ -18,9 +18,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from orchestrator.api import validation
-from orchestrator.api.access import CODE_PATH
+from orchestrator.api.downloads import location
 from orchestrator.api.function_names import LATEST, not_found, unqualified
 from orchestrator.api.function_names import resolve as resolve_name
+from orchestrator.api.layer_refs import LayerCatalog
 from orchestrator.aws import ACCOUNT_ID, REGION, function_arn
 from orchestrator.errors import (
     EventInvokeConfigNotFound,
@@ -107,7 +108,7 @@ def json_body(request: Request) -> dict[str, Any]:
     return parsed
 
 
-def _stamp(epoch: float) -> str:
+def timestamp(epoch: float) -> str:
     moment = datetime.datetime.fromtimestamp(epoch, datetime.UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "+0000"
 
@@ -125,7 +126,7 @@ def configuration(state: FunctionState, code_size: int, stamp: str = "") -> dict
         "Description": spec.description,
         "Timeout": spec.timeout,
         "MemorySize": spec.memory,
-        "LastModified": _stamp(state.modified_at),
+        "LastModified": timestamp(state.modified_at),
         "CodeSha256": sha,
         "Version": LATEST,
         "Environment": {"Variables": dict(spec.environment)},
@@ -159,7 +160,7 @@ def api_members(record: ApiFunction) -> dict[str, Any]:
         "Description": record.description,
         "Timeout": record.timeout,
         "MemorySize": record.memory,
-        "LastModified": _stamp(record.last_modified),
+        "LastModified": timestamp(record.last_modified),
         "CodeSha256": record.code_sha256,
         "Environment": {"Variables": dict(record.environment)},
         "PackageType": record.package_type,
@@ -191,6 +192,7 @@ class LambdaApi:
         self.configs = configs
         self.meta = meta
         self.api_functions: ApiFunctions | None = None  # set when functions can be created
+        self.layer_catalog: LayerCatalog | None = None  # set when layers can be published
         self.router = Router(error_response, UnknownOperation())
         fn = "/2015-03-31/functions/{function}"
         add = self.router.add
@@ -297,12 +299,21 @@ class LambdaApi:
         stamp = self.meta.stamp(name) if self.meta is not None else ""
         record = self.api_record(name)
         if record is None:
-            return configuration(state, await self.service.code_size(state), stamp)
-        config = configuration(state, record.code_size, stamp)
+            config = configuration(state, await self.service.code_size(state), stamp)
+            return self._with_layers(config, state.spec)
+        config = self._with_layers(configuration(state, record.code_size, stamp), state.spec)
         config.update(api_members(record))
         config["RevisionId"] = revision_id(record.revision, stamp)
         if not record.has_environment:  # AWS shows it only once it was given
             del config["Environment"]
+        return config
+
+    def _with_layers(self, config: dict[str, Any], spec: FunctionSpec) -> dict[str, Any]:
+        """``Layers``, which AWS shows only for a function that uses some."""
+        if self.layer_catalog is not None and spec.layers:
+            shown = self.layer_catalog.shown(spec.layers)
+            if shown:
+                config["Layers"] = shown
         return config
 
     def api_record(self, name: str) -> ApiFunction | None:
@@ -355,10 +366,9 @@ class LambdaApi:
         record = self.api_record(name)
         if record is not None and record.code_token is not None:
             # Where the zip is downloaded from lrun itself: the token is the authorisation.
-            host = request.headers.get("host", "127.0.0.1")
             body["Code"] = {
                 "RepositoryType": "S3",
-                "Location": f"http://{host}{CODE_PATH}{record.code_token}",
+                "Location": location(request, record.code_token),
             }
         elif state.spec.image:
             body["Code"] = {"RepositoryType": "ECR", "ImageUri": state.spec.image}
@@ -501,7 +511,7 @@ class LambdaApi:
             "AvailableProvisionedConcurrentExecutions": found.ready,
             "AllocatedProvisionedConcurrentExecutions": found.ready,
             "Status": status,
-            "LastModified": _stamp(found.modified),
+            "LastModified": timestamp(found.modified),
         }
         if status == "FAILED":
             body["StatusReason"] = f"FUNCTION_ERROR_INIT_FAILURE: {found.failure}"
@@ -607,7 +617,7 @@ class LambdaApi:
             else:
                 config["Source"] = str(manifest.path) if manifest is not None else "manifest"
             spec = self.service.functions[name].spec
-            config["Layers"] = len(spec.layers)
+            config["LayerSources"] = [layer.source for layer in spec.layers]
             if spec.image:
                 config["ImageUri"] = spec.image
             rows.append(config)

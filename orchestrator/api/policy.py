@@ -82,12 +82,12 @@ def statement(body: Mapping[str, Any], resource: str) -> dict[str, Any]:
     return made
 
 
-def _document(statements: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+def document(statements: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     return {"Version": "2012-10-17", "Id": "default", "Statement": list(statements)}
 
 
-def _compact(document: object) -> str:
-    return json.dumps(document, separators=(",", ":"))
+def compact(value: object) -> str:
+    return json.dumps(value, separators=(",", ":"))
 
 
 class Policies:
@@ -123,7 +123,7 @@ class Policies:
                 f"The statement id ({made['Sid']}) provided already exists. Please provide a new "
                 "statement id, or remove the existing statement."
             )
-        size = len(_compact(_document((*statements, made))))
+        size = len(compact(document((*statements, made))))
         if size > MAX_POLICY_BYTES:
             raise PolicyLengthExceeded(
                 f"The final policy size ({size}) is bigger than the limit ({MAX_POLICY_BYTES})."
@@ -131,7 +131,7 @@ class Policies:
         await self.meta.change(
             name, lambda meta: replace(meta, statements=(*meta.statements, made))
         )
-        return json_response(201, {"Statement": _compact(made)})
+        return json_response(201, {"Statement": compact(made)})
 
     async def get(self, request: Request) -> Response:
         checked("GetPolicy", request)
@@ -140,9 +140,8 @@ class Policies:
         missing = name not in self.api.service.functions or qualifier not in (None, LATEST)
         if missing or not statements:
             raise ResourceNotFound(_NO_RESOURCE)
-        document = _document(statements)
         return json_response(
-            200, {"Policy": _compact(document), "RevisionId": self.api.revision(name)}
+            200, {"Policy": compact(document(statements)), "RevisionId": self.api.revision(name)}
         )
 
     async def remove(self, request: Request) -> Response:

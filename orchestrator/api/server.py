@@ -19,11 +19,15 @@ from functools import partial
 from pathlib import Path
 
 from orchestrator.api.access import AccessPolicy, Guard, HostCheck, is_loopback
+from orchestrator.api.code_package import Packages
+from orchestrator.api.downloads import Downloads
 from orchestrator.api.edits import watch_edits
 from orchestrator.api.event_api import add_event_routes
 from orchestrator.api.function_api import FunctionApi
 from orchestrator.api.function_configs import add_function_config_routes
 from orchestrator.api.lambda_api import LambdaApi, error_response, json_response
+from orchestrator.api.layer_api import LayerApi
+from orchestrator.api.layer_refs import LayerCatalog
 from orchestrator.api.mapping_api import add_mapping_routes
 from orchestrator.api.policy import add_policy_routes
 from orchestrator.api.queue_api import add_queue_routes
@@ -33,6 +37,7 @@ from orchestrator.events.api_functions import ApiFunctions
 from orchestrator.events.event_queue import EventQueue
 from orchestrator.events.function_meta import FunctionMeta
 from orchestrator.events.invoke_config import InvokeConfigs
+from orchestrator.events.layer_versions import LayerVersions
 from orchestrator.events.mappings import Mappings
 from orchestrator.events.queues import Queues
 from orchestrator.events.sources import Sources
@@ -197,15 +202,31 @@ class Platform:
     sources: Sources
     api: LambdaApi
     gateway: Gateway
+    catalog: LayerCatalog
 
     async def load(self, loaded: Manifest) -> None:
-        """Take a manifest: its functions, its APIs, its queues, its event sources. The APIs
-        first: a port one cannot have refuses the manifest before anything changed."""
+        """Take a manifest: its functions (their layers found or unpacked first), its APIs, its
+        queues, its event sources. The layers and APIs first: a layer that cannot be used or a
+        port one cannot have refuses the manifest before anything changed."""
+        loaded = await self.catalog.resolve_manifest(loaded)
         await self.gateway.load(loaded)
         self.service.load(loaded)
         for spec in loaded.queues.values():
             await self.queues.ensure(spec)
         self.sources.restart(loaded)
+        # Zips of the manifest's layers that no function uses now, once environments that may
+        # still have them mounted are gone.
+        grace = max((f.spec.timeout for f in self.service.functions.values()), default=3) + 5
+        asyncio.get_running_loop().call_later(grace, self._sweep_zips)
+
+    def _sweep_zips(self) -> None:
+        kept = {
+            layer.directory
+            for state in self.service.functions.values()
+            for layer in state.spec.layers
+            if layer.kind == "zip" and layer.directory is not None
+        }
+        asyncio.ensure_future(asyncio.to_thread(self.catalog.sweep_local, kept))
 
 
 async def run(
@@ -260,8 +281,27 @@ async def run(
         api = LambdaApi(service, None, configs, meta)
         records = ApiFunctions(store)
         api.api_functions = records
-        functions = FunctionApi(api, records, state_dir() / "functions", meta, configs, on_event)
+        downloads = Downloads(api.router)
+        functions = FunctionApi(
+            api, records, state_dir() / "functions", meta, configs, on_event, downloads
+        )
         functions.add_routes()
+        layer_versions = LayerVersions(store)
+        await layer_versions.load()
+        layers = state_dir() / "layers"
+        catalog = LayerCatalog(layer_versions, Packages(layers), layers / "local")
+        api.layer_catalog = functions.catalog = catalog
+
+        def layers_in_use() -> set[str]:
+            """Layer version ARNs functions use: a deleted version's content stays for them."""
+            used = {arn for record in records.records.values() for arn in record.layers}
+            for state in service.functions.values():
+                used.update(layer.source for layer in state.spec.layers if layer.kind == "arn")
+            return used
+
+        layer_api = LayerApi(api, layer_versions, catalog.packages, downloads, layers_in_use)
+        layer_api.add_routes()
+        functions.layers_released = layer_api.collect
         add_policy_routes(api, meta)
         add_function_config_routes(api, meta)
         events = EventQueue(store, service, api.effective_config, queues.send_in, on_event)
@@ -284,11 +324,12 @@ async def run(
             on_event,
         )
         api.router.add("GET", "/lrun/apis", partial(_apis, gateway))
-        platform = Platform(service, store, queues, events, sources, api, gateway)
+        platform = Platform(service, store, queues, events, sources, api, gateway, catalog)
         await platform.load(loaded)
         for notice in loaded.notices:
             on_event(f"note: {notice}")
         await functions.restore()  # after the manifest's: its names are the manifest's
+        await layer_api.restore()  # after both: what they use is kept
         try:
             server = await http_serve(
                 Guard(api.router, settings.access, error_response),

@@ -62,14 +62,31 @@ def request_list(request: Request, wire: str) -> list[str]:
 def check(operation: str, given: Mapping[str, Any], only: frozenset[str] | None = None) -> None:
     """Raise ``Validation`` with AWS's message if ``given`` breaks the operation's input
     constraints (of the members in ``only``, if given)."""
-    problems: list[str] = []
+    refuse(problems(operation, given, only))
+
+
+def problems(
+    operation: str, given: Mapping[str, Any], only: frozenset[str] | None = None
+) -> list[str]:
+    """Each constraint of the operation that ``given`` breaks, as AWS words it, in model order."""
+    found: list[str] = []
     for name, member in OPERATIONS[operation]["members"].items():
         if only is None or name in only:
-            problems.extend(_member(_camel(name), given.get(name), member))
-    if problems:
-        count = len(problems)
+            found.extend(_member(_camel(name), given.get(name), member))
+    return found
+
+
+def refuse(found: list[str]) -> None:
+    """Raise ``Validation`` listing ``found`` (nothing if it is empty)."""
+    if found:
+        count = len(found)
         head = f"{count} validation error{'s' if count > 1 else ''} detected: "
-        raise Validation(head + "; ".join(problems))
+        raise Validation(head + "; ".join(found))
+
+
+def show(value: Any) -> str:
+    """A value as AWS's validation messages print it (Java's toString, quoted)."""
+    return _show(value)
 
 
 def _camel(name: str) -> str:

@@ -74,7 +74,7 @@ def list_functions(
             f"{row['MemorySize']} MB",
             f"{row['Timeout']} s",
             _state(row),
-            str(row["Layers"]),
+            str(len(row.get("LayerSources", []))),
         )
     Console().print(table)
 
@@ -116,6 +116,8 @@ def get_function(name: str, as_json: bool) -> None:
     variables = config.get("Environment", {}).get("Variables", {})
     for variable, value in variables.items():
         table.add_row(f"Environment {variable}", value)
+    for layer in config.get("Layers", []):
+        table.add_row("Layer", f"{layer['Arn']} ({layer['CodeSize']} bytes)")
     code = found.get("Code", {})
     table.add_row("Code", code.get("Location") or code.get("ImageUri") or "-")
     for tag, value in found.get("Tags", {}).items():

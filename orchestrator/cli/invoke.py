@@ -94,6 +94,11 @@ def invoke(
             _print_and_exit(served.log, served.payload, served.function_error)
     loaded = project.load()
     spec = loaded.function(function)
+    if spec.layers:  # a zip to unpack, a published version to find: as `lrun serve` would
+        from orchestrator.api.layer_refs import resolve_alone
+        from orchestrator.state import state_dir
+
+        spec = resolve_alone(spec, path, state_dir())
     trace.mark("manifest loaded")
     backend = connect_backend()
     trace.mark("docker connected")

@@ -41,11 +41,13 @@ class ApiFunction:
     revision: str = field(default="")  # changes with every update: the RevisionId's seed
     has_environment: bool = False  # Environment was given: AWS shows it then, even empty
     logging: LoggingConfig = field(default_factory=LoggingConfig)
+    layers: tuple[str, ...] = ()  # the layer version ARNs it uses, in order
 
     def to_json(self) -> str:
         data = asdict(self)
         data["environment"] = dict(self.environment)
         data["architectures"] = list(self.architectures)
+        data["layers"] = list(self.layers)
         return json.dumps(data, sort_keys=True)
 
     @classmethod
@@ -55,6 +57,7 @@ class ApiFunction:
         data["architectures"] = tuple(data["architectures"])
         if isinstance(data.get("logging"), dict):  # records stored before it have none
             data["logging"] = LoggingConfig(**data["logging"])
+        data["layers"] = tuple(data.get("layers", ()))
         known = {f.name for f in fields(cls)}
         return cls(**{key: value for key, value in data.items() if key in known})
 

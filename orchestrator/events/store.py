@@ -67,6 +67,16 @@ CREATE TABLE IF NOT EXISTS api_functions (
     name TEXT PRIMARY KEY,         -- a function created through the API
     record TEXT NOT NULL           -- JSON: orchestrator.events.api_functions.ApiFunction
 );
+CREATE TABLE IF NOT EXISTS layers (
+    name TEXT PRIMARY KEY,         -- a layer published through the API
+    last INTEGER NOT NULL          -- its highest version number ever: numbers are never reused
+);
+CREATE TABLE IF NOT EXISTS layer_versions (
+    name TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    record TEXT NOT NULL,          -- JSON: orchestrator.events.layer_versions.LayerVersion
+    PRIMARY KEY (name, version)
+);
 CREATE TABLE IF NOT EXISTS marks (
     name TEXT PRIMARY KEY,         -- e.g. a schedule's last tick, a bucket's snapshot
     value TEXT NOT NULL

@@ -26,6 +26,7 @@ from orchestrator.errors import did_you_mean as _did_you_mean
 from orchestrator.errors import show as _show
 from orchestrator.manifest.api_reader import read_apis
 from orchestrator.manifest.apis import ApiSpec
+from orchestrator.manifest.layers import Layer, read_layers
 from orchestrator.manifest.logging_config import (
     APPLICATION_LEVELS,
     LOG_FORMATS,
@@ -76,7 +77,6 @@ EPHEMERAL_RANGE = (512, 10240)  # MB
 ENV_SIZE_LIMIT = 4096  # characters of the variables' compact JSON
 DESCRIPTION_MAX = 256
 HANDLER_MAX = 128
-MAX_LAYERS = 5
 NETWORK_MODES: tuple[NetworkMode, ...] = ("public", "private")
 
 # Allowed top-level keys: extend this (and ``_FunctionReader.manifest``) for new resource kinds.
@@ -124,8 +124,8 @@ class FunctionSpec:
     provisioned_concurrency: int
     network: NetworkMode
     description: str
-    # Directories laid over /opt in this order, as Lambda extracts a function's layers there.
-    layers: tuple[Path, ...] = ()
+    # Laid over /opt in this order, as Lambda extracts a function's layers there.
+    layers: tuple[Layer, ...] = ()
     logging: LoggingConfig = LoggingConfig()
 
     def config_digest(self) -> str:
@@ -321,7 +321,7 @@ class _FunctionReader(Reader):
             provisioned_concurrency=self.integer("provisioned_concurrency", 0, None, "", 0),
             network=cast(NetworkMode, self.choice("network", NETWORK_MODES) or "public"),
             description=self.text("description", DESCRIPTION_MAX, _DESCRIPTION_RULE) or "",
-            layers=self.layers(),
+            layers=read_layers(self),
             logging=self.logging(),
         )
         reserved, provisioned = spec.reserved_concurrency, spec.provisioned_concurrency
@@ -351,38 +351,6 @@ class _FunctionReader(Reader):
         fix = f"code must be a directory holding the function's files, relative to {self.base}"
         self.add(node, where, f"{what} ({resolved}); {fix}")
         return None
-
-    def layers(self) -> tuple[Path, ...]:
-        """Local directories standing for Lambda layers: inside the project, like its code."""
-        if (got := self.get("layers")) is None:
-            return ()
-        node, value, where = got
-        example = "layers: [./layers/aws-sdk]"
-        if not isinstance(node, yaml.SequenceNode) or not isinstance(value, list):
-            fix = f"layers must be a list of directories relative to the manifest, e.g. {example}"
-            self.add(node, where, f"{_show(value)} is not a list; {fix}")
-            return ()
-        if len(value) > MAX_LAYERS:
-            fix = f"a function can use at most {MAX_LAYERS} layers, as on Lambda"
-            self.add(node, where, f"{len(value)} layers given; {fix}")
-        layers: list[Path] = []
-        for index, (item_node, item) in enumerate(zip(node.value, value, strict=True)):
-            at = f"{where}[{index}]"
-            if not isinstance(item, str) or not item:
-                fix = f"each layer is a directory path relative to the manifest, e.g. {example}"
-                self.add(item_node, at, f"{_show(item)} is not a path; {fix}")
-                continue
-            resolved = (self.base / Path(item).expanduser()).resolve()
-            if not resolved.is_relative_to(self.base.resolve()):
-                fix = f"keep layers inside the project directory {self.base}, e.g. {example}"
-                self.add(item_node, at, f"{item!r} ({resolved}) is outside the project; {fix}")
-            elif not resolved.is_dir():
-                what = "is not a directory" if resolved.exists() else "does not exist"
-                fix = "a layer is a directory laid out as Lambda extracts one into /opt"
-                self.add(item_node, at, f"{item!r} {what} ({resolved}); {fix}")
-            else:
-                layers.append(resolved)
-        return tuple(layers)
 
     def logging(self) -> LoggingConfig:
         """``logging:``, Lambda's LoggingConfig in the manifest's spelling."""

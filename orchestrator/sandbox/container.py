@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from orchestrator.aws import REGION
+from orchestrator.errors import LrunError
 from orchestrator.manifest import FunctionSpec
 from orchestrator.sandbox.backend import (
     LABEL_CONFIG,
@@ -37,6 +38,9 @@ MB = 1024 * 1024
 MB_PER_VCPU = 1769
 INIT_VCPUS = 2  # what Lambda's init phase runs with, whatever the memory
 SANDBOX_USER = "993:990"  # sbx_user1051 in lrun's runtime images, as on Lambda
+# Bind mounts one function's layers may need (see layer_binds): each costs the engine at every
+# cold start, and layers that share directory upon directory would otherwise cost without bound.
+MAX_LAYER_MOUNTS = 256
 
 
 @dataclass(frozen=True)
@@ -149,7 +153,7 @@ def container_spec(
         entrypoint=_entrypoint(spec),
         command=spec.command,
         working_dir="/var/task" if spec.image is None else None,
-        binds=layer_binds(spec.layers),
+        binds=layer_binds(layer_directories(spec)),
     )
 
 
@@ -164,27 +168,76 @@ def bootstrap_file(spec: FunctionSpec) -> tuple[Path, str] | None:
     /opt/bootstrap (from a layer, the last that has one); (host path, path inside) or None."""
     if spec.code is not None and (spec.code / "bootstrap").is_file():
         return spec.code / "bootstrap", "/var/task/bootstrap"
-    for layer in reversed(spec.layers):
+    for layer in reversed(layer_directories(spec)):
         if (layer / "bootstrap").is_file():
             return layer / "bootstrap", "/opt/bootstrap"
     return None
 
 
+def layer_directories(spec: FunctionSpec) -> tuple[Path, ...]:
+    """Where each of ``spec``'s layers is on this host, in order."""
+    found = []
+    for layer in spec.layers:
+        if layer.directory is None:  # lrun resolves every layer before a function is served
+            raise LrunError(
+                f"{spec.name}: layer {layer.source} was not unpacked or found before the "
+                "function ran; this is a bug in lrun"
+            )
+        found.append(layer.directory)
+    return tuple(found)
+
+
 def layer_binds(layers: tuple[Path, ...]) -> tuple[tuple[Path, str], ...]:
-    """Where a function's layers appear: one layer is /opt itself; several are merged by their
-    top-level entries (/opt/nodejs, /opt/python, /opt/bin, ...), a later layer's entry replacing
-    an earlier one's of the same name. Lambda merges file by file; a bind mount cannot."""
+    """Read-only bind mounts that lay ``layers`` over /opt in order, as Lambda extracts them
+    there: a later layer's file replaces an earlier one's of the same path, and directories they
+    share hold both layers' files. One layer is /opt itself. With several, an entry only one
+    layer has at a level is mounted whole, and a directory several have is merged the same way
+    one level down, so shared directories cost a mount per entry beneath them.
+
+    A link is never mounted as itself (the engine would follow it on the host): one leading
+    inside its own layer is mounted as what it leads to, one leading out is left out."""
     if len(layers) <= 1:
         return tuple((layer, "/opt") for layer in layers)
-    entries: dict[str, Path] = {}
-    for layer in layers:
+    binds: list[tuple[Path, str]] = []
+    roots = [(os.path.realpath(layer), layer) for layer in layers]
+    _merge([(root, layer) for root, layer in roots], "/opt", binds)
+    return tuple(binds)
+
+
+def _merge(sources: list[tuple[str, Path]], target: str, binds: list[tuple[Path, str]]) -> None:
+    """Lay the directories ``sources`` ((real path of their layer, directory), earliest first)
+    over ``target``."""
+    entries: dict[str, list[tuple[str, Path]]] = {}
+    for root, directory in sources:
         try:
-            names = sorted(os.listdir(layer))
+            names = sorted(os.listdir(directory))
         except OSError:
-            continue  # gone since the manifest was read: as if empty
+            continue  # gone since the function was configured: as if empty
         for name in names:
-            entries[name] = layer / name
-    return tuple((source, f"/opt/{name}") for name, source in entries.items())
+            entries.setdefault(name, []).append((root, directory / name))
+    for name, found in entries.items():
+        where = f"{target}/{name}"
+        # What the last layer has here wins; if it is a directory, so do the directories of the
+        # same name in the layers before it, back to the last that had something else there.
+        merged: list[tuple[str, Path]] = []
+        for root, path in reversed(found):
+            if not _is_directory(path):
+                break
+            merged.insert(0, (root, path))
+        if len(merged) > 1:
+            _merge(merged, where, binds)
+            continue
+        root, path = found[-1]
+        if path.is_symlink():
+            real = os.path.realpath(path)
+            if real != root and not real.startswith(root + os.sep):
+                continue  # leads out of its layer: Lambda's unzip would keep a link, not this
+            path = Path(real)
+        binds.append((path, where))
+
+
+def _is_directory(path: Path) -> bool:
+    return path.is_dir() and not path.is_symlink()
 
 
 # How lrun's runtime images start: the runtime's bootstrap, with its stdout and stderr sent into

@@ -212,7 +212,7 @@ def test_boto3_sees_the_manifest_s_tags(client: Any) -> None:
 
 
 def test_an_operation_lrun_lacks_is_unknown_to_boto3(client: Any) -> None:
-    unknown = error_of(lambda: client.list_layers())
+    unknown = error_of(lambda: client.list_code_signing_configs())
     assert unknown.response["Error"]["Code"] == "UnknownOperationException"
     assert unknown.response["ResponseMetadata"]["HTTPStatusCode"] == 404
 

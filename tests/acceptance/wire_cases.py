@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from orchestrator.api.lambda_model import OPERATIONS
+from orchestrator.api.validation import enum_order
 
 ANY = object()
 ACCOUNT = "000000000000"
@@ -1154,3 +1155,612 @@ CASES: list[Case] = [
         not_found(f"Function not found: {FN}:nope"),
     ),
 ]
+
+# Layers (rec: LocalStack's TestLambdaLayer snapshots: test_layer_exceptions,
+# test_layer_policy_exceptions, test_layer_function_exceptions, test_layer_lifecycle,
+# test_layer_function_quota_exception)
+
+LAYER = f"arn:aws:lambda:us-east-1:{ACCOUNT}:layer"
+LAYERS = "/2018-10-31/layers"
+LAYER_CONTENT = {"CodeSha256": ANY, "CodeSize": ANY, "Location": ANY}
+LAYER_POLICY = LAYERS + "/wired-layer/versions/{}/policy"
+GRANT = {"Action": "lambda:GetLayerVersion", "Principal": "*"}
+STALE_LAYER = (
+    "The Revision Id provided does not match the latest Revision Id. Call the GetLayerPolicy API "
+    "to retrieve the latest Revision Id"
+)
+CREATABLE = (
+    "nodejs20.x, python3.14, provided.al2023, python3.12, python3.13, nodejs24.x, nodejs22.x, "
+    "java25, python3.10, python3.11, java21, ruby3.3, ruby3.4, ruby3.2, python3.8, python3.9, "
+    "java17, nodejs16.x, dotnet10, dotnet8, java11, dotnet6, nodejs18.x, provided.al2, java8.al2"
+)
+LAYER_ARN_PATTERN = OPERATIONS["UpdateFunctionConfiguration"]["members"]["Layers"]["member"][
+    "pattern"
+]
+LAYERED = {
+    **{k: v for k, v in CREATED.items() if not k.startswith("StateReason")},
+    "FunctionArn": f"{FN}:layered",
+    "FunctionName": "layered",
+    "LoggingConfig": {"LogFormat": "Text", "LogGroup": "/aws/lambda/layered"},
+    "Description": "",
+    "MemorySize": 128,
+    "Timeout": 3,
+    "State": "Active",
+    "LastUpdateStatus": "Successful",
+}
+IN_PROGRESS = {
+    "LastUpdateStatus": "InProgress",
+    "LastUpdateStatusReason": "The function is being created.",
+    "LastUpdateStatusReasonCode": "Creating",
+}
+
+
+def published(name: str, version: int, **members: Any) -> dict[str, Any]:
+    """A PublishLayerVersion or GetLayerVersion answer."""
+    return {
+        "Content": LAYER_CONTENT,
+        "CreatedDate": ANY,
+        "Description": "",
+        "LayerArn": f"{LAYER}:{name}",
+        "LayerVersionArn": f"{LAYER}:{name}:{version}",
+        "Version": version,
+        **members,
+    }
+
+
+def publish(name: str, **members: Any) -> dict[str, Any]:
+    return {"Content": {"ZipFile": PROBE_ZIP}, **members}
+
+
+def layer_not_found(name: str, version: int) -> dict[str, str]:
+    return not_found(f"Layer version {LAYER}:{name}:{version} does not exist.")
+
+
+PYTHON_X86 = {"CompatibleRuntimes": ["python3.12"], "CompatibleArchitectures": ["x86_64"]}
+NO_RESOURCE = "The resource you requested does not exist."
+
+LAYER_CASES: list[Case] = [
+    Case(
+        "rec:test_layer_exceptions publish_result",
+        "POST",
+        f"{LAYERS}/wired-layer/versions",
+        201,
+        response=published("wired-layer", 1, **PYTHON_X86),
+        body=publish("wired-layer", **PYTHON_X86),
+    ),
+    Case(
+        "model:ListLayers (the message's form: rec:test_layer_exceptions "
+        "list_layers_exc_compatibleruntime_invalid; AWS's enum then held runtimes botocore's "
+        "model does not, so the set is the model's, in AWS's HashSet order)",
+        "GET",
+        LAYERS,
+        400,
+        "ValidationException",
+        validation(
+            "Value 'runtimedoesnotexist' at 'compatibleRuntime' failed to satisfy constraint: "
+            "Member must satisfy enum value set: ["
+            + ", ".join(
+                enum_order(OPERATIONS["ListLayers"]["members"]["CompatibleRuntime"]["enum"])
+            )
+            + "]"
+        ),
+        query={"CompatibleRuntime": "runtimedoesnotexist"},
+    ),
+    Case(
+        "rec:test_layer_exceptions list_layers_exc_compatiblearchitecture_invalid",
+        "GET",
+        LAYERS,
+        400,
+        "ValidationException",
+        validation(
+            "Value 'archdoesnotexist' at 'compatibleArchitecture' failed to satisfy constraint: "
+            "Member must satisfy enum value set: [x86_64, arm64]"
+        ),
+        query={"CompatibleArchitecture": "archdoesnotexist"},
+    ),
+    Case(
+        "rec:test_layer_exceptions list_nonexistent_layer",
+        "GET",
+        f"{LAYERS}/layerdoesnotexist/versions",
+        200,
+        response={"LayerVersions": []},
+    ),
+    Case(
+        "rec:test_layer_exceptions get_layer_version_exc_layer_doesnotexist",
+        "GET",
+        f"{LAYERS}/layerdoesnotexist/versions/1",
+        404,
+        "ResourceNotFoundException",
+        not_found(NO_RESOURCE),
+    ),
+    Case(
+        "rec:test_layer_exceptions get_layer_version_exc_layer_version_doesnotexist_negative",
+        "GET",
+        f"{LAYERS}/wired-layer/versions/-1",
+        400,
+        "InvalidParameterValueException",
+        invalid("Layer Version Cannot be less than 1"),
+    ),
+    Case(
+        "rec:test_layer_exceptions get_layer_version_exc_layer_version_doesnotexist_zero",
+        "GET",
+        f"{LAYERS}/wired-layer/versions/0",
+        400,
+        "InvalidParameterValueException",
+        invalid("Layer Version Cannot be less than 1"),
+    ),
+    Case(
+        "rec:test_layer_exceptions get_layer_version_exc_layer_version_doesnotexist_2",
+        "GET",
+        f"{LAYERS}/wired-layer/versions/2",
+        404,
+        "ResourceNotFoundException",
+        not_found(NO_RESOURCE),
+    ),
+    Case(
+        "model:GetLayerVersionByArn (rec:test_layer_exceptions "
+        "get_layer_version_by_arn_exc_invalidarn, with the model's pattern)",
+        "GET",
+        LAYERS,
+        400,
+        "ValidationException",
+        validation(
+            f"Value '{LAYER}:wired-layer' at 'arn' failed to satisfy constraint: Member must "
+            f"satisfy regular expression pattern: {pattern('GetLayerVersionByArn', 'Arn')}"
+        ),
+        query={"find": "LayerVersion", "Arn": f"{LAYER}:wired-layer"},
+    ),
+    Case(
+        "rec:test_layer_exceptions get_layer_version_by_arn_exc_nonexistentversion",
+        "GET",
+        LAYERS,
+        404,
+        "ResourceNotFoundException",
+        not_found(NO_RESOURCE),
+        query={"find": "LayerVersion", "Arn": f"{LAYER}:wired-layer:2"},
+    ),
+    Case(
+        "rec:test_layer_lifecycle get_layer_by_arn_version",
+        "GET",
+        LAYERS,
+        200,
+        response=published("wired-layer", 1, **PYTHON_X86),
+        query={"find": "LayerVersion", "Arn": f"{LAYER}:wired-layer:1"},
+    ),
+    Case(
+        "rec:test_layer_exceptions delete_nonexistent_response",
+        "DELETE",
+        f"{LAYERS}/layerdoesnotexist/versions/1",
+        204,
+    ),
+    Case(
+        "rec:test_layer_exceptions delete_nonexistent_version_response",
+        "DELETE",
+        f"{LAYERS}/wired-layer/versions/2",
+        204,
+    ),
+    Case(
+        "rec:test_layer_exceptions delete_layer_version_exc_layerversion_invalid_version",
+        "DELETE",
+        f"{LAYERS}/wired-layer/versions/-1",
+        400,
+        "InvalidParameterValueException",
+        invalid("Layer Version Cannot be less than 1"),
+    ),
+    Case(
+        "rec:test_layer_exceptions publish_empty_result",
+        "POST",
+        f"{LAYERS}/wired-empty/versions",
+        201,
+        response=published("wired-empty", 1, CompatibleRuntimes=[], CompatibleArchitectures=[]),
+        body=publish("wired-empty", CompatibleRuntimes=[], CompatibleArchitectures=[]),
+    ),
+    Case(
+        "rec:test_layer_s3_content publish_layer_result (members not given are left out)",
+        "POST",
+        f"{LAYERS}/wired-bare/versions",
+        201,
+        response=published("wired-bare", 1),
+        body=publish("wired-bare"),
+    ),
+    Case(
+        "rec:test_layer_exceptions publish_layer_version_exc_invalid_runtime_arch",
+        "POST",
+        f"{LAYERS}/wired-invalid/versions",
+        400,
+        "ValidationException",
+        {
+            "message": "2 validation errors detected: Value '[invalidruntime]' at "
+            "'compatibleRuntimes' failed to satisfy constraint: Member must satisfy enum value "
+            f"set: [{CREATABLE}]; Value '[invalidarch]' at 'compatibleArchitectures' failed to "
+            "satisfy constraint: Member must satisfy constraint: [Member must satisfy enum value "
+            "set: [x86_64, arm64], Member must not be null]"
+        },
+        body=publish(
+            "wired-invalid",
+            CompatibleRuntimes=["invalidruntime"],
+            CompatibleArchitectures=["invalidarch"],
+        ),
+    ),
+    Case(
+        "rec:test_layer_exceptions publish_layer_version_exc_partially_invalid_values",
+        "POST",
+        f"{LAYERS}/wired-invalid/versions",
+        400,
+        "ValidationException",
+        {
+            "message": "2 validation errors detected: Value '[invalidruntime, invalidruntime2, "
+            "nodejs20.x]' at 'compatibleRuntimes' failed to satisfy constraint: Member must "
+            f"satisfy enum value set: [{CREATABLE}]; Value '[invalidarch, x86_64]' at "
+            "'compatibleArchitectures' failed to satisfy constraint: Member must satisfy "
+            "constraint: [Member must satisfy enum value set: [x86_64, arm64], Member must not "
+            "be null]"
+        },
+        body=publish(
+            "wired-invalid",
+            CompatibleRuntimes=["invalidruntime", "invalidruntime2", "nodejs20.x"],
+            CompatibleArchitectures=["invalidarch", "x86_64"],
+        ),
+    ),
+    # A version's policy
+    Case(
+        "rec:test_layer_policy_exceptions layer_permission_nopolicy_get",
+        "GET",
+        LAYER_POLICY.format(1),
+        404,
+        "ResourceNotFoundException",
+        not_found("No policy is associated with the given resource."),
+    ),
+    Case(
+        "rec:test_layer_policy_exceptions add_layer_permission_result",
+        "POST",
+        LAYER_POLICY.format(1),
+        201,
+        response={
+            "RevisionId": ANY,
+            "Statement": {
+                "Sid": "s1",
+                "Effect": "Allow",
+                "Principal": "*",
+                "Action": "lambda:GetLayerVersion",
+                "Resource": f"{LAYER}:wired-layer:1",
+            },
+        },
+        body={**GRANT, "StatementId": "s1"},
+        json_fields=("Statement",),
+    ),
+    Case(
+        "docs:aws lambda add-layer-version-permission example (an account's principal)",
+        "POST",
+        LAYER_POLICY.format(1),
+        201,
+        response={
+            "RevisionId": ANY,
+            "Statement": {
+                "Sid": "xaccount",
+                "Effect": "Allow",
+                "Principal": {"AWS": "arn:aws:iam::210987654321:root"},
+                "Action": "lambda:GetLayerVersion",
+                "Resource": f"{LAYER}:wired-layer:1",
+            },
+        },
+        body={**GRANT, "StatementId": "xaccount", "Principal": "210987654321"},
+        json_fields=("Statement",),
+    ),
+    Case(
+        "rec:test_layer_policy_exceptions layer_permission_action_invalid",
+        "POST",
+        LAYER_POLICY.format(1),
+        400,
+        "ValidationException",
+        validation(
+            "Value '*' at 'action' failed to satisfy constraint: Member must satisfy regular "
+            "expression pattern: lambda:GetLayerVersion"
+        ),
+        body={**GRANT, "StatementId": "s-other", "Action": "*"},
+    ),
+    Case(
+        "rec:test_layer_policy_exceptions layer_permission_duplicate_statement",
+        "POST",
+        LAYER_POLICY.format(1),
+        409,
+        "ResourceConflictException",
+        invalid(
+            "The statement id (s1) provided already exists. Please provide a new statement id, "
+            "or remove the existing statement."
+        ),
+        body={**GRANT, "StatementId": "s1"},
+    ),
+    Case(
+        "rec:test_layer_policy_exceptions layer_permission_wrong_revision",
+        "POST",
+        LAYER_POLICY.format(1),
+        412,
+        "PreconditionFailedException",
+        invalid(STALE_LAYER),
+        body={**GRANT, "StatementId": "s2"},
+        query={"RevisionId": "wrong"},
+    ),
+    Case(
+        "rec:test_layer_policy_exceptions layer_permission_layername_doesnotexist_add",
+        "POST",
+        f"{LAYERS}/wired-layer-doesnotexist/versions/1/policy",
+        404,
+        "ResourceNotFoundException",
+        layer_not_found("wired-layer-doesnotexist", 1),
+        body={**GRANT, "StatementId": "s-x"},
+    ),
+    Case(
+        "rec:test_layer_policy_exceptions layer_permission_layername_doesnotexist_get",
+        "GET",
+        f"{LAYERS}/wired-layer-doesnotexist/versions/1/policy",
+        404,
+        "ResourceNotFoundException",
+        layer_not_found("wired-layer-doesnotexist", 1),
+    ),
+    Case(
+        "rec:test_layer_policy_exceptions layer_permission_layername_doesnotexist_remove",
+        "DELETE",
+        f"{LAYERS}/wired-layer-doesnotexist/versions/1/policy/s1",
+        404,
+        "ResourceNotFoundException",
+        layer_not_found("wired-layer-doesnotexist", 1),
+    ),
+    Case(
+        "rec:test_layer_policy_exceptions layer_permission_layerversion_doesnotexist_add",
+        "POST",
+        LAYER_POLICY.format(2),
+        404,
+        "ResourceNotFoundException",
+        layer_not_found("wired-layer", 2),
+        body={**GRANT, "StatementId": "s-x"},
+    ),
+    Case(
+        "rec:test_layer_policy_exceptions layer_permission_layerversion_doesnotexist_get",
+        "GET",
+        LAYER_POLICY.format(2),
+        404,
+        "ResourceNotFoundException",
+        layer_not_found("wired-layer", 2),
+    ),
+    Case(
+        "rec:test_layer_policy_exceptions layer_permission_layerversion_doesnotexist_remove",
+        "DELETE",
+        LAYER_POLICY.format(2) + "/s1",
+        404,
+        "ResourceNotFoundException",
+        layer_not_found("wired-layer", 2),
+    ),
+    Case(
+        "rec:test_layer_policy_exceptions layer_permission_statementid_doesnotexist_remove",
+        "DELETE",
+        LAYER_POLICY.format(1) + "/doesnotexist",
+        404,
+        "ResourceNotFoundException",
+        not_found("Statement doesnotexist is not found in resource policy."),
+    ),
+    Case(
+        "rec:test_layer_policy_exceptions layer_permission_wrong_revision_remove",
+        "DELETE",
+        LAYER_POLICY.format(1) + "/s1",
+        412,
+        "PreconditionFailedException",
+        invalid(STALE_LAYER),
+        query={"RevisionId": "wrong"},
+    ),
+    Case(
+        "rec:test_layer_policy_lifecycle remove_s2",
+        "DELETE",
+        LAYER_POLICY.format(1) + "/xaccount",
+        204,
+    ),
+    Case(
+        "rec:test_layer_policy_lifecycle get_layer_version_policy_postdeletes2",
+        "GET",
+        LAYER_POLICY.format(1),
+        200,
+        response={
+            "Policy": {
+                "Version": "2012-10-17",
+                "Id": "default",
+                "Statement": [
+                    {
+                        "Sid": "s1",
+                        "Effect": "Allow",
+                        "Principal": "*",
+                        "Action": "lambda:GetLayerVersion",
+                        "Resource": f"{LAYER}:wired-layer:1",
+                    }
+                ],
+            },
+            "RevisionId": ANY,
+        },
+        json_fields=("Policy",),
+    ),
+    # Functions that use layers
+    *(
+        Case(
+            f"rec:test_layer_function_exceptions publish_result{suffix}",
+            "POST",
+            f"{LAYERS}/wired-fn-layer/versions",
+            201,
+            response=published(
+                "wired-fn-layer", version, CompatibleRuntimes=[], CompatibleArchitectures=["x86_64"]
+            ),
+            body=publish(
+                "wired-fn-layer", CompatibleRuntimes=[], CompatibleArchitectures=["x86_64"]
+            ),
+        )
+        for version, suffix in ((1, ""), (2, "_2"), (3, "_3"))
+    ),
+    Case(
+        "rec:test_lambda_zip_file_to_image create-image-response (the function layers are "
+        "added to)",
+        "POST",
+        "/2015-03-31/functions",
+        201,
+        response={
+            **CREATED,
+            "FunctionArn": f"{FN}:layered",
+            "FunctionName": "layered",
+            "LoggingConfig": {"LogFormat": "Text", "LogGroup": "/aws/lambda/layered"},
+            "Description": "",
+            "MemorySize": 128,
+            "Timeout": 3,
+        },
+        body={
+            "FunctionName": "layered",
+            "Runtime": "python3.13",
+            "Role": ROLE,
+            "Handler": "probe.count",
+            "Code": {"ZipFile": PROBE_ZIP},
+        },
+    ),
+    Case(
+        "rec:test_layer_function_exceptions two_layer_versions_single_function_exc",
+        "PUT",
+        "/2015-03-31/functions/layered/configuration",
+        400,
+        "InvalidParameterValueException",
+        invalid(
+            "Two different versions of the same layer are not allowed to be referenced in the "
+            f"same function. {LAYER}:wired-fn-layer:1 and {LAYER}:wired-fn-layer:2 are versions "
+            "of the same layer."
+        ),
+        body={"Layers": [f"{LAYER}:wired-fn-layer:1", f"{LAYER}:wired-fn-layer:2"]},
+    ),
+    Case(
+        "rec:test_layer_function_exceptions three_layer_versions_single_function_exc",
+        "PUT",
+        "/2015-03-31/functions/layered/configuration",
+        400,
+        "InvalidParameterValueException",
+        invalid(
+            "Two different versions of the same layer are not allowed to be referenced in the "
+            f"same function. {LAYER}:wired-fn-layer:1 and {LAYER}:wired-fn-layer:2 are versions "
+            "of the same layer."
+        ),
+        body={"Layers": [f"{LAYER}:wired-fn-layer:{n}" for n in (1, 2, 3)]},
+    ),
+    Case(
+        "rec:test_layer_function_exceptions two_identical_layer_versions_single_function_exc",
+        "PUT",
+        "/2015-03-31/functions/layered/configuration",
+        400,
+        "InvalidParameterValueException",
+        invalid(
+            "Two different versions of the same layer are not allowed to be referenced in the "
+            f"same function. {LAYER}:wired-fn-layer:1 and {LAYER}:wired-fn-layer:1 are versions "
+            "of the same layer."
+        ),
+        body={"Layers": [f"{LAYER}:wired-fn-layer:1", f"{LAYER}:wired-fn-layer:1"]},
+    ),
+    Case(
+        "rec:test_layer_function_exceptions add_nonexistent_layer_exc",
+        "PUT",
+        "/2015-03-31/functions/layered/configuration",
+        400,
+        "InvalidParameterValueException",
+        invalid(f"Layer version {LAYER}:doesnotexist:1 does not exist."),
+        body={"Layers": [f"{LAYER}:doesnotexist:1"]},
+    ),
+    Case(
+        "rec:test_layer_function_exceptions add_nonexistent_layer_version_exc",
+        "PUT",
+        "/2015-03-31/functions/layered/configuration",
+        400,
+        "InvalidParameterValueException",
+        invalid(f"Layer version {LAYER}:wired-fn-layer:9 does not exist."),
+        body={"Layers": [f"{LAYER}:wired-fn-layer:9"]},
+    ),
+    Case(
+        "model:UpdateFunctionConfiguration (rec:test_layer_function_exceptions "
+        "add_layer_arn_without_version_exc, with the model's pattern)",
+        "PUT",
+        "/2015-03-31/functions/layered/configuration",
+        400,
+        "ValidationException",
+        validation(
+            f"Value '[{LAYER}:wired-fn-layer]' at 'layers' failed to satisfy constraint: Member "
+            "must satisfy constraint: [Member must have length less than or equal to 2048, "
+            "Member must have length greater than or equal to 1, Member must satisfy regular "
+            f"expression pattern: {LAYER_ARN_PATTERN}, Member must not be null]"
+        ),
+        body={"Layers": [f"{LAYER}:wired-fn-layer"]},
+    ),
+    Case(
+        "rec:test_layer_function_exceptions create_function_with_layer_in_different_region",
+        "POST",
+        "/2015-03-31/functions",
+        400,
+        "InvalidParameterValueException",
+        invalid(
+            "Layers are not in the same region as the function. Layers are expected to be in "
+            "region us-east-1."
+        ),
+        body={
+            "FunctionName": "elsewhere",
+            "Runtime": "python3.13",
+            "Role": ROLE,
+            "Handler": "probe.count",
+            "Code": {"ZipFile": PROBE_ZIP},
+            "Layers": [f"arn:aws:lambda:eu-west-1:{ACCOUNT}:layer:wired-fn-layer:1"],
+        },
+    ),
+    Case(
+        "rec:test_layer_function_quota_exception create_function_with_six_layers",
+        "POST",
+        "/2015-03-31/functions",
+        400,
+        "InvalidParameterValueException",
+        invalid("Cannot reference more than 5 layers."),
+        body={
+            "FunctionName": "six",
+            "Runtime": "python3.13",
+            "Role": ROLE,
+            "Handler": "probe.count",
+            "Code": {"ZipFile": PROBE_ZIP},
+            "Layers": [f"{LAYER}:six-{n}:1" for n in range(6)],
+        },
+    ),
+    Case(
+        "rec:test_layer_lifecycle update_fn_config",
+        "PUT",
+        "/2015-03-31/functions/layered/configuration",
+        200,
+        response={
+            **LAYERED,
+            **IN_PROGRESS,
+            "Layers": [{"Arn": f"{LAYER}:wired-fn-layer:1", "CodeSize": ANY}],
+        },
+        body={"Layers": [f"{LAYER}:wired-fn-layer:1"]},
+    ),
+    Case(
+        "rec:test_layer_lifecycle get_fn_config",
+        "GET",
+        "/2015-03-31/functions/layered/configuration",
+        200,
+        response={**LAYERED, "Layers": [{"Arn": f"{LAYER}:wired-fn-layer:1", "CodeSize": ANY}]},
+    ),
+    Case(
+        "rec:test_layer_lifecycle delete_layer_1",
+        "DELETE",
+        f"{LAYERS}/wired-fn-layer/versions/1",
+        204,
+    ),
+    Case(
+        "rec:test_layer_lifecycle get_fn_config_postdelete (a deleted version stays for the "
+        "functions that use it)",
+        "GET",
+        "/2015-03-31/functions/layered/configuration",
+        200,
+        response={**LAYERED, "Layers": [{"Arn": f"{LAYER}:wired-fn-layer:1", "CodeSize": ANY}]},
+    ),
+    Case(
+        "rec:test_function_lifecycle delete_response",
+        "DELETE",
+        "/2015-03-31/functions/layered",
+        204,
+    ),
+]
+CASES.extend(LAYER_CASES)

@@ -12,11 +12,15 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from orchestrator.api.code_package import Packages
 from orchestrator.api.function_api import FunctionApi
 from orchestrator.api.lambda_api import LambdaApi
+from orchestrator.api.layer_api import LayerApi
+from orchestrator.api.layer_refs import LayerCatalog
 from orchestrator.events.api_functions import ApiFunctions
 from orchestrator.events.function_meta import FunctionMeta
 from orchestrator.events.invoke_config import InvokeConfigs
+from orchestrator.events.layer_versions import LayerVersions
 from orchestrator.events.store import Store
 from orchestrator.http_server import Request
 from tests.fakes import fake_service
@@ -71,7 +75,22 @@ def scenario(tmp_path: Path, test: Callable[[Api, FunctionApi], Awaitable[T]]) -
                     api, records, tmp_path / "state" / "functions", meta, configs
                 )
                 functions.add_routes()
+                versions = LayerVersions(store)
+                await versions.load()
+                layers = tmp_path / "state" / "layers"
+                catalog = LayerCatalog(versions, Packages(layers), layers / "local")
+                api.layer_catalog = functions.catalog = catalog
+                layer_api = LayerApi(
+                    api,
+                    versions,
+                    catalog.packages,
+                    functions.downloads,
+                    lambda: {a for r in records.records.values() for a in r.layers},
+                )
+                layer_api.add_routes()
+                functions.layers_released = layer_api.collect
                 await functions.restore()
+                await layer_api.restore()
                 return await test(Api(api, served), functions)
             finally:
                 store.close()
@@ -248,14 +267,10 @@ def test_errors_are_awss(tmp_path: Path) -> None:
             "lrun has no image for runtime dotnet8"
             in assert_error(dotnet, 400, "InvalidParameterValueException")["message"]
         )
-        layers = await api(
-            "POST",
-            FUNCTIONS,
-            create_body("x", Layers=["arn:aws:lambda:us-east-1:000000000000:layer:l:1"]),
-        )
-        assert (
-            "Layers are not supported yet"
-            in assert_error(layers, 400, "InvalidParameterValueException")["message"]
+        arn = "arn:aws:lambda:us-east-1:000000000000:layer:l:1"
+        layers = await api("POST", FUNCTIONS, create_body("x", Layers=[arn]))
+        assert assert_error(layers, 400, "InvalidParameterValueException")["message"] == (
+            f"Layer version {arn} does not exist."
         )
         publish = await api("POST", FUNCTIONS, create_body("x", Publish=True))
         assert (
@@ -350,7 +365,7 @@ def test_lrun_functions_lists_both_kinds_with_their_source(tmp_path: Path) -> No
         rows = {row["FunctionName"]: row for row in ok(await api("GET", "/lrun/functions"))}
         assert rows["made"]["Source"] == "api"
         assert rows["echo"]["Source"] == str(tmp_path / "lrun.yaml")
-        assert rows["made"]["Layers"] == 0 and rows["made"]["State"] == "Active"
+        assert rows["made"]["LayerSources"] == [] and rows["made"]["State"] == "Active"
 
     scenario(tmp_path, test)
 
