@@ -374,7 +374,7 @@ def test_cloudformation_resources_that_start_functions(tmp_path: Path) -> None:
     (tmp_path / "layer" / "python").mkdir(parents=True)
     manifest = load(write(tmp_path, RESOURCES))
     spec = manifest.function("Fn")
-    assert spec.layers and str(spec.layers[0]).endswith("layer")
+    assert spec.layers and spec.layers[0].source.endswith("layer")
     triggers = manifest.triggers["Fn"]
     assert triggers.events == (
         QueueSource("Jobs", 2),

@@ -133,7 +133,7 @@ def test_cdk_assets_are_the_functions_and_layers_code(tmp_path: Path) -> None:
     manifest = load_assembly(out, {})
     spec = manifest.function("HandlerA1B2")
     assert spec.code == out / "asset.abc"
-    assert [str(layer) for layer in spec.layers] == [str(out / "asset.layer")]
+    assert [layer.source for layer in spec.layers] == [str(out / "asset.layer")]
     assert manifest.path == out / "manifest.json"
 
 
