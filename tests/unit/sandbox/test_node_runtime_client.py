@@ -317,6 +317,53 @@ export const handler = async (event, context) => {
 
 
 @needs_node
+def test_json_log_format_and_level_are_the_rics(api, start, tmp_path):
+    """AWS_LAMBDA_LOG_FORMAT=JSON: one record per console call as the RIC's formatJsonMessage
+    writes it; AWS_LAMBDA_LOG_LEVEL drops the levels below it; a handler's error is logged as
+    the error alone (the RIC's jsonErrorLogger)."""
+    write_files(
+        tmp_path,
+        {
+            "app.mjs": """
+console.log('loading');
+export const handler = async (event) => {
+  console.debug('dropped');
+  console.info('kept %s', 'here', {n: 1});
+  console.warn({a: 'b'});
+  if (event.fail) throw new RangeError('out of range');
+  return 'ok';
+};
+"""
+        },
+    )
+    proc = start(tmp_path, "app.handler", AWS_LAMBDA_LOG_FORMAT="JSON", AWS_LAMBDA_LOG_LEVEL="INFO")
+    request_id, post = api.invoke({})
+    assert post.kind == "response"
+    failed_id, failed = api.invoke({"fail": True})
+    assert failed.kind == "error"
+    proc.stop()
+    records = [json.loads(line) for line in proc.log_lines()]
+    assert [list(r) for r in records[:3]] == [
+        ["timestamp", "level", "message"],  # no requestId before the first invocation
+        ["timestamp", "level", "requestId", "message"],
+        ["timestamp", "level", "requestId", "message"],
+    ]
+    assert all(re.fullmatch(ISO_TS, r["timestamp"]) for r in records)
+    assert [(r["level"], r["message"]) for r in records[:3]] == [
+        ("INFO", "loading"),
+        ("INFO", "kept here { n: 1 }"),
+        ("WARN", {"a": "b"}),  # one argument: the value itself
+    ]
+    assert records[1]["requestId"] == request_id
+    error = records[-1]
+    assert error["level"] == "ERROR" and error["requestId"] == failed_id
+    assert error["message"]["errorType"] == "RangeError"
+    assert error["message"]["errorMessage"] == "out of range"
+    assert error["message"]["stackTrace"][0] == "RangeError: out of range"
+    assert "dropped" not in proc.stdout
+
+
+@needs_node
 def test_callback_handler_result_and_empty_event_loop_wait(api, start, tmp_path):
     write_files(
         tmp_path,
