@@ -13,7 +13,7 @@ import logging
 import os
 import resource
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -47,6 +47,7 @@ from orchestrator.http_server import Limits, Request, Response
 from orchestrator.http_server import serve as http_serve
 from orchestrator.logbook import LogBook, LogLimits
 from orchestrator.manifest import Manifest
+from orchestrator.manifest.layers import Layer
 from orchestrator.pool import Pool
 from orchestrator.sandbox.backend import (
     LABEL_MANAGED,
@@ -191,6 +192,20 @@ async def clean_up_leftovers(backend: Backend, on_event: Callable[[str], None]) 
         )
 
 
+def served_layers(service: Service) -> Iterator[Layer]:
+    """The layers of every version served, $LATEST and published ones."""
+    for state in service.functions.values():
+        for served in (state.latest, *state.published.values()):
+            yield from served.spec.layers
+
+
+def layers_in_use(service: Service, records: ApiFunctions) -> set[str]:
+    """Layer version ARNs functions use: a deleted version's content stays for them."""
+    used = {arn for record in records.records.values() for arn in record.layers}
+    used.update(layer.source for layer in served_layers(service) if layer.kind == "arn")
+    return used
+
+
 @dataclass
 class Platform:
     """Everything one server runs, wired together."""
@@ -222,8 +237,7 @@ class Platform:
     def _sweep_zips(self) -> None:
         kept = {
             layer.directory
-            for state in self.service.functions.values()
-            for layer in state.spec.layers
+            for layer in served_layers(self.service)
             if layer.kind == "zip" and layer.directory is not None
         }
         asyncio.ensure_future(asyncio.to_thread(self.catalog.sweep_local, kept))
@@ -292,14 +306,13 @@ async def run(
         catalog = LayerCatalog(layer_versions, Packages(layers), layers / "local")
         api.layer_catalog = functions.catalog = catalog
 
-        def layers_in_use() -> set[str]:
-            """Layer version ARNs functions use: a deleted version's content stays for them."""
-            used = {arn for record in records.records.values() for arn in record.layers}
-            for state in service.functions.values():
-                used.update(layer.source for layer in state.spec.layers if layer.kind == "arn")
-            return used
-
-        layer_api = LayerApi(api, layer_versions, catalog.packages, downloads, layers_in_use)
+        layer_api = LayerApi(
+            api,
+            layer_versions,
+            catalog.packages,
+            downloads,
+            partial(layers_in_use, service, records),
+        )
         layer_api.add_routes()
         functions.layers_released = layer_api.collect
         add_policy_routes(api, meta)

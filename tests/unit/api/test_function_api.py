@@ -9,6 +9,7 @@ import io
 import json
 import zipfile
 from collections.abc import Awaitable, Callable
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -17,6 +18,7 @@ from orchestrator.api.function_api import FunctionApi
 from orchestrator.api.lambda_api import LambdaApi
 from orchestrator.api.layer_api import LayerApi
 from orchestrator.api.layer_refs import LayerCatalog
+from orchestrator.api.server import layers_in_use
 from orchestrator.events.api_functions import ApiFunctions
 from orchestrator.events.function_meta import FunctionMeta
 from orchestrator.events.invoke_config import InvokeConfigs
@@ -85,7 +87,7 @@ def scenario(tmp_path: Path, test: Callable[[Api, FunctionApi], Awaitable[T]]) -
                     versions,
                     catalog.packages,
                     functions.downloads,
-                    lambda: {a for r in records.records.values() for a in r.layers},
+                    partial(layers_in_use, served.service, records),
                 )
                 layer_api.add_routes()
                 functions.layers_released = layer_api.collect

@@ -474,3 +474,25 @@ def test_code_and_layers_together_are_held_to_lambdas_unzipped_limit(
         assert api.served.service.function("made").spec.layers == ()
 
     scenario(tmp_path, test)
+
+
+def test_published_function_versions_keep_their_layers(tmp_path: Path) -> None:
+    """A function version published with a layer version keeps its content after the layer
+    version is deleted, even once $LATEST no longer uses it."""
+
+    async def test(api: Api, functions: FunctionApi) -> None:
+        sdk = await publish(api)
+        ok(await api("POST", FUNCTIONS, create_body(Layers=[sdk["LayerVersionArn"]])), 201)
+        service = api.served.service
+        latest = service.function("made").latest
+        directory = latest.spec.layers[0].directory
+        assert directory is not None
+        service.put_version("made", "1", latest.spec, latest.revision)
+        ok(await api("PUT", f"{FUNCTIONS}/made/configuration", {"Layers": []}))
+        assert (await api("DELETE", f"{LAYERS}/sdk/versions/1")).status == 204
+        assert (directory / "python" / "greeting.py").is_file()  # version 1 still uses it
+        service.remove_version("made", "1")
+        await functions.layers_released()  # type: ignore[misc]
+        assert not directory.exists()
+
+    scenario(tmp_path, test)
