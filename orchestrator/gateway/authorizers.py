@@ -68,6 +68,11 @@ class Authorizers:
             a.name: jwt.KeySet(a.jwks) for a in spec.authorizers.values() if a.jwks is not None
         }
 
+    @property
+    def cached(self) -> int:
+        """How many answers are cached."""
+        return len(self._cache)
+
     async def authorize(
         self, route: HttpRoute, request: GatewayRequest, target: Target
     ) -> Granted | GatewayResponse:

@@ -273,3 +273,48 @@ def test_cors_preflight_and_responses(tmp_path: Path) -> None:
         assert denied.headers["access-control-allow-origin"] == "https://app.example"
 
     scenario(tmp_path, test)
+
+
+def test_the_cache_is_bounded_however_many_identities_call() -> None:
+    """A client sending a new token each time cannot grow lrun's memory: at most MAX_CACHED
+    answers are kept per API, the oldest dropped first."""
+    import asyncio
+
+    from orchestrator.gateway.authorizers import MAX_CACHED, Authorizers, Granted
+    from orchestrator.gateway.exchange import GatewayRequest, Target
+    from orchestrator.manifest.apis import ApiSpec, AuthorizerSpec, HttpRoute, RouteKey
+    from orchestrator.sandbox.environment import Answer
+
+    asked: list[bytes] = []
+
+    async def invoke(name: str, event: bytes, timeout: float) -> Answer:
+        asked.append(event)
+        return Answer(b'{"isAuthorized": true}')
+
+    spec = ApiSpec(
+        "h",
+        "http",
+        authorizers={
+            "a": AuthorizerSpec(
+                "a", "request", ("$request.header.Authorization",), "f", simple_responses=True
+            )
+        },
+    )
+    route = HttpRoute("h", RouteKey.parse("GET /"), "fn", "a")
+    target = Target("GET /", "/", {}, "$default", spec.api_id, "h", None, "/")
+    authorizers = Authorizers(spec, invoke, print)
+
+    async def main() -> None:
+        for n in range(MAX_CACHED + 200):
+            request = GatewayRequest(
+                "GET", "/", "", (("Authorization", f"token-{n}"),), b"", "127.0.0.1", 0, "r"
+            )
+            assert isinstance(await authorizers.authorize(route, request, target), Granted)
+        first = GatewayRequest(
+            "GET", "/", "", (("Authorization", "token-0"),), b"", "127.0.0.1", 0, "r"
+        )
+        await authorizers.authorize(route, first, target)
+
+    asyncio.run(main())
+    assert authorizers.cached == MAX_CACHED
+    assert len(asked) == MAX_CACHED + 201  # token-0 was dropped, so it was asked again
