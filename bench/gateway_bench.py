@@ -69,6 +69,7 @@ from common import (
 )
 
 MANIFEST = LRUN_APP / "gateway.yaml"
+POST_SCRIPT = Path(__file__).resolve().parent / "post.lua"
 HELLO, SLEEP, REST_HELLO = "/hello", "/sleep", "/rest/hello"
 TARGETS = {"p50_ms": 1.5, "requests_per_s": 1500.0, "ten_sleeps_s": 1.5}
 _WRK_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}
@@ -209,10 +210,14 @@ def ensure_wrk() -> None:
     subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True, **quiet)
 
 
-def wrk(url: str, path: str, seconds: int, connections: int = 8) -> dict[str, Any]:
+def wrk(
+    url: str, path: str, seconds: int, connections: int = 8, script: Path | None = None
+) -> dict[str, Any]:
     host, port, base = split(url)
     target = f"http://{host}:{port}{base}{path}"
     argv = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", target]
+    if script is not None:
+        argv[-1:-1] = ["-s", str(script)]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60)
     if done.returncode != 0:
         raise BenchError(f"wrk failed: {done.stdout}{done.stderr}")
@@ -247,8 +252,25 @@ def sam_app(peers: Path, into: Path) -> Path:
     return app
 
 
+def cpu_during(pid: int | None, run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """``run``'s wrk figures, with the server's CPU milliseconds per request over it."""
+    before = proc_cpu_s(pid) if pid else None
+    result = run()
+    if pid and before is not None:
+        after = proc_cpu_s(pid)
+        cpu = (after[0] - before[0]) + (after[1] - before[1])
+        result["server_cpu_ms_per_request"] = round(cpu * 1000 / (result["requests"] or 1), 4)
+    return result
+
+
 def measure(
-    name: str, phases: Phases, api: str, rest: str, n: int, server_pid: int | None
+    name: str,
+    phases: Phases,
+    api: str,
+    rest: str,
+    n: int,
+    server_pid: int | None,
+    invoke_url: str | None = None,
 ) -> dict[str, Any]:
     result: dict[str, Any] = {}
     with phases.run(f"{name}: warm latency"):
@@ -264,13 +286,14 @@ def measure(
             if warmed["ok"] != 8:
                 raise BenchError(f"{name}: warm-up requests answered {warmed['statuses']}")
         wrk(api, HELLO, 2)
-        before = proc_cpu_s(server_pid) if server_pid else None
-        result["wrk"] = wrk(api, HELLO, 10)
-        if server_pid and before is not None:
-            after = proc_cpu_s(server_pid)
-            cpu = (after[0] - before[0]) + (after[1] - before[1])
-            requests = result["wrk"]["requests"] or 1
-            result["wrk"]["server_cpu_ms_per_request"] = round(cpu * 1000 / requests, 4)
+        result["wrk"] = cpu_during(server_pid, lambda: wrk(api, HELLO, 10))
+        if invoke_url is not None:
+            # The same function through lrun's Invoke API, same server, same run: what the
+            # API Gateway layer adds is the difference.
+            path = "/2015-03-31/functions/Web/invocations"
+            result["wrk_invoke_api"] = cpu_during(
+                server_pid, lambda: wrk(invoke_url, path, 10, script=POST_SCRIPT)
+            )
     with phases.run(f"{name}: 10 parallel 1 s requests"):
         result["ten_sleeps_first"] = parallel(api, SLEEP, 10)
         result["ten_sleeps_warm"] = parallel(api, SLEEP, 10)
@@ -299,7 +322,13 @@ def run(args: Any) -> dict[str, Any]:
             lrun_server.wait_ready()
             out["lrun_urls"] = {"http": lrun_server.api_url, "rest": lrun_server.rest_url}
             out["lrun"] = measure(
-                "lrun", phases, lrun_server.api_url, lrun_server.rest_url, args.n, lrun_server.pid
+                "lrun",
+                phases,
+                lrun_server.api_url,
+                lrun_server.rest_url,
+                args.n,
+                lrun_server.pid,
+                lrun_server.url,
             )
             servers.stop(lrun_server)
             sam_server = SamApi(sam, sam_app(peers, work), free_port(), work / "sam.log")
@@ -331,8 +360,11 @@ def render(r: dict[str, Any]) -> str:
     ]  # fmt: skip
     lines = [f"{'figure':40} {'lrun':>18} {'sam start-api':>18}"]
     lines += [f"{name:40} {a!s:>18} {b!s:>18}" for name, a, b in rows]
+    invoke = lrun.get("wrk_invoke_api", {})
     lines.append(
         f"lrun server CPU per request under wrk: {lrun['wrk'].get('server_cpu_ms_per_request')} ms"
+        f" through the HTTP API, {invoke.get('server_cpu_ms_per_request')} ms through the Invoke"
+        f" API ({invoke.get('requests_per_s')} req/s, p50 {invoke.get('latency_p50_ms')} ms)"
     )
     met = {
         "warm p50 <= 1.5 ms": lrun["warm"]["p50_ms"] <= TARGETS["p50_ms"],

@@ -88,6 +88,12 @@ functions:
     code: {CODE}
     reserved_concurrency: 1
     http: [{{api: shop, route: "GET /single"}}]
+  short:
+    runtime: python3.13
+    handler: web.nap
+    code: {CODE}
+    timeout: 1
+    http: [{{api: shop, route: "GET /short"}}, {{api: legacy, route: "GET /short"}}]
   guarded:
     runtime: python3.13
     handler: web.echo
@@ -188,8 +194,8 @@ def test_serve_prints_each_apis_base_url_and_ps_shows_them(
 ) -> None:
     shop_port, legacy_port = apis["shop"]["port"], apis["legacy"]["port"]
     output = server.output()
-    assert f"API shop (http, 11 routes): http://127.0.0.1:{shop_port}\n" in output
-    assert f"API legacy (rest, 7 routes): http://127.0.0.1:{legacy_port}/test\n" in output
+    assert f"API shop (http, 12 routes): http://127.0.0.1:{shop_port}\n" in output
+    assert f"API legacy (rest, 8 routes): http://127.0.0.1:{legacy_port}/test\n" in output
     listed = lrun("ps", "--apis", "--json", cwd=server.manifest_dir, env=server.env)
     assert listed.returncode == 0, listed.stderr
     rows = {row["name"]: row for row in json.loads(listed.stdout)}
@@ -305,7 +311,11 @@ def test_a_python_function_behind_a_rest_api(legacy: Api) -> None:
         ("legacy", "/test/fail", 502, b'{"message": "Internal server error"}'),
         ("shop", "/malformed", 500, b'{"message":"Internal Server Error"}'),
         ("legacy", "/test/malformed", 502, b'{"message": "Internal server error"}'),
+        # The route's integration timeout (1 s) comes first: API Gateway's timeout answer.
         ("shop", "/late?s=3", 503, b'{"message":"Service Unavailable"}'),
+        # The function's own timeout (1 s) comes first: a function error.
+        ("shop", "/short?s=2", 500, b'{"message":"Internal Server Error"}'),
+        ("legacy", "/test/short?s=2", 502, b'{"message": "Internal server error"}'),
         ("legacy", "/test/late?s=3", 504, b'{"message": "Endpoint request timed out"}'),
     ],
 )
