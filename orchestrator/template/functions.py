@@ -16,6 +16,7 @@ import platform
 from pathlib import Path
 from typing import Any
 
+from orchestrator.aws import ACCOUNT_ID, REGION
 from orchestrator.state import state_dir
 from orchestrator.template.builder import Builder
 from orchestrator.template.intrinsics import Resource
@@ -394,17 +395,27 @@ def _layers(props: Properties) -> list[str]:
         return []
     layers: list[str] = []
     for arn in found:
-        directory = props.builder.layers.get(arn) if isinstance(arn, str) else None
-        if directory is not None:
-            layers.append(str(directory))
+        content = props.builder.layers.get(arn) if isinstance(arn, str) else None
+        if content is not None:
+            layers.append(str(content))
+        elif isinstance(arn, str) and _published_here(arn):
+            layers.append(arn)  # a layer version published to lrun (PublishLayerVersion)
         else:
             props.notice(
                 "Layers",
-                f"layer {arn} is not a layer of this template with local content; the function "
-                "runs without it (give it as an AWS::Serverless::LayerVersion with a local "
-                "ContentUri)",
+                f"layer {arn} is not a layer of this template with local content, nor one "
+                "published to lrun; the function runs without it (give it as an "
+                "AWS::Serverless::LayerVersion with a local ContentUri, or publish it to lrun)",
             )
     return layers
+
+
+def _published_here(arn: str) -> bool:
+    """Whether ``arn`` names a layer version in lrun's own account and region."""
+    from orchestrator.manifest.layers import LAYER_VERSION_ARN
+
+    found = LAYER_VERSION_ARN.fullmatch(arn)
+    return found is not None and (found["region"], found["account"]) == (REGION, ACCOUNT_ID)
 
 
 def _tags(props: Properties) -> dict[str, str]:

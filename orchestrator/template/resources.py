@@ -3,8 +3,8 @@ named once in a notice saying what lrun does about it.
 
 ``AWS::SQS::Queue`` resources are local queues (visibility timeout and redrive policy kept);
 ``AWS::S3::Bucket`` resources are local buckets: directories under ``.lrun/buckets/`` beside
-the template, whose files are the bucket's objects; layer versions with local content are
-directories laid over ``/opt``.
+the template, whose files are the bucket's objects; layer versions with local content (a
+directory or a zip) are laid over ``/opt``.
 """
 
 from __future__ import annotations
@@ -163,8 +163,9 @@ def add_layer(builder: Builder, resource: Resource) -> None:
         )
         return
     path = (builder.base / content).resolve()
-    if not path.is_dir():
-        what = "is a file (unzip it, point at the directory)" if path.exists() else "is missing"
+    zipped = path.is_file() and path.suffix in (".zip", ".jar")
+    if not path.is_dir() and not zipped:
+        what = "is not a directory nor a zip" if path.exists() else "is missing"
         props.notice(where, f"{content} {what}; functions using the layer run without it")
         return
     method = resource.metadata.get("BuildMethod")

@@ -418,3 +418,27 @@ def test_logging_config_is_the_manifests_logging(tmp_path: Path) -> None:
     [problem] = problems(one_function(tmp_path, extra="LoggingConfig: {LogFormat: XML}"))
     assert problem.where == "Resources.Fn.Properties.LoggingConfig"
     assert "format must be one of: Text, JSON" in problem.message
+
+
+def test_a_zipped_layer_and_a_layer_published_to_lrun_are_kept(tmp_path: Path) -> None:
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "layer.zip", "w") as archive:
+        archive.writestr("python/common.py", "X = 1\n")
+    published = f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:layer:sdk:3"
+    elsewhere = "arn:aws:lambda:eu-west-1:017000801446:layer:AWSLambdaPowertoolsPythonV3:7"
+    extra = f"Layers: [!Ref Zipped, {published}, {elsewhere}]"
+    path = one_function(tmp_path, extra=extra)
+    path.write_text(
+        path.read_text()
+        + "  Zipped:\n    Type: AWS::Serverless::LayerVersion\n"
+        + "    Properties: {ContentUri: layer.zip}\n"
+    )
+    manifest = load(path)
+    layers = manifest.function("Fn").layers
+    assert [(layer.kind, layer.source) for layer in layers] == [
+        ("zip", str(tmp_path / "layer.zip")),
+        ("arn", published),
+    ]
+    [notice] = manifest.notices
+    assert f"layer {elsewhere} is not a layer of this template" in notice.message
