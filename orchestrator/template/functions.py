@@ -466,9 +466,18 @@ def _not_emulated(props: Properties) -> None:
             "DeploymentPreference",
             "gradual deployments are not emulated: lrun serves the function as it is now",
         )
-    for prop in ("AutoPublishAlias", "FunctionUrlConfig"):
-        if prop in props:
-            props.notice(prop, f"{prop} is not served by lrun yet; the function runs without it")
+    if "AutoPublishAlias" in props:
+        props.notice(
+            "AutoPublishAlias",
+            "versions and aliases are not published from a template: lrun serves $LATEST, and "
+            "a call naming the alias is refused (publish with PublishVersion and CreateAlias)",
+        )
+    if "FunctionUrlConfig" in props:
+        props.notice(
+            "FunctionUrlConfig",
+            "function URLs are not served from a template yet; invoke the function through "
+            "the Lambda API or an HttpApi route",
+        )
 
 
 # LoggingConfig's properties and the manifest's logging: keys (which check the values).

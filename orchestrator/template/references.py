@@ -71,6 +71,8 @@ def queue_url(name: str) -> str:
 
 def ref(kind: str, logical: str, name: str) -> str:
     """``Ref`` of a resource of type ``kind`` whose physical name is ``name``."""
+    if kind == "lrun::Arn":  # a name SAM makes whose Ref is an ARN (Fn.Alias, Fn.Version)
+        return name
     if kind in FUNCTION_TYPES:
         return name
     if kind == "AWS::SQS::Queue":

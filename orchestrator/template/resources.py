@@ -56,6 +56,12 @@ _WHAT_INSTEAD = {
     "with its own lrun serve",
     "AWS::CloudFormation::Stack": "nested stacks are not loaded; run their template with its "
     "own lrun serve",
+    "AWS::Lambda::Version": "versions are not published from a template: lrun serves $LATEST "
+    "(publish with PublishVersion through the Lambda API)",
+    "AWS::Lambda::Alias": "aliases are not made from a template: lrun serves $LATEST (make one "
+    "with CreateAlias through the Lambda API)",
+    "AWS::Lambda::Url": "function URLs are not served from a template yet; invoke the function "
+    "through the Lambda API or an HttpApi route",
 }
 
 

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from orchestrator.aws import function_arn
 from orchestrator.errors import Problem
 from orchestrator.template.document import Located
 from orchestrator.template.intrinsics import (
@@ -192,6 +193,11 @@ def _add_implicit(stack: Stack) -> None:
     for logical, resource in stack.resources.items():
         if resource.kind == "AWS::Serverless::Function":
             implicit[f"{logical}Role"] = ("AWS::IAM::Role", f"{logical}Role")
+            alias = resource.properties.get("AutoPublishAlias")
+            if isinstance(alias, str):  # Ref Fn.Alias / Fn.Version: the qualified ARNs
+                name = stack.resolver.name_of(logical)
+                implicit[f"{logical}.Alias"] = ("lrun::Arn", function_arn(name, alias))
+                implicit[f"{logical}.Version"] = ("lrun::Arn", function_arn(name, "1"))
         if resource.kind in ("AWS::Serverless::Api", "AWS::Serverless::HttpApi"):
             implicit[f"{logical}.Stage"] = ("AWS::ApiGateway::Stage", "Prod")
             implicit[f"{logical}.Deployment"] = ("AWS::ApiGateway::Deployment", logical)

@@ -442,3 +442,14 @@ def test_a_zipped_layer_and_a_layer_published_to_lrun_are_kept(tmp_path: Path) -
     ]
     [notice] = manifest.notices
     assert f"layer {elsewhere} is not a layer of this template" in notice.message
+
+
+def test_auto_publish_alias_refs_resolve_and_the_alias_is_a_notice(tmp_path: Path) -> None:
+    extra = "AutoPublishAlias: live\n      Environment: {Variables: {SELF: !Ref Fn.Alias}}"
+    manifest = load(one_function(tmp_path, extra=extra))
+    assert manifest.function("Fn").environment["SELF"] == (
+        f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:Fn:live"
+    )
+    [notice] = manifest.notices
+    assert notice.where == "Resources.Fn.Properties.AutoPublishAlias"
+    assert "versions and aliases are not published from a template" in notice.message
