@@ -154,10 +154,16 @@ class ApiListener:
             event = payload_v1.encode_event(exchange, target, served.flavour)
         if len(event) > MAX_SYNC_PAYLOAD:
             return answer(Failure.TOO_LARGE, rest)
-        invocation = InvokeRequest(
-            event, function_arn(route.function), "$LATEST", None, trace, request_id
-        )
         try:
+            version = self._service.route(route.function, route.qualifier)
+            invocation = InvokeRequest(
+                event,
+                function_arn(route.function, route.qualifier),
+                version,
+                None,
+                trace,
+                request_id,
+            )
             outcome = await self._invoke(route.function, invocation, route.timeout_ms / 1000)
         except TooManyRequests:
             return answer(Failure.THROTTLED, rest)

@@ -112,6 +112,7 @@ class Gateway:
                     "function": route.function,
                     "authorizer": route.authorizer,
                     "payload": route.payload,
+                    "qualifier": route.qualifier,
                 }
                 for route in spec.routes
             ],

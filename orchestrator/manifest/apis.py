@@ -133,6 +133,7 @@ class HttpRoute:
     scopes: tuple[str, ...] = ()  # jwt: the token must carry one of these
     payload: str = "2.0"  # the event's payload format version (always 1.0 on a REST API)
     timeout_ms: int = 30_000
+    qualifier: str | None = None  # a version or alias to invoke (None: $LATEST)
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ API's, and no route key is served twice on one API.
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import yaml
 
@@ -26,7 +27,10 @@ from orchestrator.manifest.apis import (
 )
 from orchestrator.manifest.reader import Reader
 
-ROUTE_KEYS = frozenset({"api", "route", "authorizer", "scopes", "payload", "timeout_ms"})
+ROUTE_KEYS = frozenset(
+    {"api", "route", "authorizer", "scopes", "payload", "timeout_ms", "qualifier"}
+)
+_QUALIFIER = re.compile(r"\$LATEST|[0-9]{1,10}|[a-zA-Z0-9_-]{1,128}")
 _ROUTE_EXAMPLE = '{api: shop, route: "GET /items/{id}"}'
 
 
@@ -68,10 +72,16 @@ def _route(self: Reader, function: str, node: yaml.Node, where: str) -> HttpRout
     timeout = self.integer("timeout_ms", *TIMEOUT_MS["http"], "milliseconds", None)
     authorizer = self.text("authorizer", None, "authorizer must name one of the API's authorizers")
     scopes = self.string_list("scopes", "[orders.read]") or ()
+    qualifier = self.text("qualifier", None, "qualifier must be a version number or alias name")
+    if qualifier is not None and not _QUALIFIER.fullmatch(qualifier):
+        fix = "name a version (e.g. 3) or an alias (e.g. live) of the function"
+        node_at = self.fields["qualifier"][1]
+        self.add(node_at, f"{where}.qualifier", f"{qualifier!r} is not a qualifier; {fix}")
+        qualifier = None
     if api is None:
         return None
     # The payload and timeout defaults are the API's type's: "" and 0 until it is known.
-    return HttpRoute(api, key, function, authorizer, scopes, payload or "", timeout or 0)
+    return HttpRoute(api, key, function, authorizer, scopes, payload or "", timeout or 0, qualifier)
 
 
 def check_routes(self: Reader) -> None:

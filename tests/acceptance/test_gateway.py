@@ -205,6 +205,7 @@ def test_serve_prints_each_apis_base_url_and_ps_shows_them(
         "function": "node",
         "authorizer": None,
         "payload": "2.0",
+        "qualifier": None,
     } in rows["shop"]["routes"]
     table = lrun("ps", cwd=server.manifest_dir, env={**server.env, "COLUMNS": "200"})
     assert table.returncode == 0, table.stderr

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import textwrap
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -72,7 +73,9 @@ functions:
   web:
     {{runtime: python3.13, code: ./code, handler: app.web, http: [
       {{api: h, route: "ANY /items/{{id}}"}}, {{api: r, route: "GET /items/{{id}}"}},
-      {{api: h, route: "GET /v1", payload: "1.0"}}]}}
+      {{api: h, route: "GET /v1", payload: "1.0"}},
+      {{api: h, route: "GET /live", qualifier: live}},
+      {{api: h, route: "GET /gone", qualifier: old}}]}}
   bare:
     {{runtime: python3.13, code: ./code, handler: app.bare, http: [{{api: h, route: $default}}]}}
   fail:
@@ -369,3 +372,19 @@ def test_a_port_that_is_taken_refuses_the_manifest(tmp_path: Path) -> None:
             blocker.close()
 
     run(main(), TIMEOUT_S)
+
+
+def test_a_route_may_invoke_a_version_through_an_alias(tmp_path: Path) -> None:
+    from orchestrator.served import Alias
+
+    async def test(served: Served, gw: Gateway, ports: dict[str, int]) -> None:
+        state = served.service.functions["web"]
+        published = dataclasses.replace(state.spec, handler="app.bare")
+        served.service.put_version("web", "1", published, "published-1")
+        served.service.put_alias("web", "live", Alias("1"))
+        answer = await get(ports["h"], "/live")
+        assert (answer.status, answer.json()) == (200, {"hello": "/live"})  # version 1's code
+        gone = await get(ports["h"], "/gone")  # an alias the function does not have
+        assert (gone.status, gone.body) == (500, b'{"message":"Internal Server Error"}')
+
+    scenario(tmp_path, test)

@@ -264,7 +264,8 @@ def test_two_apis_on_one_port(tmp_path: Path) -> None:
             '- {api: h, route: "GET /", verb: GET}',
             "apis: {h: {type: http}}",
             "functions.api.http[0].verb",
-            "unknown key 'verb'; allowed keys: api, authorizer, payload, route, scopes, timeout_ms",
+            "unknown key 'verb'; allowed keys: api, authorizer, payload, qualifier, route, scopes, "
+            "timeout_ms",
         ),
     ],
 )
@@ -415,3 +416,22 @@ def test_without_apis_a_manifest_has_none(tmp_path: Path) -> None:
     path = tmp_path / "lrun.yaml"
     path.write_text("functions: {api: {runtime: python3.13, handler: app.h, code: ./api}}\n")
     assert dict(load(path).apis) == {}
+
+
+def test_a_route_may_name_a_version_or_alias(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+        - {api: h, route: "GET /a", qualifier: live}
+        - {api: h, route: "GET /b", qualifier: "3"}
+        """,
+        "apis: {h: {type: http}}",
+    )
+    assert [r.qualifier for r in load(path).apis["h"].routes] == ["live", "3"]
+    bad = write(
+        tmp_path, '- {api: h, route: "GET /a", qualifier: "a:b"}', "apis: {h: {type: http}}"
+    )
+    assert one_problem(bad) == (
+        f"{bad}:7: functions.api.http[0].qualifier: 'a:b' is not a qualifier; name a version "
+        "(e.g. 3) or an alias (e.g. live) of the function"
+    )
