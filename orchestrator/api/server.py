@@ -39,6 +39,7 @@ from orchestrator.events.function_meta import FunctionMeta
 from orchestrator.events.invoke_config import InvokeConfigs
 from orchestrator.events.layer_versions import LayerVersions
 from orchestrator.events.mappings import Mappings
+from orchestrator.events.queue_bounds import QueueLimits
 from orchestrator.events.queues import Queues
 from orchestrator.events.sources import Sources
 from orchestrator.events.store import Store
@@ -291,7 +292,7 @@ async def run(
         await configs.load()
         meta = FunctionMeta(store)
         await meta.load()
-        queues = Queues(store)
+        queues = Queues(store, limits=QueueLimits.from_env())
         api = LambdaApi(service, None, configs, meta)
         records = ApiFunctions(store)
         api.api_functions = records

@@ -222,6 +222,7 @@ def _using(action: Callable[[_Queues], T]) -> T:
 def _local() -> Iterator[_Local]:
     import asyncio
 
+    from orchestrator.events.queue_bounds import QueueLimits
     from orchestrator.events.queues import Queues
     from orchestrator.events.store import Store
     from orchestrator.state import state_dir
@@ -230,7 +231,7 @@ def _local() -> Iterator[_Local]:
     store.open()
     try:
         with asyncio.Runner() as runner:
-            yield _Local(Queues(store), runner)
+            yield _Local(Queues(store, limits=QueueLimits.from_env()), runner)
     finally:
         store.close()
 

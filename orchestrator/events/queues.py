@@ -24,6 +24,7 @@ from typing import Any
 
 from orchestrator.aws import ACCOUNT_ID, REGION
 from orchestrator.errors import InvalidParameterValue, LambdaError
+from orchestrator.events.queue_bounds import QueueLimits, check_room, expire
 from orchestrator.events.store import Store
 from orchestrator.manifest.triggers import BATCH_RANGE, VISIBILITY_RANGE, QueueSpec
 
@@ -98,9 +99,15 @@ class QueueStats:
 class Queues:
     """The local queues, all state in ``store``; ``clock`` gives epoch seconds."""
 
-    def __init__(self, store: Store, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        store: Store,
+        clock: Callable[[], float] = time.time,
+        limits: QueueLimits | None = None,
+    ) -> None:
         self._store = store
         self._clock = clock
+        self.limits = limits or QueueLimits()
 
     async def ensure(self, spec: QueueSpec) -> None:
         """Create the queue, or give an existing one these settings (a manifest's queues)."""
@@ -144,15 +151,17 @@ class Queues:
             raise InvalidParameterValue(
                 f"a batch of {len(bodies)} messages is out of range; send 1 to {SEND_BATCH_MAX}"
             )
-        messages = _messages(name, bodies, attributes, self._clock())
-        await self._store.run(lambda db: _insert(db, messages))
+        now = self._clock()
+        messages = _messages(name, bodies, attributes, now)
+        await self._store.run(lambda db: _insert(db, messages, self.limits, now))
         return messages
 
     def send_in(
         self, connection: sqlite3.Connection, name: str, body: str, attributes: dict[str, Any]
     ) -> None:
         """Send one message inside the caller's store work (so it commits with that work)."""
-        _insert(connection, _messages(name, [body], attributes, self._clock()))
+        now = self._clock()
+        _insert(connection, _messages(name, [body], attributes, now), self.limits, now)
 
     async def receive(
         self, name: str, max_messages: int = 1, visibility_timeout: int | None = None
@@ -165,7 +174,7 @@ class Queues:
             check_range("visibility_timeout", visibility_timeout, VISIBILITY_RANGE, " seconds")
         now = self._clock()
         return await self._store.run(
-            lambda db: _receive(db, name, max_messages, visibility_timeout, now)
+            lambda db: _receive(db, name, max_messages, visibility_timeout, now, self.limits)
         )
 
     async def delete(self, name: str, receipt: str) -> bool:
@@ -190,12 +199,12 @@ class Queues:
 
     async def stats(self, name: str) -> QueueStats:
         now = self._clock()
-        return await self._store.run(lambda db: _stats(db, name, now))
+        return await self._store.run(lambda db: _stats(db, name, now, self.limits))
 
     async def list(self) -> list[QueueStats]:
         """Every queue's figures, by name."""
         now = self._clock()
-        return await self._store.run(lambda db: _list(db, now))
+        return await self._store.run(lambda db: _list(db, now, self.limits))
 
 
 def queue_arn(name: str) -> str:
@@ -423,16 +432,29 @@ def _drop(db: sqlite3.Connection, name: str) -> None:
         )
     db.execute("DELETE FROM messages WHERE queue = ?", (name,))
     db.execute("DELETE FROM queues WHERE name = ?", (name,))
+    db.execute("DELETE FROM queue_sizes WHERE queue = ?", (name,))
 
 
-def _insert(db: sqlite3.Connection, messages: Sequence[Message]) -> None:
-    for name in {message.queue for message in messages}:
+def _insert(
+    db: sqlite3.Connection, messages: Sequence[Message], limits: QueueLimits, now: float
+) -> None:
+    adding: dict[str, int] = {}
+    for message in messages:
+        adding[message.queue] = adding.get(message.queue, 0) + 1
+    for name in adding:
         _require(db, name)
+        expire(db, name, limits, now)
+    check_room(db, adding, sum(_size(message) for message in messages), limits)
     db.executemany(
         "INSERT INTO messages (id, queue, body, attributes, sent, visible_at) "
         "VALUES (?, ?, ?, ?, ?, ?)",
         [_row(message) for message in messages],
     )
+
+
+def _size(message: Message) -> int:
+    """Its bytes as the store's counts take them: body and attributes as stored."""
+    return len(message.body.encode()) + len(json.dumps(message.attributes).encode())
 
 
 def _row(message: Message) -> tuple[Any, ...]:
@@ -452,9 +474,15 @@ _VISIBLE = (
 
 
 def _receive(
-    db: sqlite3.Connection, name: str, limit: int, visibility: int | None, now: float
+    db: sqlite3.Connection,
+    name: str,
+    limit: int,
+    visibility: int | None,
+    now: float,
+    limits: QueueLimits,
 ) -> list[Received]:
     spec = _require(db, name)
+    expire(db, name, limits, now)
     dead_letter = _dead_letter(db, spec)
     taken: list[tuple[Any, ...]] = []
     dead: list[tuple[Any, ...]] = []
@@ -563,17 +591,21 @@ def _figures(spec: QueueSpec, counts: Counts, now: float) -> QueueStats:
     return QueueStats(spec.name, visible, hidden, age, target, target_depth)
 
 
-def _stats(db: sqlite3.Connection, name: str, now: float) -> QueueStats:
+def _stats(db: sqlite3.Connection, name: str, now: float, limits: QueueLimits) -> QueueStats:
     spec = _require(db, name)
     names = [name] if spec.dead_letter_queue is None else [name, spec.dead_letter_queue]
+    for each in names:
+        expire(db, each, limits, now)
     return _figures(spec, _counts(db, now, names), now)
 
 
-def _list(db: sqlite3.Connection, now: float) -> list[QueueStats]:
+def _list(db: sqlite3.Connection, now: float, limits: QueueLimits) -> list[QueueStats]:
     rows = db.execute(
         "SELECT name, visibility_timeout, max_receive_count, dead_letter_queue FROM queues "
         "ORDER BY name"
     )
     specs = [QueueSpec(name, int(timeout), count, target) for name, timeout, count, target in rows]
+    for spec in specs:
+        expire(db, spec.name, limits, now)
     counts = _counts(db, now, None)
     return [_figures(spec, counts, now) for spec in specs]

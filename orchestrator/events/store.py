@@ -81,6 +81,30 @@ CREATE TABLE IF NOT EXISTS marks (
     name TEXT PRIMARY KEY,         -- e.g. a schedule's last tick, a bucket's snapshot
     value TEXT NOT NULL
 );
+-- Each queue's messages and their bytes (body and attributes), kept by triggers so a send
+-- checks its queue's bounds without counting rows (orchestrator.events.queues).
+CREATE TABLE IF NOT EXISTS queue_sizes (
+    queue TEXT PRIMARY KEY,
+    count INTEGER NOT NULL,
+    bytes INTEGER NOT NULL
+);
+CREATE TRIGGER IF NOT EXISTS message_counted AFTER INSERT ON messages BEGIN
+    INSERT INTO queue_sizes (queue, count, bytes)
+    VALUES (NEW.queue, 1, length(CAST(NEW.body AS BLOB)) + length(CAST(NEW.attributes AS BLOB)))
+    ON CONFLICT (queue) DO UPDATE SET count = count + 1, bytes = bytes + excluded.bytes;
+END;
+CREATE TRIGGER IF NOT EXISTS message_uncounted AFTER DELETE ON messages BEGIN
+    UPDATE queue_sizes SET count = count - 1,
+        bytes = bytes - length(CAST(OLD.body AS BLOB)) - length(CAST(OLD.attributes AS BLOB))
+    WHERE queue = OLD.queue;
+END;
+-- A store from before the counts: count what it holds, once (the row of no queue, '', says
+-- it was done; no queue has an empty name).
+INSERT OR REPLACE INTO queue_sizes (queue, count, bytes)
+    SELECT queue, count(*), sum(length(CAST(body AS BLOB)) + length(CAST(attributes AS BLOB)))
+    FROM messages WHERE NOT EXISTS (SELECT 1 FROM queue_sizes WHERE queue = '')
+    GROUP BY queue;
+INSERT OR IGNORE INTO queue_sizes (queue, count, bytes) VALUES ('', 0, 0);
 """
 
 Work = Callable[[sqlite3.Connection], Any]

@@ -16,6 +16,9 @@ import os
 import resource
 import socket
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -57,7 +60,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LrunServer]:
     (project / "lrun.yaml").write_text(MANIFEST)
     # Per invocation, lrun keeps at most 64 MB of output on disk by default: the flood below
     # (300 MB) shows that nothing below the limit is lost; test_logs shows the limit itself.
-    started = start_server(project, root / "state", env={"LRUN_OUTPUT_LIMIT_MB": "400"})
+    # A queue holds at most 120,000 messages by default (SQS's limit of messages in flight):
+    # the attack below sends until refused at a smaller limit, set the same way.
+    started = start_server(
+        project,
+        root / "state",
+        env={"LRUN_OUTPUT_LIMIT_MB": "400", "LRUN_QUEUE_MAX_MESSAGES": "250"},
+    )
     yield started
     started.finish()
 
@@ -303,3 +312,50 @@ def test_init_error_after_init_is_refused_and_poisons_nothing(
     later = invoke(client, function, {})
     assert "FunctionError" not in later, later["payload"]
     assert later["payload"] == {"init_error_status": None, "invocations": start + 2}
+
+
+# Queues
+
+
+def call(server: LrunServer, method: str, path: str, body: object = None) -> tuple[int, Any]:
+    """A request to lrun's own routes: (status, JSON body), errors included."""
+    data = b"" if body is None else json.dumps(body).encode()
+    headers = {"Content-Type": "application/json", **server.signature(method, path, data)}
+    request = urllib.request.Request(
+        server.url + path, data=data or None, method=method, headers=headers
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            raw = response.read()
+            return response.status, json.loads(raw) if raw else None
+    except urllib.error.HTTPError as error:
+        return error.code, {**json.loads(error.read()), "type": error.headers["x-amzn-ErrorType"]}
+
+
+def test_a_queue_refuses_sends_past_its_limit_with_sqs_s_error(server: LrunServer) -> None:
+    """The attack: send to a queue until refused. Without the bound every message was kept on
+    disk for ever; now the queue stops at its limit with SQS's OverLimit (403), and takes again
+    once messages are received and deleted."""
+    status, _ = call(server, "POST", "/lrun/queues", {"name": "flood"})
+    assert status == 201
+    batch = {"messages": ["x" * 100] * 10}
+    sent = 0
+    while True:
+        status, answer = call(server, "POST", "/lrun/queues/flood/messages", batch)
+        if status != 200:
+            break
+        sent += 10
+        assert sent <= 250, "lrun took more messages than its limit"
+    assert sent == 250
+    assert status == 403 and answer["type"] == "OverLimit", answer
+    assert answer["Message"].startswith(
+        "queue 'flood' holds 250 messages, and lrun keeps at most 250 in a queue"
+    )
+    status, stats = call(server, "GET", "/lrun/queues/flood")
+    assert stats["depth"] == 250
+    status, received = call(server, "POST", "/lrun/queues/flood/receive", {"max_messages": 10})
+    for message in received["messages"]:
+        receipt = urllib.parse.quote(message["receipt"], safe="")
+        assert call(server, "DELETE", f"/lrun/queues/flood/messages/{receipt}")[0] == 200
+    assert call(server, "POST", "/lrun/queues/flood/messages", batch)[0] == 200
+    assert call(server, "POST", "/lrun/queues/flood/purge")[0] == 200

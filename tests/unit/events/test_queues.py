@@ -16,6 +16,7 @@ import pytest
 
 from orchestrator.errors import InvalidParameterValue
 from orchestrator.events import queues as queues_module
+from orchestrator.events.queue_bounds import RETENTION_S, OverLimit, QueueLimits
 from orchestrator.events.queues import (
     MAX_BODY,
     QueueDoesNotExist,
@@ -471,3 +472,86 @@ def test_a_caller_cannot_make_lrun_keep_queues_without_end(
         run(queues.create("one-too-many"))
     run(queues.delete_queue("q0"))
     assert run(queues.create("one-too-many")) == QueueSpec("one-too-many")
+
+
+# Bounds, as SQS bounds its queues
+
+
+def test_a_queue_refuses_sends_past_its_message_limit_with_sqs_s_error(
+    store: Store, clock: Clock
+) -> None:
+    """The attack: send until refused. The refusal is SQS's OverLimit, names the queue and the
+    fix, and sends nothing of a batch that does not fit; room made by deleting takes again."""
+    queues = Queues(store, clock, QueueLimits(max_messages=25))
+    run(queues.create("orders"))
+    run(queues.create("other"))
+    sent = 0
+    with pytest.raises(OverLimit) as refused:
+        while sent < 1000:
+            run(queues.send_many("orders", [f"m{sent + i}" for i in range(10)]))
+            sent += 10
+    assert sent == 20  # the third batch of 10 would make 30
+    assert refused.value.error_type == "OverLimit" and refused.value.status == 403
+    assert "queue 'orders' holds 20 messages, and lrun keeps at most 25 in a queue" in str(
+        refused.value
+    )
+    run(queues.send_many("orders", ["a", "b", "c", "d", "e"]))  # exactly to the limit
+    with pytest.raises(OverLimit):
+        run(queues.send("orders", "one more"))
+    assert run(queues.stats("orders")).depth == 25
+    run(queues.send("other", "another queue has its own room"))
+    for received in run(queues.receive("orders", 10)):
+        assert run(queues.delete("orders", received.receipt))
+    run(queues.send_many("orders", [f"again{i}" for i in range(10)]))
+    run(queues.purge("orders"))
+    run(queues.send_many("orders", [f"after purge {i}" for i in range(10)]))
+
+
+def test_the_queues_together_are_held_to_a_number_of_bytes(store: Store, clock: Clock) -> None:
+    queues = Queues(store, clock, QueueLimits(max_bytes=10_000))
+    for name in ("a", "b"):
+        run(queues.create(name))
+    run(queues.send_many("a", ["x" * 1000] * 4))
+    run(queues.send_many("b", ["y" * 1000] * 4))
+    with pytest.raises(OverLimit, match="the queues hold 8016 bytes of messages, and lrun keeps"):
+        run(queues.send_many("b", ["z" * 1000] * 2))
+    run(queues.send("b", "z" * 1000))  # what fits still goes
+    run(queues.delete_queue("a"))
+    run(queues.send_many("b", ["z" * 1000] * 4))
+
+
+def test_messages_older_than_sqs_s_retention_period_are_deleted(store: Store, clock: Clock) -> None:
+    queues = Queues(store, clock)
+    run(queues.create("orders"))
+    run(queues.send("orders", "old"))
+    clock.advance(RETENTION_S - 10)
+    run(queues.send("orders", "newer"))
+    assert run(queues.stats("orders")).depth == 2
+    clock.advance(11)  # "old" is 4 days and a second old: SQS would have deleted it
+    assert run(queues.stats("orders")).depth == 1
+    assert bodies(run(queues.receive("orders", 10))) == ["newer"]
+
+
+def test_the_counts_survive_a_restart_and_a_store_from_before_them_is_counted(
+    tmp_path: Path, clock: Clock
+) -> None:
+    path = tmp_path / "lrun.db"
+    first = Store(path)
+    first.open()
+    queues = Queues(first, clock, QueueLimits(max_messages=5))
+    run(queues.create("orders"))
+    run(queues.send_many("orders", ["1", "2", "3"]))
+    first.close()
+    # As a store written before the counts: no counts, not counted yet.
+    with sqlite3.connect(path) as db:
+        db.execute("DELETE FROM queue_sizes")
+    db.close()
+    second = Store(path)
+    second.open()
+    try:
+        later = Queues(second, clock, QueueLimits(max_messages=5))
+        run(later.send_many("orders", ["4", "5"]))
+        with pytest.raises(OverLimit, match="holds 5 messages"):
+            run(later.send("orders", "6"))
+    finally:
+        second.close()
