@@ -123,7 +123,7 @@ class LayerApi:
             raise InvalidParameterValue(
                 f"lrun serves region {REGION} only: publish the layer there, by its name"
             )
-        content = body["Content"]
+        content = body["Content"] if isinstance(body["Content"], dict) else {}
         if content.get("S3Bucket") is not None or content.get("S3Key") is not None:
             raise InvalidParameterValue(
                 "lrun cannot read a layer from S3: send the zip itself (Content.ZipFile; the "
@@ -142,8 +142,8 @@ class LayerApi:
         draft = LayerVersion(
             name=name,
             version=0,
-            description=body.get("Description", ""),
-            license_info=body.get("LicenseInfo"),
+            description=_text(body.get("Description")) or "",
+            license_info=_text(body.get("LicenseInfo")),
             compatible_runtimes=None if runtimes is None else tuple(runtimes),
             compatible_architectures=_tuple(body.get("CompatibleArchitectures")),
             created=time.time(),
@@ -385,6 +385,10 @@ def _number(request: Request) -> int:
     if number < 1:
         raise InvalidParameterValue("Layer Version Cannot be less than 1")
     return number
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def _tuple(value: object) -> tuple[str, ...] | None:

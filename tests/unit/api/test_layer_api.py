@@ -223,6 +223,11 @@ def test_errors_are_awss(tmp_path: Path) -> None:
         )
         no_content = await api("POST", f"{LAYERS}/x/versions", {})
         assert_error(no_content, 400, "ValidationException")
+        not_an_object = await api("POST", f"{LAYERS}/x/versions", {"Content": "zip"})
+        assert assert_error(not_an_object, 400, "InvalidParameterValueException")["message"] == (
+            "Please provide the layer's content: Content.ZipFile (the AWS CLI's --zip-file "
+            "fileb://layer.zip)"
+        )
 
     scenario(tmp_path, test)
 
