@@ -121,11 +121,18 @@ def query_pairs(raw_query: str) -> list[tuple[str, str]]:
 
 def clf_time(time_ms: int) -> str:
     """``12/Mar/2020:19:03:58 +0000``: the request time as API Gateway writes it."""
-    t = time.gmtime(time_ms / 1000)
-    return (
-        f"{t.tm_mday:02d}/{_MONTHS[t.tm_mon - 1]}/{t.tm_year}:"
-        f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} +0000"
-    )
+    second = time_ms // 1000
+    if _LAST_SECOND[0] != second:  # formatted once a second, not once a request
+        t = time.gmtime(second)
+        _LAST_SECOND[:] = [
+            second,
+            f"{t.tm_mday:02d}/{_MONTHS[t.tm_mon - 1]}/{t.tm_year}:"
+            f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} +0000",
+        ]
+    return str(_LAST_SECOND[1])
+
+
+_LAST_SECOND: list[object] = [None, ""]
 
 
 def header_value(name: str, value: object) -> str:

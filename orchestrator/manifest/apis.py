@@ -12,6 +12,7 @@ import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from types import MappingProxyType
 from typing import Literal
@@ -147,7 +148,7 @@ class ApiSpec:
     routes: tuple[HttpRoute, ...] = ()
     binary_media_types: tuple[str, ...] = ()  # REST: bodies of these types pass as base64
 
-    @property
+    @cached_property
     def api_id(self) -> str:
         """A stable ten-character id, as API Gateway gives each API, derived from the name."""
         digest = hashlib.sha256(self.name.encode()).digest()
