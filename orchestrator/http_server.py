@@ -81,6 +81,10 @@ Handler = Callable[[Request], Awaitable[Response]]
 # an empty body, and the size is the declared one, or None when it was cut off while streaming.
 TooLargeHandler = Callable[[Request, "int | None"], Awaitable[Response]]
 ErrorMapper = Callable[[Exception], Response]
+# Takes over a connection whose request asked to upgrade (a WebSocket handshake): the request,
+# its transport and the bytes that followed the request on it. A dispatcher that has an
+# ``upgrade`` method of this type gets such requests; for others they are refused with 400.
+Upgrader = Callable[[Request, asyncio.Transport, bytes], None]
 
 
 class Dispatcher(Protocol):
@@ -311,6 +315,8 @@ class _Protocol(asyncio.Protocol):
         self._discard_left = LINGER_BYTES
         self._pending: asyncio.Task[None] | None = None  # the last request's task, for ordering
         self._tasks: set[asyncio.Task[None]] = set()
+        self._upgrader: Upgrader | None = getattr(router, "upgrade", None)
+        self._upgrade: Request | None = None  # a complete request that asked to upgrade
 
     @property
     def busy(self) -> bool:
@@ -363,8 +369,8 @@ class _Protocol(asyncio.Protocol):
             self._last_data = time.monotonic()
         try:
             self._parser.feed_data(data)
-        except httptools.HttpParserUpgrade:
-            self._close_with(400)
+        except httptools.HttpParserUpgrade as exc:
+            self._hand_over(data, exc)
             return
         except httptools.HttpParserError:
             if self._refusal is None:
@@ -378,6 +384,19 @@ class _Protocol(asyncio.Protocol):
                 self._refuse(431)
         if self._refusal is not None:
             self._answer_refusal()
+
+    def _hand_over(self, data: bytes, exc: httptools.HttpParserUpgrade) -> None:
+        """Give the connection to the dispatcher's ``upgrade``: it is no longer HTTP's, so it
+        stops counting here (the upgrader bounds its own)."""
+        request, transport = self._upgrade, self._transport
+        if request is None or self._upgrader is None or transport is None or self._tasks:
+            self._close_with(400)
+            return
+        offset = exc.args[0] if exc.args and isinstance(exc.args[0], int) else len(data)
+        self._registry.remove(self)
+        self._local.discard(self)
+        self._transport = None
+        self._upgrader(request, transport, data[offset:])
 
     def _refuse(self, status: int, size: int | None = None) -> None:
         if self._refusal is None:
@@ -477,6 +496,9 @@ class _Protocol(asyncio.Protocol):
         body = b"".join(self._body)
         self._body = []
         request = self._request(body)
+        if self._upgrader is not None and self._parser.should_upgrade():
+            self._upgrade = request  # handed over once the parser stops at the upgrade
+            return
         task = self._schedule(self._router.dispatch(request), self._parser.should_keep_alive())
         if self in self._registry.large:  # held until answered: its handler holds it too
             task.add_done_callback(lambda _: self._registry.large.discard(self))

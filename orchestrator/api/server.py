@@ -44,6 +44,7 @@ from orchestrator.events.queues import Queues
 from orchestrator.events.sources import Sources
 from orchestrator.events.store import Store
 from orchestrator.gateway.listeners import Gateway
+from orchestrator.gateway.websocket_listener import origin_check
 from orchestrator.http_server import Limits, Request, Response
 from orchestrator.http_server import serve as http_serve
 from orchestrator.logbook import LogBook, LogLimits
@@ -336,7 +337,9 @@ async def run(
             HostCheck(settings.access).refusal,
             partial(announced_url, settings.host),
             on_event,
+            origin_check(settings.access.cors_origins),
         )
+        gateway.serve_connections(invoker.runtime_api)
         api.router.add("GET", "/lrun/apis", partial(_apis, gateway))
         platform = Platform(service, store, queues, events, sources, api, gateway, catalog)
         await platform.load(loaded)

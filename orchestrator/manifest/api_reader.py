@@ -20,6 +20,7 @@ from orchestrator.manifest.apis import (
     DEFAULT_STAGE,
     HTTP_METHODS,
     REST_DEFAULT_STAGE,
+    WEBSOCKET_DEFAULT_STAGE,
     ApiSpec,
     ApiType,
     CorsSpec,
@@ -27,8 +28,14 @@ from orchestrator.manifest.apis import (
 )
 from orchestrator.manifest.authorizer_reader import read_authorizers
 from orchestrator.manifest.reader import Items, Reader
+from orchestrator.manifest.route_selection import RouteSelection, RouteSelectionError
 
-API_KEYS = frozenset({"type", "port", "stage", "cors", "authorizers", "binary_media_types"})
+API_KEYS = frozenset(
+    {"type", "port", "stage", "cors", "authorizers", "binary_media_types", "route_selection"}
+)
+# What an HTTP or REST API has that a WebSocket API has not (here: lrun serves no WebSocket
+# authorizer yet, and CORS and media types are HTTP's).
+_NOT_WEBSOCKET = ("cors", "authorizers", "binary_media_types")
 CORS_KEYS = frozenset(
     {
         "allow_origins",
@@ -45,6 +52,7 @@ EXAMPLE = "apis: {shop: {type: http, port: 9002}}"
 _STAGE_RULE = {
     "http": "use $default (served at the root) or 1 to 128 letters, digits, - or _",
     "rest": "a REST API's stage is 1 to 128 letters, digits, - or _ (REST has no $default)",
+    "websocket": "a WebSocket API's stage is 1 to 128 letters, digits, - or _ (no $default)",
 }
 
 
@@ -80,15 +88,20 @@ def _api(self: Reader, name: str, node: yaml.Node) -> ApiSpec | None:
         if not ok:
             return None
         if "type" not in self.fields:
-            fix = "set type: http (an HTTP API, payload 2.0) or type: rest (a REST API, 1.0)"
+            fix = (
+                "set type: http (an HTTP API, payload 2.0), type: rest (a REST API, 1.0) "
+                "or type: websocket"
+            )
             self.add(node, where, f"type is missing; {fix}")
             return None
         kind = self.choice("type", API_TYPES)
         if kind is None:
             return None
-        api_type: ApiType = "http" if kind == "http" else "rest"
+        api_type: ApiType = "http" if kind == "http" else "rest" if kind == "rest" else "websocket"
         port = self.integer("port", 1, 65535, "", None)
-        stage = DEFAULT_STAGE if api_type == "http" else REST_DEFAULT_STAGE
+        stage = {"http": DEFAULT_STAGE, "rest": REST_DEFAULT_STAGE}.get(
+            api_type, WEBSOCKET_DEFAULT_STAGE
+        )
         if (got := self.get("stage")) is not None:
             value_node, value, at = got
             if isinstance(value, str) and valid_stage(value, api_type):
@@ -96,6 +109,12 @@ def _api(self: Reader, name: str, node: yaml.Node) -> ApiSpec | None:
             else:
                 rule = _STAGE_RULE[api_type]
                 self.add(value_node, at, f"{_show(value)} is not a stage name; {rule}")
+        if api_type == "websocket":
+            return _websocket(self, name, port, stage)
+        if "route_selection" in self.fields:
+            fix = "HTTP and REST APIs route by method and path; remove it"
+            at = f"{where}.route_selection"
+            self.add(self.fields["route_selection"][0], at, f"it is for WebSocket APIs; {fix}")
         cors = _cors(self, where, api_type)
         binary = self.string_list("binary_media_types", "[image/png, application/octet-stream]")
         if binary and api_type == "http":
@@ -113,6 +132,26 @@ def _api(self: Reader, name: str, node: yaml.Node) -> ApiSpec | None:
             (),
             binary or (),
         )
+
+
+def _websocket(self: Reader, name: str, port: int | None, stage: str) -> ApiSpec:
+    where = f"apis.{name}"
+    for key in _NOT_WEBSOCKET:
+        if key in self.fields:
+            fix = "remove it (a WebSocket API routes messages by route_selection)"
+            self.add(
+                self.fields[key][0], f"{where}.{key}", f"{key} is not for WebSocket APIs; {fix}"
+            )
+    spec = ApiSpec(name, "websocket", port, stage)
+    text = self.text("route_selection", 256, "write e.g. route_selection: $request.body.action")
+    if text is not None:
+        try:
+            RouteSelection.parse(text)
+        except RouteSelectionError as exc:
+            self.add(self.fields["route_selection"][1], f"{where}.route_selection", str(exc))
+        else:
+            spec = ApiSpec(name, "websocket", port, stage, route_selection=text)
+    return spec
 
 
 def _cors(self: Reader, where: str, api_type: ApiType) -> CorsSpec | None:

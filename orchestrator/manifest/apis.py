@@ -17,10 +17,10 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Literal
 
-ApiType = Literal["http", "rest"]
+ApiType = Literal["http", "rest", "websocket"]
 AuthorizerType = Literal["request", "token", "jwt"]
 
-API_TYPES: tuple[ApiType, ...] = ("http", "rest")
+API_TYPES: tuple[ApiType, ...] = ("http", "rest", "websocket")
 AUTHORIZER_TYPES: tuple[AuthorizerType, ...] = ("request", "token", "jwt")
 HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 ROUTE_METHODS = ("ANY", *HTTP_METHODS)
@@ -29,10 +29,16 @@ DEFAULT_STAGE = "$default"  # an HTTP API's stage served at the root
 REST_DEFAULT_STAGE = "Prod"  # the stage SAM deploys a REST API to; REST APIs have no $default
 PAYLOAD_VERSIONS = ("1.0", "2.0")
 # Integration timeouts, as API Gateway bounds them (milliseconds).
-TIMEOUT_MS = {"http": (50, 30_000), "rest": (50, 29_000)}
+TIMEOUT_MS = {"http": (50, 30_000), "rest": (50, 29_000), "websocket": (50, 29_000)}
 AUTHORIZER_TTL_RANGE = (0, 3600)  # seconds a Lambda authorizer's answer is cached
 CORS_MAX_AGE_RANGE = (-1, 86_400)  # seconds; -1 turns preflight caching off, as on AWS
 MAX_ROUTES = 300  # per API, API Gateway's default quota for HTTP APIs
+# A WebSocket API's route selection expression when none is given: the console's default and
+# the developer guide's example ("WebSocket selection expressions").
+DEFAULT_ROUTE_SELECTION = "$request.body.action"
+WEBSOCKET_DEFAULT_STAGE = "production"  # a WebSocket API has no $default stage
+CONNECT_ROUTE, DISCONNECT_ROUTE = "$connect", "$disconnect"
+WEBSOCKET_ROUTE = re.compile(r"\$connect|\$disconnect|\$default|[^$\s][\S]{0,127}")
 
 _STAGE = re.compile(r"[A-Za-z0-9_-]{1,128}")
 _LITERAL = re.compile(r"[A-Za-z0-9._~:@!$&'()*+,;=%-]+")
@@ -138,6 +144,18 @@ class HttpRoute:
 
 
 @dataclass(frozen=True)
+class WebSocketRoute:
+    """One function's route on a WebSocket API: ``$connect``, ``$disconnect``, ``$default`` or
+    a custom key that the API's route selection expression yields for a message."""
+
+    api: str
+    key: str
+    function: str
+    timeout_ms: int = 29_000
+    qualifier: str | None = None  # a version or alias to invoke (None: $LATEST)
+
+
+@dataclass(frozen=True)
 class ApiSpec:
     name: str
     type: ApiType
@@ -147,6 +165,9 @@ class ApiSpec:
     authorizers: Mapping[str, AuthorizerSpec] = field(default_factory=lambda: MappingProxyType({}))
     routes: tuple[HttpRoute, ...] = ()
     binary_media_types: tuple[str, ...] = ()  # REST: bodies of these types pass as base64
+    # WebSocket APIs: how a message's route key is found, and the routes by key.
+    route_selection: str = DEFAULT_ROUTE_SELECTION
+    websocket_routes: tuple[WebSocketRoute, ...] = ()
 
     @cached_property
     def api_id(self) -> str:

@@ -49,6 +49,7 @@ from orchestrator.manifest.trigger_reader import (
     read_resources,
 )
 from orchestrator.manifest.triggers import BucketSpec, QueueSpec, Triggers
+from orchestrator.manifest.websocket_reader import check_websocket_routes, read_websocket_routes
 
 NetworkMode = Literal["public", "private"]
 
@@ -145,6 +146,7 @@ FUNCTION_KEYS = frozenset(f.name for f in fields(FunctionSpec)) - {"name"} | {
     "async",
     "events",
     "http",  # API Gateway routes to the function (orchestrator.manifest.apis)
+    "websocket",  # WebSocket API routes to the function (orchestrator.manifest.websocket_reader)
     "tags",  # Lambda's tags: what ListTags shows, not part of how the function runs
 }
 TAGS_MAX = 50  # per function, as on Lambda
@@ -225,6 +227,7 @@ def build(path: Path, root: yaml.Node, notices: Sequence[Problem] = ()) -> Manif
     reader = _FunctionReader(str(path), path.parent)
     functions = reader.manifest(root)
     check_routes(reader)
+    check_websocket_routes(reader)
     check_references(reader, functions)
     if reader.problems:
         raise ManifestError(sorted(reader.problems, key=lambda p: p.line or 0))
@@ -332,6 +335,7 @@ class _FunctionReader(Reader):
             self.add(node, f"{path}.provisioned_concurrency", f"{what}; {fix}")
         self.triggers[name] = Triggers(read_async(self), read_events(self))
         read_routes(self, name)
+        read_websocket_routes(self, name)
         if (tags := self.function_tags()) is not None:
             self.tags[name] = MappingProxyType(tags)
         return spec if len(self.problems) == before else None

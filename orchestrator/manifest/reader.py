@@ -17,7 +17,7 @@ import yaml
 from orchestrator.errors import Problem
 from orchestrator.errors import did_you_mean as _did_you_mean
 from orchestrator.errors import show as _show
-from orchestrator.manifest.apis import ApiSpec, HttpRoute
+from orchestrator.manifest.apis import ApiSpec, HttpRoute, WebSocketRoute
 from orchestrator.manifest.triggers import BucketSpec, QueueSpec, Triggers
 
 _WORD = re.compile(r"\S+")
@@ -44,6 +44,7 @@ class Reader:
         self.apis: dict[str, ApiSpec] = {}
         self.api_names: set[str] = set()  # declared, valid or not (so routes are not blamed)
         self.http_routes: list[tuple[yaml.Node, str, HttpRoute]] = []  # node, where, route
+        self.websocket_routes: list[tuple[yaml.Node, str, WebSocketRoute]] = []  # likewise
 
     def add(self, node: yaml.Node | None, where: str, message: str) -> None:
         line = node.start_mark.line + 1 if node is not None and node.start_mark else None

@@ -30,7 +30,7 @@ from orchestrator.manifest.reader import Reader
 ROUTE_KEYS = frozenset(
     {"api", "route", "authorizer", "scopes", "payload", "timeout_ms", "qualifier"}
 )
-_QUALIFIER = re.compile(r"\$LATEST|[0-9]{1,10}|[a-zA-Z0-9_-]{1,128}")
+QUALIFIER = re.compile(r"\$LATEST|[0-9]{1,10}|[a-zA-Z0-9_-]{1,128}")
 _ROUTE_EXAMPLE = '{api: shop, route: "GET /items/{id}"}'
 
 
@@ -73,7 +73,7 @@ def _route(self: Reader, function: str, node: yaml.Node, where: str) -> HttpRout
     authorizer = self.text("authorizer", None, "authorizer must name one of the API's authorizers")
     scopes = self.string_list("scopes", "[orders.read]") or ()
     qualifier = self.text("qualifier", None, "qualifier must be a version number or alias name")
-    if qualifier is not None and not _QUALIFIER.fullmatch(qualifier):
+    if qualifier is not None and not QUALIFIER.fullmatch(qualifier):
         fix = "name a version (e.g. 3) or an alias (e.g. live) of the function"
         node_at = self.fields["qualifier"][1]
         self.add(node_at, f"{where}.qualifier", f"{qualifier!r} is not a qualifier; {fix}")
@@ -125,7 +125,10 @@ def _settled(
     problem: tuple[str, str] | None = None
     authorizer = spec.authorizers.get(route.authorizer) if route.authorizer else None
     low, high = TIMEOUT_MS[spec.type]
-    if spec.type == "rest" and route.key.is_default:
+    if spec.type == "websocket":
+        fix = "list it under the function's websocket:, e.g. {api: chat, route: sendmessage}"
+        problem = ("api", f"API {spec.name!r} is a WebSocket API; {fix}")
+    elif spec.type == "rest" and route.key.is_default:
         fix = "a REST API routes by resource, e.g. ANY /{proxy+}"
         problem = ("route", f"$default is for HTTP APIs; {fix}")
     elif spec.type == "rest" and route.payload == "2.0":

@@ -33,6 +33,7 @@ from orchestrator.sandbox.backend import (
     ContainerSpec,
 )
 from orchestrator.sandbox.ownership import LABEL_HOST, LABEL_OWNER_STARTED
+from orchestrator.sandbox.runtime_api import WEBSOCKET_PREFIX
 
 MB = 1024 * 1024
 MB_PER_VCPU = 1769
@@ -110,6 +111,9 @@ def lambda_environment(
         "AWS_XRAY_DAEMON_ADDRESS": f"{runtime_api.split(':')[0]}:2000",
         "_AWS_XRAY_DAEMON_ADDRESS": runtime_api.split(":")[0],
         "_AWS_XRAY_DAEMON_PORT": "2000",
+        # lrun's own: where a function reaches the @connections API of lrun's WebSocket APIs
+        # (the Runtime API's address is the only host address its container can reach).
+        "LRUN_WEBSOCKET_ENDPOINT": f"http://{runtime_api}{WEBSOCKET_PREFIX}",
         **spec.logging.runtime_variables(),
     }
     if spec.runtime is not None and spec.runtime != "provided":

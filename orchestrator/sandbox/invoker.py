@@ -117,6 +117,11 @@ class Invoker:
 
     # Environments
 
+    @property
+    def runtime_api(self) -> RuntimeApi:
+        """The Runtime API its environments call (where functions reach lrun at all)."""
+        return self._api
+
     def _watch_exits(self) -> None:
         if self._watching:
             return

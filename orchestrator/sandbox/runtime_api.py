@@ -27,6 +27,8 @@ from orchestrator.sandbox.invocation import MAX_RESPONSE_PAYLOAD, response_too_l
 log = logging.getLogger(__name__)
 
 PREFIX = "/2018-06-01/runtime"
+# Where functions reach the @connections API of lrun's WebSocket APIs (served by the gateway).
+WEBSOCKET_PREFIX = "/lrun/websocket"
 _OK = Response(202, b'{"status":"OK"}', {"Content-Type": "application/json"})
 # How long a request from an address not yet known waits for its environment to be registered:
 # a fast runtime can call /next before the engine has told us the container's address.
@@ -70,6 +72,10 @@ class RuntimeApi:
         arrival = self._arrivals.pop(ip, None)
         if arrival is not None and not arrival.done():
             arrival.set_result(env)
+
+    def knows(self, ip: str) -> bool:
+        """Whether ``ip`` is an environment's address (a caller lrun started)."""
+        return ip in self._by_ip
 
     def unregister(self, ip: str, env: Environment) -> None:
         """Forget ``env``'s address, unless a newer environment holds it already (the engine

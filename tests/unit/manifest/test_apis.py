@@ -282,13 +282,13 @@ def test_routes_their_api_refuses(
         (
             "apis: {h: {port: 1}}",
             "apis.h",
-            "type is missing; set type: http (an HTTP API, payload 2.0) or type: rest (a REST "
-            "API, 1.0)",
+            "type is missing; set type: http (an HTTP API, payload 2.0), type: rest (a REST "
+            "API, 1.0) or type: websocket",
         ),
         (
-            "apis: {h: {type: websocket}}",
+            "apis: {h: {type: soap}}",
             "apis.h.type",
-            "unknown type 'websocket'; type must be one of: http, rest",
+            "unknown type 'soap'; type must be one of: http, rest, websocket",
         ),
         (
             "apis: {h: {type: http, port: 70000}}",
