@@ -33,6 +33,8 @@ LrunError                         .exit_code for the CLI: 2, or as noted (1 is a
     SignatureError                403, AWS's authentication failures (see api.sigv4)
       MissingAuthenticationToken, IncompleteSignature, InvalidSignature, UnrecognizedClient
   CredentialsError                lrun's own credentials cannot be read or made
+  ServiceError                    CloudWatch Logs' and CloudWatch's errors (AWS JSON protocols):
+                                  a code (``__type``), an HTTP status and a message
 ```
 
 A function's own failure (handler exception, timeout, crash, out of memory) is not an exception
@@ -325,3 +327,16 @@ class UnrecognizedClient(SignatureError):
 
 class CredentialsError(LrunError):
     """The key pair `lrun serve` verifies signatures against cannot be read or created."""
+
+
+class ServiceError(LrunError):
+    """An error of CloudWatch Logs or CloudWatch, as their AWS JSON protocols send it."""
+
+    def __init__(self, code: str, message: str, status: int = 400) -> None:
+        self.code = code
+        self.message = message
+        self.status = status
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}"

@@ -22,9 +22,10 @@ import contextlib
 import logging
 import os
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,11 @@ class Logged(Protocol):
     def log(self) -> str: ...
 
 
+# An invocation as the writer hands it on: function, result, its spec, its environment's stream.
+Record = tuple[str, Any, Any, str]
+Sink = Callable[[list[Record]], None]
+
+
 def limit_from_env(variable: str, default: int) -> int:
     """A byte limit from an environment variable in MB (for tests and small disks)."""
     value = os.environ.get(variable, "")
@@ -75,10 +81,20 @@ class LogBook:
         self._spilled: defaultdict[str, list[bytes]] = defaultdict(list)
         self._spilled_bytes = 0
         self._writing = asyncio.Lock()  # batches are written in the order they were taken
+        self._records: list[Record] = []
+        # Given each batch of records: ``on_batch`` on the loop (counting), ``in_thread`` in the
+        # writer's thread (storing); both behind the invocations, never in their path.
+        self.on_batch: list[Sink] = []
+        self.in_thread: list[Sink] = []
 
     def append(self, function: str, invocation: Logged) -> None:
         """Keep an invocation's log to be written; its text is put together by the writer."""
         self._pending[function].append(invocation)
+
+    def record(self, function: str, invocation: Logged, spec: Any, stream: str) -> None:
+        """``append``, with what the sinks need to know of the invocation."""
+        self._pending[function].append(invocation)
+        self._records.append((function, invocation, spec, stream))
 
     def path(self, function: str) -> Path:
         return self.directory / f"{function}.log"
@@ -113,8 +129,19 @@ class LogBook:
 
     # Writing
 
-    def _write(self, batch: dict[str, str], spilled: dict[str, list[bytes]]) -> None:
+    def _write(
+        self,
+        batch: dict[str, str],
+        spilled: dict[str, list[bytes]],
+        records: list[Record] | None = None,
+    ) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
+        if records:
+            for sink in self.in_thread:
+                try:
+                    sink(records)
+                except OSError as exc:
+                    log.warning("invocation logs not stored: %s", exc)
         for function, text in batch.items():
             data = text.encode("utf-8", errors="replace")
             path = self.path(function)
@@ -165,11 +192,14 @@ class LogBook:
                 return
             pending, self._pending = self._pending, defaultdict(list)
             spilled, self._spilled = self._spilled, defaultdict(list)
+            records, self._records = self._records, []
             # Text is put together here, on the loop: a thread doing Python work would hold the
             # interpreter lock against the loop; the write itself, a system call, does not.
             batch = {f: "".join(i.log for i in invocations) for f, invocations in pending.items()}
+            for sink in self.on_batch:
+                sink(records)
             try:
-                await asyncio.to_thread(self._write, batch, spilled)
+                await asyncio.to_thread(self._write, batch, spilled, records)
             finally:
                 self._spilled_bytes -= sum(len(c) for chunks in spilled.values() for c in chunks)
 
@@ -180,7 +210,10 @@ class LogBook:
                 await self._flush_or_warn()
         finally:
             if self._pending or self._spilled:
+                for sink in self.on_batch:
+                    sink(self._records)
                 self._write(
                     {f: "".join(i.log for i in v) for f, v in self._pending.items()},
                     self._spilled,
+                    self._records,
                 )

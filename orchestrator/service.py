@@ -106,6 +106,9 @@ class Service:
         self._settings = settings
         self._on_event = on_event or (lambda message: None)
         self._on_log = on_log or (lambda function, text: None)
+        # Set by a server that keeps logs by group and stream: takes the place of ``on_log``.
+        self.throttled: dict[tuple[str, str], int] = {}  # by (function, version), for metrics
+        self.on_record: Callable[[str, InvocationResult, FunctionSpec, str], None] | None = None
         self.functions: dict[str, FunctionState] = {}
         self.manifest: Manifest | None = None
         # Functions created through the API: kept across manifest reloads (a name the manifest
@@ -402,6 +405,7 @@ class Service:
         )
         if isinstance(decision, Throttle):
             state.throttles += 1
+            self.throttled[(name, version)] = self.throttled.get((name, version), 0) + 1
             raise TooManyRequests(decision.reason)
         result: asyncio.Future[InvocationResult] = asyncio.get_running_loop().create_future()
         # Retrieved here, so an abandoned caller's failure is not reported as never retrieved.
@@ -475,7 +479,10 @@ class Service:
             if not settle:
                 await self._invoker.settle_log(env)
         finally:
-            self._on_log(spec.name, done)
+            if self.on_record is not None:
+                self.on_record(spec.name, done, spec, env.log_stream)
+            else:
+                self._on_log(spec.name, done)
 
     async def _reacquire(self, key: tuple[str, str], created: Create) -> Reuse | Create:
         """Before starting a new environment, wait a moment for one that has answered and is

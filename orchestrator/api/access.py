@@ -40,6 +40,16 @@ LOOPBACK_NAMES = frozenset({"localhost"})
 SIMPLE_CONTENT_TYPES = frozenset(
     {"text/plain", "application/x-www-form-urlencoded", "multipart/form-data"}
 )
+# JSON as botocore sends it: Lambda's REST JSON, CloudWatch Logs' JSON 1.1, CloudWatch's JSON 1.0
+# and CBOR (none of them a type a page may send cross-site without a preflight).
+JSON_CONTENT_TYPES = frozenset(
+    {
+        "application/json",
+        "application/x-amz-json-1.1",
+        "application/x-amz-json-1.0",
+        "application/cbor",
+    }
+)
 CHANGING_METHODS = frozenset({"POST", "PUT", "DELETE", "PATCH"})
 CORS_METHODS = "GET, POST, PUT, DELETE"
 CORS_EXPOSED = (
@@ -233,7 +243,7 @@ def _check_content_type(request: Request) -> None:
             + (" (or none)" if invoke else "")
         )
     # Invoke's payload is a blob: botocore sends no Content-Type, other SDKs octet-stream.
-    if not invoke and request.body and media != "application/json":
+    if not invoke and request.body and media not in JSON_CONTENT_TYPES:
         raise UnsupportedMediaType(
             f"The content type of the request body is not JSON: got "
             f"{'no Content-Type' if declared is None else repr(declared)}; send "

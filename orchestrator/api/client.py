@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from orchestrator.errors import LambdaError, ServerUnavailable
+from orchestrator.errors import LambdaError, ServerUnavailable, ServiceError
 from orchestrator.state import announcement
 
 if TYPE_CHECKING:
@@ -92,6 +92,24 @@ class ServerClient:
         route, _, query = path.partition("?")
         pairs = dict(urllib.parse.parse_qsl(query, keep_blank_values=True))
         return sigv4.sign(method, route, pairs, headers, body, self._credentials, REGION)
+
+    def logs(self, operation: str, body: dict[str, Any]) -> dict[str, Any]:
+        """A CloudWatch Logs operation (``FilterLogEvents``, ...) on the server's logs."""
+        status, headers, payload = self._request(
+            "POST",
+            "/",
+            json.dumps(body).encode(),
+            {
+                "Content-Type": "application/x-amz-json-1.1",
+                "X-Amz-Target": f"Logs_20140328.{operation}",
+            },
+        )
+        found = json.loads(payload or b"{}")
+        if status != 200:
+            raise ServiceError(
+                str(found.get("__type", status)), str(found.get("message", payload[:200]))
+            )
+        return dict(found)
 
     def healthy(self) -> bool:
         try:

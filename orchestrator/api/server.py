@@ -19,6 +19,7 @@ from functools import partial
 from pathlib import Path
 
 from orchestrator.api.access import AccessPolicy, Guard, HostCheck, is_loopback
+from orchestrator.api.aws_json import JsonTargets
 from orchestrator.api.code_package import Packages
 from orchestrator.api.downloads import Downloads
 from orchestrator.api.edits import watch_edits
@@ -28,6 +29,7 @@ from orchestrator.api.function_configs import add_function_config_routes
 from orchestrator.api.lambda_api import LambdaApi, error_response, json_response
 from orchestrator.api.layer_api import LayerApi
 from orchestrator.api.layer_refs import LayerCatalog
+from orchestrator.api.logs_api import add_logs_operations
 from orchestrator.api.mapping_api import add_mapping_routes
 from orchestrator.api.policy import add_policy_routes
 from orchestrator.api.queue_api import add_queue_routes
@@ -50,6 +52,8 @@ from orchestrator.http_server import serve as http_serve
 from orchestrator.logbook import LogBook, LogLimits
 from orchestrator.manifest import Manifest
 from orchestrator.manifest.layers import Layer
+from orchestrator.observe.log_feed import store_sink
+from orchestrator.observe.log_store import LogStore, StoreLimits
 from orchestrator.pool import Pool
 from orchestrator.sandbox.backend import (
     LABEL_MANAGED,
@@ -98,6 +102,7 @@ class ServeSettings:
     access: AccessPolicy = AccessPolicy()
     # What ``manifest`` is (lrun.yaml, a template, a cdk.out) and its parameters; None: lrun.yaml.
     project: Project | None = None
+    log_store: StoreLimits = StoreLimits()  # logs by group and stream (the Logs API's)
 
     @property
     def source(self) -> Project:
@@ -289,6 +294,10 @@ async def run(
             on_event,
             book.append,
         )
+        log_store = LogStore(book.directory / "events", settings.log_store)
+        await asyncio.to_thread(log_store.load)
+        book.in_thread.append(store_sink(log_store))
+        service.on_record = book.record
         configs = InvokeConfigs(store)
         await configs.load()
         meta = FunctionMeta(store)
@@ -341,6 +350,9 @@ async def run(
         )
         gateway.serve_connections(invoker.runtime_api)
         api.router.add("GET", "/lrun/apis", partial(_apis, gateway))
+        targets = JsonTargets()
+        add_logs_operations(targets, log_store)
+        targets.add_routes(api.router)
         platform = Platform(service, store, queues, events, sources, api, gateway, catalog)
         await platform.load(loaded)
         for notice in loaded.notices:

@@ -276,8 +276,11 @@ def verify(
             "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date "
             f"from HTTP: '{day}' != '{amz_date[:8]}', from '{amz_date}'."
         )
-    if service != SERVICE:
-        raise InvalidSignature(f"Credential should be scoped to correct service: '{SERVICE}'. ")
+    expected_service = service_of(request.headers, request.path)
+    if service != expected_service:
+        raise InvalidSignature(
+            f"Credential should be scoped to correct service: '{expected_service}'. "
+        )
     credentials = lookup(auth.access_key_id)
     if credentials is None or request.headers.get("x-amz-security-token") != (
         credentials.session_token
@@ -294,6 +297,19 @@ def verify(
         )
     _check_time(amz_date, moment, now or datetime.datetime.now(datetime.UTC))
     return credentials
+
+
+def service_of(headers: Mapping[str, str], path: str) -> str:
+    """The service a request is for, as its signature must be scoped: CloudWatch Logs
+    (``logs``) and CloudWatch (``monitoring``) share lrun's endpoint with Lambda."""
+    target = headers.get("x-amz-target", "")
+    if target.startswith("Logs_20140328."):
+        return "logs"
+    if target.startswith("GraniteServiceVersion20100801.") or path.startswith(
+        "/service/GraniteServiceVersion20100801/"
+    ):
+        return "monitoring"
+    return SERVICE
 
 
 def _payload_hash(request: SignedRequest) -> str:
@@ -348,7 +364,7 @@ def sign(
     lowered = {k.lower(): v for k, v in {**headers, **added}.items()}
     signed = sorted(lowered)
     request = SignedRequest(method, path, query, lowered, body)
-    scope = f"{amz_date[:8]}/{region}/{SERVICE}/aws4_request"
+    scope = f"{amz_date[:8]}/{region}/{service_of(lowered, path)}/aws4_request"
     payload = hashlib.sha256(body).hexdigest()
     to_sign = string_to_sign(amz_date, scope, canonical_request(request, signed, payload))
     added["Authorization"] = (

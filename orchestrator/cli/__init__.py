@@ -20,6 +20,7 @@ from orchestrator import __version__, trace
 from orchestrator.cli.common import err
 from orchestrator.cli.functions import functions
 from orchestrator.cli.invoke import invoke
+from orchestrator.cli.logs import logs
 from orchestrator.cli.project import init, validate
 from orchestrator.cli.queue import queue
 from orchestrator.cli.runtimes import runtimes
@@ -46,7 +47,7 @@ def main() -> None:
     """Run AWS Lambda functions locally, in real containers, the way Lambda runs them."""
 
 
-for command in (validate, runtimes, invoke, init, serve, ps, events, queue, functions):
+for command in (validate, runtimes, invoke, init, serve, ps, events, queue, functions, logs):
     main.add_command(command)
 
 

@@ -60,6 +60,22 @@ if TYPE_CHECKING:
     help="Check signatures against this key (secret from LRUN_SECRET_ACCESS_KEY; implies signing).",
 )
 @click.option(
+    "--log-max-mb",
+    type=click.FloatRange(min=1),
+    envvar="LRUN_LOG_MAX_MB",
+    default=256.0,
+    show_default=True,
+    help="Disk kept for logs by group and stream (CloudWatch Logs API); oldest dropped first.",
+)
+@click.option(
+    "--log-retention",
+    envvar="LRUN_LOG_RETENTION",
+    default="7d",
+    show_default=True,
+    metavar="AGE",
+    help="Drop log events older than AGE (e.g. 12h, 7d, 90m).",
+)
+@click.option(
     "--require-signature",
     is_flag=True,
     help="Require signed requests on loopback too (always required beyond it).",
@@ -77,6 +93,8 @@ def serve(
     profile: str | None,
     access_key_id: str | None,
     require_signature: bool,
+    log_max_mb: float,
+    log_retention: str,
 ) -> None:
     """Serve the manifest's (or template's) functions with warm pools behind Lambda's HTTP API.
 
@@ -84,7 +102,10 @@ def serve(
     """
 
     from orchestrator.api import server as serving
+    from orchestrator.observe.durations import parse_age
+    from orchestrator.observe.log_store import MB, StoreLimits
 
+    log_limits = StoreLimits(int(log_max_mb * MB), parse_age(log_retention, "--log-retention"))
     access = _access(host, allow_hosts, cors_origins, profile, access_key_id, require_signature)
     project = find_project(manifest_path, template_path, parameter_overrides)
     loaded = project.load()
@@ -93,7 +114,7 @@ def serve(
     for spec in loaded.functions.values():
         ensure_image(backend, spec)
     settings = serving.ServeSettings(
-        project.path, host, port, idle_ttl, max_concurrency, access, project
+        project.path, host, port, idle_ttl, max_concurrency, access, project, log_limits
     )
     view = _ServeView()
     with view:

@@ -81,6 +81,7 @@ class Environment:
     function: str
     memory_mb: int
     container: Container | None = None
+    log_stream: str = ""  # its AWS_LAMBDA_LOG_STREAM_NAME: where its logs are kept
     state: State = State.STARTING
     started_at: float = 0.0  # time.monotonic() when the container was started
     init_duration_ms: float | None = None  # set when the runtime first asks for work

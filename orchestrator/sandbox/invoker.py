@@ -212,6 +212,7 @@ class Invoker:
         env = Environment(
             provisioned=initialization_type == "provisioned-concurrency",
             id=cspec.environment["AWS_LAMBDA_LOG_STREAM_NAME"][-32:],
+            log_stream=cspec.environment["AWS_LAMBDA_LOG_STREAM_NAME"],
             function=spec.name,
             memory_mb=spec.memory,
             spill=self.spill,

@@ -38,10 +38,14 @@ ALLOWED: dict[str, set[str]] = {
     "served": {"pool", "manifest"},
     "service": {"pool", "served", "sandbox", "manifest"},
     "logbook": set(),
+    # What a user sees of their functions (logs by group and stream, metrics, cost): fed by the
+    # log book's writer, read by api and cli.
+    "observe": {"logbook", "sandbox", "manifest"},
     "events": {"service", "served", "pool", "sandbox", "manifest"},
     # API Gateway's front doors: below api (which starts them and lends its Host check).
     "gateway": {"service", "served", "pool", "logbook", "sandbox", "manifest"},
     "api": {
+        "observe",
         "gateway",
         "service",
         "served",
@@ -53,6 +57,7 @@ ALLOWED: dict[str, set[str]] = {
         "template",
     },
     "cli": {
+        "observe",
         "api",
         "gateway",
         "service",

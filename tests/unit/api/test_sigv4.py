@@ -426,3 +426,23 @@ def test_a_signature_with_a_date_header_only_is_verified() -> None:
     error = error_of(unsigned)  # the signature was made over x-amz-date, not date
     assert isinstance(error, InvalidSignature)
     assert "20261201T140000Z" in error.message  # the Date header stood in for X-Amz-Date
+
+
+def test_cloudwatch_logs_requests_are_signed_for_logs_and_only_for_logs() -> None:
+    headers = {
+        "X-Amz-Target": "Logs_20140328.FilterLogEvents",
+        "Content-Type": "application/x-amz-json-1.1",
+    }
+    body = b'{"logGroupName": "/aws/lambda/hello"}'
+    signed = boto_signed("POST", BASE + "/", body, headers, service="logs")
+    assert sigv4.verify(signed, lookup, NOW) == KEY
+    # A signature for Lambda does not open the logs (nor a logs one Lambda's operations).
+    with pytest.raises(InvalidSignature, match="scoped to correct service: 'logs'"):
+        sigv4.verify(boto_signed("POST", BASE + "/", body, headers), lookup, NOW)
+    with pytest.raises(InvalidSignature, match="scoped to correct service: 'lambda'"):
+        sigv4.verify(boto_signed("POST", INVOKE, b"{}", service="logs"), lookup, NOW)
+    # lrun's own client (lrun logs) signs them for logs.
+    headers["Host"] = HOST
+    added = sigv4.sign("POST", "/", {}, headers, body, KEY, "us-east-1")
+    received = {k.lower(): v for k, v in {**headers, **added}.items()}
+    assert sigv4.verify(SignedRequest("POST", "/", {}, received, body), lookup) == KEY
