@@ -42,12 +42,22 @@ class WebSocketLimits:
 
     @classmethod
     def from_env(cls) -> WebSocketLimits:
-        """The defaults, with the idle timeout and lifetime shortened for tests by
-        ``LRUN_WEBSOCKET_IDLE_S`` and ``LRUN_WEBSOCKET_LIFETIME_S`` (never lengthened)."""
+        """The defaults, lowered for tests (never raised) by ``LRUN_WEBSOCKET_IDLE_S``,
+        ``LRUN_WEBSOCKET_LIFETIME_S`` and ``LRUN_WEBSOCKET_MAX_CONNECTIONS``."""
         base = cls()
-        idle = min(float(os.environ.get("LRUN_WEBSOCKET_IDLE_S", base.idle_s)), base.idle_s)
-        life = os.environ.get("LRUN_WEBSOCKET_LIFETIME_S", base.lifetime_s)
-        return cls(idle_s=max(idle, 0.1), lifetime_s=max(min(float(life), base.lifetime_s), 0.1))
+
+        def lowered(name: str, default: float, least: float) -> float:
+            try:
+                value = float(os.environ.get(name, default))
+            except ValueError:
+                return default
+            return max(min(value, default), least)
+
+        return cls(
+            max_connections=int(lowered("LRUN_WEBSOCKET_MAX_CONNECTIONS", base.max_connections, 1)),
+            idle_s=lowered("LRUN_WEBSOCKET_IDLE_S", base.idle_s, 0.1),
+            lifetime_s=lowered("LRUN_WEBSOCKET_LIFETIME_S", base.lifetime_s, 0.1),
+        )
 
 
 class ClientBufferFull(Exception):

@@ -31,7 +31,7 @@ from websockets.http11 import Request as WsRequest
 from orchestrator.aws import function_arn
 from orchestrator.errors import LrunError, TooManyRequests
 from orchestrator.gateway import websocket_events as events
-from orchestrator.gateway.listener import HostCheck, Listener, _trace_root
+from orchestrator.gateway.listener import HostCheck, Listener, _headers, _trace_root
 from orchestrator.gateway.websocket_connection import WebSocket, WebSocketLimits
 from orchestrator.gateway.websocket_management import WebSocketHub, on_port
 from orchestrator.http_server import Request, Response
@@ -169,8 +169,9 @@ class WebSocketListener:
         connect = _route(self.spec, CONNECT_ROUTE)
         if connect is not None:
             request_id = events.new_id()
+            sent = _headers(request, self.port, _trace_root())
             event = events.connect_event(
-                ws.info, request.raw_headers, request.raw_query, request_id, ws.info.connected_at
+                ws.info, sent, request.raw_query, request_id, ws.info.connected_at
             )
             outcome = await self._invoke(connect, event)
             status, extra = (500, ()) if outcome is None else events.connect_status(outcome.body)
@@ -184,8 +185,9 @@ class WebSocketListener:
                     except InvalidHeader:
                         pass
         ws.protocol.send_response(response)
-        self._hub.open[ws.info.connection_id] = (ws, self.spec.name)
         ws.open(b"".join(ws.protocol.data_to_send()))
+        if ws.is_open:  # the client may have left while $connect ran
+            self._hub.open[ws.info.connection_id] = (ws, self.spec.name)
 
     def _refusal(self, request: Request) -> tuple[int, str] | None:
         if request.method != "GET":

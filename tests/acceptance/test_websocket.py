@@ -3,16 +3,22 @@ and real python3.13 containers whose functions answer through boto3's apigateway
 
 One server (module-scoped) serves a WebSocket API ``chat`` whose $connect wants a token, a
 custom route (``echo``), $default, $disconnect, and routes that delete their own connection
-or post to one that does not exist; its idle timeout is shortened (``LRUN_WEBSOCKET_IDLE_S``)
-so that the idle bound is tested by waiting for it.
+or post to one that does not exist (1 GB each: boto3's import and client need the CPU); its idle timeout is shortened (``LRUN_WEBSOCKET_IDLE_S``)
+and its lifetime and connection cap lowered likewise, so that each bound is tested by reaching
+it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
+import os
+import re
+import socket
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from typing import Any
@@ -26,6 +32,8 @@ from tests.conftest import FUNCTIONS
 
 CODE = FUNCTIONS / "websocket"
 IDLE_S = 6
+LIFETIME_S = 30
+MAX_CONNECTIONS = 4
 
 
 def manifest(port: int) -> str:
@@ -35,31 +43,43 @@ functions:
     runtime: python3.13
     handler: chat.connect
     code: {CODE}
+    memory: 1024
+    timeout: 30
     websocket: [{{api: chat, route: $connect}}]
   echo:
     runtime: python3.13
     handler: chat.echo
     code: {CODE}
+    memory: 1024
+    timeout: 30
     websocket: [{{api: chat, route: echo}}]
   fallback:
     runtime: python3.13
     handler: chat.fallback
     code: {CODE}
+    memory: 1024
+    timeout: 30
     websocket: [{{api: chat, route: $default}}]
   gone:
     runtime: python3.13
     handler: chat.gone
     code: {CODE}
+    memory: 1024
+    timeout: 30
     websocket: [{{api: chat, route: gone}}]
   hangup:
     runtime: python3.13
     handler: chat.hangup
     code: {CODE}
+    memory: 1024
+    timeout: 30
     websocket: [{{api: chat, route: hangup}}]
   disconnect:
     runtime: python3.13
     handler: chat.disconnect
     code: {CODE}
+    memory: 1024
+    timeout: 30
     websocket: [{{api: chat, route: $disconnect}}]
 apis:
   chat: {{type: websocket, port: {port}, stage: dev}}
@@ -72,7 +92,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LrunServer]:
     project = root / "project"
     project.mkdir()
     (project / "lrun.yaml").write_text(manifest(free_port()))
-    started = start_server(project, root / "state", env={"LRUN_WEBSOCKET_IDLE_S": str(IDLE_S)})
+    limits = {
+        "LRUN_WEBSOCKET_IDLE_S": str(IDLE_S),
+        "LRUN_WEBSOCKET_LIFETIME_S": str(LIFETIME_S),
+        "LRUN_WEBSOCKET_MAX_CONNECTIONS": str(MAX_CONNECTIONS),
+    }
+    started = start_server(project, root / "state", env=limits)
     yield started
     started.finish()
 
@@ -239,6 +264,96 @@ def test_attack_idle_connection_is_closed(chat: dict[str, Any]) -> None:
     code, waited = run(scenario())
     assert code == 1001
     assert IDLE_S - 1 <= waited <= IDLE_S + 10
+
+
+def test_attack_connections_past_the_cap_are_refused(chat: dict[str, Any]) -> None:
+    async def scenario() -> tuple[int, bool]:
+        held = [await connect(f"{chat['url']}?token=letmein") for _ in range(MAX_CONNECTIONS)]
+        try:
+            try:
+                async with connect(f"{chat['url']}?token=letmein"):
+                    refused = 101
+            except InvalidStatus as exc:
+                refused = exc.response.status_code
+            await held.pop().close()
+            await asyncio.sleep(0.5)
+            async with connect(f"{chat['url']}?token=letmein") as again:
+                await again.ping()
+                return refused, True
+        finally:
+            for ws in held:
+                await ws.close()
+
+    assert run(scenario()) == (429, True)
+
+
+def test_attack_a_connection_ends_at_its_lifetime(chat: dict[str, Any]) -> None:
+    async def scenario() -> tuple[int | None, float]:
+        async with connect(f"{chat['url']}?token=letmein", ping_interval=1) as ws:
+            started = time.monotonic()
+            try:
+                await ws.recv()  # nothing comes; the client's pings keep it from being idle
+            except ConnectionClosed as exc:
+                return (exc.rcvd.code if exc.rcvd else None), time.monotonic() - started
+        return None, 0.0
+
+    code, lasted = run(scenario())
+    assert code == 1001
+    assert LIFETIME_S - 1 <= lasted <= LIFETIME_S + 10
+
+
+def test_attack_a_client_that_does_not_read_cannot_make_lrun_buffer(
+    chat: dict[str, Any],
+) -> None:
+    """A raw client that never reads: posts to it fail with LimitExceededException once about
+    1 MB waits for it in lrun, instead of lrun holding whatever is posted."""
+    port = chat["port"]
+    sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock.sendall(
+        (
+            f"GET /dev?token=letmein HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+            f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\n"
+        ).encode()
+    )
+    received = b""
+    while b"\r\n\r\n" not in received:
+        received += sock.recv(4096)
+    assert received.startswith(b"HTTP/1.1 101")
+    payload = json.dumps({"action": "echo"}).encode()
+    mask = os.urandom(4)
+    masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    sock.sendall(bytes([0x81, 0x80 | len(payload)]) + mask + masked)
+    found = None
+    while found is None:
+        received += sock.recv(65536)
+        found = re.search(rb'"connectionId": "([^"]+)"', received)
+    connection = found.group(1).decode()
+    url = f"{chat['connections_url']}/@connections/{urllib.parse.quote(connection, safe='')}"
+    statuses = []
+    try:
+        for _ in range(400):  # up to 50 MB, far past what lrun may hold for the client
+            request = urllib.request.Request(url, data=b"z" * (128 * 1024), method="POST")
+            try:
+                with urllib.request.urlopen(request, timeout=30) as answer:
+                    statuses.append(answer.status)
+            except urllib.error.HTTPError as exc:
+                with exc:
+                    statuses.append(exc.code)
+                    assert exc.headers["x-amzn-ErrorType"] == "LimitExceededException"
+                break
+        # Over 128 KB is PayloadTooLargeException, as botocore's model bounds Data.
+        big = urllib.request.Request(url, data=b"z" * (128 * 1024 + 1), method="POST")
+        with pytest.raises(urllib.error.HTTPError) as caught:
+            urllib.request.urlopen(big, timeout=30)
+        with caught.value:
+            assert caught.value.code == 413
+    finally:
+        sock.close()
+    assert statuses[-1] == 429, statuses
+    assert 1 < len(statuses) < 400
 
 
 def chat_api_id(chat: dict[str, Any]) -> str:
