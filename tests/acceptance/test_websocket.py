@@ -3,9 +3,9 @@ and real python3.13 containers whose functions answer through boto3's apigateway
 
 One server (module-scoped) serves a WebSocket API ``chat`` whose $connect wants a token, a
 custom route (``echo``), $default, $disconnect, and routes that delete their own connection
-or post to one that does not exist (1 GB each: boto3's import and client need the CPU); its idle timeout is shortened (``LRUN_WEBSOCKET_IDLE_S``)
-and its lifetime and connection cap lowered likewise, so that each bound is tested by reaching
-it.
+or post to one that does not exist (1 GB each: boto3's import and client need the CPU). Its
+idle timeout, lifetime and connection cap are lowered (``LRUN_WEBSOCKET_*``) so that each
+bound is tested by reaching it.
 """
 
 from __future__ import annotations
