@@ -154,7 +154,7 @@ def _project_rows(project: Project) -> list[dict[str, Any]]:
             "MemorySize": spec.memory,
             "Timeout": spec.timeout,
             "State": "not served",
-            "Layers": len(spec.layers),
+            "LayerSources": [layer.source for layer in spec.layers],
         }
         for spec in loaded.functions.values()
     ]
