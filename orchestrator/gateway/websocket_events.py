@@ -155,6 +155,34 @@ def connect_status(body: bytes) -> tuple[int, tuple[tuple[str, str], ...]]:
     return status, pairs
 
 
+def route_response(body: bytes) -> bytes | str | None:
+    """What a route with a route response sends its client: the answer's ``body`` (decoded when
+    ``isBase64Encoded``), the whole answer when it is not a proxy response object, or None (no
+    message) for a proxy response without a body."""
+    try:
+        answer = json.loads(body)
+    except ValueError:
+        return _text_or_bytes(body)
+    if isinstance(answer, dict) and "body" in answer:
+        inner = answer["body"]
+        if answer.get("isBase64Encoded") is True and isinstance(inner, str):
+            try:
+                return base64.b64decode(inner, validate=True)
+            except ValueError:
+                return inner
+        return inner if isinstance(inner, str) else json.dumps(inner)
+    if isinstance(answer, dict) and "statusCode" in answer:
+        return None
+    return _text_or_bytes(body)
+
+
+def _text_or_bytes(data: bytes) -> bytes | str:
+    try:
+        return data.decode()
+    except UnicodeDecodeError:
+        return data
+
+
 def error_message(message: str, connection_id: str, request_id: str) -> str:
     """API Gateway's answer on the socket when a message finds no route (``Forbidden``) or
     its function fails (``Internal server error``)."""

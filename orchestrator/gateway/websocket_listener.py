@@ -229,6 +229,11 @@ class WebSocketListener:
             ws.in_flight -= 1
         if outcome is None:
             self._reply(ws, "Internal server error", rid)
+        elif route.route_response and (reply := events.route_response(outcome.body)) is not None:
+            try:
+                ws.send(reply)
+            except Exception:  # the client is gone or not reading: nothing to tell it
+                pass
 
     def _reply(self, ws: WebSocket, message: str, request_id: str) -> None:
         try:

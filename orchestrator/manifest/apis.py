@@ -153,6 +153,9 @@ class WebSocketRoute:
     function: str
     timeout_ms: int = 29_000
     qualifier: str | None = None  # a version or alias to invoke (None: $LATEST)
+    # A route response (API Gateway's RouteResponseSelectionExpression $default): the
+    # function's answer is sent back to the client; without one it is not.
+    route_response: bool = False
 
 
 @dataclass(frozen=True)

@@ -15,11 +15,18 @@ import yaml
 
 from orchestrator.errors import did_you_mean as _did_you_mean
 from orchestrator.errors import show as _show
-from orchestrator.manifest.apis import MAX_ROUTES, TIMEOUT_MS, WEBSOCKET_ROUTE, WebSocketRoute
+from orchestrator.manifest.apis import (
+    CONNECT_ROUTE,
+    DISCONNECT_ROUTE,
+    MAX_ROUTES,
+    TIMEOUT_MS,
+    WEBSOCKET_ROUTE,
+    WebSocketRoute,
+)
 from orchestrator.manifest.reader import Reader
 from orchestrator.manifest.route_reader import QUALIFIER
 
-WEBSOCKET_ROUTE_KEYS = frozenset({"api", "route", "timeout_ms", "qualifier"})
+WEBSOCKET_ROUTE_KEYS = frozenset({"api", "route", "timeout_ms", "qualifier", "route_response"})
 _EXAMPLE = "{api: chat, route: sendmessage}"
 _API_EXAMPLE = "apis: {chat: {type: websocket, port: 9003}}"
 _ROUTE_RULE = (
@@ -64,9 +71,15 @@ def _route(self: Reader, function: str, node: yaml.Node, where: str) -> WebSocke
         node_at = self.fields["qualifier"][1]
         self.add(node_at, f"{where}.qualifier", f"{qualifier!r} is not a qualifier; {fix}")
         qualifier = None
+    reply = self.flag("route_response")
+    if reply and key in (CONNECT_ROUTE, DISCONNECT_ROUTE):
+        fix = "a message route's answer can go back to its client, not $connect's or $disconnect's"
+        node_at = self.fields["route_response"][1]
+        self.add(node_at, f"{where}.route_response", f"not for {key}; {fix}")
     if api is None:
         return None
-    return WebSocketRoute(api, key, function, timeout or TIMEOUT_MS["websocket"][1], qualifier)
+    timeout_ms = timeout or TIMEOUT_MS["websocket"][1]
+    return WebSocketRoute(api, key, function, timeout_ms, qualifier, reply)
 
 
 def check_websocket_routes(self: Reader) -> None:

@@ -135,3 +135,18 @@ def test_connect_status_from_the_functions_answer(answer: bytes, status: int) ->
 def test_ids_look_like_api_gateways() -> None:
     ids = {events.new_id() for _ in range(100)}
     assert len(ids) == 100 and all(len(i) == 16 and i.endswith("=") for i in ids)
+
+
+@pytest.mark.parametrize(
+    ("answer", "sent"),
+    [
+        (b'{"statusCode": 200, "body": "hi"}', "hi"),
+        (b'{"statusCode": 200, "body": {"a": 1}}', '{"a": 1}'),
+        (b'{"statusCode": 200, "body": "AAE=", "isBase64Encoded": true}', b"\x00\x01"),
+        (b'{"statusCode": 200}', None),
+        (b'{"just": "json"}', '{"just": "json"}'),
+        (b'"text"', '"text"'),
+    ],
+)
+def test_a_route_response_sends_the_answers_body(answer: bytes, sent: bytes | str | None) -> None:
+    assert events.route_response(answer) == sent

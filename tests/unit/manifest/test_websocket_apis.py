@@ -100,3 +100,28 @@ def test_problems_name_file_line_and_key(tmp_path: Path) -> None:
     for start in expected:
         assert any(problem.startswith(start) for problem in found), (start, found)
     assert len(found) == len(expected), found
+
+
+def test_route_response_is_for_message_routes(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+        functions:
+          f:
+            runtime: python3.13
+            handler: app.f
+            code: ./code
+            websocket:
+              - {api: chat, route: ask, route_response: true}
+              - {api: chat, route: $connect, route_response: true}
+        apis:
+          chat: {type: websocket}
+        """,
+    )
+    found = problems(path)
+    assert len(found) == 1 and found[0].startswith(
+        f"{path}:8: functions.f.websocket[1].route_response: not for $connect"
+    ), found
+    path.write_text(path.read_text().replace("route: $connect, route_response: true", "route: b"))
+    routes = load(path).apis["chat"].websocket_routes
+    assert [route.route_response for route in routes] == [True, False]
