@@ -403,15 +403,47 @@ class Service:
         decision = self.pool.acquire(
             name, asyncio.get_running_loop().time(), secrets.token_hex(16), version
         )
-        if isinstance(decision, Throttle):
+        key = (name, version)
+        if isinstance(decision, Throttle) and not self._returning.get(key):
             state.throttles += 1
             self.throttled[(name, version)] = self.throttled.get((name, version), 0) + 1
             raise TooManyRequests(decision.reason)
         result: asyncio.Future[InvocationResult] = asyncio.get_running_loop().create_future()
         # Retrieved here, so an abandoned caller's failure is not reported as never retrieved.
         result.add_done_callback(_retrieve)
-        self._own(self._run(decision, state, served, request, result, on_answer, settle))
+        if isinstance(decision, Throttle):
+            # Every environment it may have is busy, but one has answered and is on its way
+            # back: a client that calls again as soon as it has its answer is not throttled.
+            self._own(self._after_return(key, state, served, request, result, on_answer, settle))
+        else:
+            self._own(self._run(decision, state, served, request, result, on_answer, settle))
         return result
+
+    async def _after_return(
+        self,
+        key: tuple[str, str],
+        state: FunctionState,
+        served: VersionState,
+        request: InvokeRequest,
+        result: asyncio.Future[InvocationResult],
+        on_answer: Callable[[Outcome], None] | None,
+        settle: bool,
+    ) -> None:
+        """Run the invocation once an environment that has answered is back (within the
+        return wait), or fail it with the throttle it would have had."""
+        returned = self._returned.get(key)
+        if returned is None:
+            returned = self._returned[key] = asyncio.get_running_loop().create_future()
+        await asyncio.wait({returned}, timeout=self._settings.return_wait)
+        name, version = key
+        decision = self.pool.acquire(
+            name, asyncio.get_running_loop().time(), secrets.token_hex(16), version
+        )
+        if isinstance(decision, Throttle):
+            state.throttles += 1
+            _settle(result, TooManyRequests(decision.reason))
+            return
+        await self._run(decision, state, served, request, result, on_answer, settle)
 
     async def _run(
         self,

@@ -223,13 +223,15 @@ class FakeBackend:
         reuse_addresses: bool = False,
         exit_delay: float = 0.0,
         images: Iterable[str] = (),
+        next_delay: float = 0.0,
     ) -> None:
         """``gateways`` maps network names to the Runtime API's address (default 127.0.0.1);
         ``init_delay`` is how long a runtime takes before its first ``/next``; ``run_delay``
         how long ``run`` blocks; ``run_error`` is raised by ``run``. ``reuse_addresses`` hands
         out the lowest free address, as Docker's IPAM does, instead of always a new one, and
         ``exit_delay`` delays exit events after a container is gone, as the engine's event
-        stream does."""
+        stream does; ``next_delay`` is how long a runtime takes, after its answer, to ask for
+        the next event (a busy host's runtimes take milliseconds)."""
         self.handlers: dict[str, Handler] = dict(handlers or {})
         self.gateways = dict(gateways or {})
         self.memory_peak_bytes = memory_peak_bytes
@@ -238,6 +240,7 @@ class FakeBackend:
         self.run_error = run_error
         self.reuse_addresses = reuse_addresses
         self.exit_delay = exit_delay
+        self.next_delay = next_delay
         self.calls: list[str] = []  # method names in call order
         self.specs: list[ContainerSpec] = []  # what ``run`` was asked for
         self.holder_specs: list[HolderSpec] = []  # what ``hold_network`` was asked for
@@ -578,6 +581,8 @@ class FakeBackend:
                 )
             if not 200 <= status < 300:
                 return 1  # as awslambdaric does when its answer is refused (e.g. 413)
+            if self.next_delay:
+                await asyncio.sleep(self.next_delay)
 
 
 class _RuntimeClient:
