@@ -153,6 +153,7 @@ class WebSocket(asyncio.Protocol):
         else:
             self.protocol.send_binary(data)
         self.last_active_ms = int(time.time() * 1000)
+        self.last_active = time.monotonic()  # traffic either way keeps a connection from idling
         self._flush()
 
     def close(self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = "") -> None:

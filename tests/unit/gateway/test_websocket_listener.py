@@ -17,7 +17,7 @@ import os
 import textwrap
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
@@ -26,6 +26,8 @@ from orchestrator import manifest
 from orchestrator.gateway.listeners import Gateway
 from orchestrator.gateway.websocket_connection import WebSocketLimits
 from orchestrator.gateway.websocket_listener import origin_check
+from orchestrator.http_server import Request
+from orchestrator.sandbox.environment import Environment
 from tests.fakes import FakeContext, fake_service, run
 
 TIMEOUT_S = 15.0
@@ -186,3 +188,41 @@ def test_origin_check() -> None:
     assert check("http://[::1]:8080") is None
     refusal = check("https://evil.example")
     assert refusal is not None and "--cors-origin https://evil.example" in refusal
+
+
+def test_the_runtime_apis_connections_endpoint_answers_environments_only(tmp_path: Path) -> None:
+    """Functions reach @connections on the Runtime API's address; any other caller there (a
+    container that is not one of lrun's environments) is refused, an unknown id is Gone."""
+
+    async def main() -> None:
+        (tmp_path / "code").mkdir(exist_ok=True)
+        path = tmp_path / "lrun.yaml"
+        path.write_text(textwrap.dedent(MANIFEST).lstrip())
+        async with fake_service(path, HANDLERS) as served:
+            gw = Gateway(
+                served.service,
+                "127.0.0.1",
+                lambda host: None,
+                lambda port: f"http://127.0.0.1:{port}",
+                lambda line: None,
+            )
+            runtime_api = served.invoker.runtime_api
+            gw.serve_connections(runtime_api)
+            target = "/lrun/websocket/@connections/AAAAAAAAAAAAAAA%3D"
+
+            def request(peer: str) -> Request:
+                return Request("GET", target, {}, {"host": "x"}, b"", peer)
+
+            refused = await runtime_api.router.dispatch(request("10.200.0.9"))
+            assert refused.status == 403
+            assert refused.headers["x-amzn-ErrorType"] == "ForbiddenException"
+            stand_in = cast(Environment, object())  # only its address is looked at
+            runtime_api.register("10.200.0.10", stand_in)
+            try:
+                gone = await runtime_api.router.dispatch(request("10.200.0.10"))
+            finally:
+                runtime_api.unregister("10.200.0.10", stand_in)
+            assert gone.status == 410
+            assert gone.headers["x-amzn-ErrorType"] == "GoneException"
+
+    run(main(), TIMEOUT_S)
