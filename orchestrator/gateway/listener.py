@@ -41,8 +41,10 @@ from orchestrator.service import Service
 
 log = logging.getLogger(__name__)
 
-MB = 1024 * 1024
-MAX_REQUEST_BODY = 10 * MB  # API Gateway's payload quota, HTTP and REST APIs alike
+# API Gateway takes 10 MB, but no body over Lambda's 6 MB invocation payload can reach a
+# function (its event is larger still): refused while it is read, with the same 413 either way,
+# so a client holds at most 6 MB of lrun's memory per connection, not 10.
+MAX_REQUEST_BODY = MAX_SYNC_PAYLOAD
 # Hop-by-hop headers a function's answer may not set: the listener frames the response itself.
 _FRAMING = frozenset({"content-length", "transfer-encoding", "connection", "keep-alive", "upgrade"})
 _FORWARDED = frozenset({"x-forwarded-for", "x-forwarded-port", "x-forwarded-proto"})

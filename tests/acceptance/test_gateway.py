@@ -377,7 +377,7 @@ def test_a_host_lrun_does_not_answer_is_refused(shop: Api) -> None:
     assert json.loads(body)["message"].startswith("Host 'attacker.example' refused")
 
 
-def test_a_body_over_api_gateways_10_mb_is_413(shop: Api) -> None:
+def test_a_body_over_what_a_function_can_take_is_413(shop: Api) -> None:
     status, _, body = shop.request(
         "POST",
         "/mirror",
