@@ -77,6 +77,7 @@ class Clock:
 MB = 1024 * 1024
 PREFIX = "/2018-06-01/runtime"
 KILLED = 137  # 128 + SIGKILL, as the engine reports a killed container
+NAT_ADDRESS = "127.0.0.1"  # where every fake container connects from behind a NAT
 _LOOP_CALL_S = 5.0  # a worker thread's wait for the loop: a bug must fail, never hang
 
 # Backend methods that are engine (Docker API) calls. ``memory_peak`` reads a cgroup file and
@@ -224,6 +225,7 @@ class FakeBackend:
         exit_delay: float = 0.0,
         images: Iterable[str] = (),
         next_delay: float = 0.0,
+        nat: bool = False,
     ) -> None:
         """``gateways`` maps network names to the Runtime API's address (default 127.0.0.1);
         ``init_delay`` is how long a runtime takes before its first ``/next``; ``run_delay``
@@ -231,7 +233,10 @@ class FakeBackend:
         out the lowest free address, as Docker's IPAM does, instead of always a new one, and
         ``exit_delay`` delays exit events after a container is gone, as the engine's event
         stream does; ``next_delay`` is how long a runtime takes, after its answer, to ask for
-        the next event (a busy host's runtimes take milliseconds)."""
+        the next event (a busy host's runtimes take milliseconds). ``nat``: every container
+        reaches the Runtime API from one address, as behind Docker Desktop's or rootless
+        Podman's NAT."""
+        self.nat = nat
         self.handlers: dict[str, Handler] = dict(handlers or {})
         self.gateways = dict(gateways or {})
         self.memory_peak_bytes = memory_peak_bytes
@@ -303,7 +308,7 @@ class FakeBackend:
     def network(self, name: str, internal: bool) -> Network:
         self._record("network")
         self.networks[name] = internal
-        return Network(name, self.gateways.get(name, "127.0.0.1"))
+        return Network(name, self.gateways.get(name, "127.0.0.1"), shared_peer=self.nat)
 
     def run(self, spec: ContainerSpec) -> Container:
         self._record("run")
@@ -502,7 +507,10 @@ class FakeBackend:
                 await asyncio.sleep(self.init_delay)
             api = fc.spec.environment["AWS_LAMBDA_RUNTIME_API"]
             host, _, port = api.rpartition(":")
-            reader, writer = await asyncio.open_connection(host, int(port), local_addr=(fc.ip, 0))
+            host = dict(fc.spec.extra_hosts).get(host, host)  # its /etc/hosts
+            # Behind NAT every container's connections come from one address.
+            source = NAT_ADDRESS if self.nat else fc.ip
+            reader, writer = await asyncio.open_connection(host, int(port), local_addr=(source, 0))
             code = await self._serve(fc, _RuntimeClient(reader, writer, api))
         except asyncio.CancelledError:
             code = KILLED  # killed: the exit is reported already

@@ -94,12 +94,26 @@ class ContainerExit:
 @dataclass(frozen=True)
 class Network:
     name: str
-    gateway: str  # the host's address on it: where the Runtime API listens
+    gateway: str  # the host's address as containers on it reach it (where the Runtime API is)
     subnet: str = ""
     internal: bool = False  # no route off the host (the private network)
     # Whether containers on it are kept from reaching each other; False only for a network an
     # older lrun made that is still in use, so cannot be made again yet.
     isolated: bool = True
+    # Where the engine hides containers' addresses behind NAT (each reaches the host from one
+    # address, not its own): what a container's network is set to ("" for ``name``), and the
+    # address of this host that lrun listens on for it ("" for ``gateway``).
+    shared_peer: bool = False
+    mode: str = ""
+    listen: str = ""
+
+    @property
+    def network_mode(self) -> str:
+        return self.mode or self.name
+
+    @property
+    def listen_address(self) -> str:
+        return self.listen or self.gateway
 
 
 @dataclass(frozen=True)

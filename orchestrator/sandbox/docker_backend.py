@@ -13,17 +13,19 @@ import struct
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import docker
 import docker.errors
+import docker.tls
 import docker.types
 import requests.exceptions
 
 from orchestrator import trace
 from orchestrator.errors import BackendError, BackendUnavailable
-from orchestrator.sandbox import host_firewall
+from orchestrator.sandbox import engine, host_firewall
 from orchestrator.sandbox.backend import (
     LABEL_MANAGED,
     Container,
@@ -78,7 +80,7 @@ _LEFTOVER_CGROUP_AGE_S = 60.0
 
 
 @contextlib.contextmanager
-def _translated(action: str) -> Iterator[None]:
+def _translated(action: str, where: engine.Location | None = None) -> Iterator[None]:
     """Turn Docker SDK and transport errors into lrun errors that name the failed action."""
     try:
         yield
@@ -86,9 +88,24 @@ def _translated(action: str) -> Iterator[None]:
         if isinstance(exc, docker.errors.APIError):
             explanation = exc.explanation or str(exc)
             raise BackendError(f"Docker could not {action}: {explanation}") from exc
-        raise BackendUnavailable(_UNREACHABLE.format(detail=exc)) from exc
+        raise BackendUnavailable(_unreachable(exc, where)) from exc
     except requests.exceptions.ConnectionError as exc:
-        raise BackendUnavailable(_UNREACHABLE.format(detail=exc)) from exc
+        raise BackendUnavailable(_unreachable(exc, where)) from exc
+
+
+def _unreachable(exc: Exception, where: engine.Location | None) -> str:
+    detail = f"{where.url}, from {where.source}: {exc}" if where is not None else str(exc)
+    return _UNREACHABLE.format(detail=detail)
+
+
+def _tls(where: engine.Location) -> docker.tls.TLSConfig | bool:
+    """A Docker context's TLS settings (its ca.pem, cert.pem, key.pem), if it has any."""
+    if where.tls_dir is None:
+        return False
+    files = {name: where.tls_dir / f"{name}.pem" for name in ("ca", "cert", "key")}
+    cert = (str(files["cert"]), str(files["key"])) if files["cert"].is_file() else None
+    ca = str(files["ca"]) if files["ca"].is_file() else None
+    return docker.tls.TLSConfig(client_cert=cert, ca_cert=ca, verify=not where.skip_tls_verify)
 
 
 def _remove_cgroup(path: str) -> None:
@@ -133,12 +150,24 @@ def _write_cpu_quota(pid: int, nano_cpus: int) -> bool:
 
 
 def connect() -> DockerBackend:
-    """A backend on the engine the environment points at (DOCKER_HOST or the default socket)."""
-    with _translated("connect"):
-        client = docker.from_env(timeout=120)
-        client.api.ping()
-    scratch = None if unsupported() else ScratchDisks(state_dir() / "scratch")
-    backend = DockerBackend(client, scratch=scratch)
+    """A backend on the engine lrun finds (engine.locate: DOCKER_HOST, the Docker context, or
+    an engine socket on this host)."""
+    where = engine.locate(os.environ, Path.home())
+    with _translated("connect", where):
+        if where.source == "DOCKER_HOST":
+            client = docker.from_env(timeout=120)  # with DOCKER_TLS_VERIFY, DOCKER_CERT_PATH
+        else:
+            client = docker.DockerClient(base_url=where.url, timeout=120, tls=_tls(where))
+        version = client.api.version()
+    podman = any("podman" in str(c.get("Name", "")).lower() for c in version.get("Components", ()))
+    local = podman is False and where.url.startswith("unix://")
+    scratch = None if podman or unsupported() else ScratchDisks(state_dir() / "scratch")
+    backend = DockerBackend(client, scratch=scratch, podman=podman)
+    if not local:
+        # Another user's (rootless) engine, or another host's: its containers' processes and
+        # cgroups are not this host's to write, nor a FIFO of lrun's theirs to open.
+        backend.output_pipes = False
+        backend.local_cgroups = False
     # Ask the engine's cgroup driver now, on a thread of its own (~15 ms): by the first
     # container's start the answer is there, so a one-shot invocation does not wait for it.
     threading.Thread(target=backend.probe_cgroups, name="lrun-cgroups", daemon=True).start()
@@ -187,17 +216,23 @@ def _address(info: Mapping[str, Any], network: str) -> str:
 
 class DockerBackend:
     output_pipes = True  # containers bind-mount host paths (the code) already
+    # Whether containers' cgroups are this host's to read and write (a local, root engine).
+    local_cgroups = True
 
     def __init__(
         self,
         client: docker.DockerClient,
         subnets: Mapping[str, str] = _SUBNETS,
         scratch: ScratchDisks | None = None,
+        podman: bool = False,
     ) -> None:
-        """``scratch`` makes each environment's /tmp a disk of its own; None: a tmpfs."""
+        """``scratch`` makes each environment's /tmp a disk of its own; None: a tmpfs.
+        ``podman``: the engine is Podman, whose rootless containers each get a network of
+        their own (slirp4netns) behind NAT."""
         self._client = client
         self._subnets = subnets
         self._scratch = scratch
+        self._podman = podman
         self._api = client.api
         self._attached: dict[str, socket.socket] = {}
         self._lock = threading.Lock()
@@ -213,6 +248,10 @@ class DockerBackend:
     def network(self, name: str, internal: bool) -> Network:
         if name in self._networks:
             return self._networks[name]
+        if self._podman:
+            net = self._nat_network(name, internal)
+            self._networks[name] = net
+            return net
         with _translated(f"create network {name!r}"):
             for _ in range(_NETWORK_ATTEMPTS):
                 info = self._inspect_network(name)
@@ -230,9 +269,27 @@ class DockerBackend:
                 )
         config = info["IPAM"]["Config"][0]
         net = Network(name, config["Gateway"], config["Subnet"], internal, isolated)
+        if not engine.can_listen_on(net.gateway):
+            # The bridge is not in this host's network namespace (Docker Desktop's VM, a
+            # rootless engine's namespace): containers reach the host through the engine's
+            # NAT, at the address it maps "host-gateway" to, which arrives at loopback.
+            net = replace(net, gateway="host-gateway", listen="127.0.0.1", shared_peer=True)
         if isolated:  # else look again next time: it may be free to make again by then
             self._networks[name] = net
         return net
+
+    def _nat_network(self, name: str, internal: bool) -> Network:
+        """Podman: each container gets a network namespace of its own, NAT'd by slirp4netns,
+        which reaches this host's own addresses; the private network's reaches nothing else
+        (its connections leave from loopback, which routes nowhere off the host)."""
+        address = engine.host_address()
+        if address is None:
+            raise BackendError(
+                f"network {name!r}: this host has no address but loopback, and containers of "
+                "this engine reach the host only through one; give it a network interface"
+            )
+        mode = "slirp4netns:outbound_addr=127.0.0.1" if internal else "slirp4netns"
+        return Network(name, address, "", internal, True, True, mode, address)
 
     def _inspect_network(self, name: str) -> dict[str, Any] | None:
         # Listing by name matches substrings: only the exact name is ours.
@@ -282,6 +339,12 @@ class DockerBackend:
     def guard_host(
         self, owner: str, runtime_api_port: int, networks: Sequence[Network]
     ) -> str | None:
+        if any(n.shared_peer for n in networks):
+            return (
+                "functions can reach every service listening on this host's addresses, not "
+                "only the Runtime API: this engine's containers reach the host through its "
+                "NAT, where lrun's firewall rules cannot tell them from the host's own traffic"
+            )
         why = host_firewall.unavailable()
         if why is None:
             try:
@@ -317,6 +380,8 @@ class DockerBackend:
 
     def _cgroup_parents(self) -> bool:
         """Whether containers can have parent cgroups of their own (asked once)."""
+        if not self.local_cgroups:
+            return False
         with self._cgroup_lock:
             return self._ask_cgroup_parents()
 
@@ -502,7 +567,7 @@ class DockerBackend:
         # call); else one engine update, which takes some milliseconds of the cold start.
         with self._lock:
             pid = self._pids.pop(container_id, 0)
-        if pid and _write_cpu_quota(pid, nano_cpus):
+        if pid and self.local_cgroups and _write_cpu_quota(pid, nano_cpus):
             return
         with _translated(f"limit the CPU of container {container_id[:12]}"):
             # The SDK's update_container has no NanoCpus (and the engine refuses a CpuQuota

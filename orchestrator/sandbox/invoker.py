@@ -32,6 +32,7 @@ from orchestrator.sandbox.container import (
     runtime_bootstrap,
     with_output_pipe,
 )
+from orchestrator.sandbox.engine import Demux, runtime_api_name
 from orchestrator.sandbox.environment import (
     Delivery,
     Environment,
@@ -83,6 +84,7 @@ class InvokerSettings:
     # Where environments' output pipes are made (sandbox.pipe); None: output comes through
     # the engine's stream only, and is given to invocations by timing.
     pipes: Path | None = None
+    demux: Demux = Demux.PEER  # how the Runtime API tells environments apart (engine.py)
 
 
 def new_owner(kind: str) -> str:
@@ -112,6 +114,7 @@ class Invoker:
         # environment joined, by the environment's container id, goes when it goes.
         self.holders: NetworkHolders | None = None
         self._holder_of: dict[str, Container] = {}
+        self._doors: dict[str, str] = {}  # container id: its own listener's key (listener mode)
         if settings.pipes is not None:
             output_pipe.sweep(settings.pipes)
 
@@ -164,7 +167,10 @@ class Invoker:
                 self._early_exits.pop(next(iter(self._early_exits)))
             return
         if env.container is not None:
-            self._api.unregister(env.container.ip, env)
+            key = self._key(env)
+            self._api.unregister(key, env)
+            if self._doors.pop(exit.id, None) is not None:
+                self._api.close_connections(key)  # its listener goes with it
         self._backend.forget(exit.id)
         env.died(exit)
 
@@ -195,17 +201,27 @@ class Invoker:
         network = await asyncio.to_thread(
             self._backend.network, network_name(spec), spec.network == "private"
         )
+        runtime_api = f"{network.gateway}:{self._settings.runtime_api_port}"
+        door = None
+        if self._settings.demux is Demux.LISTENER:
+            door = runtime_api_name()  # its listener's key, and the host name it answers to
+            port = await self._api.open_door(door, network.listen_address, door)
+            runtime_api = f"{door}:{port}"
         placement = Placement(
             owner=self._settings.owner,
-            runtime_api=f"{network.gateway}:{self._settings.runtime_api_port}",
+            runtime_api=runtime_api,
             image=self._settings.image_for(spec),
             host_cores=self._cores,
             owner_host=self._identity.host,
             owner_started=self._identity.started,
         )
         cspec = container_spec(spec, placement, initialization_type, version=version)
+        if door is not None:
+            cspec = replace(cspec, extra_hosts=((door, network.gateway),))
+        if network.mode:
+            cspec = replace(cspec, network=network.mode)
         holder = None
-        if self.holders is not None and spec.image is None:
+        if self.holders is not None and spec.image is None and door is None:
             holder = self.holders.take(cspec.network)
             if holder is not None:
                 cspec = replace(cspec, holder=holder)
@@ -241,20 +257,16 @@ class Invoker:
         except asyncio.CancelledError:
             # The engine call cannot be taken back: remove what it starts once it returns.
             starting.add_done_callback(self._discard_started)
-            if pipe is not None:
-                pipe.close()
-            if holder is not None and self.holders is not None:
-                self.holders.release(holder)
+            self._abandon(pipe, holder, door)
             raise
         except Exception:
             self._engine_failed = True  # it may have created a container before failing
-            if pipe is not None:
-                pipe.close()
-            if holder is not None and self.holders is not None:
-                self.holders.release(holder)
+            self._abandon(pipe, holder, door)
             raise
         if holder is not None:
             self._holder_of[container.id] = holder
+        if door is not None:
+            self._doors[container.id] = door
         if pipe is not None:
             pipe.unlink()  # mounted in the container now: its name is needed no more
             pipe.start()
@@ -263,7 +275,7 @@ class Invoker:
         if cspec.init_nano_cpus not in (None, cspec.nano_cpus):
             env.on_init_end = functools.partial(self._end_init, container.id, cspec.nano_cpus)
         self._by_container[container.id] = env
-        self._api.register(container.ip, env)
+        self._api.register(door or container.ip, env)
         try:
             stream = await self._backend.open_output(container)
         except BaseException:
@@ -277,6 +289,22 @@ class Invoker:
         if early is not None:
             self._container_died(early)
         return env
+
+    def _abandon(
+        self, pipe: output_pipe.OutputPipe | None, holder: Container | None, door: str | None
+    ) -> None:
+        """Undo what was made for an environment whose container did not start."""
+        if pipe is not None:
+            pipe.close()
+        if holder is not None and self.holders is not None:
+            self.holders.release(holder)
+        if door is not None:
+            self._api.close_connections(door)
+
+    def _key(self, env: Environment) -> str:
+        """What the Runtime API knows ``env`` by: its listener's key, or its address."""
+        assert env.container is not None
+        return self._doors.get(env.container.id, env.container.ip)
 
     async def _end_init(self, container_id: str, nano_cpus: int) -> None:
         """The init phase is over: from now on the memory's share of a vCPU (container.py)."""
@@ -356,11 +384,13 @@ class Invoker:
         if env.container is None or env.stopping:
             return
         env.stopping = True
-        self._api.unregister(env.container.ip, env)
+        key = self._key(env)
+        self._api.unregister(key, env)
         # Killed first: a runtime whose connections closed first would exit by itself, racing
         # the kill for how the environment ended.
         await self._kill(env.container.id, env)
-        self._api.close_connections(env.container.ip)
+        self._api.close_connections(key)
+        self._doors.pop(env.container.id, None)
         self._release_holder(env.container.id)  # its address is free once the holder is gone
 
     # Invocations

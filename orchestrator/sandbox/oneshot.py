@@ -9,12 +9,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator, Callable, Iterable
 
 from orchestrator import trace
 from orchestrator.aws import function_arn
 from orchestrator.http_server import Server, serve
 from orchestrator.manifest import FunctionSpec
+from orchestrator.sandbox import engine
 from orchestrator.sandbox.backend import NETWORK_PRIVATE, NETWORK_PUBLIC, Backend, Network
 from orchestrator.sandbox.container import network_name
 from orchestrator.sandbox.holders import HolderSettings, NetworkHolders
@@ -61,27 +63,27 @@ async def hosted_invoker(
     port = 0
     guarded = False
     try:
-        listening: set[str] = set()
+        forced = engine.forced_mode(os.environ)
         nets: list[Network] = []
         for name in networks:
             network = await asyncio.to_thread(backend.network, name, name == NETWORK_PRIVATE)
             nets.append(network)
             if not network.isolated:
                 on_warning(_not_isolated(network))
-            if network.gateway in listening:  # networks may share the host's address
-                continue
-            server = await serve(api.router, network.gateway, port, connections=api.connections)
-            port = server.port
-            servers.append(server)
-            listening.add(network.gateway)
+        demux = engine.choose((n.shared_peer for n in nets), forced)
+        if demux is engine.Demux.PEER:
+            for address in dict.fromkeys(n.gateway for n in nets):  # they may share one
+                server = await serve(api.router, address, port, connections=api.connections)
+                port = server.port
+                servers.append(server)
         guarded = True
         exposed = await asyncio.to_thread(backend.guard_host, owner, port, nets)
         if exposed is not None:
             on_warning(exposed)
         trace.mark("runtime api up")
         pipes = state_dir() / "pipes" if backend.output_pipes else None
-        invoker = Invoker(backend, api, InvokerSettings(owner, port, image_for, pipes))
-        if holders is not None:
+        invoker = Invoker(backend, api, InvokerSettings(owner, port, image_for, pipes, demux))
+        if holders is not None and demux is engine.Demux.PEER:
             invoker.holders = NetworkHolders(backend, identify(owner).labels(), holders)
         try:
             yield invoker
@@ -90,6 +92,7 @@ async def hosted_invoker(
     finally:
         for server in servers:
             await server.close()
+        await api.close_doors()
         if guarded:
             await asyncio.to_thread(backend.unguard_host, owner)
 

