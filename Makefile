@@ -1,11 +1,12 @@
 # One command for each job. `make demo`: set up, build the image, create a function, invoke it.
 # `make test`: set up, build every runtime image, run the linters and the whole test suite.
+# `make podman-test`: the engine tests (pytest -m engines) again, against rootless Podman.
 PYTHON ?= python3
 VENV := .venv
 LRUN := $(CURDIR)/$(VENV)/bin/lrun
 DEMO := build/demo
 
-.PHONY: setup images demo test lint clean
+.PHONY: setup images demo test podman-test lint clean
 
 setup: $(VENV)/.installed
 
@@ -32,6 +33,9 @@ lint: setup
 
 test: images lint
 	$(VENV)/bin/python -m pytest
+
+podman-test: images
+	bash .ci/podman-test
 
 clean:
 	rm -rf $(VENV) build

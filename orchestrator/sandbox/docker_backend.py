@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import socket
 import struct
@@ -39,6 +40,8 @@ from orchestrator.sandbox.backend import (
 from orchestrator.sandbox.ownership import identify
 from orchestrator.sandbox.scratch import ScratchDisk, ScratchDisks, unsupported
 from orchestrator.state import state_dir
+
+log = logging.getLogger(__name__)
 
 _UNREACHABLE = (
     "Docker is not reachable ({detail}). Start the Docker engine (or set DOCKER_HOST) and "
@@ -158,8 +161,12 @@ def connect() -> DockerBackend:
             client = docker.from_env(timeout=120)  # with DOCKER_TLS_VERIFY, DOCKER_CERT_PATH
         else:
             client = docker.DockerClient(base_url=where.url, timeout=120, tls=_tls(where))
-        version = client.api.version()
-    podman = any("podman" in str(c.get("Name", "")).lower() for c in version.get("Components", ()))
+        # The ping says which engine answers (Podman's /version takes seconds: it asks its
+        # OCI runtime and conmon for theirs).
+        api: Any = client.api
+        pong = api._get(api._url("/_ping"))
+        api._raise_for_status(pong)
+    podman = "Libpod-Api-Version" in pong.headers
     local = podman is False and where.url.startswith("unix://")
     scratch = None if podman or unsupported() else ScratchDisks(state_dir() / "scratch")
     backend = DockerBackend(client, scratch=scratch, podman=podman)
@@ -233,6 +240,7 @@ class DockerBackend:
         self._subnets = subnets
         self._scratch = scratch
         self._podman = podman
+        self._unlimited_told = False  # warned that the engine dropped a memory limit
         self._api = client.api
         self._attached: dict[str, socket.socket] = {}
         self._lock = threading.Lock()
@@ -479,6 +487,14 @@ class DockerBackend:
         with self._lock:
             self._attached[cid] = raw
             self._pids[cid] = int(info["State"].get("Pid") or 0)
+        if not self._unlimited_told and not info["HostConfig"].get("Memory"):
+            self._unlimited_told = True
+            log.warning(
+                "this engine does not enforce the memory limit of %s (it ran it with none, as "
+                "rootless engines do on cgroup v1): a function can use this host's memory "
+                "beyond its MemorySize, and is never ended as out of memory",
+                spec.name,
+            )
         if spec.holder is not None:
             ip = spec.holder.ip
         else:
@@ -636,16 +652,20 @@ class DockerBackend:
     def watch_exits(
         self, labels: Mapping[str, str], on_exit: Callable[[ContainerExit], None]
     ) -> None:
+        # Events are chosen here, not by an "event" filter, which Podman's compatible API
+        # takes and then sends nothing.
         filters: dict[str, Any] = {
             "type": "container",
-            "event": ["oom", "die"],
             "label": [f"{k}={v}" for k, v in labels.items()],
         }
         oom: set[str] = set()  # the engine reports "oom" just before the "die" it causes
         with _translated("watch container events"):
             for event in self._api.events(decode=True, filters=filters):
+                status = event.get("status") or event.get("Action")
+                if status not in ("oom", "die"):
+                    continue
                 cid = event["id"]
-                if event["status"] == "oom":
+                if status == "oom":
                     oom.add(cid)
                     continue
                 code = int(event.get("Actor", {}).get("Attributes", {}).get("exitCode", -1))

@@ -32,6 +32,10 @@ from tests.integration.javac import build_test_functions
 
 T = TypeVar("T")
 OWNER = f"test-{os.getpid()}-{secrets.token_hex(4)}"
+# Set when this run drives an engine other than the local Docker (`make podman-test`: "podman"):
+# its images were copied into it, not built there, and what it bind-mounts must be readable by
+# the unprivileged user it runs containers as.
+OTHER_ENGINE = os.environ.get("LRUN_TEST_ENGINE", "")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -49,11 +53,31 @@ def backend() -> Iterator[DockerBackend]:
         if os.environ.get("CI"):
             raise
         pytest.skip(f"no Docker engine: {exc}")
-    for name in manifest.RUNTIME_NAMES:
-        runtimes.build(connected, name, progress=lambda step: None)
+    if not OTHER_ENGINE:
+        for name in manifest.RUNTIME_NAMES:
+            runtimes.build(connected, name, progress=lambda step: None)
     yield connected
     for container in connected.containers({LABEL_OWNER: OWNER}):
         connected.kill(container.id)
+
+
+@pytest.fixture(autouse=True)
+def readable_tmp_path(request: pytest.FixtureRequest) -> None:
+    """On a rootless engine, a test's temporary directory (code, layers) must be readable by
+    the engine's user; pytest makes them private (0700)."""
+    if not OTHER_ENGINE or "tmp_path" not in request.fixturenames:
+        return
+    path: Path = request.getfixturevalue("tmp_path")
+    base = request.config._tmp_path_factory.getbasetemp()  # type: ignore[attr-defined]
+    for directory in (path, *path.parents):
+        directory.chmod(directory.stat().st_mode | 0o055)
+        if directory == base.parent:
+            break
+
+
+def peer_mode_here() -> bool:
+    """Whether this engine gives each container an address of its own (the peer mode)."""
+    return not OTHER_ENGINE
 
 
 @pytest.fixture(scope="session")
