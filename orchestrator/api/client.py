@@ -111,6 +111,12 @@ class ServerClient:
             )
         return dict(found)
 
+    def cost(self, since: float | None = None) -> dict[str, Any]:
+        """Requests, billed duration and cost per function (``GET /lrun/cost``)."""
+        path = "/lrun/cost" if since is None else f"/lrun/cost?since={since:.3f}"
+        found: dict[str, Any] = self._get_json(path)
+        return found
+
     def healthy(self) -> bool:
         try:
             status, _, _ = self._request("GET", "/lrun/health", timeout=1.0)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import platform
 import resource
 import signal
 from collections.abc import Callable, Iterator
@@ -31,9 +32,11 @@ from orchestrator.api.layer_api import LayerApi
 from orchestrator.api.layer_refs import LayerCatalog
 from orchestrator.api.logs_api import add_logs_operations
 from orchestrator.api.mapping_api import add_mapping_routes
+from orchestrator.api.metrics_api import add_metrics_routes
 from orchestrator.api.policy import add_policy_routes
 from orchestrator.api.queue_api import add_queue_routes
 from orchestrator.api.tags import add_tag_routes
+from orchestrator.aws import REGION
 from orchestrator.errors import LrunError, Problem
 from orchestrator.events.api_functions import ApiFunctions
 from orchestrator.events.event_queue import EventQueue
@@ -54,6 +57,8 @@ from orchestrator.manifest import Manifest
 from orchestrator.manifest.layers import Layer
 from orchestrator.observe.log_feed import store_sink
 from orchestrator.observe.log_store import LogStore, StoreLimits
+from orchestrator.observe.metrics import Metrics
+from orchestrator.observe.prices import prices_for
 from orchestrator.pool import Pool
 from orchestrator.sandbox.backend import (
     LABEL_MANAGED,
@@ -76,6 +81,11 @@ log = logging.getLogger(__name__)
 # The Lambda API's clients: the largest body is a synchronous invocation's payload. A sync
 # invocation holds its connection while it runs, so the cap leaves room for the host limit.
 API_LIMITS = Limits(max_body=MAX_SYNC_PAYLOAD, max_connections=1024)
+
+
+def host_architecture() -> str:
+    """What lrun's functions really run on, in Lambda's words."""
+    return "arm64" if platform.machine().lower() in ("aarch64", "arm64") else "x86_64"
 
 
 def raise_nofile_limit() -> tuple[int, int]:
@@ -296,8 +306,12 @@ async def run(
         )
         log_store = LogStore(book.directory / "events", settings.log_store)
         await asyncio.to_thread(log_store.load)
-        book.in_thread.append(store_sink(log_store))
-        service.on_record = book.record
+        metrics = Metrics(prices_for(REGION), host_architecture())
+        # LRUN_OBSERVE=0 leaves log groups and metrics out: for bench/metrics_overhead.py.
+        if os.environ.get("LRUN_OBSERVE", "1") != "0":
+            book.in_thread.append(store_sink(log_store))
+            book.on_batch.append(metrics.observe)
+            service.on_record = book.record
         configs = InvokeConfigs(store)
         await configs.load()
         meta = FunctionMeta(store)
@@ -350,6 +364,7 @@ async def run(
         )
         gateway.serve_connections(invoker.runtime_api)
         api.router.add("GET", "/lrun/apis", partial(_apis, gateway))
+        add_metrics_routes(api.router, metrics, service, events)
         targets = JsonTargets()
         add_logs_operations(targets, log_store)
         targets.add_routes(api.router)

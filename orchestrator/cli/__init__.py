@@ -18,6 +18,7 @@ import click
 
 from orchestrator import __version__, trace
 from orchestrator.cli.common import err
+from orchestrator.cli.cost import cost
 from orchestrator.cli.functions import functions
 from orchestrator.cli.invoke import invoke
 from orchestrator.cli.logs import logs
@@ -47,7 +48,19 @@ def main() -> None:
     """Run AWS Lambda functions locally, in real containers, the way Lambda runs them."""
 
 
-for command in (validate, runtimes, invoke, init, serve, ps, events, queue, functions, logs):
+for command in (
+    validate,
+    runtimes,
+    invoke,
+    init,
+    serve,
+    ps,
+    events,
+    queue,
+    functions,
+    logs,
+    cost,
+):
     main.add_command(command)
 
 

@@ -56,6 +56,11 @@ def ps(as_json: bool, apis_only: bool) -> None:
             memory,
         )
     Console().print(table)
+    from orchestrator.cli.cost import print_cost
+
+    spent = server.cost()
+    if spent["functions"]:
+        print_cost(spent)
     apis = server.apis()
     if apis:
         _print_apis(apis)

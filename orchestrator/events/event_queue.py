@@ -49,6 +49,7 @@ MAX_RUNNING = 32
 MAX_RUNNING_PER_FUNCTION = 8
 THROTTLE_BACKOFF_S = (1.0, 300.0)  # first and longest wait after a throttle or platform error
 STORE_RETRY_S = 1.0  # how often a failing store is tried again
+MAX_FIGURES = 1000  # functions whose async metrics are kept
 ERROR_MESSAGE_LIMIT = 1024  # bytes of the error message a dead-letter message carries
 # File destinations get a thread of their own: the default pool is busy starting containers
 # when traffic grows, and a finished event must not wait behind those starts.
@@ -87,6 +88,21 @@ class Discard:
 QueueSender = Callable[[sqlite3.Connection, str, str, dict[str, Any]], None]
 
 
+@dataclass
+class AsyncFigures:
+    """One function's asynchronous-invocation metrics (Lambda's AsyncEventAge,
+    AsyncEventsDropped, DeadLetterErrors, DestinationDeliveryFailures), counted as they happen
+    (never on the synchronous path)."""
+
+    received: int = 0
+    age_ms_sum: int = 0  # between an event's arrival and each attempt to invoke it
+    age_ms_max: int = 0
+    attempts: int = 0
+    dropped: int = 0
+    dead_letter_errors: int = 0
+    destination_failures: int = 0
+
+
 class EventQueue:
     def __init__(
         self,
@@ -102,6 +118,7 @@ class EventQueue:
         self._config_for = config_for
         self._send_to_queue = send_to_queue
         self._on_event = on_event or (lambda message: None)
+        self.figures: dict[str, AsyncFigures] = {}  # by function, at most MAX_FIGURES
         self._clock = clock
         self._running: dict[str, asyncio.Task[None]] = {}
         self._running_functions: dict[str, str] = {}  # request id -> function
@@ -130,6 +147,7 @@ class EventQueue:
             self._writing = True
             self._writer = asyncio.ensure_future(self._write_accepted())
         await written
+        self.figures_of(function).received += 1
 
     async def _write_accepted(self) -> None:
         try:
@@ -261,8 +279,21 @@ class EventQueue:
 
         return done
 
+    def figures_of(self, function: str) -> AsyncFigures:
+        found = self.figures.get(function)
+        if found is None:
+            if len(self.figures) >= MAX_FIGURES:  # names come from callers: bounded
+                return AsyncFigures()
+            found = self.figures[function] = AsyncFigures()
+        return found
+
     async def _attempt(self, event: Event) -> None:
         config = self._config_for(event.function)
+        figures = self.figures_of(event.function)
+        age_ms = max(0, int((self._clock() - event.received) * 1000))
+        figures.attempts += 1
+        figures.age_ms_sum += age_ms
+        figures.age_ms_max = max(figures.age_ms_max, age_ms)
         if self._clock() - event.received > config.maximum_event_age:
             discard = Discard("EventAgeExceeded", None, "Event age exceeded")
             await self._discard(event, config, discard)
@@ -328,6 +359,7 @@ class EventQueue:
     async def _discard(self, event: Event, config: AsyncConfig, discard: Discard) -> None:
         self._backoff.pop(event.request_id, None)
         record = self._record(event, discard.condition, discard.result, event.attempts)
+        self.figures_of(event.function).dropped += 1
         dead_letter = None
         if config.dead_letter_queue is not None:
             code = "200" if discard.result is not None else "429"
@@ -373,19 +405,21 @@ class EventQueue:
             except (OSError, UnsafePath) as exc:  # as for a queue that refuses: reported, not
                 # retried forever
                 self._on_event(f"could not write an event's record to {shown}: {exc}")
+                self.figures_of(event.function).destination_failures += 1
         now = self._clock()
 
         def finish(db: sqlite3.Connection) -> None:
             if destination is not None and destination.kind == "queue":
-                self._deliver(db, destination.target, json.dumps(record), {})
+                if not self._deliver(db, destination.target, json.dumps(record), {}):
+                    self.figures_of(event.function).destination_failures += 1
             if destination is not None and destination.kind == "function":
                 db.execute(
                     "INSERT INTO events (request_id, function, payload, received, next_at) "
                     "VALUES (?, ?, ?, ?, ?)",
                     (_new_id(), destination.target, json.dumps(record).encode(), now, now),
                 )
-            if dead_letter is not None:
-                self._deliver(db, *dead_letter)
+            if dead_letter is not None and not self._deliver(db, *dead_letter):
+                self.figures_of(event.function).dead_letter_errors += 1
             db.execute("DELETE FROM events WHERE request_id = ?", (event.request_id,))
 
         await self._write_outcome(event.request_id, finish)
@@ -394,7 +428,7 @@ class EventQueue:
 
     def _deliver(
         self, db: sqlite3.Connection, queue: str, body: str, attributes: dict[str, Any]
-    ) -> None:
+    ) -> bool:
         """Send to a queue within the event's last transaction. A queue that refuses (it was
         deleted, or the record is too large) must not keep the event forever: as on Lambda,
         the record is dropped and the failure reported."""
@@ -402,6 +436,8 @@ class EventQueue:
             self._send_to_queue(db, queue, body, attributes)
         except LrunError as exc:
             self._on_event(f"could not deliver an event's record to queue {queue!r}: {exc}")
+            return False
+        return True
 
     def _record(
         self, event: Event, condition: str, result: InvocationResult | None, invokes: int

@@ -990,3 +990,33 @@ def test_a_new_event_queue_on_the_same_store_runs_the_queued_events(tmp_path: Pa
 
     scenario(tmp_path, first_run)
     scenario(tmp_path, second_run)
+
+
+def test_async_metrics_count_received_ages_drops_and_failed_deliveries(tmp_path: Path) -> None:
+    """AsyncEventsReceived, AsyncEventAge, AsyncEventsDropped, DeadLetterErrors and
+    DestinationDeliveryFailures (issue 14): a stale event is dropped, and its dead-letter queue
+    and on-failure queue are gone, so both deliveries fail."""
+    clock = Clock(START)
+    configs = {
+        "ok": AsyncConfig(
+            maximum_event_age=60,
+            on_failure=Destination("queue", "failures"),
+            dead_letter_queue="dlq",
+        )
+    }
+
+    async def test(h: Harness) -> None:
+        await h.accept("ok", {"stale": True}, "req-old")
+        await h.queues.delete_queue("dlq")
+        await h.queues.delete_queue("failures")
+        clock.advance(61.0)
+        h.start()
+        await h.drained()
+        figures = h.events.figures["ok"]
+        assert figures.received == 1
+        assert figures.attempts == 1 and figures.age_ms_max == 61_000
+        assert figures.dropped == 1
+        assert figures.dead_letter_errors == 1
+        assert figures.destination_failures == 1
+
+    scenario(tmp_path, test, configs, clock)
