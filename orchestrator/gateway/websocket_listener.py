@@ -33,7 +33,7 @@ from orchestrator.errors import LrunError, TooManyRequests
 from orchestrator.gateway import websocket_events as events
 from orchestrator.gateway.listener import HostCheck, Listener, _headers, _trace_root
 from orchestrator.gateway.websocket_connection import WebSocket, WebSocketLimits
-from orchestrator.gateway.websocket_management import WebSocketHub, on_port
+from orchestrator.gateway.websocket_management import WebSocketHub, on_port, too_large
 from orchestrator.http_server import Request, Response
 from orchestrator.manifest.apis import (
     CONNECT_ROUTE,
@@ -124,8 +124,7 @@ class WebSocketListener:
         return None
 
     async def dispatch_too_large(self, request: Request, size: int | None, limit: int) -> Response:
-        body = {"message": "Request must be smaller than 131072 bytes"}
-        return Response(413, json.dumps(body).encode(), _JSON)
+        return too_large()  # only PostToConnection has a body
 
     async def dispatch(self, request: Request) -> Response:
         refusal = self._check_host(request.headers.get("host"))

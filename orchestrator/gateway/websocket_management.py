@@ -54,6 +54,11 @@ def _error(status: int, code: str, message: str | None = None) -> Response:
     return Response(status, json.dumps(body).encode(), headers)
 
 
+def too_large() -> Response:
+    """PostToConnection's answer to data over 128 KB."""
+    return _error(413, "PayloadTooLargeException", "Message too long")
+
+
 def _iso(epoch_ms: int) -> str:
     moment = datetime.datetime.fromtimestamp(epoch_ms / 1000, datetime.UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
@@ -77,7 +82,7 @@ def manage(ws: WebSocket | None, request: Request) -> Response:
         ws.close(1000, "")
         return Response(204)
     if len(request.body) > MAX_DATA:
-        return _error(413, "PayloadTooLargeException", "Message too long")
+        return too_large()
     try:
         ws.send(_text_or_binary(request.body))
     except ClientBufferFull:

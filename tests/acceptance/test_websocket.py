@@ -350,6 +350,7 @@ def test_attack_a_client_that_does_not_read_cannot_make_lrun_buffer(
             urllib.request.urlopen(big, timeout=30)
         with caught.value:
             assert caught.value.code == 413
+            assert caught.value.headers["x-amzn-ErrorType"] == "PayloadTooLargeException"
     finally:
         sock.close()
     assert statuses[-1] == 429, statuses
