@@ -304,11 +304,13 @@ class _LogsApi:
         start_ms = _number(body, "startTime", 0, None)
         end_ms = _number(body, "endTime", 0, None)
         limit = _number(body, "limit", 1, EVENT_LIMIT) or EVENT_LIMIT
-        after = _token(body["nextToken"], 2) if body.get("nextToken") else (0, 0)
+        after = _token(body["nextToken"], 3) if body.get("nextToken") else (0, 0, 0)
         found: list[LogEvent] = []
         size = 0
         more = False
-        for event in self.store.events(group.name, streams, (after[0], after[1]), start_ms, end_ms):
+        for event in self.store.events(
+            group.name, streams, (after[0], after[1], after[2]), start_ms, end_ms
+        ):
             if not matches(event.message):
                 continue
             if len(found) >= limit or size + len(event.message) > RESPONSE_BYTES and found:

@@ -27,6 +27,7 @@ from orchestrator.cli.queue import queue
 from orchestrator.cli.runtimes import runtimes
 from orchestrator.cli.serve import serve
 from orchestrator.cli.status import events, ps
+from orchestrator.cli.tune import tune
 from orchestrator.errors import LrunError
 
 
@@ -60,6 +61,7 @@ for command in (
     functions,
     logs,
     cost,
+    tune,
 ):
     main.add_command(command)
 

@@ -5,12 +5,14 @@ events, one per line, in the log group of its function (``/aws/lambda/<function>
 LoggingConfig's group) and the stream of its environment (``YYYY/MM/DD/[version]<32 hex>``, the
 name its runtime was given in ``AWS_LAMBDA_LOG_STREAM_NAME``).
 
-Events are appended to segment files under ``<state dir>/logs/events/`` (``<seq>.jsonl``, one
-JSON array per line: time, ingestion time, group, stream, message) by the log book's writer
-thread, never in a request's path (DESIGN D5). A segment is closed at ``segment_bytes``; the
-oldest segments are removed first when all of them pass ``max_bytes`` or when their newest event
-is older than ``max_age_s`` (DESIGN D9: a function printing without end cannot fill the disk).
-Names from the API never become paths: files are named by number only.
+Invocations are appended to segment files under ``<state dir>/logs/events/`` (``<seq>.jsonl``,
+one JSON array per invocation: start and end times, ingestion time, group, stream, its log's
+text; split into events, one per line, when read: one encoding per invocation keeps the writer
+cheap) by the log book's writer thread, never in a request's path (DESIGN D5). A segment is
+closed at ``segment_bytes``; the oldest segments are removed first when all of them pass
+``max_bytes`` or when their newest event is older than ``max_age_s`` (DESIGN D9: a function
+printing without end cannot fill the disk). Names from the API never become paths: files are
+named by number only.
 
 An index in memory (groups, streams, which segments hold which streams) answers the Describe
 operations; reads go through the segments, in a thread.
@@ -55,16 +57,16 @@ class LogEvent:
     timestamp: int  # ms since the epoch
     ingestion: int
     message: str
-    position: tuple[int, int]  # (segment, byte offset): the event's id
-    end: int = 0  # the byte after it in its segment: (segment, end) is where to go on from
+    position: tuple[int, int, int]  # (segment, byte offset of its record, line in the record)
 
     @property
-    def resume(self) -> tuple[int, int]:
-        return (self.position[0], self.end)
+    def resume(self) -> tuple[int, int, int]:
+        """Where to go on reading after this event."""
+        return (self.position[0], self.position[1], self.position[2] + 1)
 
     @property
     def event_id(self) -> str:
-        return f"{self.position[0]:016d}{self.position[1]:020d}"
+        return f"{self.position[0]:016d}{self.position[1]:014d}{self.position[2]:06d}"
 
 
 @dataclass
@@ -111,33 +113,36 @@ class LogStore:
 
     # Writing
 
-    def add(self, events: Iterable[tuple[str, str, int, str]], now_ms: int | None = None) -> None:
-        """Append (group, stream, timestamp ms, message) events; then drop what is over the
-        limits. Called from a thread."""
+    def add(
+        self, records: Iterable[tuple[str, str, int, int, str]], now_ms: int | None = None
+    ) -> None:
+        """Append invocations' logs, (group, stream, start ms, end ms, text); then drop what is
+        over the limits. Called from a thread."""
         self._load()
         now = now_ms if now_ms is not None else int(time.time() * 1000)
-        lines: list[tuple[str, str, int, bytes]] = []
-        for group, stream, timestamp, message in events:
-            if len(message) > MAX_MESSAGE:
-                message = message[:MAX_MESSAGE]
-            data = json.dumps([timestamp, now, group, stream, message]).encode() + b"\n"
-            lines.append((group, stream, timestamp, data))
+        lines = [
+            (group, stream, start, end, json.dumps([start, end, now, group, stream, text]).encode())
+            for group, stream, start, end, text in records
+            if text
+        ]
         if not lines:
             return
         self.directory.mkdir(parents=True, exist_ok=True)
         with self._lock:
             segment = self._current()
-            with open(segment.path, "ab") as out:
-                for group, stream, timestamp, data in lines:
+            out = open(segment.path, "ab")  # noqa: SIM115 - closed below, whatever happens
+            try:
+                for group, stream, start, end, data in lines:
                     if segment.size >= self.limits.segment_bytes:
                         out.close()
                         segment = self._new_segment()
-                        out = open(segment.path, "ab")  # noqa: SIM115 - closed by the with
-                    out.write(data)
-                    segment.size += len(data)
-                    segment.newest = max(segment.newest, timestamp)
+                        out = open(segment.path, "ab")  # noqa: SIM115
+                    out.write(data + b"\n")
+                    segment.size += len(data) + 1
+                    segment.newest = max(segment.newest, end)
                     segment.streams.add((group, stream))
-                    self._index(group, stream, timestamp, now, len(data))
+                    self._index(group, stream, start, end, now, len(data) + 1)
+            finally:
                 out.close()
             self._trim(now)
 
@@ -152,15 +157,15 @@ class LogStore:
         self._segments.append(segment)
         return segment
 
-    def _index(self, group: str, stream: str, timestamp: int, now: int, size: int) -> None:
+    def _index(self, group: str, stream: str, start: int, end: int, now: int, size: int) -> None:
         info = self.groups.get(group)
         if info is None:
             info = self.groups[group] = GroupInfo(group, now)
         found = info.streams.get(stream)
         if found is None:
-            found = info.streams[stream] = StreamInfo(stream, now, timestamp, timestamp, now)
-        found.first_event = min(found.first_event, timestamp)
-        found.last_event = max(found.last_event, timestamp)
+            found = info.streams[stream] = StreamInfo(stream, now, start, end, now)
+        found.first_event = min(found.first_event, start)
+        found.last_event = max(found.last_event, end)
         found.last_ingestion = now
         found.stored_bytes += size
 
@@ -207,13 +212,11 @@ class LogStore:
                 for name in names:
                     segment = _Segment(int(name[:-6]), self.directory / name)
                     self._segments.append(segment)
-                    for event in self._events_of(segment, 0):
-                        segment.newest = max(segment.newest, event.timestamp)
-                        segment.streams.add((event.group, event.stream))
-                        size = len(event.message) + 64  # near enough for storedBytes
-                        self._index(
-                            event.group, event.stream, event.timestamp, event.ingestion, size
-                        )
+                    for record in self._records_of(segment, 0):
+                        _, start, end, ingestion, group, stream, text = record
+                        segment.newest = max(segment.newest, end)
+                        segment.streams.add((group, stream))
+                        self._index(group, stream, start, end, ingestion, len(text) + 64)
                     with contextlib.suppress(OSError):
                         segment.size = segment.path.stat().st_size
             self._trim(int(time.time() * 1000))
@@ -228,12 +231,13 @@ class LogStore:
         self,
         group: str,
         streams: set[str] | None = None,
-        after: tuple[int, int] = (0, 0),
+        after: tuple[int, int, int] = (0, 0, 0),
         start_ms: int | None = None,
         end_ms: int | None = None,
     ) -> Iterator[LogEvent]:
-        """The events of ``group`` (of ``streams`` only, if given) from position ``after`` on, in
-        the order they were stored, within [start_ms, end_ms)."""
+        """The events of ``group`` (of ``streams`` only, if given) from position ``after`` on
+        (segment, record offset, line), in the order they were stored, within
+        [start_ms, end_ms)."""
         self._load()
         with self._lock:
             segments = [
@@ -244,16 +248,31 @@ class LogStore:
             ]
         for segment in segments:
             offset = after[1] if segment.seq == after[0] else 0
-            for event in self._events_of(segment, offset):
-                if event.group != group or (streams is not None and event.stream not in streams):
+            for here, start, end, ingestion, group_name, stream, text in self._records_of(
+                segment, offset
+            ):
+                if group_name != group or (streams is not None and stream not in streams):
                     continue
-                if start_ms is not None and event.timestamp < start_ms:
+                if (start_ms is not None and end < start_ms) or (
+                    end_ms is not None and start >= end_ms
+                ):
                     continue
-                if end_ms is not None and event.timestamp >= end_ms:
-                    continue
-                yield event
+                skip = after[2] if (segment.seq, here) == after[:2] else 0
+                for index, (timestamp, message) in enumerate(_lines(text, start, end)):
+                    if index < skip:
+                        continue
+                    if start_ms is not None and timestamp < start_ms:
+                        continue
+                    if end_ms is not None and timestamp >= end_ms:
+                        continue
+                    yield LogEvent(
+                        group, stream, timestamp, ingestion, message, (segment.seq, here, index)
+                    )
 
-    def _events_of(self, segment: _Segment, offset: int) -> Iterator[LogEvent]:
+    def _records_of(
+        self, segment: _Segment, offset: int
+    ) -> Iterator[tuple[int, int, int, int, str, str, str]]:
+        """(offset, start, end, ingestion, group, stream, text) of each record from ``offset``."""
         try:
             with open(segment.path, "rb") as f:
                 f.seek(max(0, offset))
@@ -264,15 +283,28 @@ class LogStore:
                     if not line.endswith(b"\n"):
                         break  # being written
                     try:
-                        timestamp, ingestion, group, stream, message = json.loads(line)
+                        start, end, ingestion, group, stream, text = json.loads(line)
                     except (ValueError, TypeError):
                         continue
-                    yield LogEvent(
-                        group, stream, timestamp, ingestion, message, (segment.seq, here), position
-                    )
+                    yield here, start, end, ingestion, group, stream, text
         except FileNotFoundError:  # dropped meanwhile
             return
 
     def stored_bytes(self) -> int:
         with self._lock:
             return sum(s.size for s in self._segments)
+
+
+_CLOSING = ("END RequestId:", "REPORT RequestId:")
+
+
+def _lines(text: str, start: int, end: int) -> Iterator[tuple[int, str]]:
+    """An invocation's log as (timestamp, message) events, one per non-empty line: lines up to
+    END (or platform.report) carry the invocation's start, END and REPORT its end (the text
+    format's lines carry no time of their own). A line is cut at CloudWatch's event size."""
+    ended = False
+    for line in text.splitlines():
+        if not line:
+            continue
+        ended = ended or line.startswith(_CLOSING) or "platform.report" in line[:80]
+        yield (end if ended else start), line[:MAX_MESSAGE]

@@ -27,8 +27,11 @@ def router(tmp_path: Path) -> Router:
     store = LogStore(tmp_path)
     t = int(time.time() * 1000) - 10_000
     store.add(
-        [(GROUP, STREAM, t + i, f"line {i} {'ERROR' if i % 3 == 0 else 'INFO'}") for i in range(30)]
-        + [(GROUP, OTHER, t + 100, '{"level": "ERROR", "message": "json"}')]
+        [
+            (GROUP, STREAM, t + i, t + i, f"line {i} {'ERROR' if i % 3 == 0 else 'INFO'}")
+            for i in range(30)
+        ]
+        + [(GROUP, OTHER, t + 100, t + 100, '{"level": "ERROR", "message": "json"}')]
     )
     targets = JsonTargets()
     add_logs_operations(targets, store)
