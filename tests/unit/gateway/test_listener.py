@@ -391,3 +391,24 @@ def test_a_route_may_invoke_a_version_through_an_alias(tmp_path: Path) -> None:
         assert (gone.status, gone.body) == (500, b'{"message":"Internal Server Error"}')
 
     scenario(tmp_path, test)
+
+
+def test_a_reload_starts_new_apis_and_stops_removed_ones(tmp_path: Path) -> None:
+    path = write(tmp_path)
+
+    async def main() -> None:
+        async with gateway(path) as (served, gw, ports):
+            text = path.read_text()
+            text = text.replace("  r: {type: rest, stage: dev}\n", "  n: {type: http}\n")
+            text = text.replace("{api: r, ", "{api: n, ")
+            path.write_text(text)
+            loaded = manifest.load(path)
+            served.service.load(loaded)
+            await gw.load(loaded)
+            now = {row["name"]: row["port"] for row in gw.describe()}
+            assert set(now) == {"h", "n"} and now["h"] == ports["h"]
+            assert (await get(now["n"], "/items/3")).status == 200
+            with pytest.raises(OSError):
+                await Client.connect(ports["r"])  # the REST API's port is closed
+
+    run(main(), TIMEOUT_S)
