@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
+import sys
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterable, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Protocol
@@ -29,6 +31,9 @@ from urllib.parse import parse_qsl, unquote
 import httptools
 
 from orchestrator.errors import RequestTooLarge
+from orchestrator.http_stream import LAST_CHUNK, BodyStream, chunk
+
+log = logging.getLogger(__name__)
 
 KB = 1024
 
@@ -74,9 +79,15 @@ class Response:
     body: bytes = b""
     headers: Mapping[str, str] = field(default_factory=dict)
     repeated: tuple[tuple[str, str], ...] = ()  # headers a name may repeat in (Set-Cookie)
+    # A body written as it is produced (chunked), instead of ``body``: each piece goes to the
+    # client as soon as it comes. Closed (``aclose``) when the client goes away first.
+    stream: AsyncIterable[bytes] | None = None
 
 
 Handler = Callable[[Request], Awaitable[Response]]
+# A route whose requests' bodies are read as they arrive (a chunked body): called as soon as
+# the body's first piece is there, with the request (its body empty) and the body's stream.
+StreamHandler = Callable[[Request, BodyStream], Awaitable[Response]]
 # Called instead of the handler when a request's body is over the limit: the request comes with
 # an empty body, and the size is the declared one, or None when it was cut off while streaming.
 TooLargeHandler = Callable[[Request, "int | None"], Awaitable[Response]]
@@ -100,6 +111,10 @@ class Dispatcher(Protocol):
         """A larger body limit for this request's route than the server's, or None."""
         ...
 
+    def stream_route(self, method: str, path: str) -> StreamHandler | None:
+        """What reads this request's chunked body as it arrives, if its route streams."""
+        ...
+
 
 class Router:
     """Routes ``METHOD /path/{param}`` patterns to handlers; first match wins."""
@@ -109,6 +124,7 @@ class Router:
         self._routes: list[tuple[str, re.Pattern[str], Handler]] = []
         self._too_large: dict[Handler, TooLargeHandler] = {}
         self._body_limits: dict[Handler, int] = {}
+        self._streams: dict[Handler, StreamHandler] = {}
         self._on_error = on_error
         self._unknown = unknown
 
@@ -119,16 +135,39 @@ class Router:
         handler: Handler,
         too_large: TooLargeHandler | None = None,
         max_body: int | None = None,
+        stream: StreamHandler | None = None,
     ) -> None:
         """Route ``METHOD pattern`` to ``handler``; ``too_large`` answers its oversized requests
         (by default they become ``RequestTooLarge`` errors for ``on_error``); ``max_body``
-        replaces the server's body limit for this route (a code upload's is larger)."""
+        replaces the server's body limit for this route (a code upload's is larger); ``stream``
+        answers its requests whose body is chunked, reading the body as it arrives (no limit
+        applies: it is the stream handler's to keep)."""
         regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", pattern)
         self._routes.append((method, re.compile(f"^{regex}$"), handler))
         if too_large is not None:
             self._too_large[handler] = too_large
         if max_body is not None:
             self._body_limits[handler] = max_body
+        if stream is not None:
+            self._streams[handler] = stream
+
+    def stream_route(self, method: str, path: str) -> StreamHandler | None:
+        if not self._streams:
+            return None
+        found = self.match(method, path)
+        if found is None or found[0] not in self._streams:
+            return None
+        stream, params = self._streams[found[0]], found[1]
+
+        async def answer(request: Request, body: BodyStream) -> Response:
+            try:
+                return await stream(_with_params(request, params), body)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                return self._on_error(exc)
+
+        return answer
 
     def body_limit(self, method: str, path: str) -> int | None:
         if not self._body_limits:
@@ -192,6 +231,16 @@ def _reason(status: int) -> str:
         return HTTPStatus(status).phrase
     except ValueError:
         return "Unknown"
+
+
+def encode_head(response: Response, keep_alive: bool) -> bytes:
+    """The head of a response whose body is streamed (chunked)."""
+    lines = [f"HTTP/1.1 {response.status} {_reason(response.status)}"]
+    lines.extend(f"{k}: {v}" for k, v in response.headers.items())
+    lines.append("Transfer-Encoding: chunked")
+    if not keep_alive:
+        lines.append("Connection: close")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
 def encode_response(response: Response, keep_alive: bool) -> bytes:
@@ -317,6 +366,8 @@ class _Protocol(asyncio.Protocol):
         self._tasks: set[asyncio.Task[None]] = set()
         self._upgrader: Upgrader | None = getattr(router, "upgrade", None)
         self._upgrade: Request | None = None  # a complete request that asked to upgrade
+        self._stream: BodyStream | None = None  # the body being read by its route, as it comes
+        self._drained: asyncio.Future[None] | None = None  # set while the client reads slowly
 
     @property
     def busy(self) -> bool:
@@ -337,6 +388,10 @@ class _Protocol(asyncio.Protocol):
         self._registry.remove(self)
         self._local.discard(self)
         self._transport = None
+        if self._stream is not None:
+            self._stream.abort()
+        if self._drained is not None and not self._drained.done():
+            self._drained.set_result(None)
         for task in self._tasks:
             task.cancel()
 
@@ -450,7 +505,11 @@ class _Protocol(asyncio.Protocol):
             return
         self._max_body, self._route_limit_seen = self._limits.max_body, False
         declared = self._headers.get("content-length", "")
-        if declared.isdigit() and self._over(int(declared)):
+        if not declared:
+            # Chunked, if it has a body at all: its first piece looks for a route reading it
+            # as it comes (``_over``), so requests with a length never pay for the look-up.
+            self._max_body = -1
+        elif declared.isdigit() and self._over(int(declared)):
             self._refuse(413, int(declared))  # refused before a byte of it is read
         elif (
             self._refusal is None
@@ -473,6 +532,12 @@ class _Protocol(asyncio.Protocol):
         looked up only for a body over the server's, so other requests never pay for it."""
         if size <= self._max_body:
             return False
+        if self._max_body < 0:  # the first piece of a chunked body
+            if self._open_stream():
+                return False
+            self._max_body = self._limits.max_body
+            if size <= self._max_body:
+                return False
         if not self._route_limit_seen:
             self._route_limit_seen = True
             if self._url:
@@ -493,6 +558,10 @@ class _Protocol(asyncio.Protocol):
         self._phase, self.since = _IDLE, time.monotonic()
         if self._refusal is not None:
             return
+        if self._stream is not None:  # its route has been reading it all along
+            self._stream.end()
+            self._stream = None
+            return
         body = b"".join(self._body)
         self._body = []
         request = self._request(body)
@@ -502,6 +571,40 @@ class _Protocol(asyncio.Protocol):
         task = self._schedule(self._router.dispatch(request), self._parser.should_keep_alive())
         if self in self._registry.large:  # held until answered: its handler holds it too
             task.add_done_callback(lambda _: self._registry.large.discard(self))
+
+    def _open_stream(self) -> bool:
+        """Hand a chunked body to its route as it arrives, if the route reads it so."""
+        if not self._url:
+            return False
+        method = self._parser.get_method().decode("latin-1")
+        url = httptools.parse_url(self._url)
+        answer = self._router.stream_route(method, url.path.decode("latin-1"))
+        if answer is None:
+            return False
+        stream = BodyStream(self._pause_reading, self._resume_reading)
+        request = self._request(b"")
+        self._stream = stream
+        self._body = _Feed(stream)
+        self._headers = stream.trailers  # header fields after the body are its trailers
+        self._max_body = sys.maxsize
+        self._schedule(_reading(answer(request, stream), stream), self._parser.should_keep_alive())
+        return True
+
+    def _pause_reading(self) -> None:
+        if self._transport is not None and not self._transport.is_closing():
+            self._transport.pause_reading()
+
+    def _resume_reading(self) -> None:
+        if self._transport is not None and not self._transport.is_closing():
+            self._transport.resume_reading()
+
+    def pause_writing(self) -> None:
+        self._drained = asyncio.get_running_loop().create_future()
+
+    def resume_writing(self) -> None:
+        if self._drained is not None and not self._drained.done():
+            self._drained.set_result(None)
+        self._drained = None
 
     def _request(self, body: bytes) -> Request:
         url = httptools.parse_url(self._url) if self._url else None
@@ -540,6 +643,11 @@ class _Protocol(asyncio.Protocol):
             await previous
         transport = self._transport
         if transport is None or transport.is_closing():
+            if response.stream is not None:
+                await _close(response.stream)
+            return
+        if response.stream is not None:
+            await self._write_stream(transport, response, keep_alive)
             return
         transport.write(encode_response(response, keep_alive))
         if linger:
@@ -548,6 +656,34 @@ class _Protocol(asyncio.Protocol):
             self._phase, self.since = _LINGER, time.monotonic()
             transport.write_eof()
         elif not keep_alive:
+            transport.close()
+
+    async def _write_stream(
+        self, transport: asyncio.Transport, response: Response, keep_alive: bool
+    ) -> None:
+        """Write a streamed body as it is produced, waiting while the client reads slowly; a
+        client that goes away ends it (its producer is closed)."""
+        pieces = response.stream
+        assert pieces is not None
+        transport.write(encode_head(response, keep_alive))
+        try:
+            async for data in pieces:
+                if self._transport is None:
+                    return
+                if data:
+                    transport.write(chunk(data))
+                if self._drained is not None:
+                    await self._drained
+            if self._transport is None:
+                return
+            transport.write(LAST_CHUNK)
+        except Exception:
+            log.exception("a streamed response failed")
+            transport.abort()  # the client must not take a cut body for a whole one
+            return
+        finally:
+            await _close(pieces)
+        if not keep_alive:
             transport.close()
 
     def eof_received(self) -> bool | None:
@@ -560,6 +696,32 @@ class _Protocol(asyncio.Protocol):
     def abort(self) -> None:
         if self._transport is not None:
             self._transport.abort()
+
+
+class _Feed(list[bytes]):
+    """Where the parser puts a streamed body's pieces: straight into its stream."""
+
+    def __init__(self, stream: BodyStream) -> None:
+        super().__init__()
+        self._stream = stream
+
+    def append(self, piece: bytes) -> None:
+        self._stream.append(piece)
+
+
+async def _close(pieces: AsyncIterable[bytes]) -> None:
+    """End a streamed body's producer (an async generator runs its ``finally`` now)."""
+    close = getattr(pieces, "aclose", None)
+    if close is not None:
+        await close()
+
+
+async def _reading(answer: Awaitable[Response], stream: BodyStream) -> Response:
+    """A stream route's answer; what its body still brings once it has answered is dropped."""
+    try:
+        return await answer
+    finally:
+        stream.discard()
 
 
 _REASONS = {

@@ -37,6 +37,7 @@ from orchestrator.sandbox.backend import Backend
 from orchestrator.sandbox.environment import Environment, Outcome
 from orchestrator.sandbox.invocation import InvocationResult, InvokeRequest
 from orchestrator.sandbox.invoker import Invoker
+from orchestrator.sandbox.response_stream import ResponseStream
 from orchestrator.served import (
     Alias,
     FunctionState,
@@ -385,6 +386,7 @@ class Service:
         request: InvokeRequest,
         on_answer: Callable[[Outcome], None] | None = None,
         settle: bool = True,
+        on_stream: Callable[[ResponseStream], None] | None = None,
     ) -> asyncio.Future[InvocationResult]:
         """Take an environment for one invocation of ``name`` and run it in a task the service
         owns; the returned future has its result. Throttles and unknown functions raise here.
@@ -414,9 +416,15 @@ class Service:
         if isinstance(decision, Throttle):
             # Every environment it may have is busy, but one has answered and is on its way
             # back: a client that calls again as soon as it has its answer is not throttled.
-            self._own(self._after_return(key, state, served, request, result, on_answer, settle))
+            self._own(
+                self._after_return(
+                    key, state, served, request, result, on_answer, settle, on_stream
+                )
+            )
         else:
-            self._own(self._run(decision, state, served, request, result, on_answer, settle))
+            self._own(
+                self._run(decision, state, served, request, result, on_answer, settle, on_stream)
+            )
         return result
 
     async def _after_return(
@@ -428,6 +436,7 @@ class Service:
         result: asyncio.Future[InvocationResult],
         on_answer: Callable[[Outcome], None] | None,
         settle: bool,
+        on_stream: Callable[[ResponseStream], None] | None = None,
     ) -> None:
         """Run the invocation once an environment that has answered is back (within the
         return wait), or fail it with the throttle it would have had."""
@@ -443,7 +452,7 @@ class Service:
             state.throttles += 1
             _settle(result, TooManyRequests(decision.reason))
             return
-        await self._run(decision, state, served, request, result, on_answer, settle)
+        await self._run(decision, state, served, request, result, on_answer, settle, on_stream)
 
     async def _run(
         self,
@@ -454,6 +463,7 @@ class Service:
         result: asyncio.Future[InvocationResult],
         on_answer: Callable[[Outcome], None] | None,
         settle: bool,
+        on_stream: Callable[[ResponseStream], None] | None = None,
     ) -> None:
         """One invocation, owned by the service: its result goes to ``result``; then its
         environment goes back to the pool once the runtime asks for more work."""
@@ -477,7 +487,7 @@ class Service:
             return  # its caller is told
         try:
             done = await self._invoker.run_on(
-                env, spec, request, on_answer=on_answer, settle=settle
+                env, spec, request, on_answer=on_answer, settle=settle, on_stream=on_stream
             )
         except BaseException as exc:
             _settle(result, exc)

@@ -9,7 +9,9 @@ gives, chosen by the container's ``_HANDLER``; what they write goes to the conta
 A handler is ``handler(event, context)``, plain or async. Returning answers the invocation (JSON,
 or ``bytes`` as they are); raising an ``Exception`` posts ``/error``; an answer the Runtime API
 refuses (a 413 for an oversized response, a 400 for a stale request id) ends the runtime with
-exit status 1, as awslambdaric's does; raising ``SystemExit(code)``
+exit status 1, as awslambdaric's does; returning ``Streamed(...)`` posts a streamed answer
+(chunked, ``Lambda-Runtime-Function-Response-Mode: streaming``, trailers for an error, pauses
+between chunks as the test says); raising ``SystemExit(code)``
 ends the container with that exit status, and raising ``OutOfMemory`` ends it as the kernel's OOM
 killer would. An unknown handler fails the init (``Runtime.HandlerNotFound``) and exits 1.
 
@@ -21,6 +23,7 @@ loop (it binds to the running loop) or call ``bind(loop)``, and end with ``await
 from __future__ import annotations
 
 import asyncio
+import base64
 import collections
 import contextlib
 import inspect
@@ -110,6 +113,18 @@ def engine_calls(calls: Iterable[str]) -> list[str]:
 
 class OutOfMemory(BaseException):
     """Raised by a handler: its container is OOM-killed (exit 137, ``oom_killed``)."""
+
+
+@dataclass(frozen=True)
+class Streamed:
+    """A handler's streamed answer: its chunks in order (a float is a pause, in seconds), then
+    the trailers of an error met midway, as a streaming runtime sends them."""
+
+    chunks: Sequence[bytes | float]
+    content_type: str = "application/octet-stream"
+    error_type: str | None = None
+    error_body: bytes = b""  # sent base64-encoded, as the Runtime API asks
+    mode: str = "streaming"
 
 
 @dataclass
@@ -565,6 +580,12 @@ class FakeBackend:
                 result = handler(json.loads(event), context)
                 if inspect.isawaitable(result):
                     result = await result
+                if isinstance(result, Streamed):
+                    path = f"{PREFIX}/invocation/{request_id}/response"
+                    status, _, _ = await client.stream(fc, path, result)
+                    if not 200 <= status < 300:
+                        return 1
+                    continue
                 answer = result if isinstance(result, bytes) else json.dumps(result).encode()
             except SystemExit as exc:
                 return exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1
@@ -615,6 +636,52 @@ class _RuntimeClient:
         self._writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
         await self._writer.drain()
         head = await self._reader.readuntil(b"\r\n\r\n")  # /next waits as long as it takes
+        status_line, *header_lines = head.decode("latin-1").split("\r\n")
+        status = int(status_line.split(" ", 2)[1])
+        received: dict[str, str] = {}
+        for line in header_lines:
+            if line:
+                name, _, value = line.partition(":")
+                received[name.strip().lower()] = value.strip()
+        length = int(received.get("content-length", "0"))
+        answer = await self._reader.readexactly(length) if length else b""
+        if not 200 <= status < 300:
+            fc.refused.append((path, status))
+        return status, received, answer
+
+    async def stream(
+        self, fc: FakeContainer, path: str, answer: Streamed
+    ) -> tuple[int, dict[str, str], bytes]:
+        """POST a streamed answer, chunk by chunk, as a streaming runtime does."""
+        lines = [
+            f"POST {path} HTTP/1.1",
+            f"Host: {self._host}",
+            f"Lambda-Runtime-Function-Response-Mode: {answer.mode}",
+            f"Content-Type: {answer.content_type}",
+            "Transfer-Encoding: chunked",
+            "Trailer: Lambda-Runtime-Function-Error-Type, Lambda-Runtime-Function-Error-Body",
+        ]
+        self._writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+        for item in answer.chunks:
+            if isinstance(item, float):
+                await self._writer.drain()
+                await asyncio.sleep(item)
+            elif item:
+                self._writer.write(b"%x\r\n%b\r\n" % (len(item), item))
+                await self._writer.drain()
+        trailers = b""
+        if answer.error_type is not None:
+            encoded = base64.b64encode(answer.error_body).decode()
+            trailers = (
+                f"Lambda-Runtime-Function-Error-Type: {answer.error_type}\r\n"
+                f"Lambda-Runtime-Function-Error-Body: {encoded}\r\n"
+            ).encode()
+        self._writer.write(b"0\r\n" + trailers + b"\r\n")
+        await self._writer.drain()
+        return await self._read(fc, path)
+
+    async def _read(self, fc: FakeContainer, path: str) -> tuple[int, dict[str, str], bytes]:
+        head = await self._reader.readuntil(b"\r\n\r\n")
         status_line, *header_lines = head.decode("latin-1").split("\r\n")
         status = int(status_line.split(" ", 2)[1])
         received: dict[str, str] = {}

@@ -191,6 +191,9 @@ class Guard:
         # Refused for its size, its body unread: nothing runs, so nothing to guard.
         return await self._router.dispatch_too_large(request, size, limit)
 
+    def stream_route(self, method: str, path: str) -> None:
+        return None  # the Lambda API reads every body whole (its signature covers all of it)
+
     def _check_host(self, header: str | None) -> None:
         refusal = self._host_check.refusal(header)
         if refusal is not None:
@@ -234,7 +237,7 @@ class HostCheck:
 def _check_content_type(request: Request) -> None:
     declared = request.headers.get("content-type")
     media = declared.partition(";")[0].strip().lower() if declared is not None else None
-    invoke = request.path.endswith("/invocations")
+    invoke = request.path.endswith("invocations")  # Invoke's or InvokeWithResponseStream's
     if media in SIMPLE_CONTENT_TYPES:
         what = "Invoke request body" if invoke else "request body"
         raise UnsupportedMediaType(
@@ -273,4 +276,4 @@ def _with_cors(response: Response, origin: str) -> Response:
         "Access-Control-Expose-Headers": CORS_EXPOSED,
         "Vary": "Origin",
     }
-    return Response(response.status, response.body, headers)
+    return Response(response.status, response.body, headers, response.stream)

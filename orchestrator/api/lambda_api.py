@@ -196,7 +196,7 @@ class LambdaApi:
         self.router = Router(error_response, UnknownOperation())
         fn = "/2015-03-31/functions/{function}"
         add = self.router.add
-        add("POST", f"{fn}/invocations", self.invoke, _invoke_too_large)
+        add("POST", f"{fn}/invocations", self.invoke, invoke_too_large)
         add("GET", "/2015-03-31/functions", self.list_functions)
         add("GET", "/2015-03-31/functions/", self.list_functions)
         add("GET", fn, self.get_function)
@@ -347,13 +347,23 @@ class LambdaApi:
             raise not_found(name, qualifier)
         return state
 
+    def latest(self, request: Request, operation: str) -> FunctionState:
+        """The function a request names, which must be unqualified or ``$LATEST``."""
+        return self._latest(request, operation)
+
+    @staticmethod
+    def client_context(header: str) -> str:
+        """The ``X-Amz-Client-Context`` header decoded, as the runtime is given it."""
+        return _client_context(header)
+
     def _latest(self, request: Request, operation: str) -> FunctionState:
         """The function a request names, which must be unqualified or ``$LATEST``."""
         name, qualifier = resolve(
             request.params["function"], request.query.get("Qualifier"), operation
         )
         # Invoke names $LATEST when no qualifier was given; the reads name the function bare.
-        state = self.existing(name, qualifier or (LATEST if operation == "Invoke" else None))
+        invokes = operation in ("Invoke", "InvokeWithResponseStream")
+        state = self.existing(name, qualifier or (LATEST if invokes else None))
         if qualifier not in (None, LATEST):
             raise not_found(name, qualifier)
         return state
@@ -659,7 +669,7 @@ def _no_invoke_config(name: str, qualifier: str) -> EventInvokeConfigNotFound:
     )
 
 
-async def _invoke_too_large(request: Request, size: int | None) -> Response:
+async def invoke_too_large(request: Request, size: int | None) -> Response:
     """A payload refused while it was read (the server never holds more than the limit)."""
     this = f" (this one is {size} bytes)" if size is not None else ""
     raise RequestTooLarge(

@@ -35,6 +35,7 @@ from orchestrator.api.mapping_api import add_mapping_routes
 from orchestrator.api.metrics_api import add_metrics_routes
 from orchestrator.api.policy import add_policy_routes
 from orchestrator.api.queue_api import add_queue_routes
+from orchestrator.api.stream_invoke import add_stream_invoke_routes
 from orchestrator.api.tags import add_tag_routes
 from orchestrator.aws import REGION
 from orchestrator.errors import LrunError, Problem
@@ -52,7 +53,7 @@ from orchestrator.gateway.listeners import Gateway
 from orchestrator.gateway.websocket_listener import origin_check
 from orchestrator.http_server import Limits, Request, Response
 from orchestrator.http_server import serve as http_serve
-from orchestrator.logbook import LogBook, LogLimits
+from orchestrator.logbook import LogBook, LogLimits, limit_from_env
 from orchestrator.manifest import Manifest
 from orchestrator.manifest.layers import Layer
 from orchestrator.observe.log_feed import store_sink
@@ -72,6 +73,7 @@ from orchestrator.sandbox.invocation import MAX_SYNC_PAYLOAD
 from orchestrator.sandbox.invoker import new_owner
 from orchestrator.sandbox.oneshot import hosted_invoker
 from orchestrator.sandbox.ownership import host_identity, judge
+from orchestrator.sandbox.response_stream import STREAM_LIMIT
 from orchestrator.service import Service, ServiceSettings
 from orchestrator.state import announcement, state_dir
 from orchestrator.template import Project
@@ -341,6 +343,7 @@ async def run(
         layer_api.add_routes()
         functions.layers_released = layer_api.collect
         add_policy_routes(api, meta)
+        add_stream_invoke_routes(api, limit_from_env("LRUN_STREAM_LIMIT_MB", STREAM_LIMIT))
         add_function_config_routes(api, meta)
         events = EventQueue(store, service, api.effective_config, queues.send_in, on_event)
         api.events = events

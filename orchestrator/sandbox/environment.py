@@ -19,6 +19,7 @@ from orchestrator.sandbox.backend import Container, ContainerExit, OutputStream
 from orchestrator.sandbox.invocation import InvokeRequest, PlatformError, runtime_exited
 from orchestrator.sandbox.output import Capture, Spill
 from orchestrator.sandbox.pipe import OutputPipe
+from orchestrator.sandbox.response_stream import ResponseStream
 
 # Output waiting to be written beyond which the container's output is read no faster than the
 # disk takes it: the runtime's writes block, as a full pipe would block them.
@@ -45,6 +46,7 @@ class Answer:
     body: bytes
     error_type: str | None = None  # set for /error and /init/error
     content_type: str = "application/json"
+    stream: ResponseStream | None = None  # the answer was streamed (its body: what was kept)
 
 
 Outcome = Answer | PlatformError
@@ -65,6 +67,10 @@ class Delivery:
     # Its output is complete: its runtime asked for the next event (or ended) and everything
     # it wrote before is in ``output`` (environments with an output pipe only).
     output_closed: bool = False
+    # Told when the runtime starts streaming its answer, to read it as it comes; without it
+    # a streamed answer is kept whole, as for a buffered one.
+    on_stream: Callable[[ResponseStream], None] | None = None
+    stream: ResponseStream | None = None  # the answer the runtime is streaming
 
 
 @dataclass
@@ -184,6 +190,20 @@ class Environment:
             self.waiting_for_work = False
             if self._waiting_runtime is waiting:
                 self._waiting_runtime = None
+
+    def begin_stream(self, request_id: str, stream: ResponseStream) -> bool:
+        """The runtime starts streaming its answer to the current invocation (settled later by
+        ``answer``); False if ``request_id`` is not the one this environment is working on or
+        it is answered already."""
+        current = self.current
+        if current is None or current.request.request_id != request_id:
+            return False
+        if current.stream is not None:
+            return False
+        current.stream = stream
+        if current.on_stream is not None:
+            current.on_stream(stream)
+        return True
 
     def answer(self, request_id: str, answer: Answer) -> bool:
         """Settle the current invocation with the runtime's answer; False if ``request_id`` is
@@ -342,7 +362,10 @@ class Environment:
         self.state = State.DEAD
         for delivery in (self.current, self._queued):
             if delivery is not None and not delivery.outcome.done():
-                delivery.outcome.set_result(self._exit_error(delivery))
+                error = self._exit_error(delivery)
+                delivery.outcome.set_result(error)
+                if delivery.stream is not None:
+                    delivery.stream.end(error.error_type, error.payload())
         self.current = self._queued = None
         if self._waiting_runtime is not None and not self._waiting_runtime.done():
             self._waiting_runtime.cancel()

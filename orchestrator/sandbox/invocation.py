@@ -112,6 +112,9 @@ class Report:
     init_duration_ms: float | None = None
     status: str | None = None  # "timeout" | "error"
     error_type: str | None = None
+    # A streamed answer's time to first byte: from the runtime taking the event to the first
+    # byte of its answer (lrun's figure; Lambda reports it in its telemetry, not in REPORT).
+    time_to_first_byte_ms: float | None = None
 
     @property
     def billed_duration_ms(self) -> int:
@@ -128,6 +131,8 @@ class Report:
         ]
         if self.init_duration_ms is not None:
             fields.append(f"Init Duration: {self.init_duration_ms:.2f} ms")
+        if self.time_to_first_byte_ms is not None:
+            fields.append(f"Time To First Byte: {self.time_to_first_byte_ms:.2f} ms")
         if self.status is not None:
             fields.append(f"Status: {self.status}")
         if self.error_type is not None:
@@ -314,12 +319,11 @@ def invalid_entrypoint(request_id: str, detail: str) -> PlatformError:
     return PlatformError("Runtime.InvalidEntrypoint", f"RequestId: {request_id} Error: {detail}")
 
 
-def response_too_large(size: int | None) -> PlatformError:
-    """Lambda's error for a response over the limit; ``size`` is None when the response was
+def response_too_large(size: int | None, limit: int = MAX_RESPONSE_PAYLOAD) -> PlatformError:
+    """Lambda's error for a response over ``limit``; ``size`` is None when the response was
     streamed and cut off at the limit, its whole size never known."""
     declared = f" ({size} bytes)" if size is not None else ""
     return PlatformError(
         "Function.ResponseSizeTooLarge",
-        f"Response payload size{declared} exceeded maximum allowed payload size "
-        f"({MAX_RESPONSE_PAYLOAD} bytes).",
+        f"Response payload size{declared} exceeded maximum allowed payload size ({limit} bytes).",
     )

@@ -60,6 +60,7 @@ from orchestrator.sandbox.invocation import (
 from orchestrator.sandbox.log_records import done_records, start_record
 from orchestrator.sandbox.output import Capture, Spill
 from orchestrator.sandbox.ownership import identify
+from orchestrator.sandbox.response_stream import ResponseStream
 from orchestrator.sandbox.runtime_api import RuntimeApi
 
 log = logging.getLogger(__name__)
@@ -416,6 +417,7 @@ class Invoker:
         last: bool = False,
         on_answer: Callable[[Outcome], None] | None = None,
         settle: bool = True,
+        on_stream: Callable[[ResponseStream], None] | None = None,
     ) -> InvocationResult:
         """Run one invocation on ``env``, waiting for its init first if it is new.
 
@@ -423,7 +425,8 @@ class Invoker:
         client first. ``settle`` waits until the invocation's output has all arrived, so the
         result's log is complete when it is returned; without it, the log fills in until the
         environment's next invocation (good enough for a log read later). ``last`` ends the
-        environment afterwards.
+        environment afterwards. ``on_stream`` hears of an answer the runtime streams, to read
+        it as it comes (else it is kept whole, as a buffered one).
         """
         loop = asyncio.get_running_loop()
         cold = env.invocations == 0 and not env.provisioned
@@ -438,7 +441,7 @@ class Invoker:
         now = time.time()
         deadline_ms = int(now * 1000) + spec.timeout * 1000
         trace_id = request.trace_id or trace_header(now)
-        delivery = Delivery(request, deadline_ms, outcome_future, trace_id)
+        delivery = Delivery(request, deadline_ms, outcome_future, trace_id, on_stream=on_stream)
         handed_at = time.monotonic()
         env.deliver(delivery)
         try:
@@ -456,6 +459,9 @@ class Invoker:
         elif env.exited is not None:
             memory_peak = env.exited.memory_peak  # read by the engine before its cgroup went
         if timed_out_now:
+            if delivery.stream is not None:  # its reader learns why it ended
+                assert isinstance(outcome, PlatformError)
+                delivery.stream.end(outcome.error_type, outcome.payload())
             await self.stop_environment(env)  # at the deadline, as Lambda does
         if on_answer is not None:
             on_answer(outcome)
@@ -466,7 +472,8 @@ class Invoker:
         elif settle:
             await env.settle_output(delivery, _QUIET_S, _SETTLE_LIMIT_S)
         trace.mark("output drained")
-        figures = _Figures(cold, duration_ms, memory_peak, Span(now, time.time()))
+        first_byte = None if delivery.stream is None else _first_byte_ms(delivery)
+        figures = _Figures(cold, duration_ms, memory_peak, Span(now, time.time()), first_byte)
         return _result(spec, request, outcome, env, figures, init_output, delivery.output)
 
     async def settle_log(self, env: Environment) -> None:
@@ -494,6 +501,14 @@ class _Figures:
     duration_ms: float
     memory_peak: int | None
     when: Span
+    first_byte_ms: float | None = None  # streamed answers: from delivery to their first byte
+
+
+def _first_byte_ms(delivery: Delivery) -> float | None:
+    stream = delivery.stream
+    if stream is None or stream.first_byte_at is None or delivery.delivered_at is None:
+        return None
+    return (stream.first_byte_at - delivery.delivered_at) * 1000
 
 
 async def _output_end(env: Environment) -> None:
@@ -587,6 +602,7 @@ def _result(
         env.init_duration_ms if figures.cold else None,
         status,
         error_type,
+        figures.first_byte_ms,
     )
     parts = LogParts(
         init_output,

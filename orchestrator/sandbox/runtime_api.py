@@ -26,6 +26,8 @@ nothing.
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import json
 import logging
 import time
@@ -41,8 +43,20 @@ from orchestrator.http_server import (
     Server,
     serve,
 )
+from orchestrator.http_stream import BodyAborted, BodyStream
 from orchestrator.sandbox.environment import Answer, Environment, Retired, error_answer
-from orchestrator.sandbox.invocation import MAX_RESPONSE_PAYLOAD, response_too_large
+from orchestrator.sandbox.invocation import (
+    MAX_RESPONSE_PAYLOAD,
+    PlatformError,
+    response_too_large,
+)
+from orchestrator.sandbox.response_stream import (
+    ERROR_BODY_TRAILER,
+    ERROR_TYPE_TRAILER,
+    MODE_HEADER,
+    TRUNCATED,
+    ResponseStream,
+)
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +128,13 @@ class RuntimeApi:
         add = self.router.add
         add("GET", f"{PREFIX}/invocation/next", self._next)
         invocation = f"{PREFIX}/invocation/{{request_id}}"
-        add("POST", f"{invocation}/response", self._response, self._response_too_large)
+        add(
+            "POST",
+            f"{invocation}/response",
+            self._response,
+            self._response_too_large,
+            stream=self._chunked_response,
+        )
         add("POST", f"{invocation}/error", self._error, self._response_too_large)
         add("POST", f"{PREFIX}/init/error", self._init_error)
 
@@ -213,7 +233,64 @@ class RuntimeApi:
         if env is None or env.current is None or env.current.request.request_id != request_id:
             return _error(400, "InvalidRequestID", f"Invalid request ID: {request_id!r}")
         content_type = request.headers.get("content-type", "application/json")
+        mode = request.headers.get(MODE_HEADER)
+        if mode is not None:  # streamed, but all of it in one piece (it had a length)
+            return await self._streamed(env, request_id, mode, content_type, _Whole(request.body))
         env.answer(request_id, Answer(request.body, None, content_type))
+        return _OK
+
+    async def _chunked_response(self, request: Request, body: BodyStream) -> Response:
+        """A /response whose body is chunked: streamed if its mode header says so (each chunk
+        passed on as it comes), else a buffered answer that happens to be sent in chunks."""
+        env = self._by_ip.get(request.peer)
+        request_id = request.params["request_id"]
+        if env is None or env.current is None or env.current.request.request_id != request_id:
+            return _error(400, "InvalidRequestID", f"Invalid request ID: {request_id!r}")
+        content_type = request.headers.get("content-type", "application/json")
+        mode = request.headers.get(MODE_HEADER)
+        if mode is not None:
+            return await self._streamed(env, request_id, mode, content_type, body)
+        try:
+            whole = await body.read_all(MAX_RESPONSE_PAYLOAD)
+        except BodyAborted:
+            return _truncated()
+        if whole is None:
+            return await self._response_too_large(request, None)
+        if not env.answer(request_id, Answer(whole, None, content_type)):
+            return _error(400, "InvalidRequestID", f"Invalid request ID: {request_id!r}")
+        return _OK
+
+    async def _streamed(
+        self,
+        env: Environment,
+        request_id: str,
+        mode: str,
+        content_type: str,
+        body: BodyStream | _Whole,
+    ) -> Response:
+        """A streamed answer (Lambda-Runtime-Function-Response-Mode: streaming), passed on
+        chunk by chunk; an error the runtime met midway comes in its trailers."""
+        if mode != "streaming":
+            # Lambda's words to the runtime; the invocation fails (RIE invocationresponse.go).
+            error = PlatformError("Runtime.InvalidResponseModeHeader", "")
+            env.answer(request_id, Answer(error.payload(), error.error_type))
+            return _error(400, "InvalidFunctionResponseMode", "Invalid function response mode")
+        stream = ResponseStream(content_type)
+        if not env.begin_stream(request_id, stream):
+            return _error(400, "InvalidRequestID", f"Invalid request ID: {request_id!r}")
+        try:
+            while piece := await body.read():
+                if not await stream.put(piece):
+                    too_large = response_too_large(None, stream.limit)
+                    _end(env, request_id, stream, too_large.error_type, too_large.payload())
+                    return _too_large()
+        except BodyAborted:  # the runtime's connection ended before its response did
+            detail = {"errorType": TRUNCATED, "errorMessage": "HTTP request detected as truncated"}
+            _end(env, request_id, stream, TRUNCATED, json.dumps(detail).encode())
+            return _truncated()
+        error_type = body.trailers.get(ERROR_TYPE_TRAILER) or None
+        error_body = _decoded(body.trailers.get(ERROR_BODY_TRAILER, ""))
+        _end(env, request_id, stream, error_type, error_body)
         return _OK
 
     async def _error(self, request: Request) -> Response:
@@ -246,6 +323,49 @@ class RuntimeApi:
                 too_large = response_too_large(size)
                 env.answer(request_id, Answer(too_large.payload(), too_large.error_type))
         return _too_large()
+
+
+class _Whole:
+    """A body that came whole, read as a stream of one piece."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data: bytes | None = data
+        self.trailers: dict[str, str] = {}
+
+    async def read(self) -> bytes:
+        data, self._data = self._data or b"", None
+        return data
+
+
+def _end(
+    env: Environment,
+    request_id: str,
+    stream: ResponseStream,
+    error_type: str | None,
+    error_body: bytes,
+) -> None:
+    """End a streamed answer and settle its invocation: with what was kept when nobody read
+    it as it came (its error's body if it failed), else with nothing more to give."""
+    stream.end(error_type, error_body)
+    stream_error = stream.error_type  # the first end counts (a timeout may have come first)
+    if stream_error is not None:
+        body, content_type = stream.error_body, "application/json"
+    else:
+        body, content_type = stream.kept(), stream.content_type
+    env.answer(request_id, Answer(body, stream_error, content_type, stream))
+
+
+def _decoded(trailer: str) -> bytes:
+    """The error body a runtime sends in its trailer (base64, as the Runtime API asks; taken
+    as it is when it is not)."""
+    try:
+        return base64.b64decode(trailer, validate=True)
+    except (binascii.Error, ValueError):
+        return trailer.encode("utf-8", "replace")
+
+
+def _truncated() -> Response:
+    return _error(400, "TruncatedHTTPRequest", "HTTP request detected as truncated")
 
 
 def _too_large() -> Response:
