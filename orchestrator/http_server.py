@@ -22,10 +22,10 @@ import logging
 import re
 import sys
 import time
-from collections.abc import AsyncIterable, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterable, Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import parse_qsl, unquote
 
 import httptools
@@ -87,7 +87,7 @@ class Response:
 Handler = Callable[[Request], Awaitable[Response]]
 # A route whose requests' bodies are read as they arrive (a chunked body): called as soon as
 # the body's first piece is there, with the request (its body empty) and the body's stream.
-StreamHandler = Callable[[Request, BodyStream], Awaitable[Response]]
+StreamHandler = Callable[[Request, BodyStream], Coroutine[Any, Any, Response]]
 # Called instead of the handler when a request's body is over the limit: the request comes with
 # an empty body, and the size is the declared one, or None when it was cut off while streaming.
 TooLargeHandler = Callable[[Request, "int | None"], Awaitable[Response]]
@@ -716,12 +716,18 @@ async def _close(pieces: AsyncIterable[bytes]) -> None:
         await close()
 
 
-async def _reading(answer: Awaitable[Response], stream: BodyStream) -> Response:
-    """A stream route's answer; what its body still brings once it has answered is dropped."""
-    try:
-        return await answer
-    finally:
-        stream.discard()
+_readers: set[asyncio.Task[Response]] = set()
+
+
+async def _reading(answer: Coroutine[Any, Any, Response], stream: BodyStream) -> Response:
+    """A stream route's answer; what its body still brings once it has answered is dropped.
+    A client that goes away does not cancel it: it learns so from its stream (``BodyAborted``)
+    and may have to settle what it was doing."""
+    reader = asyncio.get_running_loop().create_task(answer)
+    _readers.add(reader)
+    reader.add_done_callback(_readers.discard)
+    reader.add_done_callback(lambda _: stream.discard())
+    return await asyncio.shield(reader)
 
 
 _REASONS = {

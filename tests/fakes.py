@@ -117,10 +117,11 @@ class OutOfMemory(BaseException):
 
 @dataclass(frozen=True)
 class Streamed:
-    """A handler's streamed answer: its chunks in order (a float is a pause, in seconds), then
-    the trailers of an error met midway, as a streaming runtime sends them."""
+    """A handler's streamed answer: its chunks in order (a float is a pause, in seconds; an
+    event, a wait for it), then the trailers of an error met midway, as a streaming runtime
+    sends them."""
 
-    chunks: Sequence[bytes | float]
+    chunks: Sequence[bytes | float | asyncio.Event]  # an event: wait until it is set
     content_type: str = "application/octet-stream"
     error_type: str | None = None
     error_body: bytes = b""  # sent base64-encoded, as the Runtime API asks
@@ -666,6 +667,9 @@ class _RuntimeClient:
             if isinstance(item, float):
                 await self._writer.drain()
                 await asyncio.sleep(item)
+            elif isinstance(item, asyncio.Event):
+                await self._writer.drain()
+                await item.wait()
             elif item:
                 self._writer.write(b"%x\r\n%b\r\n" % (len(item), item))
                 await self._writer.drain()

@@ -102,8 +102,8 @@ class ResponseStream:
         _wake(self._space)
 
     def kept(self) -> bytes:
-        """The whole response, when it had no reader."""
-        return b"".join(self._chunks)
+        """The whole response, when it had no reader (else nothing: it was passed on)."""
+        return b"".join(self._chunks) if self._mode is _Mode.KEEPING else b""
 
     # The runtime's side
 
