@@ -11,7 +11,8 @@
 // Logs: each console call writes one line `<ISO ts>\t<requestId>\t<LEVEL>\t<message>\n` to
 // stdout, or with AWS_LAMBDA_LOG_FORMAT=JSON one JSON record {timestamp, level, requestId,
 // message}. Like the RIC, newlines inside a message are written as '\r', so that one line
-// is always one log record. Not supported: response streaming (awslambda.streamifyResponse).
+// is always one log record. Response streaming: awslambda.streamifyResponse and
+// awslambda.HttpResponseStream, as the RIC's (ResponseStream.js, HttpResponseStream.js).
 import fs from 'node:fs';
 import http from 'node:http';
 import { createRequire } from 'node:module';
@@ -58,6 +59,46 @@ const NodeJsExit = runtimeError('NodeJsExit', class extends Error {
       'This is most commonly caused by a Promise that was never settled.');
   }
 });
+
+// ---- Response streaming, as the RIC's UserFunction.js / ResponseStream.js ----
+const HANDLER_STREAMING = Symbol.for('aws.lambda.runtime.handler.streaming');
+const HANDLER_HIGHWATERMARK = Symbol.for('aws.lambda.runtime.handler.streaming.highWaterMark');
+const STREAM_RESPONSE = 'response';
+const MalformedStreamingHandler = runtimeError('MalformedStreamingHandler');
+const InvalidStreamingOperation = runtimeError('InvalidStreamingOperation');
+const HTTP_INTEGRATION = 'application/vnd.awslambda.http-integration-response';
+
+// Implements application/vnd.awslambda.http-integration-response: the JSON prelude (status,
+// headers, cookies) and 8 NUL bytes go out before the body's first byte.
+class HttpResponseStream {
+  static from(underlyingStream, prelude) {
+    underlyingStream.setContentType(HTTP_INTEGRATION);
+    const metadata = JSON.stringify(prelude); // a NUL byte is not allowed in it
+    underlyingStream._onBeforeFirstWrite = (write) => {
+      write(metadata);
+      write(new Uint8Array(8));
+    };
+    return underlyingStream;
+  }
+}
+if (!['1', 'true'].includes(env.AWS_LAMBDA_NODEJS_NO_GLOBAL_AWSLAMBDA)) {
+  globalThis.awslambda = {
+    streamifyResponse: (handler, options) => {
+      handler[HANDLER_STREAMING] = STREAM_RESPONSE;
+      if (typeof options?.highWaterMark === 'number') {
+        handler[HANDLER_HIGHWATERMARK] = parseInt(options.highWaterMark);
+      }
+      return handler;
+    },
+    HttpResponseStream,
+  };
+}
+function isStreaming(fn) {
+  const mode = fn[HANDLER_STREAMING];
+  if (mode === undefined || mode === null || mode === false) return false;
+  if (mode === STREAM_RESPONSE) return true;
+  throw new MalformedStreamingHandler('Only response streaming is supported.');
+}
 
 // The body of /error and /init/error, as the RIC's toRapidResponse builds it.
 function toRapid(e) {
@@ -244,7 +285,11 @@ async function loadHandler(appRoot, full) {
   const fn = match[2].split('.').reduce((o, k) => o && o[k], app);
   if (!fn) throw new HandlerNotFound(`${full} is undefined or not exported`);
   if (typeof fn !== 'function') throw new HandlerNotFound(`${full} is not a function`);
-  if (RUNTIME_MAJOR >= 24 && fn.length >= 3) throw new CallbackHandlerDeprecated(CALLBACK_GONE);
+  // Streaming handlers take (event, responseStream, context): three parameters, no callback.
+  if (RUNTIME_MAJOR >= 24 && fn.length >= 3 && !isStreaming(fn)) {
+    throw new CallbackHandlerDeprecated(CALLBACK_GONE);
+  }
+  isStreaming(fn); // a wrong mode fails the init, as in the RIC
   return fn;
 }
 
@@ -326,6 +371,112 @@ function invoke(handler, isAsync, { headers: h, body }) {
   });
 }
 
+// ---- One streamed invocation (awslambda.streamifyResponse), as the RIC's handleOnceStreaming ----
+// The response is POSTed to /response as the handler writes it: chunked, with
+// Lambda-Runtime-Function-Response-Mode: streaming, and an error met midway in its trailers.
+function openResponseStream(id, highWaterMark) {
+  let resolveDone;
+  let rejectDone;
+  const done = new Promise((resolve, reject) => {
+    resolveDone = resolve;
+    rejectDone = reject;
+  });
+  const req = http.request({
+    host: HOST,
+    port: PORT,
+    method: 'POST',
+    path: `/2018-06-01/runtime/invocation/${encodeURIComponent(id)}/response`,
+    agent,
+    highWaterMark,
+    headers: {
+      'Lambda-Runtime-Function-Response-Mode': 'streaming',
+      Trailer: 'Lambda-Runtime-Function-Error-Type, Lambda-Runtime-Function-Error-Body',
+      'Content-Type': 'application/octet-stream',
+    },
+  }, (res) => {
+    const chunks = [];
+    res.on('data', (c) => chunks.push(c)).on('aborted', rejectDone).on('end', () =>
+      resolveDone({ status: res.statusCode, body: Buffer.concat(chunks).toString() }));
+  });
+  req.on('error', rejectDone);
+  let started = false;
+  const write = req.write.bind(req);
+  const end = req.end.bind(req);
+  req.write = function (chunk, encoding, callback) {
+    if (typeof chunk !== 'string' && !Buffer.isBuffer(chunk) && chunk?.constructor !== Uint8Array) {
+      chunk = JSON.stringify(chunk);
+    }
+    if (!started && typeof this._onBeforeFirstWrite === 'function') {
+      this._onBeforeFirstWrite((piece) => write(piece));
+    }
+    started = true;
+    return write(chunk, encoding, callback);
+  };
+  // end(chunk) writes its chunk through write, so that a prelude still goes first.
+  req.end = function (chunk, encoding, callback) {
+    if (typeof chunk === 'function') return end(chunk);
+    if (chunk !== undefined && chunk !== null) this.write(chunk, typeof encoding === 'string' ? encoding : undefined);
+    return end(typeof encoding === 'function' ? encoding : callback);
+  };
+  req.setContentType = (contentType) => {
+    if (started) throw new InvalidStreamingOperation('Cannot set content-type, too late.');
+    req.setHeader('Content-Type', contentType);
+  };
+  const fail = (err) => {
+    const body = toRapid(err);
+    if (!req.writableEnded) {
+      req.addTrailers({
+        'Lambda-Runtime-Function-Error-Type': String(body.errorType).replace(/[^\x20-\x7e]/g, ''),
+        'Lambda-Runtime-Function-Error-Body': Buffer.from(JSON.stringify(body)).toString('base64'),
+      });
+      end();
+    }
+  };
+  return { responseStream: req, done, fail };
+}
+
+async function invokeStreaming(handler, { headers: h, body }) {
+  const id = (requestId = currentId = h['lambda-runtime-aws-request-id']);
+  if (h['lambda-runtime-trace-id']) env._X_AMZN_TRACE_ID = h['lambda-runtime-trace-id'];
+  else delete env._X_AMZN_TRACE_ID;
+  const { responseStream, done, fail } = openResponseStream(id, handler[HANDLER_HIGHWATERMARK]);
+  const failed = (err) => {
+    logError('Invoke Error', err);
+    fail(err);
+  };
+  let waits = true;
+  try {
+    const deadline = Number(h['lambda-runtime-deadline-ms']);
+    const json = (name, v) => (v === undefined ? undefined : JSON.parse(v));
+    const context = {
+      get callbackWaitsForEmptyEventLoop() { return waits; },
+      set callbackWaitsForEmptyEventLoop(v) { waits = v; },
+      functionVersion: env.AWS_LAMBDA_FUNCTION_VERSION,
+      functionName: env.AWS_LAMBDA_FUNCTION_NAME,
+      memoryLimitInMB: env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE,
+      logGroupName: env.AWS_LAMBDA_LOG_GROUP_NAME,
+      logStreamName: env.AWS_LAMBDA_LOG_STREAM_NAME,
+      clientContext: json('ClientContext', h['lambda-runtime-client-context']),
+      identity: json('CognitoIdentity', h['lambda-runtime-cognito-identity']),
+      invokedFunctionArn: h['lambda-runtime-invoked-function-arn'],
+      awsRequestId: id,
+      getRemainingTimeInMillis: () => deadline - Date.now(),
+    };
+    const result = handler(JSON.parse(body), responseStream, context);
+    if (!result || typeof result.then !== 'function') {
+      failed('Streaming does not support non-async handlers.');
+    } else if ((await result) !== undefined) {
+      console.warn('Streaming handlers ignore return values.');
+    }
+  } catch (err) {
+    failed(err);
+  }
+  // A handler that never ends its stream keeps it open, as on Lambda: the invocation then
+  // ends at its timeout.
+  await done.catch(() => {});
+  if (waits) await new Promise((resolve) => { onBeforeExit = () => setImmediate(resolve); });
+}
+
 async function main() {
   let handler;
   try {
@@ -335,10 +486,11 @@ async function main() {
     return fatal(e, 129);
   }
   const isAsync = handler.constructor?.name === 'AsyncFunction';
+  const streaming = isStreaming(handler);
   for (;;) {
     const next = await call('GET', '/invocation/next');
     if (next.status !== 200) throw new Error(`GET /invocation/next answered ${next.status}: ${next.body}`);
-    await invoke(handler, isAsync, next);
+    await (streaming ? invokeStreaming(handler, next) : invoke(handler, isAsync, next));
   }
 }
 
