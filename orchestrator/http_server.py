@@ -111,9 +111,8 @@ class Dispatcher(Protocol):
         """A larger body limit for this request's route than the server's, or None."""
         ...
 
-    def stream_route(self, method: str, path: str) -> StreamHandler | None:
-        """What reads this request's chunked body as it arrives, if its route streams."""
-        ...
+
+StreamRoute = Callable[[str, str], "StreamHandler | None"]
 
 
 class Router:
@@ -152,6 +151,8 @@ class Router:
             self._streams[handler] = stream
 
     def stream_route(self, method: str, path: str) -> StreamHandler | None:
+        """What reads this request's chunked body as it arrives, if its route streams. (A
+        dispatcher without this method reads every body whole.)"""
         if not self._streams:
             return None
         found = self.match(method, path)
@@ -237,6 +238,7 @@ def encode_head(response: Response, keep_alive: bool) -> bytes:
     """The head of a response whose body is streamed (chunked)."""
     lines = [f"HTTP/1.1 {response.status} {_reason(response.status)}"]
     lines.extend(f"{k}: {v}" for k, v in response.headers.items())
+    lines.extend(f"{k}: {v}" for k, v in response.repeated)
     lines.append("Transfer-Encoding: chunked")
     if not keep_alive:
         lines.append("Connection: close")
@@ -341,6 +343,7 @@ class _Protocol(asyncio.Protocol):
 
     def __init__(self, router: Dispatcher, local: set[_Protocol], registry: Connections) -> None:
         self._router = router
+        self._stream_route: StreamRoute | None = getattr(router, "stream_route", None)
         self._local = local  # this server's connections
         self._max_body = 0  # this request's body limit: the server's, or its route's
         self._route_limit_seen = False
@@ -574,11 +577,11 @@ class _Protocol(asyncio.Protocol):
 
     def _open_stream(self) -> bool:
         """Hand a chunked body to its route as it arrives, if the route reads it so."""
-        if not self._url:
+        if not self._url or self._stream_route is None:
             return False
         method = self._parser.get_method().decode("latin-1")
         url = httptools.parse_url(self._url)
-        answer = self._router.stream_route(method, url.path.decode("latin-1"))
+        answer = self._stream_route(method, url.path.decode("latin-1"))
         if answer is None:
             return False
         stream = BodyStream(self._pause_reading, self._resume_reading)

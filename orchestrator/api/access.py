@@ -191,9 +191,6 @@ class Guard:
         # Refused for its size, its body unread: nothing runs, so nothing to guard.
         return await self._router.dispatch_too_large(request, size, limit)
 
-    def stream_route(self, method: str, path: str) -> None:
-        return None  # the Lambda API reads every body whole (its signature covers all of it)
-
     def _check_host(self, header: str | None) -> None:
         refusal = self._host_check.refusal(header)
         if refusal is not None:
@@ -276,4 +273,6 @@ def _with_cors(response: Response, origin: str) -> Response:
         "Access-Control-Expose-Headers": CORS_EXPOSED,
         "Vary": "Origin",
     }
-    return Response(response.status, response.body, headers, response.stream)
+    return Response(
+        response.status, response.body, headers, response.repeated, stream=response.stream
+    )

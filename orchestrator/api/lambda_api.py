@@ -347,10 +347,6 @@ class LambdaApi:
             raise not_found(name, qualifier)
         return state
 
-    def latest(self, request: Request, operation: str) -> FunctionState:
-        """The function a request names, which must be unqualified or ``$LATEST``."""
-        return self._latest(request, operation)
-
     @staticmethod
     def client_context(header: str) -> str:
         """The ``X-Amz-Client-Context`` header decoded, as the runtime is given it."""
@@ -362,8 +358,7 @@ class LambdaApi:
             request.params["function"], request.query.get("Qualifier"), operation
         )
         # Invoke names $LATEST when no qualifier was given; the reads name the function bare.
-        invokes = operation in ("Invoke", "InvokeWithResponseStream")
-        state = self.existing(name, qualifier or (LATEST if invokes else None))
+        state = self.existing(name, qualifier or (LATEST if operation == "Invoke" else None))
         if qualifier not in (None, LATEST):
             raise not_found(name, qualifier)
         return state

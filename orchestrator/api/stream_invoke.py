@@ -23,7 +23,6 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from orchestrator.api.event_stream import invoke_complete, payload_chunk
-from orchestrator.api.function_names import LATEST
 from orchestrator.api.lambda_api import LambdaApi, checked, invoke_too_large, resolve
 from orchestrator.aws import function_arn
 from orchestrator.http_server import Request, Response
@@ -46,11 +45,10 @@ class StreamInvoke:
     async def invoke(self, request: Request) -> Response:
         checked(OPERATION, request)
         api = self._api
-        state = api.latest(request, OPERATION)
-        name = state.spec.name
-        _, qualifier = resolve(
+        name, qualifier = resolve(
             request.params["function"], request.query.get("Qualifier"), OPERATION
         )
+        version = api.service.route(name, qualifier)  # "Function not found" if none
         payload = check_payload(request.body)
         request_id = str(uuid.uuid4())
         if request.headers.get("x-amz-invocation-type") == "DryRun":
@@ -58,8 +56,8 @@ class StreamInvoke:
         context = request.headers.get("x-amz-client-context")
         invocation = InvokeRequest(
             payload,
-            function_arn(name, qualifier),
-            LATEST,
+            function_arn(name, qualifier),  # as invoked: qualified only if it was
+            version,
             api.client_context(context) if context else None,
             request.headers.get("x-amzn-trace-id"),
             request_id,
@@ -79,7 +77,7 @@ class StreamInvoke:
         headers = {
             "Content-Type": CONTENT_TYPE,
             "x-amzn-RequestId": request_id,
-            "X-Amz-Executed-Version": LATEST,
+            "X-Amz-Executed-Version": version,
         }
         return Response(200, b"", headers, stream=_Events(run, opened, started, tail))
 
