@@ -162,6 +162,10 @@ class ServerClient:
         """The API Gateway APIs the server serves: base URL, type, stage and routes of each."""
         return self._get_json("/lrun/apis")  # type: ignore[no-any-return]
 
+    def urls(self) -> list[dict[str, Any]]:
+        """The function URLs the server serves: URL, auth type and invoke mode of each."""
+        return self._get_json("/lrun/urls")  # type: ignore[no-any-return]
+
     def functions(self) -> list[dict[str, Any]]:
         """Every function the server serves, manifest and API-created, with its source."""
         return self._get_json("/lrun/functions")  # type: ignore[no-any-return]

@@ -27,6 +27,7 @@ from orchestrator.api.edits import watch_edits
 from orchestrator.api.event_api import add_event_routes
 from orchestrator.api.function_api import FunctionApi
 from orchestrator.api.function_configs import add_function_config_routes
+from orchestrator.api.function_urls import FunctionUrls, policy_allows
 from orchestrator.api.lambda_api import LambdaApi, error_response, json_response
 from orchestrator.api.layer_api import LayerApi
 from orchestrator.api.layer_refs import LayerCatalog
@@ -35,8 +36,10 @@ from orchestrator.api.mapping_api import add_mapping_routes
 from orchestrator.api.metrics_api import add_metrics_routes
 from orchestrator.api.policy import add_policy_routes
 from orchestrator.api.queue_api import add_queue_routes
+from orchestrator.api.sigv4 import Credentials
 from orchestrator.api.stream_invoke import add_stream_invoke_routes
 from orchestrator.api.tags import add_tag_routes
+from orchestrator.api.url_listener import UrlAccess
 from orchestrator.aws import REGION
 from orchestrator.errors import LrunError, Problem
 from orchestrator.events.api_functions import ApiFunctions
@@ -49,6 +52,7 @@ from orchestrator.events.queue_bounds import QueueLimits
 from orchestrator.events.queues import Queues
 from orchestrator.events.sources import Sources
 from orchestrator.events.store import Store
+from orchestrator.events.url_store import UrlStore
 from orchestrator.gateway.listeners import Gateway
 from orchestrator.gateway.websocket_listener import origin_check
 from orchestrator.http_server import Limits, Request, Response
@@ -237,13 +241,16 @@ class Platform:
     api: LambdaApi
     gateway: Gateway
     catalog: LayerCatalog
+    urls: FunctionUrls
 
     async def load(self, loaded: Manifest) -> None:
-        """Take a manifest: its functions (their layers found or unpacked first), its APIs, its
-        queues, its event sources. The layers and APIs first: a layer that cannot be used or a
-        port one cannot have refuses the manifest before anything changed."""
+        """Take a manifest: its functions (their layers found or unpacked first), its APIs and
+        function URLs, its queues, its event sources. The layers, APIs and URLs first: a layer
+        that cannot be used or a port one cannot have refuses the manifest before anything
+        changed."""
         loaded = await self.catalog.resolve_manifest(loaded)
         await self.gateway.load(loaded)
+        await self.urls.load(loaded)
         self.service.load(loaded)
         for spec in loaded.queues.values():
             await self.queues.ensure(spec)
@@ -371,12 +378,30 @@ async def run(
         targets = JsonTargets()
         add_logs_operations(targets, log_store)
         targets.add_routes(api.router)
-        platform = Platform(service, store, queues, events, sources, api, gateway, catalog)
+        url_store = UrlStore(store)
+        await url_store.load()
+        urls = FunctionUrls(
+            api,
+            url_store,
+            settings.host,
+            UrlAccess(
+                HostCheck(settings.access).refusal,
+                partial(policy_allows, meta),
+                _UrlKeys(settings.access, on_event),
+            ),
+            partial(announced_url, settings.host),
+            on_event,
+            limit_from_env("LRUN_STREAM_LIMIT_MB", STREAM_LIMIT),
+        )
+        urls.add_routes()
+        api.router.add("GET", "/lrun/urls", partial(_urls, urls))
+        platform = Platform(service, store, queues, events, sources, api, gateway, catalog, urls)
         await platform.load(loaded)
         for notice in loaded.notices:
             on_event(f"note: {notice}")
         await functions.restore()  # after the manifest's: its names are the manifest's
         await layer_api.restore()  # after both: what they use is kept
+        await urls.restore()  # the API's URLs, once their functions are there
         try:
             server = await http_serve(
                 Guard(api.router, settings.access, error_response),
@@ -438,14 +463,43 @@ async def run(
             grace = max((f.spec.timeout for f in service.functions.values()), default=3) + 1
             await server.stop_listening()
             await gateway.stop_listening()
+            await urls.stop_listening()
             await events.close(grace)
             await service.close(grace)
             await server.close()
             await gateway.close()
+            await urls.close()
             writer.cancel()
             await asyncio.gather(writer, dispatcher, return_exceptions=True)
             await asyncio.to_thread(store.close)
             on_event("stopped; all environments removed")
+
+
+async def _urls(urls: FunctionUrls, request: Request) -> Response:
+    """`lrun ps`'s function URLs."""
+    return json_response(200, urls.describe())
+
+
+class _UrlKeys:
+    """The key pair AWS_IAM function URLs check signatures against: the API's, or else the one
+    lrun keeps in its state directory (read, and said where, the first time it is needed)."""
+
+    def __init__(self, access: AccessPolicy, on_event: Callable[[str], None]) -> None:
+        self._keys = access.credentials
+        self._on_event = on_event
+
+    def __call__(self) -> Credentials:
+        if self._keys is None:
+            from orchestrator.api import credentials as keys
+
+            self._keys, made = keys.load_or_generate(state_dir())
+            where = keys.generated_file(state_dir())
+            self._on_event(
+                "AWS_IAM function URLs check signatures made with access key "
+                f"{self._keys.access_key_id} ({'made now; ' if made else ''}secret in {where}, "
+                f"profile '{keys.GENERATED_PROFILE}')"
+            )
+        return self._keys
 
 
 async def _apis(gateway: Gateway, request: Request) -> Response:

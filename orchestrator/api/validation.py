@@ -194,10 +194,19 @@ def _java(value: Any) -> str:
     return str(value)
 
 
+# Enums whose recorded order is not a HashSet's: the function URL operations (another service
+# behind Lambda's API) list InvokeMode as declared (LocalStack's snapshot recorded on AWS,
+# test_lambda.py::TestLambdaURL::test_lambda_url_invalid_invoke_mode).
+_RECORDED_ORDERS = {frozenset({"BUFFERED", "RESPONSE_STREAM"}): ["RESPONSE_STREAM", "BUFFERED"]}
+
+
 def enum_order(members: list[str]) -> list[str]:
     """An enum's values in the order AWS's messages list them: a Java ``HashSet`` built from the
     model's list (``[Terminate, Allow]`` for the model's ``[Allow, Terminate]``; the 25 runtimes
-    of CreateFunction's message likewise)."""
+    of CreateFunction's message likewise), except where AWS was recorded listing them otherwise."""
+    recorded = _RECORDED_ORDERS.get(frozenset(members))
+    if recorded is not None:
+        return recorded
     capacity = 1
     while capacity < max(int(len(members) / 0.75) + 1, 16):
         capacity *= 2

@@ -14,8 +14,8 @@ from orchestrator.errors import ServerUnavailable
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 @click.option("--apis", "apis_only", is_flag=True, help="Show only the APIs and their URLs.")
 def ps(as_json: bool, apis_only: bool) -> None:
-    """Show every execution environment of the running server (with the version it runs), and
-    its APIs' URLs."""
+    """Show every execution environment of the running server (with the version it runs), its
+    APIs' URLs and its function URLs."""
     from orchestrator.api import client
     from orchestrator.errors import ServerUnavailable
 
@@ -64,6 +64,20 @@ def ps(as_json: bool, apis_only: bool) -> None:
     apis = server.apis()
     if apis:
         _print_apis(apis)
+    urls = server.urls()
+    if urls:
+        _print_urls(urls)
+
+
+def _print_urls(urls: list[dict[str, Any]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("function URL", "function", "auth", "invoke mode", "source")
+    for url in urls:
+        function = url["function"] + (f":{url['qualifier']}" if url["qualifier"] else "")
+        table.add_row(url["url"], function, url["auth_type"], url["invoke_mode"], url["source"])
+    Console().print(table)
 
 
 def _print_apis(apis: list[dict[str, Any]]) -> None:

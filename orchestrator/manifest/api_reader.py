@@ -154,6 +154,11 @@ def _websocket(self: Reader, name: str, port: int | None, stage: str) -> ApiSpec
     return spec
 
 
+def read_cors(self: Reader, where: str) -> CorsSpec | None:
+    """``cors:`` in the section being read, in an HTTP API's shape (a function URL's too)."""
+    return _cors(self, where, "http")
+
+
 def _cors(self: Reader, where: str, api_type: ApiType) -> CorsSpec | None:
     if (got := self.get("cors")) is None:
         return None

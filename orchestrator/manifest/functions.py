@@ -49,6 +49,8 @@ from orchestrator.manifest.trigger_reader import (
     read_resources,
 )
 from orchestrator.manifest.triggers import BucketSpec, QueueSpec, Triggers
+from orchestrator.manifest.url_reader import check_url_ports, read_url
+from orchestrator.manifest.urls import UrlSpec
 from orchestrator.manifest.websocket_reader import check_websocket_routes, read_websocket_routes
 
 NetworkMode = Literal["public", "private"]
@@ -148,6 +150,7 @@ FUNCTION_KEYS = frozenset(f.name for f in fields(FunctionSpec)) - {"name"} | {
     "http",  # API Gateway routes to the function (orchestrator.manifest.apis)
     "websocket",  # WebSocket API routes to the function (orchestrator.manifest.websocket_reader)
     "tags",  # Lambda's tags: what ListTags shows, not part of how the function runs
+    "url",  # its function URL (orchestrator.manifest.urls)
 }
 TAGS_MAX = 50  # per function, as on Lambda
 TAG_KEY_MAX, TAG_VALUE_MAX = 128, 256
@@ -167,6 +170,7 @@ class Manifest:
     # What a template asked for that lrun does otherwise or not at all, one line each (a
     # manifest written for lrun has none).
     notices: tuple[Problem, ...] = ()
+    urls: Mapping[str, UrlSpec] = field(default_factory=lambda: MappingProxyType({}))
 
     def function(self, name: str) -> FunctionSpec:
         """The function called ``name``; ``ResourceNotFound`` naming the known ones otherwise."""
@@ -228,6 +232,7 @@ def build(path: Path, root: yaml.Node, notices: Sequence[Problem] = ()) -> Manif
     functions = reader.manifest(root)
     check_routes(reader)
     check_websocket_routes(reader)
+    check_url_ports(reader)
     check_references(reader, functions)
     if reader.problems:
         raise ManifestError(sorted(reader.problems, key=lambda p: p.line or 0))
@@ -240,6 +245,7 @@ def build(path: Path, root: yaml.Node, notices: Sequence[Problem] = ()) -> Manif
         buckets=MappingProxyType(reader.buckets),
         apis=MappingProxyType(reader.apis),
         notices=tuple(notices),
+        urls=MappingProxyType(reader.urls),
     )
 
 
@@ -336,6 +342,7 @@ class _FunctionReader(Reader):
         self.triggers[name] = Triggers(read_async(self), read_events(self))
         read_routes(self, name)
         read_websocket_routes(self, name)
+        read_url(self, name)
         if (tags := self.function_tags()) is not None:
             self.tags[name] = MappingProxyType(tags)
         return spec if len(self.problems) == before else None

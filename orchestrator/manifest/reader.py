@@ -19,6 +19,7 @@ from orchestrator.errors import did_you_mean as _did_you_mean
 from orchestrator.errors import show as _show
 from orchestrator.manifest.apis import ApiSpec, HttpRoute, WebSocketRoute
 from orchestrator.manifest.triggers import BucketSpec, QueueSpec, Triggers
+from orchestrator.manifest.urls import UrlSpec
 
 _WORD = re.compile(r"\S+")
 
@@ -45,6 +46,8 @@ class Reader:
         self.api_names: set[str] = set()  # declared, valid or not (so routes are not blamed)
         self.http_routes: list[tuple[yaml.Node, str, HttpRoute]] = []  # node, where, route
         self.websocket_routes: list[tuple[yaml.Node, str, WebSocketRoute]] = []  # likewise
+        self.urls: dict[str, UrlSpec] = {}  # function URLs, by function
+        self.url_ports: list[tuple[yaml.Node, str, int]] = []  # node, where, port
 
     def add(self, node: yaml.Node | None, where: str, message: str) -> None:
         line = node.start_mark.line + 1 if node is not None and node.start_mark else None

@@ -149,6 +149,11 @@ UPDATED = {
     "LastUpdateStatusReason": "The function is being created.",
     "LastUpdateStatusReasonCode": "Creating",
 }
+URL = "/2021-10-31/functions/{}/url"
+URLS = "/2021-10-31/functions/{}/urls"
+NO_FUNCTION = "Function does not exist"
+NO_RESOURCE = "The resource you requested does not exist."
+URL_QUALIFIER = pattern("CreateFunctionUrlConfig", "Qualifier")
 STALE = (
     "The Revision Id provided does not match the latest Revision Id. Call the GetPolicy API to "
     "retrieve the latest Revision Id"
@@ -1154,6 +1159,246 @@ CASES: list[Case] = [
         "ResourceNotFoundException",
         not_found(f"Function not found: {FN}:nope"),
     ),
+    # Function URL configurations (tests/aws/services/lambda_/test_lambda_api.py TestLambdaUrl;
+    # "rec:lambda " names LocalStack's test_lambda.snapshot.json, also recorded on AWS)
+    *[
+        Case(
+            f"rec:test_url_config_exceptions {operation}_name_doesnotexist",
+            method,
+            URL.format("doesnotexist"),
+            404,
+            "ResourceNotFoundException",
+            not_found(message),
+            body=body,
+        )
+        for operation, method, body, message in (
+            ("create_function_url_config", "POST", {"AuthType": "NONE"}, NO_FUNCTION),
+            ("get_function_url_config", "GET", None, NO_RESOURCE),
+            ("delete_function_url_config", "DELETE", None, NO_RESOURCE),
+            ("update_function_url_config", "PUT", {"AuthType": "AWS_IAM"}, NO_FUNCTION),
+        )
+    ],
+    Case(
+        "rec:test_url_config_exceptions create_function_url_config_arn_doesnotexist",
+        "POST",
+        URL.format(f"{FN}:doesnotexist"),
+        404,
+        "ResourceNotFoundException",
+        not_found(NO_FUNCTION),
+        body={"AuthType": "NONE"},
+    ),
+    *[
+        Case(
+            f"rec:test_url_config_exceptions create_function_url_config_{key}",
+            "POST",
+            URL.format(function),
+            400,
+            "ValidationException",
+            validation(
+                f"Value '{qualifier}' at 'qualifier' failed to satisfy constraint: Member must "
+                f"satisfy regular expression pattern: {URL_QUALIFIER}"
+            ),
+            body={"AuthType": "NONE"},
+            query={"Qualifier": qualifier},
+        )
+        for key, function, qualifier in (
+            ("name_doesnotexist_qualifier", "doesnotexist", "1"),
+            ("qualifier_version", "echo", "1"),
+            ("qualifier_latest", "echo", "$LATEST"),
+        )
+    ],
+    Case(
+        "rec:test_url_config_exceptions create_function_url_config_qualifier_alias_doesnotexist",
+        "POST",
+        URL.format("echo"),
+        404,
+        "ResourceNotFoundException",
+        not_found(NO_FUNCTION),
+        body={"AuthType": "NONE"},
+        query={"Qualifier": "v1"},
+    ),
+    Case(
+        "rec:test_url_config_exceptions get_function_url_config_qualifier_alias_doesnotexist",
+        "GET",
+        URL.format("echo"),
+        404,
+        "ResourceNotFoundException",
+        not_found(NO_RESOURCE),
+        query={"Qualifier": "v1"},
+    ),
+    Case(
+        "rec:test_url_config_exceptions "
+        "create_function_url_config_qualifier_alias_doesnotmatch_arn",
+        "POST",
+        URL.format("echo:urlalias-doesnotmatch"),
+        400,
+        "InvalidParameterValueException",
+        invalid(
+            "The derived qualifier from the function name does not match the specified qualifier."
+        ),
+        body={"AuthType": "NONE"},
+        query={"Qualifier": "urlalias"},
+    ),
+    *[
+        Case(
+            f"rec:test_url_config_exceptions {operation}_config_doesnotexist",
+            method,
+            URL.format("echo"),
+            404,
+            "ResourceNotFoundException",
+            not_found(NO_RESOURCE),
+            body=body,
+        )
+        for operation, method, body in (
+            ("get_function_url_config", "GET", None),
+            ("delete_function_url_config", "DELETE", None),
+            ("update_function_url_config", "PUT", {"AuthType": "AWS_IAM"}),
+        )
+    ],
+    Case(
+        "rec:test_url_config_list_paging list_function_notfound",
+        "GET",
+        URLS.format("doesnotexist"),
+        404,
+        "ResourceNotFoundException",
+        not_found(NO_FUNCTION),
+    ),
+    Case(
+        "rec:test_url_config_list_paging list_all_empty",
+        "GET",
+        URLS.format("echo"),
+        200,
+        response={"FunctionUrlConfigs": []},
+    ),
+    Case(
+        "rec:test_url_config_lifecycle url_creation",
+        "POST",
+        URL.format("echo"),
+        201,
+        response={
+            "AuthType": "NONE",
+            "CreationTime": ANY,
+            "FunctionArn": f"{FN}:echo",
+            "FunctionUrl": ANY,
+        },
+        body={"AuthType": "NONE"},
+    ),
+    Case(
+        "rec:test_url_config_lifecycle failed_duplication",
+        "POST",
+        URL.format("echo"),
+        409,
+        "ResourceConflictException",
+        invalid(
+            f"Failed to create function url config for [functionArn = {FN}:echo]. Error message:  "
+            "FunctionUrlConfig exists for this Lambda function"
+        ),
+        body={"AuthType": "NONE"},
+    ),
+    Case(
+        "rec:test_url_config_lifecycle get_url_config",
+        "GET",
+        URL.format("echo"),
+        200,
+        response={
+            "AuthType": "NONE",
+            "CreationTime": ANY,
+            "FunctionArn": f"{FN}:echo",
+            "FunctionUrl": ANY,
+            "InvokeMode": "BUFFERED",
+            "LastModifiedTime": ANY,
+        },
+    ),
+    Case(
+        "rec:test_url_config_lifecycle updated_url_config",
+        "PUT",
+        URL.format("echo"),
+        200,
+        response={
+            "AuthType": "AWS_IAM",
+            "CreationTime": ANY,
+            "FunctionArn": f"{FN}:echo",
+            "FunctionUrl": ANY,
+            "LastModifiedTime": ANY,
+        },
+        body={"AuthType": "AWS_IAM"},
+    ),
+    Case(
+        "rec:test_url_config_list_paging list_all (one configuration)",
+        "GET",
+        URLS.format("echo"),
+        200,
+        response={
+            "FunctionUrlConfigs": [
+                {
+                    "AuthType": "AWS_IAM",
+                    "CreationTime": ANY,
+                    "FunctionArn": f"{FN}:echo",
+                    "FunctionUrl": ANY,
+                    "InvokeMode": "BUFFERED",
+                    "LastModifiedTime": ANY,
+                }
+            ]
+        },
+    ),
+    Case("docs:API_DeleteFunctionUrlConfig (204, no body)", "DELETE", URL.format("echo"), 204),
+    Case(
+        "rec:test_url_config_lifecycle failed_getter",
+        "GET",
+        URL.format("echo"),
+        404,
+        "ResourceNotFoundException",
+        not_found(NO_RESOURCE),
+    ),
+    Case(
+        "rec:lambda test_lambda_url_invalid_invoke_mode invoke_function_invalid_invoke_type",
+        "POST",
+        URL.format("other"),
+        400,
+        "ValidationException",
+        validation(
+            "Value 'UNKNOWN' at 'invokeMode' failed to satisfy constraint: Member must satisfy "
+            "enum value set: [RESPONSE_STREAM, BUFFERED]"
+        ),
+        body={"AuthType": "NONE", "InvokeMode": "UNKNOWN"},
+    ),
+    Case(
+        "rec:lambda test_lambda_update_function_url_config create_lambda_url_config",
+        "POST",
+        URL.format("other"),
+        201,
+        response={
+            "AuthType": "NONE",
+            "CreationTime": ANY,
+            "FunctionArn": f"{FN}:other",
+            "FunctionUrl": ANY,
+            "InvokeMode": "BUFFERED",
+        },
+        body={"AuthType": "NONE", "InvokeMode": "BUFFERED"},
+    ),
+    *[
+        Case(
+            f"rec:lambda test_lambda_update_function_url_config {key}",
+            method,
+            URL.format("other"),
+            200,
+            response={
+                "AuthType": "NONE",
+                "CreationTime": ANY,
+                "FunctionArn": f"{FN}:other",
+                "FunctionUrl": ANY,
+                "InvokeMode": "RESPONSE_STREAM",
+                "LastModifiedTime": ANY,
+            },
+            body=body,
+        )
+        for key, method, body in (
+            ("modify_lambda_url_config", "PUT", {"InvokeMode": "RESPONSE_STREAM"}),
+            ("get_url_config_2", "GET", None),
+            ("modify_lambda_url_config_none", "PUT", {}),
+            ("get_url_config_3", "GET", None),
+        )
+    ],
 ]
 
 # Layers (rec: LocalStack's TestLambdaLayer snapshots: test_layer_exceptions,

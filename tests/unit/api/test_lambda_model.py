@@ -101,10 +101,12 @@ def test_valid_input_passes() -> None:
         (["Allow", "Terminate"], ["Terminate", "Allow"]),
         (["x86_64", "arm64"], ["x86_64", "arm64"]),
         (["PublishedVersions", "None"], ["PublishedVersions", "None"]),
+        (["BUFFERED", "RESPONSE_STREAM"], ["RESPONSE_STREAM", "BUFFERED"]),
     ],
 )
 def test_enum_values_are_listed_in_aws_s_order(model: list[str], aws: list[str]) -> None:
-    """Orders seen in AWS's recorded messages (recursiveLoop, architectures, snapStart.applyOn)."""
+    """Orders seen in AWS's recorded messages (recursiveLoop, architectures, snapStart.applyOn,
+    a function URL's invokeMode)."""
     assert validation.enum_order(model) == aws
 
 
