@@ -590,8 +590,22 @@ class _Protocol(asyncio.Protocol):
         self._body = _Feed(stream)
         self._headers = stream.trailers  # header fields after the body are its trailers
         self._max_body = sys.maxsize
-        self._schedule(_reading(answer(request, stream), stream), self._parser.should_keep_alive())
+        keep_alive = self._parser.should_keep_alive()
+        self._schedule(self._read_stream(answer(request, stream), stream), keep_alive)
         return True
+
+    async def _read_stream(
+        self, answer: Coroutine[Any, Any, Response], stream: BodyStream
+    ) -> Response:
+        """A stream route's answer. If it answers before the body has ended, what still comes
+        is read no further than a refused request's (``LINGER_BYTES``, ``LINGER_S``): a sender
+        cannot make lrun read on without end."""
+        response = await _reading(answer, stream)
+        if self._stream is stream and not stream.ended:
+            self._stream = None
+            self._refusal = (response.status, None)
+            self._phase, self.since = _LINGER, time.monotonic()
+        return response
 
     def _pause_reading(self) -> None:
         if self._transport is not None and not self._transport.is_closing():

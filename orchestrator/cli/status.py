@@ -13,7 +13,8 @@ from orchestrator.errors import ServerUnavailable
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 @click.option("--apis", "apis_only", is_flag=True, help="Show only the APIs and their URLs.")
-def ps(as_json: bool, apis_only: bool) -> None:
+@click.option("--urls", "urls_only", is_flag=True, help="Show only the function URLs.")
+def ps(as_json: bool, apis_only: bool, urls_only: bool) -> None:
     """Show every execution environment of the running server (with the version it runs), its
     APIs' URLs and its function URLs."""
     from orchestrator.api import client
@@ -22,6 +23,13 @@ def ps(as_json: bool, apis_only: bool) -> None:
     server = client.find()
     if server is None:
         raise ServerUnavailable("no `lrun serve` is running; start one with: lrun serve")
+    if urls_only:
+        urls = server.urls()
+        if as_json:
+            click.echo(json.dumps(urls))
+        else:
+            _print_urls(urls)
+        return
     if apis_only:
         apis = server.apis()
         if as_json:

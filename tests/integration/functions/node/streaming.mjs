@@ -40,3 +40,15 @@ export const flood = awslambda.streamifyResponse(async (event, responseStream) =
   }
   responseStream.end('end');
 });
+
+// A page in two parts, 0.8 s apart, whatever the event: a function URL's client times them.
+export const paced = awslambda.streamifyResponse(async (event, responseStream) => {
+  responseStream = awslambda.HttpResponseStream.from(responseStream, {
+    statusCode: 201,
+    headers: { 'Content-Type': 'text/html' },
+    cookies: ['flavour=oat'],
+  });
+  responseStream.write('<p>first</p>');
+  await sleep(800);
+  responseStream.end('<p>last</p>');
+});
