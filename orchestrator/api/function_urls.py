@@ -303,7 +303,7 @@ class FunctionUrls:
             request.params["function"], request.query.get("Qualifier"), operation
         )
         if qualifier is not None:  # one the name carried, checked as the parameter is
-            validation.check(operation, {"Qualifier": qualifier})
+            validation.check(operation, {"Qualifier": qualifier}, frozenset({"Qualifier"}))
         state = self._api.service.functions.get(name)
         if state is None or (qualifier is not None and qualifier not in state.aliases):
             raise ResourceNotFound(missing)

@@ -94,9 +94,10 @@ class Urls:
         rows = {row["function"]: row["url"] for row in self.urls.describe()}
         return int(rows[function].rsplit(":", 1)[1].rstrip("/"))
 
-    async def call(self, method: str, path: str, body: object = None) -> Response:
+    async def call(self, method: str, path: str, body: object = None, **query: str) -> Response:
         raw = b"" if body is None else json.dumps(body).encode()
-        return await self.api.router.dispatch(Request(method, path, {}, {}, raw, "127.0.0.1"))
+        request = Request(method, path, query, {}, raw, "127.0.0.1")
+        return await self.api.router.dispatch(request)
 
 
 @contextlib.asynccontextmanager
@@ -357,5 +358,20 @@ def test_urls_are_bounded(tmp_path: Path) -> None:
         refused = await urls.call("POST", "/2021-10-31/functions/later/url", {"AuthType": "NONE"})
         assert refused.status == 400
         assert b"lrun serves at most" in refused.body
+
+    scenario(tmp_path, test)
+
+
+def test_a_qualifier_is_an_alias_given_apart_or_in_the_name(tmp_path: Path) -> None:
+    async def test(urls: Urls) -> None:
+        body = {"AuthType": "NONE"}
+        apart = await urls.call("POST", "/2021-10-31/functions/later/url", body, Qualifier="v1")
+        within = await urls.call("POST", "/2021-10-31/functions/later:v1/url", body)
+        for answer in (apart, within):
+            assert answer.status == 404, answer.body  # no such alias
+            assert json.loads(answer.body)["Message"] == "Function does not exist"
+        version = await urls.call("POST", "/2021-10-31/functions/later:1/url", body)
+        assert version.status == 400, version.body
+        assert b"Value 'later:1' at 'functionName' failed to satisfy" in version.body
 
     scenario(tmp_path, test)
