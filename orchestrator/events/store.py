@@ -76,6 +76,7 @@ CREATE TABLE IF NOT EXISTS layer_versions (
     version INTEGER NOT NULL,
     record TEXT NOT NULL,          -- JSON: orchestrator.events.layer_versions.LayerVersion
     PRIMARY KEY (name, version)
+);
 CREATE TABLE IF NOT EXISTS function_urls (
     function TEXT NOT NULL,
     qualifier TEXT NOT NULL,       -- '' for the unqualified function, else an alias

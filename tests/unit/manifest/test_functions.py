@@ -308,7 +308,7 @@ def test_unknown_key_without_suggestion_lists_allowed(tmp_path: Path) -> None:
         "unknown key 'zzz'; allowed keys: async, code, command, description, entrypoint, "
         "environment, ephemeral_storage, events, handler, http, image, layers, logging, memory, "
         "network, "
-        "provisioned_concurrency, reserved_concurrency, runtime, tags, timeout, websocket"
+        "provisioned_concurrency, reserved_concurrency, runtime, tags, timeout, url, websocket"
     )
 
 
