@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,13 +18,15 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.acceptance.conftest import LrunServer, start_server
+from tests.acceptance.test_limits import MEMORY_SLACK_KB, memory_kb, reset_peak
 from tests.acceptance.test_serve import lambda_client
 from tests.conftest import FUNCTIONS
 
 MANIFEST = f"""
 functions:
   words: {{runtime: nodejs22.x, handler: streaming.words, code: {FUNCTIONS / "node"}}}
-  flood: {{runtime: nodejs22.x, handler: streaming.flood, code: {FUNCTIONS / "node"}, memory: 512}}
+  flood: {{runtime: nodejs22.x, handler: streaming.flood, code: {FUNCTIONS / "node"}, memory: 512,
+          timeout: 60}}
   count: {{runtime: python3.13, handler: probe.count, code: {FUNCTIONS / "python"}}}
 """
 LIMIT_MB = 3  # the server's streaming limit in these tests (LRUN_STREAM_LIMIT_MB)
@@ -126,3 +129,42 @@ def test_the_log_file_reports_the_time_to_first_byte(client: Any, server: LrunSe
     text = log.read_text()
     reports = [line for line in text.splitlines() if line.startswith("REPORT")]
     assert any("\tTime To First Byte: " in line for line in reports), text
+
+
+def test_a_caller_that_does_not_read_cannot_make_lrun_hold_its_stream(
+    tmp_path: Path, serve_lrun: Any
+) -> None:
+    """An attack (DESIGN D9): a client asks for a 150 MB stream and reads none of it. lrun holds
+    at most a megabyte of it: the function's writes wait, as on Lambda; once the client goes,
+    the function runs to its end, its output dropped, and its environment serves again."""
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "lrun.yaml").write_text(MANIFEST)
+    server = serve_lrun(project)
+    client = lambda_client(server.url)
+    list(
+        client.invoke_with_response_stream(FunctionName="flood", Payload=b'{"mb": 1}')[
+            "EventStream"
+        ]
+    )
+    before = reset_peak(server.pid)
+    port = int(server.url.rsplit(":", 1)[1])
+    body = json.dumps({"mb": 150}).encode()
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.sendall(
+            b"POST /2021-11-15/functions/flood/response-streaming-invocations HTTP/1.1\r\n"
+            + f"Host: 127.0.0.1:{port}\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+        time.sleep(6)  # at ~100 MB/s, all 150 MB would have been written by now
+        busy = [e["state"] for e in server.environments("flood")]
+        _, peak = memory_kb(server.pid)
+    assert busy == ["busy"], busy  # the function is still waiting to write
+    assert peak - before < MEMORY_SLACK_KB // 2, f"lrun grew from {before} KB to {peak} KB"
+    deadline = time.monotonic() + 60
+    while [e["state"] for e in server.environments("flood")] != ["idle"]:
+        assert time.monotonic() < deadline, server.environments("flood")
+        time.sleep(0.2)
+    again = client.invoke_with_response_stream(FunctionName="flood", Payload=b'{"mb": 1}')
+    events = list(again["EventStream"])
+    assert events[-1] == {"InvokeComplete": {}}

@@ -26,6 +26,8 @@ from orchestrator.http_server import Request, Response
 from tests.fakes import FakeContext, Served, Streamed, fake_service, run
 from tests.unit.rawhttp import TIMEOUT_S, Client, RawResponse, request_bytes
 
+HTTP_INTEGRATION = "application/vnd.awslambda.http-integration-response"
+
 KEYS = sigv4.Credentials("LRUNTESTKEY00000", "secret-of-the-tests-0000000000000000000000")
 MANIFEST = """
 functions:
@@ -44,6 +46,8 @@ functions:
   whole: {runtime: python3.13, handler: app.bare, code: ./code,
           url: {auth: NONE, invoke_mode: RESPONSE_STREAM}}
   later: {runtime: python3.13, handler: app.web, code: ./code}
+  endless: {runtime: nodejs22.x, handler: app.endless, code: ./code,
+            url: {auth: NONE, invoke_mode: RESPONSE_STREAM}}
 """
 
 
@@ -72,12 +76,17 @@ def handlers(release: asyncio.Event) -> dict[str, Any]:
     def plain(event: Any, context: FakeContext) -> Streamed:
         return Streamed([b"just ", b"text"], "text/plain")
 
+    def endless(event: Any, context: FakeContext) -> Streamed:
+        # A prelude that never ends (no 8 NUL bytes): lrun reads at most 64 KB of it.
+        return Streamed([b"{" * 65536, b"x" * 65536, release], HTTP_INTEGRATION)
+
     return {
         "app.web": web,
         "app.bare": bare,
         "app.fail": fail,
         "app.page": page,
         "app.plain": plain,
+        "app.endless": endless,
     }
 
 
@@ -373,5 +382,21 @@ def test_a_qualifier_is_an_alias_given_apart_or_in_the_name(tmp_path: Path) -> N
         version = await urls.call("POST", "/2021-10-31/functions/later:1/url", body)
         assert version.status == 400, version.body
         assert b"Value 'later:1' at 'functionName' failed to satisfy" in version.body
+
+    scenario(tmp_path, test)
+
+
+def test_what_a_client_or_a_function_can_make_a_url_hold_is_bounded(tmp_path: Path) -> None:
+    """Attacks (DESIGN D9): a request body over Lambda's 6 MB is refused while it is read; a
+    streamed prelude that never ends is cut at 64 KB (a 502), the function's stream dropped."""
+
+    async def test(urls: Urls) -> None:
+        port = urls.port("bare")
+        big = await fetch(port, "/", "POST", b"x" * (6 * 1024 * 1024 + 1))
+        assert big.status == 413
+        assert big.headers["x-amzn-errortype"] == "RequestEntityTooLargeException"
+        endless = await fetch(urls.port("endless"))
+        assert (endless.status, endless.body) == (502, b"Internal Server Error")
+        urls.release.set()
 
     scenario(tmp_path, test)
