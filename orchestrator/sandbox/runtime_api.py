@@ -41,6 +41,7 @@ from orchestrator.http_server import (
     Response,
     Router,
     Server,
+    StreamHandler,
     serve,
 )
 from orchestrator.http_stream import BodyAborted, BodyStream
@@ -112,6 +113,19 @@ class _Door:
 
     def body_limit(self, method: str, path: str) -> int | None:
         return self._router.body_limit(method, path)
+
+    def stream_route(self, method: str, path: str) -> StreamHandler | None:
+        """A streamed /response reaches its route through the door too, for its environment."""
+        answer = self._router.stream_route(method, path)
+        if answer is None:
+            return None
+
+        async def through(request: Request, body: BodyStream) -> Response:
+            if not self._theirs(request):
+                return _error(403, "InvalidStateTransition", "unknown execution environment")
+            return await answer(replace(request, peer=self._key), body)
+
+        return through
 
 
 class RuntimeApi:

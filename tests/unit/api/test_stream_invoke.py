@@ -114,13 +114,15 @@ class Client:
         return response, events
 
 
-def scenario(tmp_path: Path, test: Callable[[Client, asyncio.Event, list[str]], Awaitable[T]]) -> T:
+def scenario(
+    tmp_path: Path, test: Callable[[Client, asyncio.Event, list[str]], Awaitable[T]], **options: Any
+) -> T:
     path = write_manifest(tmp_path)
 
     async def main() -> T:
         release = asyncio.Event()
         log: list[str] = []
-        async with fake_service(path, handlers(release, log)) as served:
+        async with fake_service(path, handlers(release, log), **options) as served:
             api = LambdaApi(served.service)
             add_stream_invoke_routes(api, limit=3 * HIGH_WATER)
             return await test(Client(api, served), release, log)
@@ -287,3 +289,21 @@ def test_a_caller_that_goes_away_leaves_the_invocation_to_finish(tmp_path: Path)
         assert len(client.served.backend.live()) == 1  # the same environment both times
 
     scenario(tmp_path, test)
+
+
+def test_streams_pass_through_the_listener_mode_too(tmp_path: Path) -> None:
+    """Behind NAT (Podman) each environment has a listener of its own: a streamed /response
+    through it still reaches the caller chunk by chunk, and only for its own environment."""
+
+    async def test(client: Client, release: asyncio.Event, log: list[str]) -> None:
+        response = await client.call("POST", PATH.format("waiter"))
+        assert response.stream is not None
+        pieces = aiter(response.stream)
+        buffer = EventStreamBuffer()
+        buffer.add_data(await asyncio.wait_for(anext(pieces), 2.0))
+        assert [m.payload for m in buffer] == [b"before"]  # the function still waits
+        release.set()
+        buffer.add_data(b"".join([data async for data in pieces]))
+        assert [m.headers[":event-type"] for m in buffer] == ["PayloadChunk", "InvokeComplete"]
+
+    scenario(tmp_path, test, nat=True)
