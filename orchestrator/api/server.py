@@ -21,6 +21,7 @@ from pathlib import Path
 
 from orchestrator.api.access import AccessPolicy, Guard, HostCheck, is_loopback
 from orchestrator.api.aws_json import JsonTargets
+from orchestrator.api.cloudwatch_api import add_cloudwatch_routes
 from orchestrator.api.code_package import Packages
 from orchestrator.api.downloads import Downloads
 from orchestrator.api.edits import watch_edits
@@ -377,6 +378,7 @@ async def run(
         add_metrics_routes(api.router, metrics, service, events)
         targets = JsonTargets()
         add_logs_operations(targets, log_store)
+        add_cloudwatch_routes(api.router, targets, metrics)
         targets.add_routes(api.router)
         url_store = UrlStore(store)
         await url_store.load()

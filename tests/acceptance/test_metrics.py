@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import time
 import urllib.request
@@ -114,3 +115,58 @@ def test_lrun_cost_and_ps_show_the_running_cost(server: LrunServer, lrun: Lrun) 
     assert ps.returncode == 0 and "cost arm64" in ps.stdout
     bad = lrun("cost", "--since", "yesterday", env=env)
     assert bad.returncode == 2 and "--since 'yesterday' is not an age" in bad.stderr
+
+
+def test_boto3_cloudwatch_reads_lambda_statistics(server: LrunServer) -> None:
+    latest = {"function_name": "counted", "version": "$LATEST"}
+    wait_metric(server, "lambda_invocations_total", latest, 4)
+    watch = boto3.client(
+        "cloudwatch",
+        endpoint_url=server.url,
+        region_name="us-east-1",
+        aws_access_key_id="x",
+        aws_secret_access_key="x",
+        config=Config(retries={"max_attempts": 0}),
+    )
+    now = datetime.datetime.now(datetime.UTC)
+    window = {
+        "StartTime": now - datetime.timedelta(minutes=30),
+        "EndTime": now + datetime.timedelta(minutes=1),
+    }
+    function = [{"Name": "FunctionName", "Value": "counted"}]
+    invocations = watch.get_metric_statistics(
+        Namespace="AWS/Lambda", MetricName="Invocations", Dimensions=function, Period=60,
+        Statistics=["Sum", "SampleCount"], **window,
+    )  # fmt: skip
+    assert sum(p["Sum"] for p in invocations["Datapoints"]) == 4
+    assert all(p["Unit"] == "Count" for p in invocations["Datapoints"])
+    assert all(isinstance(p["Timestamp"], datetime.datetime) for p in invocations["Datapoints"])
+    errors = watch.get_metric_statistics(
+        Namespace="AWS/Lambda", MetricName="Errors", Dimensions=function, Period=1800,
+        Statistics=["Sum", "Average"], **window,
+    )  # fmt: skip
+    assert sum(p["Sum"] for p in errors["Datapoints"]) == 1
+    data = watch.get_metric_data(
+        MetricDataQueries=[
+            {"Id": "d", "MetricStat": {"Metric": {"Namespace": "AWS/Lambda",
+             "MetricName": "Duration", "Dimensions": function}, "Period": 60, "Stat": "Maximum"}},
+            {"Id": "n", "MetricStat": {"Metric": {"Namespace": "AWS/Lambda",
+             "MetricName": "Invocations"}, "Period": 60, "Stat": "Sum"}},
+        ],
+        **window,
+    )  # fmt: skip
+    found = {r["Id"]: r for r in data["MetricDataResults"]}
+    assert sum(found["n"]["Values"]) == 4 and found["n"]["StatusCode"] == "Complete"
+    assert found["d"]["Values"] and all(v > 0 for v in found["d"]["Values"])
+    listed = watch.list_metrics(Namespace="AWS/Lambda", MetricName="Invocations")["Metrics"]
+    assert {"Name": "FunctionName", "Value": "counted"} in [m["Dimensions"][0] for m in listed]
+    with pytest.raises(watch.exceptions.InvalidParameterValueException):
+        watch.get_metric_statistics(
+            Namespace="AWS/Lambda", MetricName="Invocations", Period=7, Statistics=["Sum"], **window
+        )
+    with pytest.raises(watch.exceptions.InvalidParameterCombinationException) as many:
+        watch.get_metric_statistics(
+            Namespace="AWS/Lambda", MetricName="Invocations", Period=60, Statistics=["Sum"],
+            StartTime=now - datetime.timedelta(days=2), EndTime=now,
+        )  # fmt: skip
+    assert "exceeds the limit of 1,440" in str(many.value)
