@@ -2,7 +2,7 @@
 AWS refuses them), a manifest's zips unpacked, and every layer's directory found, with Lambda's
 250 MB limit on code and layers together.
 
-A manifest's zip is hostile input like an uploaded one (``code_package``): it is unpacked under
+A manifest's zip is hostile input like an uploaded one: ``orchestrator.unzip`` unpacks it under
 the state directory, in a directory named by the digest of its bytes (so an unchanged zip is
 unpacked once), through a temporary directory renamed into place whole.
 
@@ -12,9 +12,6 @@ Blocking, except ``resolve_manifest``: call in a thread.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import os
-import secrets
 import shutil
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
@@ -22,14 +19,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from orchestrator.api.code_package import (
-    MAX_UNZIPPED,
-    MAX_ZIPPED,
-    Packages,
-    is_token,
-    tree_size,
-    unpack,
-)
+from orchestrator.api.code_package import Packages, is_token, tree_size
 from orchestrator.errors import (
     AccessDenied,
     InvalidParameterValue,
@@ -48,6 +38,7 @@ from orchestrator.manifest.layers import (
     same_layer_twice,
 )
 from orchestrator.sandbox.container import MAX_LAYER_MOUNTS, layer_binds
+from orchestrator.unzip import MAX_UNZIPPED, MAX_ZIPPED, extract_file
 
 
 class LayerCatalog:
@@ -150,29 +141,7 @@ class LayerCatalog:
         return tree_size(layer.directory) if layer.directory is not None else 0
 
     def _unpack_local(self, zip_path: Path) -> Path:
-        try:
-            size = zip_path.stat().st_size
-            if size > MAX_ZIPPED:
-                raise InvalidParameterValue(
-                    f"{zip_path} is {size} bytes, more than the {MAX_ZIPPED} bytes Lambda takes "
-                    "in one zip; unzip it and name the directory in layers: instead"
-                )
-            data = zip_path.read_bytes()
-        except OSError as exc:
-            raise InvalidParameterValue(f"cannot read {zip_path}: {exc.strerror}") from None
-        target = self.local_root / hashlib.sha256(data).hexdigest()[:32]
-        if target.is_dir():
-            return target
-        self.local_root.mkdir(parents=True, exist_ok=True, mode=0o700)
-        partial = self.local_root / f"{secrets.token_hex(16)}.partial"
-        unpack(data, partial, "PublishLayerVersion")
-        try:
-            os.rename(partial, target)
-        except OSError:  # another lrun unpacked the same zip meanwhile
-            shutil.rmtree(partial, ignore_errors=True)
-            if not target.is_dir():
-                raise
-        return target
+        return extract_file(zip_path, self.local_root, max_zipped=MAX_ZIPPED)
 
     def sweep_local(self, kept: set[Path]) -> None:
         """Remove unpacked zips no function uses (and what an interrupted unpack left)."""

@@ -17,11 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.aws import ACCOUNT_ID, REGION
+from orchestrator.errors import LambdaError
 from orchestrator.state import state_dir
 from orchestrator.template.builder import Builder
 from orchestrator.template.intrinsics import Resource
 from orchestrator.template.properties import MISSING, Properties, arn_parts
 from orchestrator.template.runtimes import stand_in
+from orchestrator.unzip import extract_file
 
 SERVERLESS = "AWS::Serverless::Function"
 LAMBDA = "AWS::Lambda::Function"
@@ -245,10 +247,24 @@ def _local(
     path = (base / value).resolve()
     if path.is_dir():
         return path, (None, "")
+    if path.is_file() and path.suffix.lower() in (".zip", ".jar"):
+        return _unzipped(path, prop, value)
     if path.is_file():
-        what = f"{value} is a file; lrun runs code from a directory: unzip it, point {prop} there"
+        what = (
+            f"{value} is a file, not a directory nor a .zip; point {prop} at the code's directory"
+        )
         return None, (prop, f"{what}; the function is not served")
     return None, (prop, f"{value} does not exist ({path}); the function is not served")
+
+
+def _unzipped(path: Path, prop: str, value: str) -> tuple[Path | None, tuple[str | None, str]]:
+    """A zipped package, unpacked as Lambda unpacks one (hostile input: ``orchestrator.unzip``)
+    into a directory of lrun's state named by the zip's digest, never one the template names."""
+    try:
+        return extract_file(path, state_dir() / "template-code"), (None, "")
+    except LambdaError as exc:
+        why = exc.message.rstrip(".")
+        return None, (prop, f"{value} cannot be unpacked: {why}; the function is not served")
 
 
 def _inline(

@@ -176,6 +176,22 @@ def test_sam_init_hello_world_behind_the_implicit_rest_api(
     assert status == 200 and json.loads(body) == {"message": "hello world"}
 
 
+def test_a_zipped_code_uri_is_unpacked_and_served(
+    serve_lrun: ServerFactory, tmp_path: Path
+) -> None:
+    # The same SAM app with its code zipped (as a build step leaves it) and the directory gone.
+    project = copy("sam-app-hello-python3.13", tmp_path)
+    shutil.make_archive(str(project / "hello"), "zip", project / "hello_world")
+    shutil.rmtree(project / "hello_world")
+    template = project / "template.yaml"
+    template.write_text(template.read_text().replace("CodeUri: hello_world/", "CodeUri: hello.zip"))
+    server = serve(serve_lrun, project)
+    status, body = http_get(api_url(server, "ServerlessRestApi") + "/hello")
+    assert status == 200 and json.loads(body) == {"message": "hello world"}
+    unpacked = list((server.state_dir / "template-code").iterdir())
+    assert [(p / "app.py").is_file() for p in unpacked] == [True]
+
+
 def test_s3_lambda_resizing_python_a_jpeg_in_the_bucket_starts_the_resizer(
     serve_lrun: ServerFactory, tmp_path: Path
 ) -> None:

@@ -28,7 +28,7 @@ CORE = (
     "orchestrator.gateway.payload_v2",
 )
 FORBIDDEN = ("docker", "click", "rich", "aiohttp")
-LEAVES = ("errors", "state", "aws", "http_server", "http_stream", "trace")
+LEAVES = ("errors", "state", "aws", "http_server", "http_stream", "trace", "unzip")
 # What each part may import of the package, besides the leaves (DESIGN's layout).
 ALLOWED: dict[str, set[str]] = {
     "manifest": set(),
