@@ -61,7 +61,7 @@ from orchestrator.http_server import serve as http_serve
 from orchestrator.logbook import LogBook, LogLimits, limit_from_env
 from orchestrator.manifest import Manifest
 from orchestrator.manifest.layers import Layer
-from orchestrator.observe.log_feed import store_sink
+from orchestrator.observe.log_feed import store_sinks
 from orchestrator.observe.log_store import LogStore, StoreLimits
 from orchestrator.observe.metrics import Metrics
 from orchestrator.observe.prices import prices_for
@@ -319,8 +319,9 @@ async def run(
         metrics = Metrics(prices_for(REGION), host_architecture())
         # LRUN_OBSERVE=0 leaves log groups and metrics out: for bench/metrics_overhead.py.
         if os.environ.get("LRUN_OBSERVE", "1") != "0":
-            book.in_thread.append(store_sink(log_store))
-            book.on_batch.append(metrics.observe)
+            encode, write = store_sinks(log_store)
+            book.on_batch.extend((encode, metrics.observe))
+            book.in_thread.append(write)
             service.on_record = book.record
         configs = InvokeConfigs(store)
         await configs.load()

@@ -31,11 +31,18 @@ def invocation_record(
     return group, stream, int(start * 1000), int(end * 1000), result.log
 
 
-def store_sink(store: LogStore) -> Sink:
-    """A ``LogBook.in_thread`` sink that keeps every record's log in ``store``."""
+def store_sinks(store: LogStore) -> tuple[Sink, Sink]:
+    """``LogBook`` sinks that keep every record's log in ``store``: the first (``on_batch``, on
+    the loop) encodes a batch, the second (``in_thread``) writes what was encoded."""
+    encoded: list[tuple[str, str, int, int, int, bytes]] = []
 
-    def sink(records: list[Record]) -> None:
+    def encode(records: list[Record]) -> None:
         found = (invocation_record(*record) for record in records)
-        store.add(r for r in found if r is not None)
+        encoded.extend(store.encode(r for r in found if r is not None))
 
-    return sink
+    def write(records: list[Record]) -> None:
+        lines = encoded[:]
+        del encoded[: len(lines)]
+        store.write(lines)
+
+    return encode, write

@@ -113,26 +113,44 @@ class LogStore:
 
     # Writing
 
-    def add(
+    def encode(
         self, records: Iterable[tuple[str, str, int, int, str]], now_ms: int | None = None
-    ) -> None:
-        """Append invocations' logs, (group, stream, start ms, end ms, text); then drop what is
-        over the limits. Called from a thread."""
-        self._load()
+    ) -> list[tuple[str, str, int, int, int, bytes]]:
+        """Invocations' logs, (group, stream, start ms, end ms, text), as the lines ``write``
+        appends: done on the event loop, where the log book puts its text together too (Python
+        work in the writer's thread would fight the loop for the interpreter lock)."""
         now = now_ms if now_ms is not None else int(time.time() * 1000)
-        lines = [
-            (group, stream, start, end, json.dumps([start, end, now, group, stream, text]).encode())
+        return [
+            (
+                group,
+                stream,
+                start,
+                end,
+                now,
+                json.dumps([start, end, now, group, stream, text]).encode(),
+            )
             for group, stream, start, end, text in records
             if text
         ]
+
+    def add(
+        self, records: Iterable[tuple[str, str, int, int, str]], now_ms: int | None = None
+    ) -> None:
+        """Append invocations' logs, (group, stream, start ms, end ms, text)."""
+        self.write(self.encode(records, now_ms))
+
+    def write(self, lines: list[tuple[str, str, int, int, int, bytes]]) -> None:
+        """Append encoded invocations; then drop what is over the limits. From a thread."""
+        self._load()
         if not lines:
             return
         self.directory.mkdir(parents=True, exist_ok=True)
+        now = lines[-1][4]
         with self._lock:
             segment = self._current()
             out = open(segment.path, "ab")  # noqa: SIM115 - closed below, whatever happens
             try:
-                for group, stream, start, end, data in lines:
+                for group, stream, start, end, _, data in lines:
                     if segment.size >= self.limits.segment_bytes:
                         out.close()
                         segment = self._new_segment()
