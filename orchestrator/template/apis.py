@@ -242,6 +242,12 @@ def _cors(props: Properties, rest: bool) -> dict[str, Any] | None:
         return {"allow_origins": ["*"], "allow_methods": ["*"], "allow_headers": ["*"]}
     if not isinstance(value, dict):
         return None
+    return cors_settings(value)
+
+
+def cors_settings(value: dict[str, Any]) -> dict[str, Any]:
+    """CORS settings in CloudFormation's shape (an HTTP API's ``CorsConfiguration``, a function
+    URL's ``Cors``: the same keys) as the manifest's ``cors:``."""
     result: dict[str, Any] = {}
     for key, field in (
         ("AllowOrigins", "allow_origins"),

@@ -16,6 +16,7 @@ from pathlib import Path
 import orchestrator.template.events as events
 import orchestrator.template.functions as functions
 import orchestrator.template.resources as resources
+import orchestrator.template.urls as urls
 from orchestrator.errors import ManifestError, Problem
 from orchestrator.manifest import Manifest
 from orchestrator.manifest.functions import build
@@ -38,6 +39,7 @@ _READ_TYPES = (
     resources.BUCKET,
     functions.SERVERLESS,
     functions.LAMBDA,
+    urls.URL,
     "AWS::Serverless::LayerVersion",
     "AWS::Lambda::LayerVersion",
     REST,
@@ -80,6 +82,12 @@ def build_stack(stack: Stack, base: Path, root: Path, assets: Mapping[str, Path]
     for resource in found:
         if resource.kind in (functions.SERVERLESS, functions.LAMBDA):
             functions.add_function(builder, resource)
+    for resource in found:
+        if resource.logical in builder.functions:
+            urls.add_function_url(builder, resource)
+    for resource in found:
+        if resource.kind == urls.URL:
+            urls.add_url(builder, resource)
     apis = Apis(builder, stack.globals)
     for resource in found:
         if resource.kind in (REST, HTTP):

@@ -488,12 +488,6 @@ def _not_emulated(props: Properties) -> None:
             "versions and aliases are not published from a template: lrun serves $LATEST, and "
             "a call naming the alias is refused (publish with PublishVersion and CreateAlias)",
         )
-    if "FunctionUrlConfig" in props:
-        props.notice(
-            "FunctionUrlConfig",
-            "function URLs are not served from a template yet; invoke the function through "
-            "the Lambda API or an HttpApi route",
-        )
 
 
 # LoggingConfig's properties and the manifest's logging: keys (which check the values).

@@ -60,8 +60,6 @@ _WHAT_INSTEAD = {
     "(publish with PublishVersion through the Lambda API)",
     "AWS::Lambda::Alias": "aliases are not made from a template: lrun serves $LATEST (make one "
     "with CreateAlias through the Lambda API)",
-    "AWS::Lambda::Url": "function URLs are not served from a template yet; invoke the function "
-    "through the Lambda API or an HttpApi route",
 }
 
 

@@ -10,6 +10,7 @@ buckets (``.lrun/buckets``) are made in the copy.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import time
 import urllib.request
@@ -190,6 +191,30 @@ def test_a_zipped_code_uri_is_unpacked_and_served(
     assert status == 200 and json.loads(body) == {"message": "hello world"}
     unpacked = list((server.state_dir / "template-code").iterdir())
     assert [(p / "app.py").is_file() for p in unpacked] == [True]
+
+
+def test_a_function_url_config_answers_a_real_http_request(
+    serve_lrun: ServerFactory, tmp_path: Path
+) -> None:
+    # The same SAM app with a function URL as SAM writes one (FunctionUrlConfig).
+    project = copy("sam-app-hello-python3.13", tmp_path)
+    template = project / "template.yaml"
+    url_config = (
+        "      FunctionUrlConfig:\n        AuthType: NONE\n"
+        "        Cors: {AllowOrigins: [http://app.test], AllowMethods: [GET]}\n"
+        "      Events:\n"
+    )
+    template.write_text(template.read_text().replace("      Events:\n", url_config, 1))
+    server = serve(serve_lrun, project)
+    found = re.search(
+        r"function URL of HelloWorldFunction \(NONE, BUFFERED\): (http://\S+)", server.output()
+    )
+    assert found, server.output()
+    request = urllib.request.Request(found[1] + "hello", headers={"Origin": "http://app.test"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        assert response.status == 200
+        assert json.loads(response.read()) == {"message": "hello world"}
+        assert response.headers["Access-Control-Allow-Origin"] == "http://app.test"
 
 
 def test_s3_lambda_resizing_python_a_jpeg_in_the_bucket_starts_the_resizer(
