@@ -11,6 +11,8 @@ must go on working).
 from __future__ import annotations
 
 import base64
+import hashlib
+import io
 import json
 import os
 import resource
@@ -19,7 +21,9 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import zipfile
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -359,3 +363,43 @@ def test_a_queue_refuses_sends_past_its_limit_with_sqs_s_error(server: LrunServe
         assert call(server, "DELETE", f"/lrun/queues/flood/messages/{receipt}")[0] == 200
     assert call(server, "POST", "/lrun/queues/flood/messages", batch)[0] == 200
     assert call(server, "POST", "/lrun/queues/flood/purge")[0] == 200
+
+
+# Code downloads
+
+
+def test_many_parallel_downloads_of_a_large_zip_cost_lrun_no_memory(
+    server: LrunServer, client: Any
+) -> None:
+    """The attack: fifty clients download a 30 MB function zip at once (GetFunction's
+    Code.Location). lrun streams each from disk a piece at a time, a few at once, so its
+    memory stays where it was; before, each download read the whole zip into memory."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        archive.writestr("app.py", "def handler(event, context):\n    return 1\n")
+        archive.writestr("blob.bin", os.urandom(30 * MB))  # incompressible
+    data = buffer.getvalue()
+    client.create_function(
+        FunctionName="big",
+        Runtime="python3.13",
+        Role="arn:aws:iam::000000000000:role/lambda-role",
+        Handler="app.handler",
+        Code={"ZipFile": data},
+    )
+    location = client.get_function(FunctionName="big")["Code"]["Location"]
+    expected = hashlib.sha256(data).hexdigest()
+
+    def download() -> str:
+        digest = hashlib.sha256()
+        with urllib.request.urlopen(location, timeout=300) as response:
+            while piece := response.read(256 * 1024):
+                digest.update(piece)
+        return digest.hexdigest()
+
+    before = reset_peak(server.pid)
+    with ThreadPoolExecutor(50) as pool:
+        digests = list(pool.map(lambda _: download(), range(50)))
+    _, peak = memory_kb(server.pid)
+    assert digests == [expected] * 50  # every download whole and right
+    assert peak - before < MEMORY_SLACK_KB, f"lrun grew from {before} KB to a peak of {peak} KB"
+    client.delete_function(FunctionName="big")

@@ -17,7 +17,7 @@ import pytest
 
 from orchestrator.api import layer_api, layer_refs
 from orchestrator.api.function_api import FunctionApi
-from tests.unit.api.test_function_api import ROLE, create_body, ok, scenario
+from tests.unit.api.test_function_api import ROLE, create_body, ok, scenario, streamed
 from tests.unit.api.test_lambda_api import FUNCTIONS, Api, assert_error
 
 LAYERS = "/2018-10-31/layers"
@@ -94,7 +94,7 @@ def test_content_location_downloads_the_zip(tmp_path: Path) -> None:
         assert location.startswith("http://127.0.0.1/lrun/code/")
         path = urlparse(location).path
         downloaded = await api("GET", path, headers={"host": "127.0.0.1:9001"})
-        assert downloaded.status == 200 and downloaded.body == data
+        assert downloaded.status == 200 and await streamed(downloaded) == data
         await api("DELETE", f"{LAYERS}/sdk/versions/1")
         assert_error(await api("GET", path), 404, "ResourceNotFoundException")
 
@@ -273,7 +273,7 @@ def test_versions_and_their_content_survive_a_restart(tmp_path: Path) -> None:
         got = ok(await api("GET", f"{LAYERS}/sdk/versions/1"))
         assert got["Description"] == "kept" and got["Content"]["Location"] == location
         downloaded = await api("GET", urlparse(location).path)
-        assert downloaded.body == layer_zip()
+        assert await streamed(downloaded) == layer_zip()
         assert (await publish(api))["Version"] == 2
 
     scenario(tmp_path, second)
