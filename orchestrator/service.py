@@ -574,7 +574,10 @@ class Service:
             self._starting.pop(slot_id, None)
         self._envs[slot_id] = env
         env.on_death = lambda: self._died(slot_id)
-        self._on_event(f"{spec.name}: started {init_type} environment {slot_id[:8]}")
+        self._on_event(
+            f"{spec.name}: started {init_type} environment {slot_id[:8]}"
+            f"{self._invoker.start_figures(env)}"
+        )
         return env
 
     async def _mark_started(self, slot_id: str, env: Environment) -> None:

@@ -15,6 +15,7 @@ import platform
 import resource
 import signal
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -87,6 +88,9 @@ log = logging.getLogger(__name__)
 
 # The Lambda API's clients: the largest body is a synchronous invocation's payload. A sync
 # invocation holds its connection while it runs, so the cap leaves room for the host limit.
+# Threads for blocking engine calls (and other blocking work) at once; started as needed.
+ENGINE_THREADS = 48
+
 API_LIMITS = Limits(max_body=MAX_SYNC_PAYLOAD, max_connections=1024)
 
 
@@ -120,6 +124,7 @@ class ServeSettings:
     # What ``manifest`` is (lrun.yaml, a template, a cdk.out) and its parameters; None: lrun.yaml.
     project: Project | None = None
     log_store: StoreLimits = StoreLimits()  # logs by group and stream (the Logs API's)
+    network_holders: int = HolderSettings.cap  # kept ready per network at most (0: none)
 
     @property
     def source(self) -> Project:
@@ -301,8 +306,12 @@ async def run(
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     limit = settings.max_concurrency or default_concurrency()
+    # Engine calls block a thread each (a container's create and start, a holder's): asyncio's
+    # default pool has CPUs + 4 threads, so a burst of cold starts queued behind six of them.
+    loop.set_default_executor(ThreadPoolExecutor(ENGINE_THREADS, thread_name_prefix="lrun-engine"))
     networks = (NETWORK_PUBLIC, NETWORK_PRIVATE)
-    holders = HolderSettings(cap=min(HolderSettings.cap, limit))
+    cap = min(settings.network_holders, limit)
+    holders = HolderSettings(floor=min(HolderSettings.floor, cap), cap=cap) if cap else None
     async with hosted_invoker(backend, new_owner("serve"), networks, on_event, holders) as invoker:
         book = LogBook(state_dir() / "logs", LogLimits.from_env())
         invoker.spill = book

@@ -18,21 +18,39 @@ import click
 
 from orchestrator import __version__, trace
 from orchestrator.cli.common import err
-from orchestrator.cli.cost import cost
-from orchestrator.cli.functions import functions
-from orchestrator.cli.invoke import invoke
-from orchestrator.cli.logs import logs
-from orchestrator.cli.project import init, validate
-from orchestrator.cli.queue import queue
-from orchestrator.cli.runtimes import runtimes
-from orchestrator.cli.serve import serve
-from orchestrator.cli.status import events, ps
-from orchestrator.cli.tune import tune
 from orchestrator.errors import LrunError
+
+# Each command's module, imported only when that command runs (or help lists them all): a
+# one-shot `lrun invoke` does not pay for the others' imports.
+COMMANDS = {
+    "validate": "project",
+    "runtimes": "runtimes",
+    "invoke": "invoke",
+    "init": "project",
+    "serve": "serve",
+    "ps": "status",
+    "events": "status",
+    "queue": "queue",
+    "functions": "functions",
+    "logs": "logs",
+    "cost": "cost",
+    "tune": "tune",
+}
 
 
 class _Group(click.Group):
     """Catches lrun's errors once, for every command: one line, the right exit code."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*COMMANDS, *self.commands})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            import importlib
+
+            module = importlib.import_module(f"orchestrator.cli.{COMMANDS[cmd_name]}")
+            self.add_command(getattr(module, cmd_name))
+        return self.commands.get(cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:
         trace.mark("cli ready")
@@ -47,23 +65,6 @@ class _Group(click.Group):
 @click.version_option(__version__, prog_name="lrun")
 def main() -> None:
     """Run AWS Lambda functions locally, in real containers, the way Lambda runs them."""
-
-
-for command in (
-    validate,
-    runtimes,
-    invoke,
-    init,
-    serve,
-    ps,
-    events,
-    queue,
-    functions,
-    logs,
-    cost,
-    tune,
-):
-    main.add_command(command)
 
 
 def entry() -> NoReturn:

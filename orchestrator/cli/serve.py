@@ -33,6 +33,14 @@ if TYPE_CHECKING:
     help="Host-wide concurrent invocations (default: from memory and cores).",
 )
 @click.option(
+    "--network-holders",
+    type=click.IntRange(min=0),
+    envvar="LRUN_NETWORK_HOLDERS",
+    default=16,
+    show_default=True,
+    help="Network namespaces kept ready per network for cold starts, at most (0: none).",
+)
+@click.option(
     "--allow-host",
     "allow_hosts",
     multiple=True,
@@ -88,6 +96,7 @@ def serve(
     port: int,
     idle_ttl: float,
     max_concurrency: int | None,
+    network_holders: int,
     allow_hosts: tuple[str, ...],
     cors_origins: tuple[str, ...],
     profile: str | None,
@@ -114,7 +123,15 @@ def serve(
     for spec in loaded.functions.values():
         ensure_image(backend, spec)
     settings = serving.ServeSettings(
-        project.path, host, port, idle_ttl, max_concurrency, access, project, log_limits
+        project.path,
+        host,
+        port,
+        idle_ttl,
+        max_concurrency,
+        access,
+        project,
+        log_limits,
+        network_holders,
     )
     view = _ServeView()
     with view:

@@ -51,6 +51,9 @@ class HolderSettings:
     floor: int = 2  # ready on each network in use, whatever the rate
     cap: int = 16  # ready on each network at most, whatever the rate
     window_s: float = 60.0  # the recent past whose cold starts size the pool
+    # After a cold start took a holder, how long before replacing it: the new environment's
+    # runtime is initialising meanwhile, and a holder's start would take CPU from it.
+    refill_delay_s: float = 1.0
 
 
 def wanted(starts: Iterable[float], now: float, settings: HolderSettings) -> int:
@@ -85,6 +88,7 @@ class NetworkHolders:
         self._filler: asyncio.Task[None] | None = None
         self._ending: set[asyncio.Task[None]] = set()
         self._retry_at = 0.0
+        self._making: str | None = None  # the holder being made (an engine call under way)
         self._closed = False
 
     def expect(self, images: Mapping[str, str]) -> None:
@@ -109,7 +113,7 @@ class NetworkHolders:
             starts.popleft()
         ready = self._ready.get(network)
         holder = ready.popleft() if ready else None
-        self._fill_soon()
+        self._fill_soon(self.settings.refill_delay_s)
         return holder
 
     def owns(self, container_id: str) -> bool:
@@ -136,13 +140,15 @@ class NetworkHolders:
             log.warning("could not end network holder %s: %s", holder.id[:12], exc)
         self._ids.discard(holder.id)
 
-    def _fill_soon(self) -> None:
+    def _fill_soon(self, delay: float = 0.0) -> None:
         if self._closed or (self._filler is not None and not self._filler.done()):
             return
-        self._filler = asyncio.get_running_loop().create_task(self._fill())
+        self._filler = asyncio.get_running_loop().create_task(self._fill(delay))
 
-    async def _fill(self) -> None:
+    async def _fill(self, delay: float) -> None:
         """Make holders one at a time until every network has what it wants; end surplus."""
+        if delay:
+            await asyncio.sleep(delay)
         while not self._closed:
             now = self._clock()
             short: str | None = None
@@ -165,12 +171,15 @@ class NetworkHolders:
 
     async def _make(self, network: str, image: str) -> Container | None:
         spec = HolderSpec(f"lrun-holder-{secrets.token_hex(6)}", image, network, self._labels)
+        self._making = spec.name
         try:
             holder = await asyncio.to_thread(self._backend.hold_network, spec)
         except Exception as exc:
             log.warning("could not make a network holder on %s: %s", network, exc)
             self._retry_at = self._clock() + _RETRY_S
             return None
+        finally:
+            self._making = None
         self._ids.add(holder.id)
         return holder
 
@@ -178,9 +187,11 @@ class NetworkHolders:
         """End every ready holder and stop making more (holders in use go with their
         environments)."""
         self._closed = True
-        if self._filler is not None:
-            # Not cancelled: an engine call cannot be taken back, and the holder it is making
-            # would be left behind. The filler ends it and stops.
+        if self._filler is not None and not self._filler.done():
+            # Cancelled only between engine calls: one under way cannot be taken back, and the
+            # holder it makes would be left behind; the filler ends that one itself and stops.
+            if self._making is None:
+                self._filler.cancel()
             await asyncio.wait({self._filler}, timeout=_CLOSE_WAIT_S)
         for ready in self._ready.values():
             while ready:

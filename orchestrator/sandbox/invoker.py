@@ -302,6 +302,18 @@ class Invoker:
         if door is not None:
             self._api.close_connections(door)
 
+    def start_figures(self, env: Environment) -> str:
+        """Where the start of ``env``'s container went, from lrun's own clock: the engine's
+        create and start, and whether its network was made ahead (a holder)."""
+        c = env.container
+        if c is None or not c.requested_at:
+            return ""
+        network = "network held ahead" if c.id in self._holder_of else "network made now"
+        return (
+            f" (engine create {(c.created_at - c.requested_at) * 1000:.0f} ms, "
+            f"start {(c.started_at - c.created_at) * 1000:.0f} ms; {network})"
+        )
+
     def _key(self, env: Environment) -> str:
         """What the Runtime API knows ``env`` by: its listener's key, or its address."""
         assert env.container is not None

@@ -28,7 +28,7 @@ from tests.fakes import Clock, FakeBackend, FakeContext, Served, eventually, fak
 from tests.unit.rawhttp import run
 
 TIMEOUT_S = 4.0
-SETTINGS = HolderSettings(floor=2, cap=4, window_s=60.0)
+SETTINGS = HolderSettings(floor=2, cap=4, window_s=60.0, refill_delay_s=0.01)
 
 
 def write_manifest(tmp_path: Path, functions: dict[str, str]) -> Path:
