@@ -14,6 +14,7 @@ import pytest
 
 from orchestrator.sandbox import images
 from orchestrator.sandbox.container import INIT_VCPUS, Placement, container_spec, host_cores
+from orchestrator.sandbox.engine import MODE_VARIABLE
 from orchestrator.template import find
 from tests.conftest import FUNCTIONS
 from tests.integration.conftest import OWNER, load_function
@@ -128,9 +129,17 @@ def test_the_custom_runtime_tutorials_bash_bootstrap_runs(invoke, write_manifest
 TEMPLATES = [p for p in sorted((FUNCTIONS.parents[2] / "templates").iterdir()) if p.is_dir()]
 
 
-def test_every_template_runs_in_its_runtime_image(invoke) -> None:
+@pytest.mark.parametrize("mode", ["chosen", "listener"])
+def test_every_template_runs_in_its_runtime_image(
+    invoke, mode: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """What `lrun init TEMPLATE` makes runs at once, on every runtime (README's promise). A SAM
-    project's template is read as `lrun serve` reads it; its HTTP function answers an event."""
+    project's template is read as `lrun serve` reads it; its HTTP function answers an event.
+    In the listener mode too (engines behind NAT): every runtime client lrun ships (AWS's
+    awslambdaric, lrun's Node.js, Ruby and Java clients, a bash bootstrap) reaches its own
+    listener under the host name made for it."""
+    if mode == "listener":
+        monkeypatch.setenv(MODE_VARIABLE, mode)
     for template in TEMPLATES:
         functions = find(None, None, template).load().functions
         name = "hello" if "hello" in functions else "Hello"
