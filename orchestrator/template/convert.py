@@ -13,6 +13,7 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
+import orchestrator.template.apigw_v2 as apigw_v2
 import orchestrator.template.events as events
 import orchestrator.template.functions as functions
 import orchestrator.template.resources as resources
@@ -40,6 +41,7 @@ _READ_TYPES = (
     functions.SERVERLESS,
     functions.LAMBDA,
     urls.URL,
+    *apigw_v2.TYPES,
     "AWS::Serverless::LayerVersion",
     "AWS::Lambda::LayerVersion",
     REST,
@@ -92,6 +94,7 @@ def build_stack(stack: Stack, base: Path, root: Path, assets: Mapping[str, Path]
     for resource in found:
         if resource.kind in (REST, HTTP):
             apis.add(resource)
+    apigw_v2.V2(builder, found).read()
     for resource in found:
         if resource.logical in builder.functions:
             events.add_function_triggers(builder, resource, apis)

@@ -9,6 +9,7 @@ buckets (``.lrun/buckets``) are made in the copy.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import shutil
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from websockets.asyncio.client import connect
 
 from tests.acceptance.conftest import Lrun, LrunServer, ServerFactory
 
@@ -215,6 +217,29 @@ def test_a_function_url_config_answers_a_real_http_request(
         assert response.status == 200
         assert json.loads(response.read()) == {"message": "hello world"}
         assert response.headers["Access-Control-Allow-Origin"] == "http://app.test"
+
+
+def test_simple_websockets_chat_app_a_websocket_client_chats_through_the_v2_routes(
+    serve_lrun: ServerFactory, tmp_path: Path
+) -> None:
+    # AWS::ApiGatewayV2::Api (WEBSOCKET), its Stage, Routes and Integrations naming functions
+    # by Fn::Sub of their Arn: the websockets client connects, sends, is answered, leaves.
+    server = serve(serve_lrun, copy("simple-websockets-chat-app", tmp_path))
+    found = re.search(
+        r"API SimpleChatWebSocket \(websocket, 3 routes\): (ws://\S+/Prod)\b", server.output()
+    )
+    assert found, server.output()
+
+    async def chat() -> str:
+        async with connect(found[1], open_timeout=60) as ws:
+            await ws.send(json.dumps({"message": "sendmessage", "data": "hello, chat"}))
+            answer = await asyncio.wait_for(ws.recv(), 60)
+            return answer if isinstance(answer, str) else answer.decode()
+
+    assert asyncio.run(chat()) == "hello, chat"
+    logged(server, "OnConnectFunction", "connected ")
+    logged(server, "SendMessageFunction", "sent 11 characters to ")
+    logged(server, "OnDisconnectFunction", "disconnected ")
 
 
 def test_s3_lambda_resizing_python_a_jpeg_in_the_bucket_starts_the_resizer(
