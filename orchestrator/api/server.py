@@ -66,6 +66,7 @@ from orchestrator.observe.log_feed import store_sinks
 from orchestrator.observe.log_store import LogStore, StoreLimits
 from orchestrator.observe.metrics import Metrics
 from orchestrator.observe.prices import prices_for
+from orchestrator.observe.traces import traces_from_env
 from orchestrator.pool import Pool
 from orchestrator.sandbox.backend import (
     LABEL_MANAGED,
@@ -331,6 +332,10 @@ async def run(
             encode, write = store_sinks(log_store)
             book.on_batch.extend((encode, metrics.observe))
             book.in_thread.append(write)
+        traces, trace_sink = traces_from_env(on_event)
+        if trace_sink is not None:
+            book.on_batch.append(trace_sink)
+            service.on_record = book.record
             service.on_record = book.record
         configs = InvokeConfigs(store)
         await configs.load()
@@ -484,6 +489,8 @@ async def run(
             writer.cancel()
             await asyncio.gather(writer, dispatcher, return_exceptions=True)
             await asyncio.to_thread(store.close)
+            if traces is not None:
+                await asyncio.to_thread(traces.shutdown)
             on_event("stopped; all environments removed")
 
 

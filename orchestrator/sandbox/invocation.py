@@ -247,6 +247,7 @@ class InvocationResult:
     raw_log: str | LogParts  # the invocation's log: START ... END, REPORT
     report: Report
     content_type: str = "application/json"
+    trace_id: str = ""  # the X-Ray trace header the runtime was given (traces join on it)
 
     @functools.cached_property
     def log(self) -> str:

@@ -486,7 +486,9 @@ class Invoker:
         trace.mark("output drained")
         first_byte = None if delivery.stream is None else _first_byte_ms(delivery)
         figures = _Figures(cold, duration_ms, memory_peak, Span(now, time.time()), first_byte)
-        return _result(spec, request, outcome, env, figures, init_output, delivery.output)
+        return _result(
+            spec, request, outcome, env, figures, init_output, delivery.output, delivery.trace_id
+        )
 
     async def settle_log(self, env: Environment) -> None:
         """Wait until the output of ``env``'s last invocation has arrived, as ``run_on``'s
@@ -582,6 +584,7 @@ def _result(
     figures: _Figures,
     init_output: bytes,
     output: Capture,
+    trace_id: str = "",
 ) -> InvocationResult:
     status: str | None = None
     error_type: str | None = None
@@ -626,5 +629,12 @@ def _result(
         len(payload),
     )
     return InvocationResult(
-        request.request_id, payload, function_error, request.version, parts, report, content_type
+        request.request_id,
+        payload,
+        function_error,
+        request.version,
+        parts,
+        report,
+        content_type,
+        trace_id,
     )
