@@ -332,6 +332,7 @@ async def run(
             encode, write = store_sinks(log_store)
             book.on_batch.extend((encode, metrics.observe))
             book.in_thread.append(write)
+            service.on_record = book.record
         traces, trace_sink = traces_from_env(on_event)
         if trace_sink is not None:
             book.on_batch.append(trace_sink)
