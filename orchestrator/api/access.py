@@ -22,6 +22,7 @@ The checks are dictionary look-ups and, with signatures on, a few hashes: cheap 
 from __future__ import annotations
 
 import ipaddress
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -177,7 +178,7 @@ class Guard:
             if request.method in CHANGING_METHODS:
                 _check_content_type(request)
         except LrunError as exc:
-            response = self._on_error(exc)
+            response = _as_protocol(self._on_error(exc), request)
         else:
             response = await self._router.dispatch(request)
         if origin is not None and origin.lower() in self._policy.cors_origins:
@@ -229,6 +230,29 @@ class HostCheck:
             f"reach it through a DNS name it controls; if '{name}' is yours, start lrun "
             f"serve with --allow-host {name}"
         )
+
+
+def _as_protocol(response: Response, request: Request) -> Response:
+    """A refusal in the error shape of the protocol the request speaks: CloudWatch Logs' JSON
+    1.1 and CloudWatch's JSON 1.0 read ``__type`` from the body, its RPC v2 CBOR a CBOR body;
+    Lambda's REST JSON reads ``x-amzn-ErrorType`` (as ``response`` has it)."""
+    rpc_cbor = request.path.startswith("/service/")
+    if "x-amz-target" not in request.headers and not rpc_cbor:
+        return response
+    code = response.headers.get("x-amzn-ErrorType", "AccessDeniedException")
+    try:
+        found = json.loads(response.body)
+        message = str(found.get("Message", found.get("message", "")))
+    except (ValueError, AttributeError):
+        message = response.body.decode(errors="replace")
+    body: dict[str, str] = {"__type": code, "message": message}
+    if rpc_cbor:
+        from orchestrator.api import cbor
+
+        headers = {**response.headers, "Content-Type": "application/cbor"}
+        headers["smithy-protocol"] = "rpc-v2-cbor"
+        return Response(response.status, cbor.dumps(body), headers)
+    return Response(response.status, json.dumps(body).encode(), response.headers)
 
 
 def _check_content_type(request: Request) -> None:

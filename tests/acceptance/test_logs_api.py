@@ -11,6 +11,8 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
 from tests.acceptance.conftest import Lrun, LrunServer, start_server
 
@@ -211,3 +214,46 @@ def test_lrun_logs_prints_and_follows(server: LrunServer, lrun: Lrun) -> None:
         follower.wait(timeout=10)
         if follower.stdout is not None:
             follower.stdout.close()
+
+
+KEY_ID = "LRUNOBSERVE000000001"
+SECRET = "observe-secret-0123456789abcdefghijklmn"
+
+
+def test_attack_logs_and_metrics_need_the_servers_signature(
+    project: Path, tmp_path: Path, lrun: Lrun
+) -> None:
+    """With signatures required, CloudWatch Logs, CloudWatch and /metrics answer only requests
+    signed with lrun's key pair (scoped to logs and monitoring as AWS scopes them)."""
+    server = start_server(
+        project,
+        tmp_path / "state",
+        "--require-signature",
+        env={"LRUN_ACCESS_KEY_ID": KEY_ID, "LRUN_SECRET_ACCESS_KEY": SECRET},
+    )
+    try:
+
+        def signed(service: str, secret: str = SECRET) -> Any:
+            return boto3.client(
+                service, endpoint_url=server.url, region_name="us-east-1",
+                aws_access_key_id=KEY_ID, aws_secret_access_key=secret,
+                config=Config(retries={"max_attempts": 0}),
+            )  # fmt: skip
+
+        signed("lambda").invoke(FunctionName="text", Payload=b'{"tag": "signed"}')
+        wait_for(signed("logs"), "/aws/lambda/text", "plain line signed")
+        with pytest.raises(ClientError) as forged:
+            signed("logs", "not-the-secret").describe_log_groups()
+        assert forged.value.response["Error"]["Code"] == "InvalidSignatureException"
+        with pytest.raises(ClientError):
+            signed("cloudwatch", "not-the-secret").list_metrics(Namespace="AWS/Lambda")
+        assert signed("cloudwatch").list_metrics(Namespace="AWS/Lambda")["Metrics"]
+        with pytest.raises(urllib.error.HTTPError) as unsigned:
+            urllib.request.urlopen(server.url + "/metrics", timeout=10)
+        assert unsigned.value.code == 403
+        unsigned.value.close()
+        # lrun's own commands sign with the pair the server announced to its owner.
+        done = lrun("logs", "text", "--json", env={"LRUN_STATE_DIR": str(server.state_dir)})
+        assert done.returncode == 0 and "plain line signed" in done.stdout, done.stderr
+    finally:
+        server.finish()
