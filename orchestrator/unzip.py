@@ -18,9 +18,11 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import re
 import secrets
 import shutil
 import stat
+import time
 import zipfile
 from pathlib import Path, PurePosixPath
 from typing import IO
@@ -30,6 +32,8 @@ from orchestrator.errors import InvalidParameterValue
 MAX_ZIPPED = 52_428_800  # bytes: Lambda's limit on a package uploaded directly
 MAX_UNZIPPED = 262_144_000  # bytes: Lambda's limit on a function's unzipped code
 _CHUNK = 1 << 20
+_DIGEST = re.compile(r"[0-9a-f]{32}")
+_PARTIAL_AGE_S = 3600.0
 _UNZIP_FAILED = "Could not unzip uploaded file. Please check your file, then try to upload again."
 
 
@@ -72,6 +76,25 @@ def extract_file(zip_path: Path, root: Path, max_zipped: int = MAX_ZIPPED) -> Pa
         if not target.is_dir():
             raise
     return target
+
+
+def sweep(root: Path, kept: set[Path]) -> None:
+    """Remove the directories ``extract_file`` unpacked under ``root`` but those in ``kept``,
+    and what an interrupted unpack left (a ``.partial`` an hour old: a younger one may be
+    another lrun's unpack under way). Only names ``extract_file`` draws are touched."""
+    if not root.is_dir():
+        return
+    now = time.time()
+    for entry in root.iterdir():
+        name, partial = entry.name.removesuffix(".partial"), entry.name.endswith(".partial")
+        if not _DIGEST.fullmatch(name) or entry in kept or entry.is_symlink():
+            continue
+        try:
+            if partial and now - entry.lstat().st_mtime < _PARTIAL_AGE_S:
+                continue
+        except FileNotFoundError:
+            continue
+        shutil.rmtree(entry, ignore_errors=True)
 
 
 def _unpack(data: bytes, root: Path) -> int:

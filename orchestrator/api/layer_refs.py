@@ -12,14 +12,13 @@ Blocking, except ``resolve_manifest``: call in a thread.
 from __future__ import annotations
 
 import asyncio
-import shutil
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from orchestrator.api.code_package import Packages, is_token, tree_size
+from orchestrator.api.code_package import Packages, tree_size
 from orchestrator.errors import (
     AccessDenied,
     InvalidParameterValue,
@@ -38,7 +37,7 @@ from orchestrator.manifest.layers import (
     same_layer_twice,
 )
 from orchestrator.sandbox.container import MAX_LAYER_MOUNTS, layer_binds
-from orchestrator.unzip import MAX_UNZIPPED, MAX_ZIPPED, extract_file
+from orchestrator.unzip import MAX_UNZIPPED, MAX_ZIPPED, extract_file, sweep
 
 
 class LayerCatalog:
@@ -145,12 +144,7 @@ class LayerCatalog:
 
     def sweep_local(self, kept: set[Path]) -> None:
         """Remove unpacked zips no function uses (and what an interrupted unpack left)."""
-        if not self.local_root.is_dir():
-            return
-        for entry in self.local_root.iterdir():
-            name = entry.name.removesuffix(".partial")
-            if is_token(name) and entry not in kept and not entry.is_symlink():
-                shutil.rmtree(entry, ignore_errors=True)
+        sweep(self.local_root, kept)
 
     async def resolve_manifest(self, manifest: Manifest) -> Manifest:
         """``manifest`` with its functions' layers resolved; ``ManifestError`` naming each

@@ -84,6 +84,8 @@ from orchestrator.sandbox.response_stream import STREAM_LIMIT
 from orchestrator.service import Service, ServiceSettings
 from orchestrator.state import announcement, state_dir
 from orchestrator.template import Project
+from orchestrator.template.functions import unpacked_zips
+from orchestrator.unzip import sweep
 
 log = logging.getLogger(__name__)
 
@@ -274,6 +276,10 @@ class Platform:
             if layer.kind == "zip" and layer.directory is not None
         }
         asyncio.ensure_future(asyncio.to_thread(self.catalog.sweep_local, kept))
+        # And templates' zipped code that no function runs now.
+        root = unpacked_zips()
+        code = {f.spec.code for f in self.service.functions.values() if f.spec.code is not None}
+        asyncio.ensure_future(asyncio.to_thread(sweep, root, {c for c in code if c.parent == root}))
 
 
 async def run(

@@ -257,11 +257,17 @@ def _local(
     return None, (prop, f"{value} does not exist ({path}); the function is not served")
 
 
+def unpacked_zips() -> Path:
+    """Where templates' zipped code is unpacked (swept by the server of what it no longer
+    serves: ``orchestrator.unzip.sweep``)."""
+    return state_dir() / "template-code" / "zips"
+
+
 def _unzipped(path: Path, prop: str, value: str) -> tuple[Path | None, tuple[str | None, str]]:
     """A zipped package, unpacked as Lambda unpacks one (hostile input: ``orchestrator.unzip``)
     into a directory of lrun's state named by the zip's digest, never one the template names."""
     try:
-        return extract_file(path, state_dir() / "template-code"), (None, "")
+        return extract_file(path, unpacked_zips()), (None, "")
     except LambdaError as exc:
         why = exc.message.rstrip(".")
         return None, (prop, f"{value} cannot be unpacked: {why}; the function is not served")

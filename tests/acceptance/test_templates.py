@@ -191,8 +191,27 @@ def test_a_zipped_code_uri_is_unpacked_and_served(
     server = serve(serve_lrun, project)
     status, body = http_get(api_url(server, "ServerlessRestApi") + "/hello")
     assert status == 200 and json.loads(body) == {"message": "hello world"}
-    unpacked = list((server.state_dir / "template-code").iterdir())
-    assert [(p / "app.py").is_file() for p in unpacked] == [True]
+    root = server.state_dir / "template-code" / "zips"
+    [first] = list(root.iterdir())
+    assert (first / "app.py").is_file()
+    # A new zip (the template touched, as a build step rewrites both) is unpacked anew, served,
+    # and the old unpacked code is swept once no environment can use it.
+    code = (project / "hello.zip").read_bytes()
+    changed = project / "changed"
+    shutil.unpack_archive(project / "hello.zip", changed)
+    app = (changed / "app.py").read_text().replace('"hello world"', '"hello again"')
+    (changed / "app.py").write_text(app)
+    shutil.make_archive(str(project / "hello"), "zip", changed)
+    assert (project / "hello.zip").read_bytes() != code
+    template.write_text(template.read_text() + "\n")
+
+    def answered_again() -> bool:
+        status, body = http_get(api_url(server, "ServerlessRestApi") + "/hello")
+        return status == 200 and json.loads(body) == {"message": "hello again"}
+
+    wait_for("the new zip's code answering", answered_again)
+    wait_for("the old unpacked code swept", lambda: not first.exists(), timeout=30)
+    assert len(list(root.iterdir())) == 1
 
 
 def test_a_function_url_config_answers_a_real_http_request(

@@ -6,7 +6,9 @@ unserved with a notice, and nothing written outside."""
 from __future__ import annotations
 
 import io
+import os
 import stat
+import time
 import zipfile
 from pathlib import Path
 
@@ -53,11 +55,11 @@ def test_a_zipped_code_uri_is_unpacked_into_the_state_directory(
     path = project(tmp_path, zip_of(("app.py", *APP), ("lib/", b"", stat.S_IFDIR | 0o755)))
     manifest = load(path)
     code = manifest.function("Zipped").code
-    assert code is not None and code.parent == state / "template-code"
+    assert code is not None and code.parent == state / "template-code" / "zips"
     assert (code / "app.py").read_bytes() == APP[0]
     assert manifest.notices == ()
     assert load(path).function("Zipped").code == code  # unchanged zip, the same directory
-    assert [p.name for p in (state / "template-code").iterdir()] == [code.name]
+    assert [p.name for p in code.parent.iterdir()] == [code.name]
 
 
 def test_a_jar_is_unpacked_as_lambda_unpacks_one(tmp_path: Path) -> None:
@@ -91,7 +93,7 @@ def test_a_hostile_zip_leaves_its_function_unserved_and_nothing_written(
     assert why in notice.message
     assert notice.message.endswith("the function is not served")
     assert not (tmp_path / "escaped.py").exists() and not (state.parent / "escaped.py").exists()
-    assert list((state / "template-code").iterdir()) == []  # nothing half-unpacked is left
+    assert list((state / "template-code" / "zips").iterdir()) == []  # nothing half-unpacked
 
 
 def test_a_zip_past_lambdas_bounds_is_refused(
@@ -120,3 +122,20 @@ def test_a_file_that_is_no_zip_still_says_what_to_do(tmp_path: Path) -> None:
         "build/app.py is a file, not a directory nor a .zip; point CodeUri at the code's "
         "directory; the function is not served"
     )
+
+
+def test_the_sweep_keeps_what_is_used_and_an_unpack_under_way(tmp_path: Path, state: Path) -> None:
+    path = project(tmp_path, zip_of(("app.py", *APP)))
+    first = load(path).function("Zipped").code
+    assert first is not None
+    (tmp_path / "build" / "app.zip").write_bytes(zip_of(("app.py", b"# changed\n", 0o100644)))
+    second = load(path).function("Zipped").code
+    assert second is not None and second != first
+    root = first.parent
+    fresh, stale = root / ("a" * 32 + ".partial"), root / ("b" * 32 + ".partial")
+    fresh.mkdir()
+    stale.mkdir()
+    os.utime(stale, (time.time() - 7200, time.time() - 7200))
+    (root / "not-ours").mkdir()
+    unzip.sweep(root, {first})
+    assert sorted(p.name for p in root.iterdir()) == sorted([first.name, fresh.name, "not-ours"])
