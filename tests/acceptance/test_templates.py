@@ -261,6 +261,55 @@ def test_simple_websockets_chat_app_a_websocket_client_chats_through_the_v2_rout
     logged(server, "OnDisconnectFunction", "disconnected ")
 
 
+# An HTTP API as CDK's HttpApi with an HttpLambdaIntegration synthesises it (written for this
+# test): the integration names the function by Fn::GetAtt of its Arn.
+HTTP_API_V2 = """
+Resources:
+  Items:
+    Type: AWS::Lambda::Function
+    Properties:
+      Runtime: python3.13
+      Handler: index.handler
+      Code:
+        ZipFile: |
+          import json
+          def handler(event, context):
+              answer = [event["routeKey"], event["pathParameters"]]
+              return {"statusCode": 200, "body": json.dumps(answer)}
+  Http:
+    Type: AWS::ApiGatewayV2::Api
+    Properties: {Name: items, ProtocolType: HTTP}
+  Stage:
+    Type: AWS::ApiGatewayV2::Stage
+    Properties: {ApiId: !Ref Http, StageName: $default, AutoDeploy: true}
+  Integ:
+    Type: AWS::ApiGatewayV2::Integration
+    Properties:
+      ApiId: !Ref Http
+      IntegrationType: AWS_PROXY
+      IntegrationUri: !GetAtt Items.Arn
+      PayloadFormatVersion: "2.0"
+  Route:
+    Type: AWS::ApiGatewayV2::Route
+    Properties:
+      ApiId: !Ref Http
+      RouteKey: GET /items/{id}
+      AuthorizationType: NONE
+      Target: !Join [/, [integrations, !Ref Integ]]
+"""
+
+
+def test_an_api_gateway_v2_http_api_answers_a_real_http_request(
+    serve_lrun: ServerFactory, tmp_path: Path
+) -> None:
+    project = tmp_path / "http-v2"
+    project.mkdir()
+    (project / "template.yaml").write_text(HTTP_API_V2.lstrip())
+    server = serve(serve_lrun, project)
+    status, body = http_get(api_url(server, "Http") + "/items/7")
+    assert (status, json.loads(body)) == (200, ["GET /items/{id}", {"id": "7"}])
+
+
 def test_s3_lambda_resizing_python_a_jpeg_in_the_bucket_starts_the_resizer(
     serve_lrun: ServerFactory, tmp_path: Path
 ) -> None:
