@@ -100,6 +100,11 @@ def attribute(kind: str, logical: str, name: str, attribute: str) -> str:
     found = _attributes(kind, logical, name).get(attribute)
     if found is not None:
         return found
+    if kind == "AWS::Lambda::Url" and attribute == "FunctionUrl":
+        raise UnknownAttribute(
+            "a function URL's address is chosen when lrun serve starts (it prints it, and "
+            "lrun ps --urls lists it)"
+        )
     if attribute == "Arn":
         service = kind.split("::")[1].lower() if kind.count("::") == 2 else "unknown"
         return f"arn:aws:{service}:{REGION}:{ACCOUNT_ID}:{name}"

@@ -193,6 +193,8 @@ def _add_implicit(stack: Stack) -> None:
     for logical, resource in stack.resources.items():
         if resource.kind == "AWS::Serverless::Function":
             implicit[f"{logical}Role"] = ("AWS::IAM::Role", f"{logical}Role")
+            if "FunctionUrlConfig" in resource.properties:
+                implicit[f"{logical}Url"] = ("AWS::Lambda::Url", f"{logical}Url")
             alias = resource.properties.get("AutoPublishAlias")
             if isinstance(alias, str):  # Ref Fn.Alias / Fn.Version: the qualified ARNs
                 name = stack.resolver.name_of(logical)
