@@ -124,11 +124,11 @@ def test_a_url_without_auth_type_says_so(tmp_path: Path) -> None:
 def test_the_address_of_the_url_sam_makes_is_a_notice(tmp_path: Path) -> None:
     text = SAM.replace(
         "      FunctionUrlConfig:",
-        "      Environment: {Variables: {SELF: !GetAtt WebUrl.FunctionUrl, A: b}}\n"
+        "      Environment: {Variables: {SELF: !GetAtt WebUrl.FunctionUrl, KEPT: b}}\n"
         "      FunctionUrlConfig:",
     )
     manifest = load(write(tmp_path, text))
-    assert manifest.function("Web").environment == {"A": "b"}
+    assert manifest.function("Web").environment == {"KEPT": "b"}
     assert notices(manifest) == [
         "Resources.Web.Properties.Environment.Variables.SELF: Fn::GetAtt WebUrl.FunctionUrl: a "
         "function URL's address is chosen when lrun serve starts (it prints it, and lrun ps "
