@@ -7,9 +7,11 @@ a few per cent of what it was? Both lrun trees serve bench/sam_app/lrun.yaml's `
 (the base revision is checked out with `git worktree` in a temporary directory and imported
 from there instead of the installed tree, so only lrun's own code differs). Each server runs
 --rounds series of --n sequential invokes on one keep-alive connection, the servers alternating
-round by round so load drift hits both alike; the figure is each server's median of its
-series' p50 (and p99). SAM CLI's `sam local start-lambda` (warm containers EAGER) runs the
-same series once, as the yardstick.
+round by round so load drift hits both alike; the figures are each server's median of its
+series' p50 (and p99) and, less moved by other work on a shared machine, the CPU time each
+series cost the server process (all its threads, from the scheduler's nanosecond account) and
+the function's container (its cgroup), per invocation. SAM CLI's `sam local start-lambda` (warm
+containers EAGER) runs the same series once, as the yardstick.
 
     python3.11 bench/warm_compare.py --base 8fa2ae9          # table
     python3.11 bench/warm_compare.py --base 8fa2ae9 --json   # one JSON object
@@ -39,6 +41,7 @@ from common import (
     Servers,
     add_quiet_arguments,
     code_digest,
+    docker_inspect,
     ensure_sam,
     free_port,
     keep_alive_invokes,
@@ -46,6 +49,8 @@ from common import (
     make_parser,
     nearest_rank,
     peers_dir,
+    proc_cpu_ns,
+    read_int,
     run_cli,
     warm_up,
 )
@@ -54,6 +59,51 @@ from common import (
 def series_figures(times: list[float]) -> dict[str, float]:
     ms = sorted(t * 1000 for t in times)
     return {"p50": round(nearest_rank(ms, 50), 3), "p99": round(nearest_rank(ms, 99), 3)}
+
+
+def server_containers(pid: int) -> list[Path]:
+    """The cpuacct cgroup folders of the running containers of the `lrun serve` process ``pid``
+    (its owner label), found through each container's first process: lrun may place a
+    container in a cgroup of its own rather than the engine's default."""
+    listed = subprocess.run(
+        ["docker", "ps", "-q", "--no-trunc", "--filter", "label=lrun.managed=1"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.split()
+    mine = []
+    for row in docker_inspect(listed):
+        labels = row.get("Config", {}).get("Labels") or {}
+        if not str(labels.get("lrun.owner", "")).startswith(f"serve-{pid}-"):
+            continue
+        try:
+            with open(f"/proc/{row['State']['Pid']}/cgroup") as f:
+                for line in f:
+                    _, controllers, path = line.rstrip("\n").split(":", 2)
+                    if "cpuacct" in controllers.split(","):
+                        mine.append(Path("/sys/fs/cgroup/cpuacct") / path.lstrip("/"))
+        except (OSError, KeyError, ValueError):
+            continue
+    return mine
+
+
+def cgroup_cpu_s(folders: list[Path]) -> float:
+    return sum((read_int(folder / "cpuacct.usage") or 0) / 1e9 for folder in folders)
+
+
+def measured_series(server: LrunServer, body: bytes, n: int) -> dict[str, float]:
+    """One series of ``n`` keep-alive invokes: its p50 and p99, and the CPU microseconds per
+    invocation the server process and its function's containers used meanwhile."""
+    containers = server_containers(server.pid)
+    server_ns = proc_cpu_ns(server.pid)
+    container_s = cgroup_cpu_s(containers)
+    times, _ = keep_alive_invokes(server.url, "Echo", [body] * n)
+    server_ns = proc_cpu_ns(server.pid) - server_ns
+    container_s = cgroup_cpu_s(containers) - container_s
+    figures = series_figures(times)
+    figures["server_cpu_us"] = round(server_ns / 1000 / n, 1)
+    figures["container_cpu_us"] = round(container_s * 1e6 / n, 1)
+    return figures
 
 
 def base_tree(revision: str, into: Path) -> Path:
@@ -67,19 +117,28 @@ def base_tree(revision: str, into: Path) -> Path:
 
 
 # Runs ``python -m orchestrator`` from the tree in argv[1], not the installed (editable) one.
+# With argv[2] ``any-image``, a runtime image that exists counts as current: an older tree
+# would see the image of today's runtime inputs as outdated and rebuild it over the one in use
+# (another's, on a shared engine); this way both trees run the same image, and only lrun's
+# own code differs.
 LAUNCH = (
     "import runpy, sys\n"
     "tree = sys.argv.pop(1)\n"
+    "any_image = sys.argv.pop(1) == 'any-image'\n"
     "sys.meta_path[:] = [f for f in sys.meta_path "
     "if not getattr(f, '__module__', '').startswith('__editable__')]\n"
     "sys.path.insert(0, tree)\n"
+    "if any_image:\n"
+    "    from orchestrator.sandbox import images\n"
+    "    images.is_current = lambda backend, name: (\n"
+    "        backend.image(images.RUNTIMES[name].image) is not None)\n"
     "runpy.run_module('orchestrator', run_name='__main__', alter_sys=True)\n"
 )
 
 
-def lrun_server(tree: Path, work: Path, name: str) -> LrunServer:
+def lrun_server(tree: Path, work: Path, name: str, any_image: bool = False) -> LrunServer:
     server = LrunServer(
-        [sys.executable, "-c", LAUNCH, str(tree)],
+        [sys.executable, "-c", LAUNCH, str(tree), "any-image" if any_image else "as-built"],
         LRUN_APP / "lrun.yaml",
         work / f"state-{name}",
         work / f"{name}.log",
@@ -106,7 +165,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         try:
             lrun = {
                 "head": lrun_server(REPO, work, "lrun (this tree)"),
-                "base": lrun_server(base, work, f"lrun ({args.base})"),
+                "base": lrun_server(base, work, f"lrun ({args.base})", any_image=True),
             }
             for server in lrun.values():
                 servers.start(server)
@@ -117,18 +176,25 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 for index in range(args.rounds):
                     order = list(lrun) if index % 2 == 0 else list(reversed(lrun))
                     for key in order:
-                        times, _ = keep_alive_invokes(lrun[key].url, "Echo", [body] * args.n)
-                        series[key].append(series_figures(times))
+                        series[key].append(measured_series(lrun[key], body, args.n))
             for key, server in lrun.items():
                 servers.stop(server)
                 result[key] = {
                     "p50_ms": round(statistics.median(s["p50"] for s in series[key]), 3),
                     "p99_ms": round(statistics.median(s["p99"] for s in series[key]), 3),
+                    "server_cpu_us": round(
+                        statistics.median(s["server_cpu_us"] for s in series[key]), 1
+                    ),
+                    "container_cpu_us": round(
+                        statistics.median(s["container_cpu_us"] for s in series[key]), 1
+                    ),
                     "series": series[key],
                 }
-            result["p50_change_pct"] = round(
-                100 * (result["head"]["p50_ms"] / result["base"]["p50_ms"] - 1), 1
-            )
+            for figure in ("p50_ms", "server_cpu_us"):
+                result[f"{figure}_change_pct"] = round(
+                    100 * (result["head"][figure] / result["base"][figure] - 1), 1
+                )
+            result["p50_change_pct"] = result["p50_ms_change_pct"]
             if not args.skip_sam:
                 sam = ensure_sam(peers_dir())
                 peer = SamServer(
@@ -153,15 +219,20 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 def render(result: dict[str, Any]) -> str:
     rows = [
         f"warm invoke, raw keep-alive, {result['rounds']} x {result['n']} per lrun server",
-        f"{'':28}{'p50 ms':>10}{'p99 ms':>10}",
+        f"{'':28}{'p50 ms':>10}{'p99 ms':>10}{'server CPU us':>15}{'function CPU us':>17}",
     ]
     for key, label in (("base", f"lrun {result['revision']}"), ("head", "lrun (this tree)")):
-        rows.append(f"{label:28}{result[key]['p50_ms']:>10.3f}{result[key]['p99_ms']:>10.3f}")
+        row = result[key]
+        rows.append(
+            f"{label:28}{row['p50_ms']:>10.3f}{row['p99_ms']:>10.3f}"
+            f"{row['server_cpu_us']:>15.1f}{row['container_cpu_us']:>17.1f}"
+        )
     if "sam" in result:
         sam = result["sam"]
         rows.append(f"{'SAM CLI (one series)':28}{sam['p50_ms']:>10.3f}{sam['p99_ms']:>10.3f}")
     rows.append(
-        f"p50 change, this tree against {result['base']}: {result['p50_change_pct']:+.1f} %"
+        f"this tree against {result['revision']}: p50 {result['p50_change_pct']:+.1f} %, "
+        f"server CPU per invocation {result['server_cpu_us_change_pct']:+.1f} %"
     )
     return "\n".join(rows)
 
