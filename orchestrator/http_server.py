@@ -193,7 +193,7 @@ class Router:
             return Response(404, b'{"message":"no route"}')
         handler, params = found
         try:
-            return await handler(_with_params(request, params))
+            return await handler(_with_params(request, params) if params else request)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # one mapping for every route: errors become responses
@@ -227,11 +227,11 @@ def _with_params(request: Request, params: dict[str, str]) -> Request:
     )
 
 
+_PHRASES = {status.value: status.phrase for status in HTTPStatus}
+
+
 def _reason(status: int) -> str:
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return "Unknown"
+    return _PHRASES.get(status, "Unknown")
 
 
 def encode_head(response: Response, keep_alive: bool) -> bytes:
@@ -354,6 +354,7 @@ class _Protocol(asyncio.Protocol):
             [] if getattr(router, "raw_headers", False) else None
         )
         self._transport: asyncio.Transport | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.peer = ""
         self._url = b""
         self._headers: dict[str, str] = {}
@@ -379,6 +380,7 @@ class _Protocol(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport  # type: ignore[assignment]  # a stream transport (uvloop's too)
+        self._loop = asyncio.get_running_loop()
         peer = transport.get_extra_info("peername")
         self.peer = peer[0] if peer else ""
         if not self._registry.admit(self):
@@ -629,7 +631,7 @@ class _Protocol(asyncio.Protocol):
         return Request(
             method=self._parser.get_method().decode("latin-1"),
             path=url.path.decode("latin-1") if url is not None else "",
-            query=dict(parse_qsl(query, keep_blank_values=True)),
+            query=dict(parse_qsl(query, keep_blank_values=True)) if query else {},
             headers=self._headers,
             body=body,
             peer=self.peer,
@@ -640,9 +642,8 @@ class _Protocol(asyncio.Protocol):
     def _schedule(
         self, answer: Awaitable[Response], keep_alive: bool, linger: bool = False
     ) -> asyncio.Task[None]:
-        task = asyncio.get_running_loop().create_task(
-            self._answer(answer, keep_alive, self._pending, linger)
-        )
+        loop = self._loop or asyncio.get_running_loop()
+        task = loop.create_task(self._answer(answer, keep_alive, self._pending, linger))
         self._pending = task
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
