@@ -456,10 +456,15 @@ class Invoker:
         delivery = Delivery(request, deadline_ms, outcome_future, trace_id, on_stream=on_stream)
         handed_at = time.monotonic()
         env.deliver(delivery)
+        # The deadline settles the outcome itself (a timer, not ``wait_for``, which costs a task
+        # and two futures on every warm invocation); an answer after it changes nothing.
+        deadline = loop.call_later(
+            spec.timeout, _time_out, outcome_future, request.request_id, spec.timeout
+        )
         try:
-            outcome: Outcome = await asyncio.wait_for(asyncio.shield(outcome_future), spec.timeout)
-        except TimeoutError:
-            outcome = timed_out(request.request_id, spec.timeout)
+            outcome: Outcome = await outcome_future
+        finally:
+            deadline.cancel()
         trace.mark("answered")
         # Durations use the monotonic clock itself: an event loop's clock may tick in whole
         # milliseconds (uvloop's does), too coarse for Lambda's two-decimal figures.
@@ -523,6 +528,11 @@ def _first_byte_ms(delivery: Delivery) -> float | None:
     if stream is None or stream.first_byte_at is None or delivery.delivered_at is None:
         return None
     return (stream.first_byte_at - delivery.delivered_at) * 1000
+
+
+def _time_out(outcome: asyncio.Future[Outcome], request_id: str, timeout_s: float) -> None:
+    if not outcome.done():
+        outcome.set_result(timed_out(request_id, timeout_s))
 
 
 async def _output_end(env: Environment) -> None:
