@@ -10,6 +10,7 @@ import asyncio
 import base64
 import binascii
 import datetime
+import functools
 import hashlib
 import json
 import logging
@@ -48,6 +49,7 @@ from orchestrator.sandbox.invocation import (
     InvocationResult,
     InvokeRequest,
     check_payload,
+    new_request_id,
     parse_json,
 )
 from orchestrator.served import FunctionState
@@ -76,6 +78,7 @@ def error_response(exc: Exception) -> Response:
     return json_response(exc.status, exc.body(), headers)
 
 
+@functools.lru_cache(maxsize=1024)  # every invocation names its function: once per name
 def resolve(
     function: str, qualifier: str | None, operation: str = "GetFunction"
 ) -> tuple[str, str | None]:
@@ -244,7 +247,7 @@ class LambdaApi:
             version,
             _client_context(context) if context and kind != "Event" else None,
             request.headers.get("x-amzn-trace-id"),
-            str(uuid.uuid4()),
+            new_request_id(),
         )
         if kind == "Event":
             if self.events is None:

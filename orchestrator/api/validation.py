@@ -27,23 +27,36 @@ from orchestrator.sandbox.invocation import parse_json
 _ROUTE_NAMES = {"FunctionName": "function"}
 
 
+@cache
+def _wire(operation: str) -> tuple[tuple[str, str, str, str], ...]:
+    """(member, where, its name on the wire as looked up there, type) of each input member."""
+    return tuple(
+        (
+            name,
+            member["location"],
+            member["wire"].lower() if member["location"] == "header" else member["wire"],
+            member["type"],
+        )
+        for name, member in OPERATIONS[operation]["members"].items()
+    )
+
+
 def values(operation: str, request: Request, body: Mapping[str, Any] | None) -> dict[str, Any]:
     """The operation's input members as the request carries them (absent ones left out):
     path labels, query string, headers and JSON body, each where the model puts it."""
     found: dict[str, Any] = {}
-    for name, member in OPERATIONS[operation]["members"].items():
-        wire, where = member["wire"], member["location"]
+    for name, where, wire, kind in _wire(operation):
         value: Any = None
         if where == "uri":
             value = request.params.get(wire, request.params.get(_ROUTE_NAMES.get(wire, wire)))
         elif where == "querystring":
             value = request.query.get(wire)
-            if value is not None and member["type"] == "integer":
+            if value is not None and kind == "integer":
                 value = int(value) if re.fullmatch(r"-?\d{1,18}", value) else value
-            elif value is not None and member["type"] == "list":
+            elif value is not None and kind == "list":
                 value = request_list(request, wire)
         elif where == "header":
-            value = request.headers.get(wire.lower())
+            value = request.headers.get(wire)
         elif body is not None:
             value = body.get(wire)
         if value is not None:
@@ -59,10 +72,34 @@ def request_list(request: Request, wire: str) -> list[str]:
     return given or ([] if single is None else [single])
 
 
+# Inputs that passed ``check`` already, when all are short strings (a function name, a
+# qualifier, an invocation type): the same ones come with every invocation of a function, and
+# checking them again costs each warm invocation regular expressions and a walk of the model.
+_PASSED: set[tuple[object, ...]] = set()
+_PASSED_MAX = 4096
+_PASSED_VALUE_MAX = 256
+
+
+def _passed_key(
+    operation: str, given: Mapping[str, Any], only: frozenset[str] | None
+) -> tuple[object, ...] | None:
+    for value in given.values():
+        if type(value) is not str or len(value) > _PASSED_VALUE_MAX:
+            return None
+    return (operation, only, *given.items())
+
+
 def check(operation: str, given: Mapping[str, Any], only: frozenset[str] | None = None) -> None:
     """Raise ``Validation`` with AWS's message if ``given`` breaks the operation's input
     constraints (of the members in ``only``, if given)."""
+    key = _passed_key(operation, given, only)
+    if key is not None and key in _PASSED:
+        return
     refuse(problems(operation, given, only))
+    if key is not None:
+        if len(_PASSED) >= _PASSED_MAX:
+            _PASSED.clear()
+        _PASSED.add(key)
 
 
 def problems(

@@ -6,7 +6,6 @@ import functools
 import json
 import math
 import os
-import uuid
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, cast
 
@@ -43,8 +42,20 @@ class InvokeRequest:
             self.version,
             self.client_context,
             self.trace_id,
-            str(uuid.uuid4()),
+            new_request_id(),
         )
+
+
+# The variant nibble of an RFC 4122 UUID: 10xx in binary, from any random nibble.
+_VARIANT = {f"{n:x}": f"{8 | (n & 3):x}" for n in range(16)}
+
+
+def new_request_id() -> str:
+    """A random (version 4) UUID as text, exactly as ``str(uuid.uuid4())`` is made, from the
+    same 16 random bytes, without the ``UUID`` object (a fifth of the time: every invocation
+    makes one)."""
+    h = os.urandom(16).hex()
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:]}"
 
 
 def trace_header(epoch_s: float) -> str:

@@ -17,6 +17,7 @@ from orchestrator.sandbox.invocation import (
     check_payload,
     end_line,
     invalid_entrypoint,
+    new_request_id,
     parse_json,
     response_too_large,
     runtime_exited,
@@ -324,3 +325,15 @@ def test_log_tail_drops_a_character_cut_in_half() -> None:
     tail = result_with_log(log).log_tail()
     assert tail == "é" * 2047 + "x"
     assert len(tail.encode()) == 4095
+
+
+def test_request_ids_are_random_version_4_uuids_as_uuid_prints_them() -> None:
+    made = [new_request_id() for _ in range(4096)]
+    assert len(set(made)) == len(made)
+    for text in made:
+        parsed = uuid.UUID(text)
+        assert str(parsed) == text
+        assert parsed.version == 4
+        assert parsed.variant == uuid.RFC_4122
+    # every variant nibble (8, 9, a, b) occurs: its two random bits are kept
+    assert {text[19] for text in made} == set("89ab")
