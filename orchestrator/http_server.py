@@ -22,7 +22,7 @@ import logging
 import re
 import sys
 import time
-from collections.abc import AsyncIterable, Awaitable, Callable, Coroutine, Mapping
+from collections.abc import AsyncIterable, Awaitable, Callable, Coroutine, Generator, Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any, Protocol
@@ -573,7 +573,30 @@ class _Protocol(asyncio.Protocol):
         if self._upgrader is not None and self._parser.should_upgrade():
             self._upgrade = request  # handed over once the parser stops at the upgrade
             return
-        task = self._schedule(self._router.dispatch(request), self._parser.should_keep_alive())
+        keep_alive = self._parser.should_keep_alive()
+        handler = self._router.dispatch(request)
+        answer: Awaitable[Response] = handler
+        if self._pending is None or self._pending.done():
+            # Nothing to answer before it: run the handler now instead of in a task of its own.
+            # Most answers need no waiting (a runtime's /response, the API's reads) and are
+            # written here, without a task or a turn of the loop; one that waits (an invoke, a
+            # long-poll) or streams its body goes on in a task.
+            try:
+                waiting_for = handler.send(None)
+            except StopIteration as done:
+                response: Response = done.value
+                if response.stream is None:
+                    self._registry.large.discard(self)
+                    self._write(response, keep_alive)
+                    return
+                answer = _static(response)
+            except Exception:  # handlers map their errors to responses: this is a bug
+                log.exception("HTTP handler failed")
+                self._close_with(500)
+                return
+            else:
+                answer = _Resumed(handler, waiting_for)
+        task = self._schedule(answer, keep_alive)
         if self in self._registry.large:  # held until answered: its handler holds it too
             task.add_done_callback(lambda _: self._registry.large.discard(self))
 
@@ -659,13 +682,19 @@ class _Protocol(asyncio.Protocol):
         response = await answer
         if previous is not None and not previous.done():
             await previous
+        if response.stream is not None:
+            transport = self._transport
+            if transport is None or transport.is_closing():
+                await _close(response.stream)
+            else:
+                await self._write_stream(transport, response, keep_alive)
+            return
+        self._write(response, keep_alive, linger)
+
+    def _write(self, response: Response, keep_alive: bool, linger: bool = False) -> None:
+        """Write a whole (not streamed) response."""
         transport = self._transport
         if transport is None or transport.is_closing():
-            if response.stream is not None:
-                await _close(response.stream)
-            return
-        if response.stream is not None:
-            await self._write_stream(transport, response, keep_alive)
             return
         transport.write(encode_response(response, keep_alive))
         if linger:
@@ -746,6 +775,37 @@ async def _reading(answer: Coroutine[Any, Any, Response], stream: BodyStream) ->
     reader.add_done_callback(_readers.discard)
     reader.add_done_callback(lambda _: stream.discard())
     return await asyncio.shield(reader)
+
+
+class _Resumed:
+    """A handler's coroutine that was run until it first waited (``waiting_for``: what it
+    yielded then, the future it waits for): awaiting this goes on from there, as a task that had
+    run it from the start would, cancellation included."""
+
+    __slots__ = ("_coro", "_waiting_for")
+
+    def __init__(self, coro: Coroutine[Any, Any, Response], waiting_for: Any) -> None:
+        self._coro = coro
+        self._waiting_for = waiting_for
+
+    def __await__(self) -> Generator[Any, Any, Response]:
+        coro, value = self._coro, self._waiting_for
+        while True:
+            try:
+                sent = yield value
+            except GeneratorExit:
+                coro.close()
+                raise
+            except BaseException as exc:  # a cancellation, thrown into the handler where it waits
+                try:
+                    value = coro.throw(exc)
+                except StopIteration as done:
+                    return done.value  # type: ignore[no-any-return]
+            else:
+                try:
+                    value = coro.send(sent)
+                except StopIteration as done:
+                    return done.value  # type: ignore[no-any-return]
 
 
 _REASONS = {

@@ -470,18 +470,16 @@ class Invoker:
         # milliseconds (uvloop's does), too coarse for Lambda's two-decimal figures.
         duration_ms = (time.monotonic() - (delivery.delivered_at or handed_at)) * 1000
         timed_out_now = isinstance(outcome, PlatformError) and outcome.report_status == "timeout"
-        memory_peak = None
-        if env.container is not None and env.exited is None and not env.stopping:
-            memory_peak = self._backend.memory_peak(env.container.id)  # a cgroup file read
-        elif env.exited is not None:
-            memory_peak = env.exited.memory_peak  # read by the engine before its cgroup went
         if timed_out_now:
+            memory_peak = self._memory_peak(env)  # before its cgroup goes
             if delivery.stream is not None:  # its reader learns why it ended
                 assert isinstance(outcome, PlatformError)
                 delivery.stream.end(outcome.error_type, outcome.payload())
             await self.stop_environment(env)  # at the deadline, as Lambda does
         if on_answer is not None:
             on_answer(outcome)
+        if not timed_out_now:
+            memory_peak = self._memory_peak(env)  # after the answer: not on the caller's path
         if timed_out_now:
             await _output_end(env)
         elif last:
@@ -495,11 +493,19 @@ class Invoker:
             spec, request, outcome, env, figures, init_output, delivery.output, delivery.trace_id
         )
 
+    def _memory_peak(self, env: Environment) -> int | None:
+        if env.container is not None and env.exited is None and not env.stopping:
+            return self._backend.memory_peak(env.container.id)  # a cgroup file read
+        if env.exited is not None:
+            return env.exited.memory_peak  # read by the engine before its cgroup went
+        return None
+
     async def settle_log(self, env: Environment) -> None:
         """Wait until the output of ``env``'s last invocation has arrived, as ``run_on``'s
         ``settle`` does, for an invocation run without it (its caller was answered first)."""
-        if env.last_delivery is not None:
-            await env.settle_output(env.last_delivery, _QUIET_S, _SETTLE_LIMIT_S)
+        delivery = env.last_delivery
+        if delivery is not None and not delivery.output_closed:  # closed: complete already
+            await env.settle_output(delivery, _QUIET_S, _SETTLE_LIMIT_S)
 
     async def _retire(self, env: Environment, delivery: Delivery) -> None:
         """Gather the invocation's output, then tell the runtime to exit.
