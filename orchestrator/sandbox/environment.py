@@ -117,6 +117,7 @@ class Environment:
     _between: Capture | None = None  # output since the last /next, for the next invocation
     _sources: int = 0  # output sources not yet ended (the engine's stream, the pipe)
     _settlers: list[asyncio.Future[bool]] = field(default_factory=list)
+    _loop: asyncio.AbstractEventLoop | None = None  # see _event_loop
 
     # The invoker's side
 
@@ -180,7 +181,7 @@ class Environment:
             delivery, self._queued = self._queued, None
             self._take_output(delivery)
             return delivery
-        waiting: asyncio.Future[Delivery] = asyncio.get_running_loop().create_future()
+        waiting: asyncio.Future[Delivery] = self._event_loop().create_future()
         self._waiting_runtime = waiting
         self.waiting_for_work = True
         self._wake_settlers()
@@ -271,7 +272,7 @@ class Environment:
 
     def record_output(self, chunk: bytes) -> None:
         (self.init_output if self._sink is None else self._sink).append(chunk)
-        self._last_output = asyncio.get_running_loop().time()
+        self._last_output = self._event_loop().time()
 
     def _wake_settlers(self) -> None:
         settlers, self._settlers = self._settlers, []
@@ -290,7 +291,7 @@ class Environment:
         """
         if self.pipe is not None:
             return await self._output_closed(delivery, limit_s)
-        loop = asyncio.get_running_loop()
+        loop = self._event_loop()
         if not (self.waiting_for_work or self.exited is not None or delivery.superseded):
             settler: asyncio.Future[bool] = loop.create_future()
             self._settlers.append(settler)
@@ -311,7 +312,7 @@ class Environment:
         """Wait until ``delivery``'s output is closed (pipe only): exact, nothing timed. False
         if its runtime neither asked for more work nor exited within ``limit_s``; once it has
         exited, its output ends when the pipe does, which may take up to ``OUTPUT_END_S``."""
-        loop = asyncio.get_running_loop()
+        loop = self._event_loop()
         deadline = loop.time() + limit_s
         exited_at: float | None = None
         while not (delivery.output_closed or self.output_done.is_set()):
@@ -332,7 +333,7 @@ class Environment:
         still be running its function, or about to exit (awslambdaric exits after a refused,
         oversized response), and an invocation handed to it would be lost.
         """
-        loop = asyncio.get_running_loop()
+        loop = self._event_loop()
         deadline = loop.time() + limit_s
         while not self.waiting_for_work:
             if self.exited is not None or self.stopping or self.retiring:
@@ -346,7 +347,7 @@ class Environment:
     async def _settled_or(self, seconds: float) -> None:
         """Until the next change a waiter cares about (output closed, /next, exit), or
         ``seconds`` pass."""
-        loop = asyncio.get_running_loop()
+        loop = self._event_loop()
         settler: asyncio.Future[bool] = loop.create_future()
         self._settlers.append(settler)
         timer = loop.call_later(seconds, _resolve, settler, False)
@@ -354,6 +355,14 @@ class Environment:
             await settler
         finally:
             timer.cancel()
+
+    def _event_loop(self) -> asyncio.AbstractEventLoop:
+        """The loop the environment lives on, asked for once: asyncio's ``get_running_loop``
+        makes a system call (getpid) each time, several times per invocation here."""
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = asyncio.get_running_loop()
+        return loop
 
     def died(self, exit: ContainerExit) -> None:
         self.exited = exit
