@@ -31,8 +31,6 @@ from orchestrator.service import Service
 # (watchfiles' default) keeps the time from a save to the hold within about 0.1 s.
 _STEP_MS = 50
 _DEBOUNCE_MS = 200
-# How often the watching thread looks up from the kernel's queue: at most this long to stop.
-_WAKE_MS = 250
 
 
 def _not_bytecode(change: Change, path: str) -> bool:
@@ -101,36 +99,64 @@ async def _watch_code(service: Service, on_event: Callable[[str], None]) -> None
             scanning = asyncio.ensure_future(scan())
 
 
+Changes = set[tuple[Change, str]]
+_watchers: set[asyncio.Task[None]] = set()  # watching threads' tasks, ending on their own
+
+
 async def _changes(
     paths: list[Path] | list[str],
     keep: Callable[[Change, str], bool],
     recursive: bool,
     on_event: Callable[[str], None],
-) -> AsyncIterator[set[tuple[Change, str]]]:
-    """Batches of changes under ``paths``: notifications, else (if the host refuses) polling."""
+) -> AsyncIterator[Changes]:
+    """Batches of changes under ``paths``: notifications, else (if the host refuses) polling.
+
+    watchfiles waits for changes in a thread, which the loop cannot interrupt: cancelling the
+    task that awaits it takes effect only once the thread returns. So the watching runs in a
+    task of its own, and this generator only reads what it finds: closing it (its consumer was
+    cancelled) sets the stop event at once, and the thread returns within a step. Hence no
+    timeout either (``rust_timeout=0``): the thread comes back to the loop only with changes,
+    not every fraction of a second to see whether it should stop.
+    """
     stop = threading.Event()
-    polling = False
+    found: asyncio.Queue[Changes | BaseException | None] = asyncio.Queue()
+
+    async def watch() -> None:
+        polling = False
+        try:
+            while True:
+                try:
+                    async for changes in awatch(
+                        *paths,
+                        watch_filter=keep,
+                        debounce=_DEBOUNCE_MS,
+                        step=_STEP_MS,
+                        stop_event=stop,
+                        rust_timeout=0,
+                        recursive=recursive,
+                        force_polling=polling,
+                        ignore_permission_denied=True,
+                    ):
+                        found.put_nowait(changes)
+                    return
+                except OSError as exc:
+                    if polling:
+                        raise
+                    where = ", ".join(str(p) for p in paths)
+                    on_event(f"cannot watch {where} for edits ({exc}); polling for them instead")
+                    polling = True
+        except Exception as exc:  # the reader raises it
+            found.put_nowait(exc)
+        finally:
+            found.put_nowait(None)
+
+    watcher = asyncio.ensure_future(watch())
+    _watchers.add(watcher)
+    watcher.add_done_callback(_watchers.discard)
     try:
-        while True:
-            try:
-                async for changes in awatch(
-                    *paths,
-                    watch_filter=keep,
-                    debounce=_DEBOUNCE_MS,
-                    step=_STEP_MS,
-                    stop_event=stop,
-                    rust_timeout=_WAKE_MS,
-                    recursive=recursive,
-                    force_polling=polling,
-                    ignore_permission_denied=True,
-                ):
-                    yield changes
-                return
-            except OSError as exc:
-                if polling:
-                    raise
-                where = ", ".join(str(p) for p in paths)
-                on_event(f"cannot watch {where} for edits ({exc}); polling for them instead")
-                polling = True
+        while (item := await found.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
     finally:
         stop.set()

@@ -7,9 +7,11 @@ from __future__ import annotations
 import asyncio
 import errno
 import json
+import time
 from pathlib import Path
 
 from orchestrator import manifest
+from orchestrator.api import edits
 from orchestrator.api.edits import watch_edits
 from orchestrator.template import Project
 from tests.fakes import Served
@@ -180,5 +182,23 @@ def test_a_template_edit_is_applied_as_a_manifest_edit_is(tmp_path: Path) -> Non
             assert (await call(s.service, "echo")).report.memory_mb == 512, events
         finally:
             await stopped(task)
+
+    scenario(path, test)
+
+
+def test_watching_threads_end_soon_after_the_watcher_is_cancelled(tmp_path: Path) -> None:
+    """watchfiles waits in a thread the loop cannot interrupt; cancelling lrun's watcher sets
+    its stop event at once, so the thread returns within a step (nothing polls it on a timer)."""
+    path = write_manifest(tmp_path, {"echo": "handler: app.echo"})
+
+    async def test(s: Served) -> None:
+        task = watching(s, path, [])
+        await asyncio.sleep(SETTLE_S)
+        assert len(edits._watchers) == 2  # the manifest's directory, the code's
+        cancelled_at = time.monotonic()
+        await stopped(task)
+        while edits._watchers:
+            assert time.monotonic() - cancelled_at < 1.0, "a watching thread did not stop"
+            await asyncio.sleep(0.01)
 
     scenario(path, test)
