@@ -126,6 +126,9 @@ class Router:
         self._streams: dict[Handler, StreamHandler] = {}
         self._on_error = on_error
         self._unknown = unknown
+        # Matches by (method, path): a client calls the same few paths again and again (one
+        # function's invocations, a runtime's /next). Bounded: cleared when full.
+        self._matched: dict[tuple[str, str], tuple[Handler, dict[str, str]] | None] = {}
 
     def add(
         self,
@@ -143,6 +146,7 @@ class Router:
         applies: it is the stream handler's to keep)."""
         regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", pattern)
         self._routes.append((method, re.compile(f"^{regex}$"), handler))
+        self._matched.clear()
         if too_large is not None:
             self._too_large[handler] = too_large
         if max_body is not None:
@@ -177,7 +181,21 @@ class Router:
         return None if found is None else self._body_limits.get(found[0])
 
     def match(self, method: str, path: str) -> tuple[Handler, dict[str, str]] | None:
-        """The handler and path parameters for a request, or None when no route fits."""
+        """The handler and path parameters for a request, or None when no route fits (the
+        parameters are shared between requests of the same path: read them, do not change them)."""
+        key = (method, path)
+        try:
+            return self._matched[key]
+        except KeyError:
+            pass
+        found = self._match(method, path)
+        if len(path) <= _MATCHED_PATH_MAX:  # what a client can make lrun hold stays small
+            if len(self._matched) >= _MATCHES_KEPT:
+                self._matched.clear()
+            self._matched[key] = found
+        return found
+
+    def _match(self, method: str, path: str) -> tuple[Handler, dict[str, str]] | None:
         for route_method, regex, handler in self._routes:
             if route_method == method:
                 found = regex.match(path)
@@ -213,6 +231,10 @@ class Router:
             return self._on_error(exc)
 
 
+_MATCHES_KEPT = 1024
+_MATCHED_PATH_MAX = 256
+
+
 def _with_params(request: Request, params: dict[str, str]) -> Request:
     return Request(
         request.method,
@@ -246,14 +268,15 @@ def encode_head(response: Response, keep_alive: bool) -> bytes:
 
 
 def encode_response(response: Response, keep_alive: bool) -> bytes:
-    lines = [f"HTTP/1.1 {response.status} {_reason(response.status)}"]
-    lines.extend(f"{k}: {v}" for k, v in response.headers.items())
-    if response.repeated:
-        lines.extend(f"{k}: {v}" for k, v in response.repeated)
-    lines.append(f"Content-Length: {len(response.body)}")
+    head = f"HTTP/1.1 {response.status} {_reason(response.status)}\r\n"
+    for name, value in response.headers.items():
+        head += f"{name}: {value}\r\n"
+    for name, value in response.repeated:
+        head += f"{name}: {value}\r\n"
+    head += f"Content-Length: {len(response.body)}\r\n"
     if not keep_alive:
-        lines.append("Connection: close")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + response.body
+        head += "Connection: close\r\n"
+    return (head + "\r\n").encode("latin-1") + response.body
 
 
 class Connections:
@@ -514,7 +537,7 @@ class _Protocol(asyncio.Protocol):
             # Chunked, if it has a body at all: its first piece looks for a route reading it
             # as it comes (``_over``), so requests with a length never pay for the look-up.
             self._max_body = -1
-        elif declared.isdigit() and self._over(int(declared)):
+        elif declared.isdigit() and int(declared) > self._max_body and self._over(int(declared)):
             self._refuse(413, int(declared))  # refused before a byte of it is read
         elif (
             self._refusal is None
@@ -527,7 +550,7 @@ class _Protocol(asyncio.Protocol):
         if self._refusal is not None:
             return
         self._body_size += len(body)
-        if self._over(self._body_size):
+        if self._body_size > self._max_body and self._over(self._body_size):
             self._refuse(413)  # a chunked body, cut off as soon as it is over
         elif self._refusal is None:
             self._body.append(body)

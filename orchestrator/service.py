@@ -556,7 +556,7 @@ class Service:
             self._stop(slot_id, "out of date")
 
     def _own(self, coro: Coroutine[Any, Any, None]) -> None:
-        task: asyncio.Task[None] = asyncio.ensure_future(coro)
+        task = asyncio.get_running_loop().create_task(coro)  # ensure_future's checks: not needed
         self._owned.add(task)
         task.add_done_callback(self._owned.discard)
 

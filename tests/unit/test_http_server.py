@@ -110,6 +110,15 @@ def test_first_matching_route_wins() -> None:
     assert router.match("GET", "/items/special") == (first, {"id": "special"})
 
 
+def test_a_path_matched_before_a_route_was_added_is_matched_again() -> None:
+    router = Router(no_errors)
+    router.add("GET", "/a", ok)
+    assert router.match("GET", "/b") is None
+    assert router.match("GET", "/a") == router.match("GET", "/a") == (ok, {})
+    router.add("GET", "/{name}", ok)  # matches were kept per path: adding a route forgets them
+    assert router.match("GET", "/b") == (ok, {"name": "b"})
+
+
 def test_dispatch_no_route_is_404() -> None:
     router = Router(no_errors)
     router.add("GET", "/a", ok)
