@@ -93,6 +93,8 @@ def checked(
 ) -> dict[str, Any]:
     """The operation's input members in ``request``, refused with AWS's ValidationException if
     they break the model's constraints."""
+    if body is None:
+        return validation.checked_request(operation, request)
     given = validation.values(operation, request, body)
     validation.check(operation, given)
     return given

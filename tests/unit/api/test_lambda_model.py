@@ -7,6 +7,7 @@ import pytest
 from orchestrator.api import validation
 from orchestrator.api.lambda_model import OPERATIONS
 from orchestrator.errors import Validation
+from orchestrator.http_server import Request
 from tests.unit.api.model_extract import extract
 
 FUNCTION_NAME_PATTERN = OPERATIONS["GetFunction"]["members"]["FunctionName"]["pattern"]
@@ -120,3 +121,18 @@ def test_create_function_runtimes_are_listed_in_aws_s_order() -> None:
         "nodejs18.x, provided.al2, java8.al2"
     ).split(", ")
     assert validation.enum_order(aws) == aws
+
+
+def test_a_request_that_passed_is_not_read_again_and_one_that_differs_is_checked() -> None:
+    def invoke(invocation_type: str) -> Request:
+        headers = {"x-amz-invocation-type": invocation_type}
+        path = "/2015-03-31/functions/echo/invocations"
+        return Request("POST", path, {}, headers, b"{}", "127.0.0.1", {"function": "echo"})
+
+    first = validation.checked_request("Invoke", invoke("Event"))
+    assert first == {"FunctionName": "echo", "InvocationType": "Event"}
+    first["InvocationType"] = "changed by its caller"  # each caller gets its own copy
+    again = validation.checked_request("Invoke", invoke("Event"))
+    assert again == {"FunctionName": "echo", "InvocationType": "Event"}
+    with pytest.raises(Validation, match="Value 'Later' at 'invocationType'"):
+        validation.checked_request("Invoke", invoke("Later"))
