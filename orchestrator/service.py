@@ -471,8 +471,13 @@ class Service:
         key = (spec.name, request.version)
         slot_id = decision.id
         try:
-            if isinstance(decision, Create) and self._returning.get(key):
-                decision = await self._reacquire(key, decision)
+            if isinstance(decision, Create):
+                # Taken as new when all were busy; one may have come back since (this task
+                # starts a turn of the loop later), or be on its way back.
+                if self._returning.get(key):
+                    decision = await self._reacquire(key, decision)
+                else:
+                    decision = self._acquire_again(key, decision)
                 slot_id = decision.id
             if isinstance(decision, Reuse):
                 env = self._envs[slot_id]
@@ -536,8 +541,11 @@ class Service:
         await asyncio.wait({returned}, timeout=self._settings.return_wait)
         if not returned.done():
             return created
-        # Give up the new slot and ask again (nothing else runs in between, so the counts hold):
-        # the returned environment is idle now, unless another invocation took it first.
+        return self._acquire_again(key, created)
+
+    def _acquire_again(self, key: tuple[str, str], created: Create) -> Reuse | Create:
+        """Give up a new slot and ask again (nothing else runs in between, so the counts hold):
+        an environment that came back is idle now, unless another invocation took it first."""
         name, version = key
         self.pool.remove(created.id)
         decision = self.pool.acquire(name, asyncio.get_running_loop().time(), created.id, version)

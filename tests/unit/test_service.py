@@ -19,7 +19,7 @@ import pytest
 from orchestrator import manifest
 from orchestrator.aws import function_arn
 from orchestrator.errors import BackendError, BackendUnavailable, LambdaError, TooManyRequests
-from orchestrator.pool import HOST_LIMIT, LATEST, RESERVED_LIMIT
+from orchestrator.pool import HOST_LIMIT, LATEST, RESERVED_LIMIT, Reuse
 from orchestrator.sandbox.backend import LABEL_OWNER, NETWORK_PRIVATE, NETWORK_PUBLIC
 from orchestrator.sandbox.container import host_cores
 from orchestrator.sandbox.invocation import InvocationResult, InvokeRequest
@@ -133,6 +133,30 @@ def states(served: Served, function: str) -> list[str]:
 
 
 # Warm reuse
+
+
+def test_an_environment_back_before_a_new_one_starts_is_taken_instead(tmp_path: Path) -> None:
+    """An invocation that comes while every environment is busy is decided as a new one; its
+    task starts a turn of the loop later, when the busy one may be back already (its runtime's
+    /next and the client's next request can arrive in the same turn): it then takes that one,
+    and no environment is started for nothing."""
+    path = write_manifest(tmp_path, {"echo": "handler: app.echo"})
+
+    async def test(s: Served) -> None:
+        first = await call(s.service, "echo", {"n": 1})
+        await eventually(lambda: [v.state for v in s.service.environments()] == ["idle"])
+        [slot_id] = s.service._envs
+        now = asyncio.get_running_loop().time
+        # Its one environment busy (as if still answering), a new invocation is decided as a
+        # new environment, and that one is back before the new invocation's task starts.
+        assert s.service.pool.acquire("echo", now(), "held", LATEST) == Reuse(slot_id)
+        pending = s.service.start("echo", request("echo", {"n": 2}))
+        assert s.service.pool.release(slot_id, now())
+        second = await pending
+        assert body(second)["pid"] == body(first)["pid"]
+        assert len(s.backend.live()) == 1
+
+    scenario(path, test)
 
 
 def test_a_second_invocation_reuses_the_warm_environment_with_no_engine_call(
