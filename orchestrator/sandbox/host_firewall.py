@@ -32,6 +32,7 @@ from orchestrator.sandbox.ownership import (
 )
 
 CHAIN = "LRUN-HOST"
+_installed: set[str] = set()  # owners this process has put rules in place for
 _TAG = "lrun"
 _TIMEOUT_S = 30.0
 # The comment's words and the labels they stand for.
@@ -95,6 +96,9 @@ def comment(identity: Identity) -> str:
 
 def install(identity: Identity, port: int, networks: Sequence[Guarded]) -> None:
     """Put ``identity``'s rules in place (again: existing ones are kept, not doubled)."""
+    # An owner this process has not installed for has no rules yet (each rule names its
+    # owner): nothing to check for, one iptables process per rule fewer.
+    check = identity.owner in _installed
     tag = ["-m", "comment", "--comment", comment(identity)]
     _iptables("-N", CHAIN)  # exists already when another lrun runs
     for net in networks:
@@ -103,24 +107,25 @@ def install(identity: Identity, port: int, networks: Sequence[Guarded]) -> None:
         if net.dns:
             opened += [[*source, "-p", proto, "--dport", "53"] for proto in ("udp", "tcp")]
         for match in opened:
-            _ensure("-I", CHAIN, [*match, *tag, "-j", "ACCEPT"])
+            _ensure("-I", CHAIN, [*match, *tag, "-j", "ACCEPT"], check)
         to_gateway = [*source, "-d", net.gateway, "-p", "tcp"]
         try:
             # A listener bound to the gateway address itself, not to 0.0.0.0: the Runtime API of
             # every lrun process on this host, whatever its version, and nothing a user did not
             # deliberately put on lrun's address.
-            _ensure("-I", CHAIN, [*to_gateway, "-m", "socket", *tag, "-j", "ACCEPT"])
+            _ensure("-I", CHAIN, [*to_gateway, "-m", "socket", *tag, "-j", "ACCEPT"], check)
         except FirewallError:  # no socket match in this kernel: this process's port only
-            _ensure("-I", CHAIN, [*to_gateway, "--dport", str(port), *tag, "-j", "ACCEPT"])
-        _ensure(
-            "-A", CHAIN, [*source, *tag, "-j", "REJECT", "--reject-with", "icmp-admin-prohibited"]
-        )
+            _ensure("-I", CHAIN, [*to_gateway, "--dport", str(port), *tag, "-j", "ACCEPT"], check)
+        reject = ["-j", "REJECT", "--reject-with", "icmp-admin-prohibited"]
+        _ensure("-A", CHAIN, [*source, *tag, *reject], check)
         # Not the host's own traffic to its gateway addresses: that comes from them, over lo.
-        _ensure("-I", "INPUT", [*source, "!", "-i", "lo", *tag, "-j", CHAIN])
+        _ensure("-I", "INPUT", [*source, "!", "-i", "lo", *tag, "-j", CHAIN], check)
+    _installed.add(identity.owner)
 
 
 def remove(owner: str) -> None:
     """Remove every rule ``owner`` put in place; the chain too once no rule is left in it."""
+    _installed.discard(owner)
     for chain, spec, labels in _rules():
         if labels.get(LABEL_OWNER) == owner:
             _iptables("-D", chain, *spec)
@@ -170,8 +175,8 @@ def _drop_chain_if_unused() -> None:
         _iptables("-X", CHAIN)
 
 
-def _ensure(action: str, chain: str, spec: list[str]) -> None:
-    if _iptables("-C", chain, *spec).returncode == 0:
+def _ensure(action: str, chain: str, spec: list[str], check: bool = True) -> None:
+    if check and _iptables("-C", chain, *spec).returncode == 0:
         return
     where = [chain, "1"] if action == "-I" else [chain]
     done = _iptables(action, *where, *spec)

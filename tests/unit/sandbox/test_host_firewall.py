@@ -5,6 +5,7 @@ The rules themselves are proven against the real kernel by tests/acceptance/test
 
 from __future__ import annotations
 
+import os
 import subprocess
 from typing import Any
 
@@ -103,3 +104,24 @@ class _NoEngine:
     """Stands in for the Docker client: guard_host must not call the engine."""
 
     api = None
+
+
+def test_a_new_owners_rules_are_put_in_place_without_checking_for_them_first(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each rule names its owner, so an owner this process never installed for has none: one
+    iptables process per rule, no -C before it. Installed again, each rule is checked first
+    and not doubled."""
+    fake = FakeIptables({"INPUT": [], host_firewall.CHAIN: []})
+    monkeypatch.setattr(host_firewall, "_iptables", fake)
+    owner = Identity(f"oneshot-{os.getpid()}-fresh", HERE, "1")
+    guarded = [host_firewall.Guarded("169.254.100.0/24", "169.254.100.1", True)]
+    host_firewall.install(owner, 4000, guarded)
+    first = [call[0] for call in fake.calls]
+    assert "-C" not in first
+    assert first.count("-I") + first.count("-A") == 6
+    fake.calls.clear()
+    host_firewall.install(owner, 4000, guarded)  # FakeIptables answers every -C: "there"
+    again = [call[0] for call in fake.calls]
+    assert again.count("-C") == 6 and "-I" not in again and "-A" not in again
+    host_firewall.remove(owner.owner)
