@@ -635,9 +635,14 @@ def test_lrun_invoke_and_ps_use_the_running_server(
     header = table.stdout.splitlines()[1]
     for column in ("environment", "function", "state", "kind", "age", "invocations", "memory"):
         assert column in header, table.stdout
-    (line,) = [row for row in table.stdout.splitlines() if " viacli " in row]
-    assert mine["id"][:12] in line and " idle " in line and " on-demand " in line
+    # The environments' table, then what the invocations would cost (issue 14): a row each.
+    (line,) = [row for row in table.stdout.splitlines() if mine["id"][:12] in row]
+    assert " viacli " in line and " idle " in line and " on-demand " in line
     assert "/ 128 MB" in line
+    assert "cost x86_64" in table.stdout
+    lines = table.stdout.splitlines()
+    (cost,) = [r for r in lines if " viacli " in r and mine["id"][:12] not in r]
+    assert "$" in cost
 
 
 # 7. Graceful stop
