@@ -207,6 +207,14 @@ class UnknownOperation(LambdaError):
         super().__init__("<UnknownOperationException/>")
 
 
+class UntypedInvalidParameterValue(InvalidParameterValue):
+    """InvalidParameterValueException as AWS sends some of them: a ``message`` and no ``Type``
+    (e.g. an alias of $LATEST with a second version, reserved below provisioned concurrency)."""
+
+    def body(self) -> dict[str, str]:
+        return {"message": self.message}
+
+
 class UnreservedTooLow(InvalidParameterValue):
     """PutFunctionConcurrency beyond what the account leaves unreserved: AWS sends this one
     without a ``Type``."""

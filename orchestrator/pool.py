@@ -222,12 +222,18 @@ class Pool:
             return slot.id
         return None
 
-    def started(self, slot_id: str, now: float) -> None:
-        """A new environment finished its init: it serves its invocation, or waits for work."""
+    def started(self, slot_id: str, now: float) -> bool:
+        """A new environment finished its init: it serves its invocation, or waits for work.
+        False if it is idle and out of date (its version changed or went while it started):
+        it is dropped, and the caller stops it."""
         slot = self._slots.get(slot_id)
         if slot is not None and slot.phase is Phase.INITIALISING:
+            if not slot.serving and not self._current(slot):
+                self._drop(slot_id)
+                return False
             phase = Phase.BUSY if slot.serving else Phase.IDLE
             self._put(_moved(slot, phase, now, slot.invocations))
+        return True
 
     def release(self, slot_id: str, now: float) -> bool:
         """An invocation ended and its environment is healthy: True if it may be reused,

@@ -6,12 +6,14 @@ with the provisioned-concurrency settings of each. Plain values and pure decisio
 from __future__ import annotations
 
 import asyncio
-import time
 from dataclasses import dataclass, field
 
 from orchestrator.manifest import FunctionSpec
 from orchestrator.pool import LATEST
 
+# The alias lrun publishes a manifest function's versions under for its provisioned_concurrency
+# (the name SAM's examples give AutoPublishAlias).
+MANIFEST_ALIAS = "live"
 WEIGHT_PARTS = 1_000_000  # an alias's weights are counted in millionths: exact, no float drift
 
 
@@ -93,13 +95,6 @@ class FunctionState:
         """The aliases that send invocations (some or all) to ``version``."""
         found = (a for a, target in self.aliases.items() if version in target.versions())
         return tuple(sorted(found))
-
-    def declare_provisioned(self, provisioned: int) -> None:
-        """The manifest's ``provisioned_concurrency``, kept for ``$LATEST``."""
-        if provisioned:
-            self.provisioned[LATEST] = Provisioned(provisioned, time.time())
-        else:
-            self.provisioned.pop(LATEST, None)
 
     def shares(self, qualifier: str, requested: int) -> list[tuple[str, int]]:
         """How ``requested`` provisioned environments of ``qualifier`` split over versions: an

@@ -39,6 +39,7 @@ from orchestrator.sandbox.invocation import InvocationResult, InvokeRequest
 from orchestrator.sandbox.invoker import Invoker
 from orchestrator.sandbox.response_stream import ResponseStream
 from orchestrator.served import (
+    MANIFEST_ALIAS,
     Alias,
     FunctionState,
     Provisioned,
@@ -124,6 +125,8 @@ class Service:
         self._returning: dict[tuple[str, str], int] = {}
         self._returned: dict[tuple[str, str], asyncio.Future[None]] = {}
         self._credit: dict[tuple[str, str], int] = {}  # by (function, alias): see ``route``
+        # Told the name of a function whose $LATEST changed (created, edited, reloaded).
+        self.on_revision: Callable[[str], None] = lambda name: None
 
     # Functions
 
@@ -131,6 +134,7 @@ class Service:
         """Take (or take again) the manifest's functions; out-of-date environments drain."""
         self.manifest = manifest
         fresh: dict[str, FunctionState] = {}
+        changed: list[str] = []
         for name, spec in manifest.functions.items():
             old = self.functions.get(name)
             try:
@@ -148,7 +152,6 @@ class Service:
             if old is None or name in self.api_functions:
                 state = FunctionState(VersionState(spec, revision), spec.reserved_concurrency)
                 state.modified_at = time.time()
-                state.declare_provisioned(spec.provisioned_concurrency)
             else:
                 # Its versions, aliases and settings changed through the API survive an edit,
                 # unless the edit is to them.
@@ -158,10 +161,9 @@ class Service:
                 state.modified_at = time.time()
                 if spec.reserved_concurrency != before.reserved_concurrency:
                     state.reserved = spec.reserved_concurrency
-                if spec.provisioned_concurrency != before.provisioned_concurrency:
-                    state.declare_provisioned(spec.provisioned_concurrency)
                 self._on_event(f"{name}: code or configuration changed; new environments")
             fresh[name] = state
+            changed.append(name)
         for name in self.api_functions:
             if name in fresh:
                 self._on_event(f"{name}: the manifest declares it; its API-created one is hidden")
@@ -169,6 +171,8 @@ class Service:
                 fresh[name] = self.functions[name]
         self.functions = fresh
         self._configure()
+        for name in changed:
+            self.on_revision(name)
 
     def put_function(self, spec: FunctionSpec, revision: str) -> None:
         """Serve (or serve anew) a function created through the API; environments of its
@@ -181,6 +185,7 @@ class Service:
         self.functions[spec.name].modified_at = time.time()
         self.api_functions.add(spec.name)
         self._configure()
+        self.on_revision(spec.name)
 
     def remove_function(self, name: str) -> None:
         """Stop serving an API-created function; its environments are stopped."""
@@ -191,6 +196,13 @@ class Service:
     async def image_exists(self, name: str) -> bool:
         """Is the image ``name`` in the engine (asked in a thread)?"""
         return await asyncio.to_thread(self._backend.image, name) is not None
+
+    async def image_id(self, name: str) -> str | None:
+        """The id of the image ``name`` in the engine, if the engine says (asked in a thread)."""
+        info = await asyncio.to_thread(self._backend.image, name)
+        if info is None or not info.id:
+            return None
+        return info.id
 
     def from_manifest(self, name: str) -> bool:
         return self.manifest is not None and name in self.manifest.functions
@@ -244,6 +256,7 @@ class Service:
                 state.latest = VersionState(state.spec, revision)
                 changed = True
                 self._on_event(f"{state.spec.name}: code changed; new environments")
+                self.on_revision(name)
         if changed:
             self._configure()
         return changed
@@ -303,6 +316,19 @@ class Service:
             state.provisioned.pop(alias, None)
             self._credit.pop((name, alias), None)
             self._configure()
+
+    def trigger_qualifier(self, name: str) -> str | None:
+        """What the manifest's own triggers of ``name`` (its queues, schedules, buckets) invoke:
+        the alias lrun keeps for its ``provisioned_concurrency``, once there is one (as SAM's
+        event sources invoke the AutoPublishAlias), else the function itself."""
+        manifest = self.manifest
+        if manifest is None or name in self.api_functions:
+            return None
+        spec = manifest.functions.get(name)
+        state = self.functions.get(name)
+        if spec is None or not spec.provisioned_concurrency or state is None:
+            return None
+        return MANIFEST_ALIAS if MANIFEST_ALIAS in state.aliases else None
 
     def route(self, name: str, qualifier: str | None) -> str:
         """The version an invocation of ``name:qualifier`` runs; AWS's "Function not found"
@@ -648,7 +674,8 @@ class Service:
             self._provision_failed(slot, state, "the function's init failed")
             return
         state.provision_failure = None
-        self.pool.started(slot.id, asyncio.get_running_loop().time())
+        if not self.pool.started(slot.id, asyncio.get_running_loop().time()):
+            self._stop(slot.id, "out of date")
 
     def _provision_failed(self, slot: Slot, state: VersionState, why: str) -> None:
         self.pool.remove(slot.id)

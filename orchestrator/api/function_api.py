@@ -34,6 +34,7 @@ from orchestrator.api.downloads import Downloads
 from orchestrator.api.function_names import LATEST, not_found, unqualified
 from orchestrator.api.lambda_api import LambdaApi, checked, json_body, json_response, resolve
 from orchestrator.api.layer_refs import LayerCatalog
+from orchestrator.api.version_api import VersionApi
 from orchestrator.aws import ACCOUNT_ID, function_arn
 from orchestrator.errors import (
     CodeStorageExceeded,
@@ -44,6 +45,7 @@ from orchestrator.errors import (
 from orchestrator.events.api_functions import ApiFunction, ApiFunctions
 from orchestrator.events.function_meta import FunctionMeta, Meta
 from orchestrator.events.invoke_config import InvokeConfigs
+from orchestrator.events.versions import Version
 from orchestrator.http_server import Request, Response
 from orchestrator.manifest import FunctionSpec
 from orchestrator.manifest.functions import RESERVED_ENV_NAMES, RUNTIME_NAMES
@@ -91,6 +93,7 @@ class FunctionApi:
         self.configs = configs
         self._on_event = on_event
         self._busy: set[str] = set()  # functions being created or changed right now
+        self.versions: VersionApi | None = None  # set when versions can be published
         self._cleanups: set[asyncio.Task[None]] = set()
         self.downloads = downloads if downloads is not None else Downloads(api.router)
         self.downloads.add(self._zip_of)
@@ -130,8 +133,7 @@ class FunctionApi:
                 continue
             spec = self.spec(record)
             self.api.service.put_function(spec, await asyncio.to_thread(_revision, spec))
-        kept = {r.code_token for r in self.records.records.values() if r.code_token}
-        await asyncio.to_thread(self.packages.sweep, kept)
+        await asyncio.to_thread(self.packages.sweep, self._kept())
 
     def spec(self, record: ApiFunction) -> FunctionSpec:
         runtime = record.runtime
@@ -194,6 +196,8 @@ class FunctionApi:
         layers = self._layer_arns(body, package)
         self._busy.add(name)
         try:
+            if self.versions is not None:  # left by a function of this name: it starts anew
+                await self.versions.drop(name)
             if package == "Image":
                 if runtime is not None or handler is not None:
                     raise InvalidParameterValue(
@@ -240,6 +244,7 @@ class FunctionApi:
                 await self.meta.change(name, lambda m: Meta(tags=dict(tags)))
         finally:
             self._busy.discard(name)
+        published = await self._publish(name) if body.get("Publish") else None
         config = await self.api.configuration_of(name)
         config.pop("LastUpdateStatus", None)
         config.update(
@@ -247,6 +252,8 @@ class FunctionApi:
             StateReason="The function is being created.",
             StateReasonCode="Creating",
         )
+        if published is not None:  # AWS names the version, the ARN stays unqualified
+            config["Version"] = published.name
         return json_response(201, config)
 
     async def update_code(self, request: Request) -> Response:
@@ -281,6 +288,8 @@ class FunctionApi:
             await self._change(record, changed)
         finally:
             self._busy.discard(record.name)
+        if body.get("Publish"):
+            return await self._published(record.name)
         return await self._in_progress(record.name)
 
     async def update_configuration(self, request: Request) -> Response:
@@ -317,15 +326,23 @@ class FunctionApi:
         name, qualifier = resolve(
             request.params["function"], request.query.get("Qualifier"), "DeleteFunction"
         )
-        record = self._record(name, qualifier)
         if qualifier == LATEST:
             raise InvalidParameterValue(
                 "$LATEST version cannot be deleted without deleting the function."
             )
         if qualifier is not None:
-            raise not_found(name, qualifier)
+            # One version: of any function, the manifest's too (a version is not the function).
+            self.api.existing(name)
+            if self.versions is None:
+                raise not_found(name, qualifier)
+            await self.versions.delete_version(name, qualifier)
+            await self._release_layers()  # a layer version only that version used may go
+            return Response(204, b"", {"x-amzn-RequestId": str(uuid.uuid4())})
+        record = self._record(name)
         if name in self._busy:
             raise _in_progress_conflict(name)
+        if self.versions is not None:
+            await self.versions.drop(name)
         await self.records.delete(name)
         self.api.service.remove_function(name)
         if self.meta is not None and self.meta.get(name) != Meta():
@@ -340,11 +357,45 @@ class FunctionApi:
 
     def _zip_of(self, token: str) -> Path | None:
         """A function's zip, as GetFunction's ``Code.Location`` names it."""
-        if token not in {r.code_token for r in self.records.records.values()}:
+        if token not in self._kept():
             return None
         return self.packages.zip(token)
 
     # Helpers
+
+    def busy(self, name: str) -> bool:
+        """Is the function being created or changed right now?"""
+        return name in self._busy
+
+    def _kept(self) -> set[str]:
+        """The code directories in use: functions' and their published versions'."""
+        kept = {r.code_token for r in self.records.records.values() if r.code_token}
+        if self.versions is not None:
+            kept |= self.versions.versions.tokens()
+        return kept
+
+    async def _publish(self, name: str) -> Version | None:
+        """Publish ``$LATEST`` (Publish on CreateFunction or UpdateFunctionCode)."""
+        if self.versions is None:
+            return None
+        async with self.versions.lock(name):
+            return await self.versions.publish_latest(name)
+
+    async def _published(self, name: str) -> Response:
+        """UpdateFunctionCode with Publish: AWS answers with the version it is creating."""
+        last = self.versions.versions.of(name).last if self.versions is not None else 0
+        version = await self._publish(name)
+        if version is None:
+            return await self._in_progress(name)
+        config = dict(version.config)
+        if version.number > last:
+            config.pop("LastUpdateStatus", None)
+            config.update(
+                State="Pending",
+                StateReason="The function is being created.",
+                StateReasonCode="Creating",
+            )
+        return json_response(200, config)
 
     def _record(self, name: str, qualifier: str | None = None) -> ApiFunction:
         """The API-created function ``name``: a manifest one is refused, naming the manifest."""
@@ -421,7 +472,7 @@ class FunctionApi:
 
         async def remove() -> None:
             await asyncio.sleep(timeout + 5)
-            if token not in {r.code_token for r in self.records.records.values()}:
+            if token not in self._kept():
                 await asyncio.to_thread(self.packages.remove, token)
 
         task = asyncio.ensure_future(remove())
@@ -535,10 +586,10 @@ def _check_runtime(runtime: object) -> None:
 
 def _refuse_unsupported(body: Mapping[str, Any]) -> None:
     """What lrun cannot honour yet, refused in one line rather than accepted and ignored."""
-    if body.get("Publish"):
+    if body.get("PublishTo") is not None:
         raise InvalidParameterValue(
-            "Publish is not supported yet: lrun has no published versions; call again without "
-            "--publish (the function's $LATEST is what runs)"
+            "PublishTo LATEST_PUBLISHED is for functions with a capacity provider, which lrun "
+            "does not run: call again without it (Publish publishes a numbered version)"
         )
     code = body.get("Code") if isinstance(body.get("Code"), dict) else body
     if isinstance(code, dict) and code.get("S3Bucket") is not None:

@@ -1,10 +1,9 @@
-"""A function's small settings that tools read on every refresh: its code-signing config, its
-recursion setting, and the list of its versions (Terraform's AWS provider reads all three for
-``aws_lambda_function``).
+"""A function's small settings that tools read on every refresh: its code-signing config and its
+recursion setting (Terraform's AWS provider reads both for ``aws_lambda_function``, and its
+versions: ``version_api``).
 
 lrun has no code-signing configurations (nothing can create one), so a function never has one and
-naming one is AWS's "cannot be found". Until versions can be published, a function's only version
-is ``$LATEST``.
+naming one is AWS's "cannot be found".
 """
 
 from __future__ import annotations
@@ -12,9 +11,8 @@ from __future__ import annotations
 import uuid
 from dataclasses import replace
 
-from orchestrator.api.function_names import LATEST, resolve
+from orchestrator.api.function_names import resolve
 from orchestrator.api.lambda_api import LambdaApi, checked, json_body, json_response
-from orchestrator.aws import function_arn
 from orchestrator.errors import CodeSigningConfigNotFound
 from orchestrator.events.function_meta import FunctionMeta
 from orchestrator.http_server import Request, Response
@@ -61,13 +59,6 @@ class FunctionConfigs:
         await self.meta.change(name, lambda meta: replace(meta, recursion=loop))
         return json_response(200, {"RecursiveLoop": loop})
 
-    async def list_versions(self, request: Request) -> Response:
-        checked("ListVersionsByFunction", request)
-        name = self._name(request, "ListVersionsByFunction")
-        latest = await self.api.configuration_of(name)
-        latest["FunctionArn"] = function_arn(name, LATEST)  # listed versions are qualified
-        return json_response(200, {"Versions": [latest]})
-
 
 def add_function_config_routes(api: LambdaApi, meta: FunctionMeta) -> FunctionConfigs:
     configs = FunctionConfigs(api, meta)
@@ -79,5 +70,4 @@ def add_function_config_routes(api: LambdaApi, meta: FunctionMeta) -> FunctionCo
     recursion = "/2024-08-31/functions/{function}/recursion-config"
     add("GET", recursion, configs.get_recursion)
     add("PUT", recursion, configs.put_recursion)
-    add("GET", "/2015-03-31/functions/{function}/versions", configs.list_versions)
     return configs

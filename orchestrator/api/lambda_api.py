@@ -15,7 +15,7 @@ import hashlib
 import json
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from orchestrator.api import validation
@@ -30,16 +30,17 @@ from orchestrator.errors import (
     InvalidRequestContent,
     LambdaError,
     LrunError,
-    ProvisionedConfigNotFound,
     RequestTooLarge,
     ResourceNotFound,
     UnknownOperation,
     UnreservedTooLow,
+    UntypedInvalidParameterValue,
 )
 from orchestrator.events.api_functions import ApiFunction, ApiFunctions
 from orchestrator.events.event_queue import EventQueue
 from orchestrator.events.function_meta import FunctionMeta, Meta
 from orchestrator.events.invoke_config import ALL_FIELDS, InvokeConfigs, from_api, to_api
+from orchestrator.events.versions import Versions
 from orchestrator.http_server import Request, Response, Router
 from orchestrator.manifest import FunctionSpec
 from orchestrator.manifest.triggers import AsyncConfig
@@ -57,6 +58,7 @@ from orchestrator.service import Service
 
 log = logging.getLogger(__name__)
 
+View = tuple[dict[str, Any], dict[str, Any]]  # a configuration and its code, as GetFunction's
 MAX_ASYNC_PAYLOAD = 1_048_576  # bytes: Lambda's limit for an Event invocation's payload
 _JSON = {"Content-Type": "application/json"}
 
@@ -198,6 +200,10 @@ class LambdaApi:
         self.meta = meta
         self.api_functions: ApiFunctions | None = None  # set when functions can be created
         self.layer_catalog: LayerCatalog | None = None  # set when layers can be published
+        self.versions: Versions | None = None  # set when versions can be published
+        # A version's or an alias's configuration and code, given the host a download link
+        # names; None for an alias of $LATEST (set with ``versions``).
+        self.qualified: Callable[[str, str, str], Awaitable[View | None]] | None = None
         self.router = Router(error_response, UnknownOperation())
         fn = "/2015-03-31/functions/{function}"
         add = self.router.add
@@ -211,10 +217,6 @@ class LambdaApi:
         add("PUT", "/2017-10-31/functions/{function}/concurrency", self.put_concurrency)
         add("GET", "/2019-09-30/functions/{function}/concurrency", self.get_concurrency)
         add("DELETE", "/2017-10-31/functions/{function}/concurrency", self.delete_concurrency)
-        pc = "/2019-09-30/functions/{function}/provisioned-concurrency"
-        add("PUT", pc, self.put_provisioned)
-        add("GET", pc, self.get_provisioned)
-        add("DELETE", pc, self.delete_provisioned)
         eic = "/2019-09-25/functions/{function}/event-invoke-config"
         add("PUT", eic, self.put_invoke_config)
         add("POST", eic, self.update_invoke_config)
@@ -254,7 +256,8 @@ class LambdaApi:
         if kind == "Event":
             if self.events is None:
                 raise LambdaError("asynchronous invocations need the server's event queue")
-            await self.events.accept(name, payload, invocation.request_id)  # durable, then 202
+            # Durable, then 202; the version an alias picks is picked when it runs.
+            await self.events.accept(name, payload, invocation.request_id, qualifier)
             return Response(202, b"", {"x-amzn-RequestId": invocation.request_id})
         tail = request.headers.get("x-amz-log-type") == "Tail"
         full_log = request.headers.get("x-lrun-log") == "full"
@@ -301,7 +304,7 @@ class LambdaApi:
 
     async def configuration_of(self, name: str) -> dict[str, Any]:
         state = self.service.function(name)
-        stamp = self.meta.stamp(name) if self.meta is not None else ""
+        stamp = self.stamp(name)
         record = self.api_record(name)
         if record is None:
             config = configuration(state, await self.service.code_size(state), stamp)
@@ -338,9 +341,17 @@ class LambdaApi:
         kept = {k: v for k, v in declared.items() if k not in meta.untagged}
         return {**kept, **meta.tags}
 
+    def stamp(self, name: str) -> str:
+        """What a function's RevisionId folds in beside its code and configuration: on AWS it
+        changes with its tags and policy, and when a version is published from it."""
+        stamp = self.meta.stamp(name) if self.meta is not None else ""
+        if self.versions is not None and (last := self.versions.of(name).last):
+            stamp += f"#{last}"
+        return stamp
+
     def revision(self, name: str) -> str:
         """The RevisionId a function's configuration shows now."""
-        stamp = self.meta.stamp(name) if self.meta is not None else ""
+        stamp = self.stamp(name)
         record = self.api_record(name)
         seed = record.revision if record is not None else self.existing(name).revision
         return revision_id(seed, stamp)
@@ -357,33 +368,43 @@ class LambdaApi:
         """The ``X-Amz-Client-Context`` header decoded, as the runtime is given it."""
         return _client_context(header)
 
-    def _latest(self, request: Request, operation: str) -> FunctionState:
-        """The function a request names, which must be unqualified or ``$LATEST``."""
+    async def view(
+        self, request: Request, operation: str
+    ) -> tuple[FunctionState, dict[str, Any], dict[str, Any]]:
+        """The function a read names, its configuration and its code: of ``$LATEST``, or of the
+        version or alias it is qualified with (its FunctionArn qualified as it was asked)."""
         name, qualifier = resolve(
             request.params["function"], request.query.get("Qualifier"), operation
         )
-        # Invoke names $LATEST when no qualifier was given; the reads name the function bare.
-        state = self.existing(name, qualifier or (LATEST if operation == "Invoke" else None))
+        state = self.existing(name, qualifier)
+        host = request.headers.get("host", "127.0.0.1")
         if qualifier not in (None, LATEST):
-            raise not_found(name, qualifier)
-        return state
-
-    async def get_function(self, request: Request) -> Response:
-        checked("GetFunction", request)
-        state = self._latest(request, "GetFunction")
-        name = state.spec.name
-        body: dict[str, Any] = {"Configuration": await self.configuration_of(name)}
+            if self.qualified is None:
+                raise not_found(name, qualifier)
+            found = await self.qualified(name, qualifier, host)
+            if found is not None:
+                return state, *found
+        config = await self.configuration_of(name)
+        if qualifier is not None:
+            config["FunctionArn"] = function_arn(name, qualifier)
         record = self.api_record(name)
         if record is not None and record.code_token is not None:
             # Where the zip is downloaded from lrun itself: the token is the authorisation.
-            body["Code"] = {
+            code = {
                 "RepositoryType": "S3",
                 "Location": location(request, record.code_token),
             }
         elif state.spec.image:
-            body["Code"] = {"RepositoryType": "ECR", "ImageUri": state.spec.image}
+            code = {"RepositoryType": "ECR", "ImageUri": state.spec.image}
         else:
-            body["Code"] = {"RepositoryType": "S3", "Location": f"file://{state.spec.code}"}
+            code = {"RepositoryType": "S3", "Location": f"file://{state.spec.code}"}
+        return state, config, code
+
+    async def get_function(self, request: Request) -> Response:
+        checked("GetFunction", request)
+        state, config, code = await self.view(request, "GetFunction")
+        name = state.spec.name
+        body: dict[str, Any] = {"Configuration": config, "Code": code}
         tags = self.tags_of(name)
         if tags:  # AWS omits the member for a function without tags
             body["Tags"] = tags
@@ -393,8 +414,8 @@ class LambdaApi:
 
     async def get_configuration(self, request: Request) -> Response:
         checked("GetFunctionConfiguration", request)
-        state = self._latest(request, "GetFunctionConfiguration")
-        return json_response(200, await self.configuration_of(state.spec.name))
+        _, config, _ = await self.view(request, "GetFunctionConfiguration")
+        return json_response(200, config)
 
     async def account_settings(self, request: Request) -> Response:
         limit = self.service.pool.host_limit
@@ -433,6 +454,12 @@ class LambdaApi:
                 "Specified ReservedConcurrentExecutions for function decreases account's "
                 "UnreservedConcurrentExecution below its minimum value of [0]."
             )
+        provisioned = sum(p.requested for p in self.existing(name).provisioned.values())
+        if value < provisioned:  # AWS's message, its two odd spaces included
+            raise UntypedInvalidParameterValue(
+                f" ReservedConcurrentExecutions  {value} should not be lower than function's "
+                f"total provisioned concurrency [{provisioned}]."
+            )
         self.service.set_reserved(name, value)
         return json_response(200, {"ReservedConcurrentExecutions": value})
 
@@ -453,88 +480,18 @@ class LambdaApi:
     def _unqualified(self, request: Request, operation: str) -> str:
         return unqualified(request.params["function"], operation)
 
-    async def put_provisioned(self, request: Request) -> Response:
-        body = json_body(request)
-        checked("PutProvisionedConcurrencyConfig", request, body)
-        name, qualifier = self._qualified(request, "PutProvisionedConcurrencyConfig")
-        value = body.get("ProvisionedConcurrentExecutions")
-        if not isinstance(value, int) or isinstance(value, bool):
-            raise InvalidParameterValue(
-                f"ProvisionedConcurrentExecutions must be an integer >= 1, not {value!r}"
-            )
-        state = self.service.function(name)
-        if state.reserved is not None and value > state.reserved:
-            raise InvalidParameterValue(
-                f"ProvisionedConcurrentExecutions ({value}) cannot exceed the function's "
-                f"reserved concurrency ({state.reserved})."
-            )
-        self.service.set_provisioned(name, qualifier, value)
-        return json_response(202, self._provisioned_config(name, qualifier, with_arn=False))
-
-    async def get_provisioned(self, request: Request) -> Response:
-        if request.query.get("List") == "ALL":
-            checked("ListProvisionedConcurrencyConfigs", request)
-            name, _ = resolve(request.params["function"], None, "ListProvisionedConcurrencyConfigs")
-            state = self.existing(name)
-            configs = [self._provisioned_config(name, q, True) for q in sorted(state.provisioned)]
-            return json_response(200, {"ProvisionedConcurrencyConfigs": configs})
-        checked("GetProvisionedConcurrencyConfig", request)
-        name, qualifier = self._qualified(request, "GetProvisionedConcurrencyConfig")
-        if self.service.provisioned_status(name, qualifier) is None:
-            raise ProvisionedConfigNotFound(
-                "No Provisioned Concurrency Config found for this function"
-            )
-        return json_response(200, self._provisioned_config(name, qualifier, with_arn=False))
-
-    async def delete_provisioned(self, request: Request) -> Response:
-        checked("DeleteProvisionedConcurrencyConfig", request)
-        name, qualifier = self._qualified(request, "DeleteProvisionedConcurrencyConfig")
-        self.service.set_provisioned(name, qualifier, 0)
-        return Response(204, b"", {"x-amzn-RequestId": str(uuid.uuid4())})
-
-    def _qualified(self, request: Request, operation: str) -> tuple[str, str]:
-        """The function and qualifier of a provisioned-concurrency request. lrun keeps pools for
-        ``$LATEST`` only until versions exist, so ``$LATEST`` is the one qualifier it takes."""
-        name, qualifier = resolve(
-            request.params["function"], request.query.get("Qualifier"), operation
-        )
-        if qualifier is None:  # the model requires it: validation has refused this already
-            raise InvalidParameterValue("Qualifier is required")
-        missing = name not in self.service.functions
-        if qualifier != LATEST or missing:
-            if qualifier.isdigit() or qualifier == LATEST:
-                raise not_found(name, qualifier)
-            raise ResourceNotFound(f"Cannot find alias arn: {function_arn(name, qualifier)}")
-        return name, qualifier
-
-    def _provisioned_config(self, name: str, qualifier: str, with_arn: bool) -> dict[str, Any]:
-        found = self.service.provisioned_status(name, qualifier)
-        if found is None:
-            raise ProvisionedConfigNotFound(
-                "No Provisioned Concurrency Config found for this function"
-            )
-        status = "READY" if found.ready >= found.requested else "IN_PROGRESS"
-        if status != "READY" and found.failure is not None:
-            status = "FAILED"
-        body: dict[str, Any] = {
-            "RequestedProvisionedConcurrentExecutions": found.requested,
-            "AvailableProvisionedConcurrentExecutions": found.ready,
-            "AllocatedProvisionedConcurrentExecutions": found.ready,
-            "Status": status,
-            "LastModified": timestamp(found.modified),
-        }
-        if status == "FAILED":
-            body["StatusReason"] = f"FUNCTION_ERROR_INIT_FAILURE: {found.failure}"
-        if with_arn:
-            body = {"FunctionArn": function_arn(name, qualifier), **body}
-        return body
-
     # Asynchronous invocation settings
 
-    def effective_config(self, name: str) -> AsyncConfig:
-        """A function's asynchronous settings: those set through the API, else the manifest's."""
-        if self.configs is not None and (set_ := self.configs.get(name)) is not None:
+    def effective_config(self, name: str, qualifier: str | None = None) -> AsyncConfig:
+        """The asynchronous settings of a function, or of one of its versions or aliases: those
+        set through the API for it, else the manifest's (for the function, and for the alias
+        lrun keeps for its provisioned concurrency, which its triggers invoke), else Lambda's
+        defaults. As on Lambda, a version or an alias does not take the function's."""
+        key = config_key(name, qualifier)
+        if self.configs is not None and (set_ := self.configs.get(key)) is not None:
             return set_[0]
+        if key != name and qualifier != self.service.trigger_qualifier(name):
+            return AsyncConfig()
         manifest = self.service.manifest
         triggers = manifest.triggers.get(name) if manifest is not None else None
         return triggers.async_config if triggers is not None else AsyncConfig()
@@ -558,19 +515,27 @@ class LambdaApi:
         )
         return name, qualifier or LATEST
 
+    def _qualifier_exists(self, name: str, qualifier: str) -> bool:
+        """Is ``qualifier`` ``$LATEST``, or a version or an alias of the function ``name``?"""
+        state = self.service.functions.get(name)
+        if state is None:
+            return False
+        return qualifier == LATEST or qualifier in state.published or qualifier in state.aliases
+
     async def _set_invoke_config(self, request: Request, operation: str) -> Response:
         body = json_body(request)
         checked(operation, request, _without_file_destinations(body))
         name, qualifier = self._invoke_config_target(request, operation)
-        if name not in self.service.functions or qualifier != LATEST:
+        if not self._qualifier_exists(name, qualifier):
             raise ResourceNotFound("The function doesn't exist.")
+        key = config_key(name, qualifier)
         merge = operation == "UpdateFunctionEventInvokeConfig"
         configs = self._invoke_configs()
-        if merge and configs.get(name) is None:  # AWS updates only what exists
+        if merge and configs.get(key) is None:  # AWS updates only what exists
             raise _no_invoke_config(name, qualifier)
         manifest = self.service.manifest
         files = manifest.file_destinations if manifest is not None else frozenset()
-        config = from_api(body, self.effective_config(name), merge, files)
+        config = from_api(body, self.effective_config(name, qualifier), merge, files)
         for destination in (config.on_success, config.on_failure):
             if destination is not None and destination.kind == "function":
                 if destination.target == name:
@@ -582,33 +547,40 @@ class LambdaApi:
                         f"The destination ARN {function_arn(destination.target)} is invalid."
                     )
         given = frozenset(ALL_FIELDS & set(body))
-        fields = (configs.fields(name) | given) if merge else given
-        modified = await configs.put(name, config, fields)
-        return json_response(200, to_api(name, config, modified, fields))
+        fields = (configs.fields(key) | given) if merge else given
+        modified = await configs.put(key, config, fields)
+        return json_response(200, to_api(name, config, modified, fields, qualifier))
 
     async def get_invoke_config(self, request: Request) -> Response:
         checked("GetFunctionEventInvokeConfig", request)
         name, qualifier = self._invoke_config_target(request, "GetFunctionEventInvokeConfig")
-        found = self._invoke_configs().get(name)
-        if found is None or qualifier != LATEST or name not in self.service.functions:
+        key = config_key(name, qualifier)
+        found = self._invoke_configs().get(key)
+        if found is None or not self._qualifier_exists(name, qualifier):
             raise _no_invoke_config(name, qualifier)
-        return json_response(200, to_api(name, *found, self._invoke_configs().fields(name)))
+        fields = self._invoke_configs().fields(key)
+        return json_response(200, to_api(name, *found, fields, qualifier))
 
     async def delete_invoke_config(self, request: Request) -> Response:
         checked("DeleteFunctionEventInvokeConfig", request)
         name, qualifier = self._invoke_config_target(request, "DeleteFunctionEventInvokeConfig")
-        if qualifier != LATEST or not await self._invoke_configs().delete(name):
+        if not await self._invoke_configs().delete(config_key(name, qualifier)):
             raise _no_invoke_config(name, qualifier)
         return Response(204, b"", {"x-amzn-RequestId": str(uuid.uuid4())})
 
     async def list_invoke_configs(self, request: Request) -> Response:
         checked("ListFunctionEventInvokeConfigs", request)
         name, _ = resolve(request.params["function"], None, "ListFunctionEventInvokeConfigs")
-        if name not in self.service.functions:
+        state = self.service.functions.get(name)
+        if state is None:
             raise ResourceNotFound("The function doesn't exist.")
         configs = self._invoke_configs()
-        found = configs.get(name)
-        listed = [] if found is None else [to_api(name, *found, configs.fields(name))]
+        listed = []
+        for qualifier in [LATEST, *sorted(state.published, key=int), *sorted(state.aliases)]:
+            key = config_key(name, qualifier)
+            found = configs.get(key)
+            if found is not None:
+                listed.append(to_api(name, *found, configs.fields(key), qualifier))
         return json_response(200, {"FunctionEventInvokeConfigs": listed})
 
     # lrun's own
@@ -635,6 +607,13 @@ class LambdaApi:
 
     async def health(self, request: Request) -> Response:
         return json_response(200, {"status": "ok", "functions": sorted(self.service.functions)})
+
+
+def config_key(name: str, qualifier: str | None) -> str:
+    """What a function's (or a version's, or an alias's) event-invoke config is kept under:
+    the function's name, qualified unless it is the function itself (unqualified or
+    ``$LATEST``, the same config on AWS)."""
+    return name if qualifier in (None, LATEST) else f"{name}:{qualifier}"
 
 
 def _max_items(value: object) -> int:

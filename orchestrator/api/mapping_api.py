@@ -244,7 +244,13 @@ class _MappingRoutes:
             name, qualifier = resolve(given, None)
         except InvalidParameterValue as exc:
             raise Validation(exc.message) from None
-        if name not in self._service.functions or qualifier not in (None, LATEST):
+        state = self._service.functions.get(name)
+        if state is None or qualifier not in (
+            None,
+            LATEST,
+            *state.published,
+            *state.aliases,
+        ):
             raise MappingParameterError("Function does not exist")
         return name, qualifier
 

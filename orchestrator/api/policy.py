@@ -15,7 +15,13 @@ from dataclasses import replace
 from typing import Any
 
 from orchestrator.api.function_names import LATEST, not_found, resolve
-from orchestrator.api.lambda_api import LambdaApi, checked, json_body, json_response
+from orchestrator.api.lambda_api import (
+    LambdaApi,
+    checked,
+    json_body,
+    json_response,
+    revision_id,
+)
 from orchestrator.aws import function_arn
 from orchestrator.errors import (
     InvalidParameterValue,
@@ -96,28 +102,56 @@ class Policies:
         self.meta = meta
 
     def _target(self, request: Request, operation: str) -> tuple[str, str | None]:
-        return resolve(request.params["function"], request.query.get("Qualifier"), operation)
+        """The function and the version or alias a request names (None: the function itself,
+        which ``$LATEST`` names too)."""
+        name, qualifier = resolve(
+            request.params["function"], request.query.get("Qualifier"), operation
+        )
+        return name, None if qualifier == LATEST else qualifier
 
     def _no_such_qualifier(self, name: str, qualifier: str) -> ResourceNotFound:
-        """A version or alias of ``name`` that does not exist (lrun has none yet)."""
+        """A version or alias of ``name`` that does not exist."""
         if qualifier.isdigit():
             return not_found(name, qualifier)
         return ResourceNotFound(f"Cannot find alias arn: {function_arn(name, qualifier)}")
 
+    def _exists(self, name: str, qualifier: str | None) -> bool:
+        state = self.api.service.functions.get(name)
+        if state is None:
+            return False
+        return qualifier is None or qualifier in state.published or qualifier in state.aliases
+
+    def _revision(self, name: str, qualifier: str | None) -> str:
+        """The RevisionId a policy shows and a change checks: the function's, or the version's
+        or alias's own (each has its policy)."""
+        if qualifier is None:
+            return self.api.revision(name)
+        kept = self.api.versions.of(name) if self.api.versions is not None else None
+        seed = qualifier
+        if kept is not None and qualifier.isdigit() and int(qualifier) in kept.versions:
+            seed = str(kept.versions[int(qualifier)].config.get("RevisionId", qualifier))
+        elif kept is not None and qualifier in kept.aliases:
+            seed = kept.aliases[qualifier].revision_id
+        return revision_id(seed, self.meta.stamp(policy_key(name, qualifier)))
+
     async def add(self, request: Request) -> Response:
         body = json_body(request)
         checked("AddPermission", request, body)
-        name, qualifier = self._target(request, "AddPermission")
+        name, qualifier = resolve(
+            request.params["function"], request.query.get("Qualifier"), "AddPermission"
+        )
         if qualifier == LATEST:
             raise InvalidParameterValue("We currently do not support adding policies for $LATEST.")
         self.api.existing(name)
-        if qualifier is not None:
+        if not self._exists(name, qualifier):
+            assert qualifier is not None
             raise self._no_such_qualifier(name, qualifier)
-        made = statement(body, function_arn(name))
+        key = policy_key(name, qualifier)
+        made = statement(body, function_arn(name, qualifier))
         revision = body.get("RevisionId")
-        if revision is not None and revision != self.api.revision(name):
+        if revision is not None and revision != self._revision(name, qualifier):
             raise PreconditionFailed(STALE_REVISION)
-        statements = self.meta.get(name).statements
+        statements = self.meta.get(key).statements
         if any(s["Sid"] == made["Sid"] for s in statements):
             raise ResourceConflict(
                 f"The statement id ({made['Sid']}) provided already exists. Please provide a new "
@@ -128,20 +162,21 @@ class Policies:
             raise PolicyLengthExceeded(
                 f"The final policy size ({size}) is bigger than the limit ({MAX_POLICY_BYTES})."
             )
-        await self.meta.change(
-            name, lambda meta: replace(meta, statements=(*meta.statements, made))
-        )
+        await self.meta.change(key, lambda meta: replace(meta, statements=(*meta.statements, made)))
         return json_response(201, {"Statement": compact(made)})
 
     async def get(self, request: Request) -> Response:
         checked("GetPolicy", request)
         name, qualifier = self._target(request, "GetPolicy")
-        statements = self.meta.get(name).statements
-        missing = name not in self.api.service.functions or qualifier not in (None, LATEST)
-        if missing or not statements:
+        statements = self.meta.get(policy_key(name, qualifier)).statements
+        if not self._exists(name, qualifier) or not statements:
             raise ResourceNotFound(_NO_RESOURCE)
         return json_response(
-            200, {"Policy": compact(document(statements)), "RevisionId": self.api.revision(name)}
+            200,
+            {
+                "Policy": compact(document(statements)),
+                "RevisionId": self._revision(name, qualifier),
+            },
         )
 
     async def remove(self, request: Request) -> Response:
@@ -149,20 +184,28 @@ class Policies:
         name, qualifier = self._target(request, "RemovePermission")
         if name not in self.api.service.functions:
             raise ResourceNotFound(f"No policy found for: {function_arn(name, qualifier)}")
-        if qualifier is not None and qualifier != LATEST:
+        if not self._exists(name, qualifier):
+            assert qualifier is not None
             raise self._no_such_qualifier(name, qualifier)
-        statements = self.meta.get(name).statements
+        key = policy_key(name, qualifier)
+        statements = self.meta.get(key).statements
         if not statements:
             raise ResourceNotFound("No policy is associated with the given resource.")
         revision = given.get("RevisionId")
-        if revision is not None and revision != self.api.revision(name):
+        if revision is not None and revision != self._revision(name, qualifier):
             raise PreconditionFailed(STALE_REVISION)
         sid = request.params["StatementId"]
         kept = tuple(s for s in statements if s["Sid"] != sid)
         if len(kept) == len(statements):
             raise ResourceNotFound(f"Statement {sid} is not found in resource policy.")
-        await self.meta.change(name, lambda meta: replace(meta, statements=kept))
+        await self.meta.change(key, lambda meta: replace(meta, statements=kept))
         return Response(204, b"", {"x-amzn-RequestId": str(uuid.uuid4())})
+
+
+def policy_key(name: str, qualifier: str | None) -> str:
+    """What a policy is kept under: the function's name, or ``name:qualifier`` for a version's
+    or an alias's own."""
+    return name if qualifier is None else f"{name}:{qualifier}"
 
 
 def add_policy_routes(api: LambdaApi, meta: FunctionMeta) -> Policies:

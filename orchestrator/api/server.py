@@ -21,6 +21,7 @@ from functools import partial
 from pathlib import Path
 
 from orchestrator.api.access import AccessPolicy, Guard, HostCheck, is_loopback
+from orchestrator.api.alias_api import AliasApi
 from orchestrator.api.aws_json import JsonTargets
 from orchestrator.api.cloudwatch_api import add_cloudwatch_routes
 from orchestrator.api.code_package import Packages
@@ -34,14 +35,17 @@ from orchestrator.api.lambda_api import LambdaApi, error_response, json_response
 from orchestrator.api.layer_api import LayerApi
 from orchestrator.api.layer_refs import LayerCatalog
 from orchestrator.api.logs_api import add_logs_operations
+from orchestrator.api.manifest_versions import ManifestVersions
 from orchestrator.api.mapping_api import add_mapping_routes
 from orchestrator.api.metrics_api import add_metrics_routes
 from orchestrator.api.policy import add_policy_routes
+from orchestrator.api.provisioned_api import ProvisionedApi
 from orchestrator.api.queue_api import add_queue_routes
 from orchestrator.api.sigv4 import Credentials
 from orchestrator.api.stream_invoke import add_stream_invoke_routes
 from orchestrator.api.tags import add_tag_routes
 from orchestrator.api.url_listener import UrlAccess
+from orchestrator.api.version_api import VersionApi
 from orchestrator.aws import REGION
 from orchestrator.errors import LrunError, Problem
 from orchestrator.events.api_functions import ApiFunctions
@@ -55,6 +59,7 @@ from orchestrator.events.queues import Queues
 from orchestrator.events.sources import Sources
 from orchestrator.events.store import Store
 from orchestrator.events.url_store import UrlStore
+from orchestrator.events.versions import Versions
 from orchestrator.gateway.listeners import Gateway
 from orchestrator.gateway.websocket_listener import origin_check
 from orchestrator.http_server import Limits, Request, Response
@@ -251,6 +256,7 @@ class Platform:
     gateway: Gateway
     catalog: LayerCatalog
     urls: FunctionUrls
+    versions: VersionApi
 
     async def load(self, loaded: Manifest) -> None:
         """Take a manifest: its functions (their layers found or unpacked first), its APIs and
@@ -261,6 +267,7 @@ class Platform:
         await self.gateway.load(loaded)
         await self.urls.load(loaded)
         self.service.load(loaded)
+        self.versions.sync()  # a function the manifest declares anew has its versions back
         for spec in loaded.queues.values():
             await self.queues.ensure(spec)
         self.sources.restart(loaded)
@@ -372,6 +379,18 @@ async def run(
         )
         layer_api.add_routes()
         functions.layers_released = layer_api.collect
+        versions = VersionApi(
+            api,
+            Versions(store, state_dir()),
+            state_dir() / "functions",
+            functions.busy,
+            on_event,
+        )
+        versions.add_routes()
+        AliasApi(versions).add_routes()
+        ProvisionedApi(versions).add_routes()
+        functions.versions = versions
+        await versions.versions.load()
         add_policy_routes(api, meta)
         add_stream_invoke_routes(api, limit_from_env("LRUN_STREAM_LIMIT_MB", STREAM_LIMIT))
         add_function_config_routes(api, meta)
@@ -419,13 +438,19 @@ async def run(
         )
         urls.add_routes()
         api.router.add("GET", "/lrun/urls", partial(_urls, urls))
-        platform = Platform(service, store, queues, events, sources, api, gateway, catalog, urls)
+        platform = Platform(
+            service, store, queues, events, sources, api, gateway, catalog, urls, versions
+        )
         await platform.load(loaded)
         for notice in loaded.notices:
             on_event(f"note: {notice}")
         await functions.restore()  # after the manifest's: its names are the manifest's
-        await layer_api.restore()  # after both: what they use is kept
-        await urls.restore()  # the API's URLs, once their functions are there
+        await versions.restore()  # after the functions they are versions of
+        await urls.restore()  # the API's URLs, once their functions and aliases are there
+        await layer_api.restore()  # after them all: what they use is kept
+        manifest_versions = ManifestVersions(versions, on_event)
+        manifest_versions.watch()
+        manifest_versions.sync_all()
         try:
             server = await http_serve(
                 Guard(api.router, settings.access, error_response),
@@ -488,6 +513,8 @@ async def run(
             await server.stop_listening()
             await gateway.stop_listening()
             await urls.stop_listening()
+            service.on_revision = lambda name: None
+            await manifest_versions.settled()  # a version being published is finished
             await events.close(grace)
             await service.close(grace)
             await server.close()

@@ -196,8 +196,11 @@ def _member(path: str, value: Any, member: Mapping[str, Any]) -> list[str]:
                 constraints = _constraints(shape)
                 if part == "value":
                     constraints.append("Member must not be null")
+                shown = value
+                if member["value"]["type"] in ("double", "float"):  # Java prints 2 as 2.0
+                    shown = {k: _as_float(v) for k, v in value.items()}
                 return [
-                    f"Value {_show(value)} at '{path}' failed to satisfy constraint: {label} "
+                    f"Value {_show(shown)} at '{path}' failed to satisfy constraint: {label} "
                     f"must satisfy constraint: [{', '.join(constraints)}]"
                 ]
     return []
@@ -226,13 +229,19 @@ def _scalar_failure(value: Any, shape: Mapping[str, Any]) -> str | None:
     return None
 
 
+def _as_float(value: Any) -> Any:
+    is_number = isinstance(value, int | float) and not isinstance(value, bool)
+    return float(value) if is_number else value
+
+
 def _constraints(shape: Mapping[str, Any]) -> list[str]:
     """Every constraint of a list's element or a map's key or value, in AWS's order."""
     out = []
+    measure = "value" if shape["type"] in ("integer", "long", "double", "float") else "length"
     if "max" in shape:
-        out.append(f"Member must have length less than or equal to {shape['max']}")
+        out.append(f"Member must have {measure} less than or equal to {shape['max']}")
     if "min" in shape:
-        out.append(f"Member must have length greater than or equal to {shape['min']}")
+        out.append(f"Member must have {measure} greater than or equal to {shape['min']}")
     if "pattern" in shape:
         out.append(f"Member must satisfy regular expression pattern: {shape['pattern']}")
     if "enum" in shape:

@@ -63,6 +63,7 @@ class Event:
     payload: bytes
     received: float  # epoch seconds
     attempts: int  # attempts that ended in a function error
+    qualifier: str | None = None  # the version or alias invoked (None: the function)
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,7 @@ class EventQueue:
         self,
         store: Store,
         service: Service,
-        config_for: Callable[[str], AsyncConfig],
+        config_for: Callable[[str, str | None], AsyncConfig],
         send_to_queue: QueueSender,
         on_event: Callable[[str], None] | None = None,
         clock: Callable[[], float] = time.time,
@@ -134,15 +135,18 @@ class EventQueue:
 
     # Accepting
 
-    async def accept(self, function: str, payload: bytes, request_id: str) -> None:
-        """Write the event durably; returns once it would survive a crash.
+    async def accept(
+        self, function: str, payload: bytes, request_id: str, qualifier: str | None = None
+    ) -> None:
+        """Write the event (for ``function``, or the version or alias ``qualifier`` of it)
+        durably; returns once it would survive a crash.
 
         Events accepted while a write is under way are written together by the next one: one
         store job and one commit for a burst, not one each.
         """
         now = self._clock()
         written: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._accepting.append(((request_id, function, payload, now, now), written))
+        self._accepting.append(((request_id, function, payload, now, now, qualifier), written))
         if not self._writing:
             self._writing = True
             self._writer = asyncio.ensure_future(self._write_accepted())
@@ -288,7 +292,7 @@ class EventQueue:
         return found
 
     async def _attempt(self, event: Event) -> None:
-        config = self._config_for(event.function)
+        config = self._config_for(event.function, event.qualifier)
         figures = self.figures_of(event.function)
         age_ms = max(0, int((self._clock() - event.received) * 1000))
         figures.attempts += 1
@@ -298,10 +302,15 @@ class EventQueue:
             discard = Discard("EventAgeExceeded", None, "Event age exceeded")
             await self._discard(event, config, discard)
             return
-        request = InvokeRequest(
-            event.payload, function_arn(event.function), request_id=event.request_id
-        )
         try:
+            # Each attempt is routed anew: an alias moved since runs its new version.
+            version = self._service.route(event.function, event.qualifier)
+            request = InvokeRequest(
+                event.payload,
+                function_arn(event.function, event.qualifier),
+                version,
+                request_id=event.request_id,
+            )
             result = await self._service.invoke(event.function, request, settle=False)
         except TooManyRequests as exc:
             state = self._service.functions.get(event.function)
@@ -449,14 +458,17 @@ class EventQueue:
             "timestamp": stamp.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
             "requestContext": {
                 "requestId": event.request_id,
-                "functionArn": function_arn(event.function, "$LATEST"),
+                "functionArn": function_arn(event.function, event.qualifier or "$LATEST"),
                 "condition": condition,
                 "approximateInvokeCount": invokes,
             },
             "requestPayload": _json_or_text(event.payload),
         }
         if result is not None:
-            context: dict[str, Any] = {"statusCode": 200, "executedVersion": "$LATEST"}
+            context: dict[str, Any] = {
+                "statusCode": 200,
+                "executedVersion": result.executed_version,
+            }
             if result.function_error is not None:
                 context["functionError"] = result.function_error
             record["responseContext"] = context
@@ -497,7 +509,7 @@ class EventQueue:
             mine = waiting.get(name, [])
             in_flight = sum(1 for function in self._running_functions.values() if function == name)
             known = name in self._service.functions
-            dlq = self._config_for(name).dead_letter_queue if known else None
+            dlq = self._config_for(name, None).dead_letter_queue if known else None
             oldest = min((received for received, _ in mine), default=None)
             result.append(
                 EventStats(
@@ -515,8 +527,8 @@ class EventQueue:
 
 def _insert_events(db: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
     db.executemany(
-        "INSERT INTO events (request_id, function, payload, received, next_at) "
-        "VALUES (?, ?, ?, ?, ?)",
+        "INSERT INTO events (request_id, function, payload, received, next_at, qualifier) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
         rows,
     )
 
@@ -534,11 +546,11 @@ def _due(
         return []
     others = ",".join("?" * len(full))
     rows = db.execute(
-        "SELECT request_id, function, payload, received, attempts FROM events "
+        "SELECT request_id, function, payload, received, attempts, qualifier FROM events "
         f"WHERE next_at <= ? AND function NOT IN ({others}) ORDER BY next_at LIMIT ?",
         (now, *full, capacity + len(running)),
     ).fetchall()
-    return [Event(r[0], r[1], bytes(r[2]), r[3], r[4]) for r in rows if r[0] not in running]
+    return [Event(r[0], r[1], bytes(r[2]), r[3], r[4], r[5]) for r in rows if r[0] not in running]
 
 
 def _next_due(

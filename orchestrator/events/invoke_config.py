@@ -56,14 +56,18 @@ ALL_FIELDS = frozenset({"MaximumRetryAttempts", "MaximumEventAgeInSeconds"})
 
 
 def to_api(
-    function: str, config: AsyncConfig, modified: float, fields: frozenset[str] = ALL_FIELDS
+    function: str,
+    config: AsyncConfig,
+    modified: float,
+    fields: frozenset[str] = ALL_FIELDS,
+    qualifier: str = "$LATEST",
 ) -> dict[str, Any]:
     """FunctionEventInvokeConfig's shape. AWS shows the limits only once they were set (a
     default is not echoed) and always both destinations, empty when unset; ``fields``: the
     limits set through the API."""
     body: dict[str, Any] = {
         "LastModified": modified,
-        "FunctionArn": function_arn(function, "$LATEST"),
+        "FunctionArn": function_arn(function, qualifier),
     }
     if "MaximumRetryAttempts" in fields:
         body["MaximumRetryAttempts"] = config.maximum_retry_attempts

@@ -190,9 +190,13 @@ class Sources:
             return
         batch = [m for m, _ in kept]
         event = {"Records": [r for _, r in kept]}
-        arn = function_arn(mapping.function, mapping.qualifier)
-        request = InvokeRequest(json.dumps(event).encode(), arn)
+        qualifier = mapping.qualifier
+        if mapping.manifest is not None:  # the manifest's triggers invoke its live alias
+            qualifier = self._service.trigger_qualifier(mapping.function)
+        arn = function_arn(mapping.function, qualifier)
         try:
+            version = self._service.route(mapping.function, qualifier)
+            request = InvokeRequest(json.dumps(event).encode(), arn, version)
             result = await self._service.invoke(
                 mapping.function, request.with_request_id(), settle=False
             )
@@ -228,7 +232,12 @@ class Sources:
             )
             event = scheduled_event(rule, moment)
             try:
-                await self._events.accept(function, json.dumps(event).encode(), _request_id())
+                await self._events.accept(
+                    function,
+                    json.dumps(event).encode(),
+                    _request_id(),
+                    self._service.trigger_qualifier(function),
+                )
             except LrunError as exc:  # the store is failing: this tick is lost, not the schedule
                 self._on_event(f"{function}: schedule {source.expression} could not fire: {exc}")
                 continue
@@ -249,7 +258,12 @@ class Sources:
                     event = bucket_files.s3_event(
                         source.bucket, change, datetime.datetime.now(datetime.UTC)
                     )
-                    await self._events.accept(function, json.dumps(event).encode(), _request_id())
+                    await self._events.accept(
+                        function,
+                        json.dumps(event).encode(),
+                        _request_id(),
+                        self._service.trigger_qualifier(function),
+                    )
                 if after != before:
                     await self._save_snapshot(mark, after)
                     before = after

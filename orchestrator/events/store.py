@@ -28,7 +28,8 @@ CREATE TABLE IF NOT EXISTS events (
     received REAL NOT NULL,        -- epoch seconds
     attempts INTEGER NOT NULL DEFAULT 0,   -- attempts that ended in a function error
     next_at REAL NOT NULL,         -- epoch seconds: not before
-    last_error TEXT
+    last_error TEXT,
+    qualifier TEXT                 -- the version or alias invoked (NULL: the function)
 );
 CREATE INDEX IF NOT EXISTS events_due ON events (next_at);
 CREATE TABLE IF NOT EXISTS queues (
@@ -83,6 +84,29 @@ CREATE TABLE IF NOT EXISTS function_urls (
     config TEXT NOT NULL,          -- JSON: orchestrator.events.url_store.UrlRecord
     PRIMARY KEY (function, qualifier)
 );
+CREATE TABLE IF NOT EXISTS versions (
+    function TEXT NOT NULL,        -- a function's published version
+    number INTEGER NOT NULL,
+    record TEXT NOT NULL,          -- JSON: orchestrator.events.versions.Version
+    PRIMARY KEY (function, number)
+);
+CREATE TABLE IF NOT EXISTS version_numbers (
+    function TEXT PRIMARY KEY,     -- the last version number a function was given
+    last INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS aliases (
+    function TEXT NOT NULL,
+    name TEXT NOT NULL,
+    record TEXT NOT NULL,          -- JSON: where it points (orchestrator.events.versions)
+    PRIMARY KEY (function, name)
+);
+CREATE TABLE IF NOT EXISTS provisioned (
+    function TEXT NOT NULL,        -- provisioned concurrency set on a version or an alias
+    qualifier TEXT NOT NULL,
+    requested INTEGER NOT NULL,
+    modified REAL NOT NULL,        -- epoch seconds
+    PRIMARY KEY (function, qualifier)
+);
 CREATE TABLE IF NOT EXISTS marks (
     name TEXT PRIMARY KEY,         -- e.g. a schedule's last tick, a bucket's snapshot
     value TEXT NOT NULL
@@ -112,6 +136,9 @@ INSERT OR REPLACE INTO queue_sizes (queue, count, bytes)
     GROUP BY queue;
 INSERT OR IGNORE INTO queue_sizes (queue, count, bytes) VALUES ('', 0, 0);
 """
+
+# Columns added since a table was first made: added to a store made before them.
+COLUMNS = (("events", "qualifier", "TEXT"),)
 
 Work = Callable[[sqlite3.Connection], Any]
 Result = tuple["asyncio.Future[Any]", asyncio.AbstractEventLoop, Any, bool]
@@ -180,6 +207,10 @@ class Store:
                 found = " ".join(str(verdict).replace("*** in database main ***", "").split())
                 raise sqlite3.DatabaseError(f"database disk image is malformed: {found}")
             connection.executescript(SCHEMA)
+            for table, column, kind in COLUMNS:
+                have = {row[1] for row in connection.execute(f"PRAGMA table_info({table})")}
+                if column not in have:
+                    connection.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
         except BaseException:
             connection.close()
             raise

@@ -121,6 +121,7 @@ class ImageInfo:
     name: str
     labels: Mapping[str, str]
     size: int
+    id: str = ""  # the engine's id for it (``sha256:...``), when it gives one
 
 
 class OutputStream(Protocol):

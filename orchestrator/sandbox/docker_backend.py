@@ -722,7 +722,8 @@ class DockerBackend:
         except docker.errors.DockerException as exc:
             with _translated(f"inspect image {name!r}"):
                 raise exc
-        return ImageInfo(name, info["Config"].get("Labels") or {}, int(info.get("Size", 0)))
+        labels = info["Config"].get("Labels") or {}
+        return ImageInfo(name, labels, int(info.get("Size", 0)), str(info.get("Id") or ""))
 
     def import_rootfs(self, tarball: Path, name: str, labels: Mapping[str, str]) -> None:
         changes = [f'LABEL {k}="{v}"' for k, v in labels.items()]

@@ -113,7 +113,9 @@ async def world(backend: DockerBackend, path: Path, state: Path) -> AsyncIterato
             service = Service(backend, invoker, Pool(16), settings, on_log=on_log)
             service.load(manifest.load(path))
             queues = Queues(store)
-            events = EventQueue(store, service, lambda name: AsyncConfig(), queues.send_in)
+            events = EventQueue(
+                store, service, lambda name, qualifier: AsyncConfig(), queues.send_in
+            )
             api = LambdaApi(service, events)
             server = await serve(api.router, "127.0.0.1", 0)
             try:

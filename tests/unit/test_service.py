@@ -24,6 +24,7 @@ from orchestrator.sandbox.backend import LABEL_OWNER, NETWORK_PRIVATE, NETWORK_P
 from orchestrator.sandbox.container import host_cores
 from orchestrator.sandbox.invocation import InvocationResult, InvokeRequest
 from orchestrator.sandbox.oneshot import hosted_invoker
+from orchestrator.served import Alias
 from orchestrator.service import Service
 from tests.fakes import (
     KILLED,
@@ -55,10 +56,25 @@ def write_manifest(tmp_path: Path, functions: Mapping[str, str]) -> Path:
     return path
 
 
-def provisioned(s: Served, function: str, qualifier: str = LATEST) -> tuple[int, int]:
+def provisioned(s: Served, function: str, qualifier: str = "1") -> tuple[int, int]:
     """(requested, ready) provisioned environments of a version or an alias."""
     found = s.service.provisioned_status(function, qualifier)
     return (0, 0) if found is None else (found.requested, found.ready)
+
+
+def provision(s: Served, function: str, count: int) -> None:
+    """Publish version 1 of ``function`` as it is and keep ``count`` environments of it
+    provisioned (provisioned concurrency is for versions and aliases only, as on Lambda)."""
+    spec = s.service.function(function).spec
+    s.service.put_version(function, "1", spec, f"{function}-1")
+    s.service.set_provisioned(function, "1", count)
+
+
+async def call_one(service: Service, name: str, event: object = None) -> InvocationResult:
+    """Invoke version 1 of ``name``."""
+    payload = json.dumps(event if event is not None else {}).encode()
+    invocation = InvokeRequest(payload, function_arn(name, "1"), "1").with_request_id()
+    return await service.invoke(name, invocation)
 
 
 def echo(event: Any, context: FakeContext) -> dict[str, Any]:
@@ -380,11 +396,12 @@ def test_a_busy_environment_is_not_reaped(tmp_path: Path) -> None:
 def test_housekeeping_creates_provisioned_environments_and_reports_them_ready(
     tmp_path: Path,
 ) -> None:
-    path = write_manifest(tmp_path, {"warm": "handler: app.echo, provisioned_concurrency: 2"})
+    path = write_manifest(tmp_path, {"warm": "handler: app.echo"})
 
     async def test(s: Served) -> None:
+        provision(s, "warm", 2)
         assert provisioned(s, "warm") == (2, 0)
-        assert s.backend.specs == []  # load alone starts nothing
+        await eventually(lambda: len(s.backend.specs) == 2)  # started at once
         s.service.housekeeping()
         await eventually(lambda: len(s.backend.live()) == 2)
         assert provisioned(s, "warm") == (2, 0)  # still initialising
@@ -398,7 +415,7 @@ def test_housekeeping_creates_provisioned_environments_and_reports_them_ready(
         s.service.housekeeping()  # already at the number: nothing more
         assert len(s.backend.specs) == 2
         before = len(s.backend.calls)
-        result = await call(s.service, "warm")
+        result = await call_one(s.service, "warm")
         assert s.backend.engine_calls(before) == []
         assert result.report.init_duration_ms is None  # initialised ahead of traffic
         assert body(result)["init_type"] == "provisioned-concurrency"
@@ -407,13 +424,13 @@ def test_housekeeping_creates_provisioned_environments_and_reports_them_ready(
 
 
 def test_invocations_beyond_provisioned_spill_over_on_demand(tmp_path: Path) -> None:
-    path = write_manifest(tmp_path, {"warm": "handler: app.hold, provisioned_concurrency: 1"})
+    path = write_manifest(tmp_path, {"warm": "handler: app.hold"})
     gate = asyncio.Event()
 
     async def test(s: Served) -> None:
-        s.service.housekeeping()
+        provision(s, "warm", 1)
         await eventually(lambda: provisioned(s, "warm") == (1, 1))
-        runs = [asyncio.ensure_future(call(s.service, "warm")) for _ in range(2)]
+        runs = [asyncio.ensure_future(call_one(s.service, "warm")) for _ in range(2)]
         await eventually(lambda: s.service.pool.in_flight("warm") == 2)
         gate.set()
         results = await asyncio.gather(*runs)
@@ -424,10 +441,10 @@ def test_invocations_beyond_provisioned_spill_over_on_demand(tmp_path: Path) -> 
 
 
 def test_a_provisioned_environment_that_dies_is_replaced(tmp_path: Path) -> None:
-    path = write_manifest(tmp_path, {"warm": "handler: app.echo, provisioned_concurrency: 2"})
+    path = write_manifest(tmp_path, {"warm": "handler: app.echo"})
 
     async def test(s: Served) -> None:
-        s.service.housekeeping()
+        provision(s, "warm", 2)
         await eventually(lambda: provisioned(s, "warm") == (2, 2))
         victim = s.backend.live()[0]
         s.backend.kill(victim.id)  # behind the service's back
@@ -440,15 +457,15 @@ def test_a_provisioned_environment_that_dies_is_replaced(tmp_path: Path) -> None
 
 
 def test_lowering_provisioned_concurrency_stops_the_surplus(tmp_path: Path) -> None:
-    path = write_manifest(tmp_path, {"warm": "handler: app.echo, provisioned_concurrency: 2"})
+    path = write_manifest(tmp_path, {"warm": "handler: app.echo"})
 
     async def test(s: Served) -> None:
-        s.service.housekeeping()
+        provision(s, "warm", 2)
         await eventually(lambda: provisioned(s, "warm") == (2, 2))
-        s.service.set_provisioned("warm", LATEST, 1)
+        s.service.set_provisioned("warm", "1", 1)
         await eventually(lambda: len(s.backend.live()) == 1)
         assert provisioned(s, "warm") == (1, 1)
-        s.service.set_provisioned("warm", LATEST, 0)
+        s.service.set_provisioned("warm", "1", 0)
         await eventually(lambda: s.backend.live() == [])
         assert provisioned(s, "warm") == (0, 0)
 
@@ -644,11 +661,11 @@ def test_a_kill_the_engine_fails_is_tried_again_until_the_container_is_gone(
 def test_close_stops_every_environment(tmp_path: Path) -> None:
     path = write_manifest(
         tmp_path,
-        {"echo": "handler: app.echo", "warm": "handler: app.echo, provisioned_concurrency: 2"},
+        {"echo": "handler: app.echo", "warm": "handler: app.echo"},
     )
 
     async def test(s: Served) -> None:
-        s.service.housekeeping()
+        provision(s, "warm", 2)
         await asyncio.gather(*(call(s.service, "echo") for _ in range(2)))
         await eventually(lambda: provisioned(s, "warm") == (2, 2))
         assert len(s.backend.live()) == 4
@@ -663,10 +680,10 @@ def test_close_stops_every_environment(tmp_path: Path) -> None:
 
 
 def test_close_during_a_start_leaves_no_container(tmp_path: Path) -> None:
-    path = write_manifest(tmp_path, {"warm": "handler: app.echo, provisioned_concurrency: 1"})
+    path = write_manifest(tmp_path, {"warm": "handler: app.echo"})
 
     async def test(s: Served) -> None:
-        s.service.housekeeping()
+        provision(s, "warm", 1)
         await eventually(lambda: "run" in s.backend.calls, what="the start to begin")
         await s.service.close(grace=1.0)
         await asyncio.sleep(0.15)  # the engine call has returned by now
@@ -683,13 +700,22 @@ def test_load_applies_concurrency_settings_changed_in_the_manifest(tmp_path: Pat
     path = write_manifest(tmp_path, {"echo": "handler: app.echo, reserved_concurrency: 1"})
 
     async def test(s: Served) -> None:
+        changed: list[str] = []
+        s.service.on_revision = changed.append
         write_manifest(
             tmp_path,
             {"echo": "handler: app.echo, reserved_concurrency: 3, provisioned_concurrency: 1"},
         )
         s.service.load(manifest.load(path))
         state = s.service.functions["echo"]
-        assert (state.reserved, state.latest.provisioned) == (3, 1)
+        # The reserve is the function's; provisioned concurrency is kept on a version behind
+        # the alias live by whoever publishes (api.manifest_versions), told of the change.
+        assert (state.reserved, state.latest.provisioned) == (3, 0)
+        assert changed == ["echo"]
+        assert s.service.trigger_qualifier("echo") is None  # no live alias yet
+        s.service.put_version("echo", "1", state.spec, "echo-1")
+        s.service.put_alias("echo", "live", Alias("1"))
+        assert s.service.trigger_qualifier("echo") == "live"
 
     scenario(path, test)
 

@@ -133,7 +133,9 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
         path = write_manifest(tmp_path)
         async with fake_service(path, watch.handlers(), on_log=watch.on_log) as served:
             queues = Queues(store)
-            events = EventQueue(store, served.service, lambda name: AsyncConfig(), queues.send_in)
+            events = EventQueue(
+                store, served.service, lambda name, qualifier: AsyncConfig(), queues.send_in
+            )
             api = LambdaApi(served.service, events)
             w = World(served, watch, api, store, queues, events)
             try:

@@ -280,10 +280,10 @@ def test_errors_are_awss(tmp_path: Path) -> None:
         assert assert_error(layers, 400, "InvalidParameterValueException")["message"] == (
             f"Layer version {arn} does not exist."
         )
-        publish = await api("POST", FUNCTIONS, create_body("x", Publish=True))
+        publish_to = await api("POST", FUNCTIONS, create_body("x", PublishTo="LATEST_PUBLISHED"))
         assert (
-            "Publish is not supported yet"
-            in assert_error(publish, 400, "InvalidParameterValueException")["message"]
+            "PublishTo LATEST_PUBLISHED is for functions with a capacity provider"
+            in assert_error(publish_to, 400, "InvalidParameterValueException")["message"]
         )
         reserved = await api(
             "POST", FUNCTIONS, create_body("x", Environment={"Variables": {"AWS_REGION": "x"}})

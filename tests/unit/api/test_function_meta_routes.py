@@ -1,5 +1,5 @@
 """Unit tests of the routes for what Lambda keeps beside a function: tags, its resource-based
-policy, code-signing and recursion settings, its versions. Driven through the real router and
+policy, code-signing and recursion settings. Driven through the real router and
 service on the fake engine; the store is a real SQLite file, reopened to prove durability."""
 
 from __future__ import annotations
@@ -375,7 +375,7 @@ def test_add_permission_errors_are_aws_s(tmp_path: Path) -> None:
     scenario(tmp_path, test)
 
 
-# Code signing, recursion, versions
+# Code signing, recursion
 
 
 def test_code_signing_config_reads_none_and_refuses_unknown_configs(tmp_path: Path) -> None:
@@ -416,20 +416,6 @@ def test_recursion_config_defaults_to_terminate_and_refuses_other_values(tmp_pat
             "message": "1 validation error detected: Value 'InvalidValue' at 'recursiveLoop' "
             "failed to satisfy constraint: Member must satisfy enum value set: [Terminate, Allow]"
         }
-
-    scenario(tmp_path, test)
-
-
-def test_list_versions_by_function_lists_latest(tmp_path: Path) -> None:
-    async def test(api: Api) -> None:
-        listed = ok(await api("GET", f"{FUNCTIONS}/echo/versions"))
-        [latest] = listed["Versions"]
-        assert latest["Version"] == "$LATEST"
-        assert latest["FunctionArn"] == f"{ARN}:echo:$LATEST"
-        missing = assert_error(
-            await api("GET", f"{FUNCTIONS}/nope/versions"), 404, "ResourceNotFoundException"
-        )
-        assert missing["Message"] == f"Function not found: {ARN}:nope"
 
     scenario(tmp_path, test)
 

@@ -27,6 +27,7 @@ from orchestrator.events.store import Store
 from orchestrator.http_server import Request, Response, Router
 from orchestrator.manifest import load
 from orchestrator.manifest.triggers import AsyncConfig
+from orchestrator.served import Alias
 from orchestrator.service import Service
 from tests.fakes import FakeContext, eventually, fake_service, run
 
@@ -61,6 +62,7 @@ class World:
     started: list[str]
     notes: list[str]
     service: Service
+    ran: list[str]  # the version each invocation ran
 
     async def settled(self, queue: str) -> None:
         """Wait until the queue holds nothing, visible or in flight."""
@@ -88,7 +90,10 @@ async def world(tmp_path: Path) -> AsyncIterator[tuple[World, Callable[..., Awai
     delay: list[float] = []  # seconds each invocation takes, when the test sets one
     started: list[str] = []
 
+    ran: list[str] = []
+
     async def consumer(event: Any, context: FakeContext) -> None:
+        ran.append(context.env["AWS_LAMBDA_FUNCTION_VERSION"])
         started.extend(record["body"] for record in event["Records"])
         await asyncio.sleep(delay[0] if delay else 0.0)
         seen.extend(record["body"] for record in event["Records"])
@@ -101,7 +106,9 @@ async def world(tmp_path: Path) -> AsyncIterator[tuple[World, Callable[..., Awai
             manifest = load(path)
             for spec in manifest.queues.values():
                 await queues.ensure(spec)
-            events = EventQueue(store, served.service, lambda name: AsyncConfig(), queues.send_in)
+            events = EventQueue(
+                store, served.service, lambda name, qualifier: AsyncConfig(), queues.send_in
+            )
             mappings = Mappings(store)
             await mappings.load()
             notes: list[str] = []
@@ -121,6 +128,7 @@ async def world(tmp_path: Path) -> AsyncIterator[tuple[World, Callable[..., Awai
                 started,
                 notes,
                 served.service,
+                ran,
             )
 
             async def call(method: str, url: str, body: object = None, **query: str) -> Response:
@@ -151,6 +159,29 @@ def scenario(tmp_path: Path, test: Callable[..., Awaitable[None]]) -> None:
             await test(w, call)
 
     run(main(), 10.0)
+
+
+def test_a_mapping_invokes_the_version_or_alias_it_names(tmp_path: Path) -> None:
+    async def test(w: World, call: Callable[..., Awaitable[Response]]) -> None:
+        spec = w.service.function("consumer").spec
+        w.service.put_version("consumer", "1", spec, "consumer-1")
+        w.service.put_alias("consumer", "live", Alias("1"))
+        missing = await call(
+            "POST", BASE, {"EventSourceArn": ARN.format("jobs"), "FunctionName": "consumer:nope"}
+        )
+        assert error(missing) == (400, "InvalidParameterValueException", "Function does not exist")
+        created = await call(
+            "POST", BASE, {"EventSourceArn": ARN.format("jobs"), "FunctionName": "consumer:live"}
+        )
+        assert created.status == 202, created.body
+        assert body(created)["FunctionArn"] == (
+            "arn:aws:lambda:us-east-1:000000000000:function:consumer:live"
+        )
+        await w.queues.send("jobs", "one")
+        await w.settled("jobs")
+        assert (w.seen, w.ran) == (["one"], ["1"])
+
+    scenario(tmp_path, test)
 
 
 def test_create_get_update_list_delete(tmp_path: Path) -> None:

@@ -187,7 +187,7 @@ async def harness(
             events = EventQueue(
                 store,
                 served.service,
-                lambda name: configs.get(name, FAST),
+                lambda name, qualifier: configs.get(name, FAST),
                 queues.send_in,
                 messages.append,
                 clock,

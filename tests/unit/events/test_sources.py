@@ -229,7 +229,9 @@ async def world(tmp_path: Path, manifest_text: str) -> AsyncIterator[World]:
         async with fake_service(path, handlers_for(calls)) as served:
             clock = Clock(START)
             queues = Queues(store, clock)
-            events = EventQueue(store, served.service, lambda name: AsyncConfig(), queues.send_in)
+            events = EventQueue(
+                store, served.service, lambda name, qualifier: AsyncConfig(), queues.send_in
+            )
             w = World(served, store, queues, events, clock, calls)
             try:
                 yield w
@@ -463,10 +465,12 @@ def test_a_watcher_survives_the_store_failing_and_raises_the_changes_after(
         await watching(w, root)
         real = w.events.accept
 
-        async def accept(function: str, payload: bytes, request_id: str) -> None:
+        async def accept(
+            function: str, payload: bytes, request_id: str, qualifier: str | None = None
+        ) -> None:
             if failing:
                 raise StoreFailed("lrun could not write its store (database or disk is full)")
-            await real(function, payload, request_id)
+            await real(function, payload, request_id, qualifier)
 
         w.events.accept = accept  # type: ignore[method-assign]
         failing = True

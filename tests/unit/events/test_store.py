@@ -375,3 +375,28 @@ def test_close_twice_and_close_without_open_do_nothing(path: Path) -> None:
     store.close()
     store.close()  # the second close finds no thread and returns at once
     assert marks_on_disk(path) == {"x": "v"}
+
+
+def test_a_store_made_before_a_column_existed_gets_it(path: Path) -> None:
+    path.parent.mkdir(parents=True)
+    old = sqlite3.connect(path)
+    old.execute(
+        "CREATE TABLE events (request_id TEXT PRIMARY KEY, function TEXT NOT NULL, payload BLOB "
+        "NOT NULL, received REAL NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, next_at REAL NOT "
+        "NULL, last_error TEXT)"
+    )
+    old.execute(
+        "INSERT INTO events (request_id, function, payload, received, next_at) VALUES "
+        "('r', 'f', x'7b7d', 1, 1)"
+    )
+    old.commit()
+    old.close()
+    store = Store(path)
+    store.open()
+    try:
+        rows = run(
+            store.run(lambda db: db.execute("SELECT request_id, qualifier FROM events").fetchall())
+        )
+        assert rows == [("r", None)]  # the old event is kept, for the function itself
+    finally:
+        store.close()
