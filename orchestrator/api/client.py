@@ -175,6 +175,24 @@ class ServerClient:
         found: dict[str, Any] = self._get_json(f"/2015-03-31/functions/{_quoted(name)}")
         return found
 
+    def versions(self, name: str) -> list[dict[str, Any]]:
+        """ListVersionsByFunction's versions of ``name``, every page."""
+        return self._pages(f"/2015-03-31/functions/{_quoted(name)}/versions", "Versions")
+
+    def aliases(self, name: str) -> list[dict[str, Any]]:
+        """ListAliases' aliases of ``name``, every page."""
+        return self._pages(f"/2015-03-31/functions/{_quoted(name)}/aliases", "Aliases")
+
+    def _pages(self, path: str, key: str) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        marker = ""
+        while True:
+            page = self._get_json(path + (f"?Marker={_quoted(marker)}" if marker else ""))
+            found.extend(page[key])
+            marker = page.get("NextMarker") or ""
+            if not marker:
+                return found
+
     def delete_function(self, name: str) -> None:
         """DeleteFunction: refused (with AWS's error) for a manifest function."""
         path = f"/2015-03-31/functions/{_quoted(name)}"

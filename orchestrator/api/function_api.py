@@ -350,7 +350,7 @@ class FunctionApi:
         if self.configs is not None:
             await self.configs.delete(name)
         if record.code_token is not None:
-            self._remove_later(record.code_token, record.timeout)
+            self.remove_code_later(record.code_token, record.timeout)
         if record.layers:
             await self._release_layers()
         return Response(204, b"", {"x-amzn-RequestId": str(uuid.uuid4())})
@@ -458,7 +458,7 @@ class FunctionApi:
                 await asyncio.to_thread(self.packages.remove, after.code_token)
             raise
         if before.code_token is not None and before.code_token != after.code_token:
-            self._remove_later(before.code_token, before.timeout)
+            self.remove_code_later(before.code_token, before.timeout)
         if before.layers != after.layers:
             await self._release_layers()
 
@@ -466,7 +466,7 @@ class FunctionApi:
         if self.layers_released is not None:
             await self.layers_released()
 
-    def _remove_later(self, token: str, timeout: int) -> None:
+    def remove_code_later(self, token: str, timeout: int) -> None:
         """Remove old code once the invocations that may still run it are over (they were
         started before the change, so within the function's timeout)."""
 

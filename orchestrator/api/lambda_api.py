@@ -598,8 +598,14 @@ class LambdaApi:
                 config["Source"] = "api"
             else:
                 config["Source"] = str(manifest.path) if manifest is not None else "manifest"
-            spec = self.service.functions[name].spec
+            state = self.service.functions[name]
+            spec = state.spec
             config["LayerSources"] = [layer.source for layer in spec.layers]
+            config["Versions"] = sorted(state.published, key=int)
+            config["Aliases"] = {
+                alias: {"FunctionVersion": target.version, "Weights": dict(target.weights)}
+                for alias, target in sorted(state.aliases.items())
+            }
             if spec.image:
                 config["ImageUri"] = spec.image
             rows.append(config)

@@ -390,6 +390,7 @@ async def run(
         AliasApi(versions).add_routes()
         ProvisionedApi(versions).add_routes()
         functions.versions = versions
+        versions.release_code = functions.remove_code_later
         await versions.versions.load()
         add_policy_routes(api, meta)
         add_stream_invoke_routes(api, limit_from_env("LRUN_STREAM_LIMIT_MB", STREAM_LIMIT))

@@ -89,6 +89,9 @@ class VersionApi:
         self._on_event = on_event
         self._locks: dict[str, asyncio.Lock] = {}
         self._cleanups: set[asyncio.Task[None]] = set()
+        # Hands an API-created function's code directory back once no version uses it (set by
+        # FunctionApi, which owns those directories and removes them when nothing uses them).
+        self.release_code: Callable[[str, int], None] = lambda token, timeout: None
         api.versions = versions
         api.qualified = self.view
 
@@ -139,6 +142,7 @@ class VersionApi:
         if kept is None:
             return
         tokens = {v.snapshot for v in kept.versions.values() if v.snapshot is not None}
+        codes = {v.code_token for v in kept.versions.values() if v.code_token is not None}
         for qualifier in [*map(str, kept.versions), *kept.aliases]:
             await self.forget(name, qualifier)
         await self.versions.drop(name)
@@ -151,6 +155,8 @@ class VersionApi:
         timeout = max((v.spec.timeout for v in kept.versions.values()), default=3)
         for token in tokens:
             self.remove_copy_later(token, timeout)
+        for token in codes:
+            self.release_code(token, timeout)
 
     # PublishVersion
 
@@ -336,6 +342,8 @@ class VersionApi:
                 self.service.remove_version(name, qualifier)
             if version.snapshot is not None:
                 self.remove_copy_later(version.snapshot, version.spec.timeout)
+            if version.code_token is not None:
+                self.release_code(version.code_token, version.spec.timeout)
 
     async def forget(self, name: str, qualifier: str) -> None:
         """A version or an alias is gone: its own policy and event-invoke config go with it."""

@@ -63,7 +63,16 @@ def list_functions(
     from rich.table import Table
 
     table = Table(
-        "function", "from", "runtime", "handler / image", "memory", "timeout", "state", "layers"
+        "function",
+        "from",
+        "runtime",
+        "handler / image",
+        "memory",
+        "timeout",
+        "state",
+        "layers",
+        "versions",
+        "aliases",
     )
     for row in rows:
         table.add_row(
@@ -75,6 +84,12 @@ def list_functions(
             f"{row['Timeout']} s",
             _state(row),
             str(len(row.get("LayerSources", []))),
+            ", ".join(row.get("Versions", [])) or "-",
+            ", ".join(
+                f"{name} -> {_route(target['FunctionVersion'], target['Weights'])}"
+                for name, target in row.get("Aliases", {}).items()
+            )
+            or "-",
         )
     Console().print(table)
 
@@ -83,8 +98,13 @@ def list_functions(
 @click.argument("name")
 @click.option("--json", "as_json", is_flag=True, help="Print GetFunction's JSON for scripts.")
 def get_function(name: str, as_json: bool) -> None:
-    """Show one function as GetFunction answers for it."""
-    found = _server().function(name)
+    """Show one function (or ``NAME:VERSION``, ``NAME:ALIAS``) as GetFunction answers for it,
+    with the function's versions and aliases."""
+    server = _server()
+    found = server.function(name)
+    function = found["Configuration"]["FunctionName"]
+    found["Versions"] = server.versions(function)
+    found["Aliases"] = server.aliases(function)
     if as_json:
         click.echo(json.dumps(found))
         return
@@ -122,6 +142,13 @@ def get_function(name: str, as_json: bool) -> None:
     table.add_row("Code", code.get("Location") or code.get("ImageUri") or "-")
     for tag, value in found.get("Tags", {}).items():
         table.add_row(f"Tag {tag}", value)
+    for version in found["Versions"]:
+        if version["Version"] != "$LATEST":
+            described = f" ({version['Description']})" if version.get("Description") else ""
+            table.add_row(f"Version {version['Version']}", version["LastModified"] + described)
+    for alias in found["Aliases"]:
+        weights = alias.get("RoutingConfig", {}).get("AdditionalVersionWeights", {})
+        table.add_row(f"Alias {alias['Name']}", _route(alias["FunctionVersion"], weights))
     Console().print(table)
 
 
@@ -172,3 +199,11 @@ def _state(row: dict[str, Any]) -> str:
     """``Active``, or what an update in progress or failed adds to it."""
     update = row.get("LastUpdateStatus")
     return str(row["State"]) + ("" if update in (None, "Successful") else f" ({update})")
+
+
+def _route(version: str, weights: dict[str, float]) -> str:
+    """Where an alias sends invocations: ``2``, or ``1 (2: 10%)`` with a second version."""
+    if not weights:
+        return version
+    shares = ", ".join(f"{v}: {w * 100:g}%" for v, w in weights.items())
+    return f"{version} ({shares})"

@@ -92,6 +92,11 @@ def invoke(
             pass  # a stale state file: invoke without the server
         else:
             _print_and_exit(served.log, served.payload, served.function_error)
+    if ":" in function:  # a version or an alias: only the server has them
+        raise ServerUnavailable(
+            f"{function} names a version or an alias, which live in the running server: start "
+            f"`lrun serve` for {path}, then invoke {function} again"
+        )
     loaded = project.load()
     spec = loaded.function(function)
     if spec.layers:  # a zip to unpack, a published version to find: as `lrun serve` would

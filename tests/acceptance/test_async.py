@@ -688,7 +688,8 @@ def batches_of(log: str, queue: str) -> list[dict[str, Any]]:
 
 
 def provisioned_status(client: Any, function: str) -> str:
-    config = client.get_provisioned_concurrency_config(FunctionName=function, Qualifier="$LATEST")
+    # The manifest's provisioned_concurrency is on the alias live, which its triggers invoke.
+    config = client.get_provisioned_concurrency_config(FunctionName=function, Qualifier="live")
     status: str = config["Status"]
     return status
 

@@ -304,16 +304,18 @@ def test_lrun_serve_raises_its_soft_nofile_limit(serve_lrun: ServerFactory, tmp_
 def test_init_error_after_init_is_refused_and_poisons_nothing(
     client: Any, server: LrunServer, function: str
 ) -> None:
+    name = function
     if function == "poisonpc":  # every call must reach the one provisioned environment
+        name = "poisonpc:live"  # the manifest's provisioned concurrency is on the alias live
         deadline = time.monotonic() + 120
         while not [e for e in server.environments(function) if e["state"] == "provisioned"]:
             assert time.monotonic() < deadline, server.environments(function)
             time.sleep(0.1)
-    start = invoke(client, function, {})["payload"]["invocations"]
-    attacked = invoke(client, function, {"attack": True})
+    start = invoke(client, name, {})["payload"]["invocations"]
+    attacked = invoke(client, name, {"attack": True})
     assert "FunctionError" not in attacked, attacked["payload"]
     assert attacked["payload"] == {"init_error_status": 403, "invocations": start + 1}
-    later = invoke(client, function, {})
+    later = invoke(client, name, {})
     assert "FunctionError" not in later, later["payload"]
     assert later["payload"] == {"init_error_status": None, "invocations": start + 2}
 

@@ -419,19 +419,29 @@ def test_put_get_delete_function_concurrency(client: Any) -> None:
     assert status_of(qualified) == 400
 
 
-def provisioned_ready(client: Any, name: str) -> dict[str, Any] | None:
+def provisioned_ready(client: Any, name: str, qualifier: str = "live") -> dict[str, Any] | None:
     config: dict[str, Any] = client.get_provisioned_concurrency_config(
-        FunctionName=name, Qualifier="$LATEST"
+        FunctionName=name, Qualifier=qualifier
     )
     return config if config["Status"] == "READY" else None
 
 
 def test_provisioned_concurrency_config_lifecycle(client: Any, server: LrunServer) -> None:
+    # As on Lambda: a published version or an alias, never $LATEST.
+    latest = error_of(
+        lambda: client.put_provisioned_concurrency_config(
+            FunctionName="pc", Qualifier="$LATEST", ProvisionedConcurrentExecutions=1
+        )
+    )
+    assert latest.response["Error"]["Code"] == "InvalidParameterValueException"
+    assert latest.response["Error"]["Message"] == (
+        "Provisioned Concurrency Configs cannot be applied to unpublished function versions."
+    )
+    version = client.publish_version(FunctionName="pc")["Version"]
+
     def missing() -> ClientError:
         return error_of(
-            lambda: client.get_provisioned_concurrency_config(
-                FunctionName="pc", Qualifier="$LATEST"
-            )
+            lambda: client.get_provisioned_concurrency_config(FunctionName="pc", Qualifier=version)
         )
 
     absent = missing()
@@ -441,25 +451,28 @@ def test_provisioned_concurrency_config_lifecycle(client: Any, server: LrunServe
         "ProvisionedConcurrencyConfigs"
     ] == ([])
     put = client.put_provisioned_concurrency_config(
-        FunctionName="pc", Qualifier="$LATEST", ProvisionedConcurrentExecutions=1
+        FunctionName="pc", Qualifier=version, ProvisionedConcurrentExecutions=1
     )
     assert put["ResponseMetadata"]["HTTPStatusCode"] == 202
     assert put["RequestedProvisionedConcurrentExecutions"] == 1
     assert put["Status"] in ("IN_PROGRESS", "READY")
-    ready = wait_for("pc READY", lambda: provisioned_ready(client, "pc"))
+    ready = wait_for("pc READY", lambda: provisioned_ready(client, "pc", version))
     assert ready["AvailableProvisionedConcurrentExecutions"] == 1
     assert ready["AllocatedProvisionedConcurrentExecutions"] == 1
     (listed,) = client.list_provisioned_concurrency_configs(FunctionName="pc")[
         "ProvisionedConcurrencyConfigs"
     ]
-    assert listed["FunctionArn"] == f"{ARN}:pc:$LATEST" and listed["Status"] == "READY"
+    assert listed["FunctionArn"] == f"{ARN}:pc:{version}" and listed["Status"] == "READY"
     (env,) = server.environments("pc")
     assert env["kind"] == "provisioned-concurrency" and env["state"] == "provisioned"
-    response = client.invoke(FunctionName="pc", Payload=b"{}", LogType="Tail")
+    assert env["version"] == version
+    response = client.invoke(FunctionName="pc", Qualifier=version, Payload=b"{}", LogType="Tail")
+    assert response["ExecutedVersion"] == version
     seen = payload_of(response)
     assert seen["env"]["AWS_LAMBDA_INITIALIZATION_TYPE"] == "provisioned-concurrency"
+    assert seen["env"]["AWS_LAMBDA_FUNCTION_VERSION"] == version
     assert [e["id"] for e in server.environments("pc")] == [env["id"]]  # it served the call
-    deleted = client.delete_provisioned_concurrency_config(FunctionName="pc", Qualifier="$LATEST")
+    deleted = client.delete_provisioned_concurrency_config(FunctionName="pc", Qualifier=version)
     assert deleted["ResponseMetadata"]["HTTPStatusCode"] == 204
     gone = missing()
     assert gone.response["Error"]["Code"] == "ProvisionedConcurrencyConfigNotFoundException"
@@ -468,21 +481,28 @@ def test_provisioned_concurrency_config_lifecycle(client: Any, server: LrunServe
 
 
 def test_provisioned_from_the_manifest(client: Any, server: LrunServer) -> None:
+    # The manifest's provisioned_concurrency: a version lrun published behind the alias live.
     ready = wait_for("warm READY", lambda: provisioned_ready(client, "warm"))
     assert ready["RequestedProvisionedConcurrentExecutions"] == 2
     assert ready["AvailableProvisionedConcurrentExecutions"] == 2
+    live = client.get_alias(FunctionName="warm", Name="live")
+    assert live["AliasArn"] == f"{ARN}:warm:live"
     envs = server.environments("warm")
     assert len(envs) == 2
     assert {e["kind"] for e in envs} == {"provisioned-concurrency"}
+    assert {(e["version"], tuple(e["aliases"])) for e in envs} == {
+        (live["FunctionVersion"], ("live",))
+    }
 
 
 def test_provisioned_environment_reports_no_init_duration(client: Any, server: LrunServer) -> None:
     wait_for("warm READY", lambda: provisioned_ready(client, "warm"))
     before = {e["id"]: e["invocations"] for e in server.environments("warm")}
     assert sorted(before.values()) == [0, 0]  # no request has reached them yet
-    response = client.invoke(FunctionName="warm", Payload=b"{}", LogType="Tail")
+    response = client.invoke(FunctionName="warm:live", Payload=b"{}", LogType="Tail")
     seen = payload_of(response)
     assert seen["env"]["AWS_LAMBDA_INITIALIZATION_TYPE"] == "provisioned-concurrency"
+    assert response["ExecutedVersion"] == seen["env"]["AWS_LAMBDA_FUNCTION_VERSION"] != "$LATEST"
     after = {e["id"]: e["invocations"] for e in server.environments("warm")}
     assert after.keys() == before.keys() and sorted(after.values()) == [0, 1]
     fields = report_fields(tail_of(response), seen["request_id"])
@@ -643,6 +663,10 @@ def test_lrun_invoke_and_ps_use_the_running_server(
     lines = table.stdout.splitlines()
     (cost,) = [r for r in lines if " viacli " in r and mine["id"][:12] not in r]
     assert "$" in cost
+    assert " $LATEST " in line and "version" in header, table.stdout
+    # warm's provisioned environments run the version behind live, and say so.
+    warm = [r for r in lines if " warm " in r and " provisioned " in r]
+    assert warm and all("(live)" in r for r in warm), table.stdout
 
 
 # 7. Graceful stop

@@ -18,6 +18,7 @@ value is a JSON document in a string, compared parsed.
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
 import zipfile
 from dataclasses import dataclass, field
@@ -2009,3 +2010,525 @@ LAYER_CASES: list[Case] = [
     ),
 ]
 CASES.extend(LAYER_CASES)
+
+# Versions and aliases (a function of their own, "versioned", created with Publish)
+
+VERSIONED = {
+    **CREATED,
+    "FunctionArn": f"{FN}:versioned",
+    "FunctionName": "versioned",
+    "LoggingConfig": {"LogFormat": "Text", "LogGroup": "/aws/lambda/versioned"},
+    "Description": "",
+    "MemorySize": 128,
+    "Timeout": 3,
+}
+# A published version as GetFunctionConfiguration and PublishVersion show it.
+VERSION_ONE = {
+    **{k: v for k, v in VERSIONED.items() if not k.startswith("StateReason")},
+    "FunctionArn": f"{FN}:versioned:1",
+    "Version": "1",
+    "State": "Active",
+    "LastUpdateStatus": "Successful",
+}
+LISTED = (  # left out of list items
+    "State",
+    "StateReason",
+    "StateReasonCode",
+    "LastUpdateStatus",
+    "RuntimeVersionConfig",
+)
+STALE_FUNCTION = (
+    "The Revision Id provided does not match the latest Revision Id. Call the GetFunction/GetAlias "
+    "API to retrieve the latest Revision Id"
+)
+PROBE_SHA = base64.b64encode(hashlib.sha256(base64.b64decode(PROBE_ZIP)).digest()).decode()
+ALIASES = "/2015-03-31/functions/versioned/aliases"
+PC = "/2019-09-30/functions/{}/provisioned-concurrency"
+ROUTING = "routingConfig.additionalVersionWeights"
+NOT_ALIAS_OR_VERSION = "The function resource provided must be an alias or a published version."
+
+
+def weights(given: dict[str, Any], version: str = "1", name: str = "custom") -> dict[str, Any]:
+    return {
+        "Name": name,
+        "FunctionVersion": version,
+        "RoutingConfig": {"AdditionalVersionWeights": given},
+    }
+
+
+def alias(name: str, version: str, routing: dict[str, float] | None = None) -> dict[str, Any]:
+    shown: dict[str, Any] = {
+        "AliasArn": f"{FN}:versioned:{name}",
+        "Description": "",
+        "FunctionVersion": version,
+        "Name": name,
+        "RevisionId": ANY,
+    }
+    if routing:
+        shown["RoutingConfig"] = {"AdditionalVersionWeights": routing}
+    return shown
+
+
+VERSION_CASES: list[Case] = [
+    Case(
+        "rec:test_publish_version_on_create create_response",
+        "POST",
+        "/2015-03-31/functions",
+        201,
+        response={**VERSIONED, "Version": "1"},  # the version named, the ARN not qualified
+        body={
+            "FunctionName": "versioned",
+            "Runtime": "python3.13",
+            "Role": ROLE,
+            "Handler": "probe.count",
+            "Code": {"ZipFile": PROBE_ZIP},
+            "Publish": True,
+        },
+    ),
+    Case(
+        "rec:test_publish_version_on_create repeated_publish_response",
+        "POST",
+        "/2015-03-31/functions/versioned/versions",
+        201,
+        response=VERSION_ONE,
+    ),
+    Case(
+        "rec:test_publish_with_wrong_revisionid publish_wrong_revisionid_exc",
+        "POST",
+        "/2015-03-31/functions/versioned/versions",
+        412,
+        "PreconditionFailedException",
+        invalid(STALE_FUNCTION),
+        body={"RevisionId": "wrong"},
+    ),
+    Case(
+        "rec:test_publish_with_wrong_sha256 publish_wrong_sha256_exc",
+        "POST",
+        "/2015-03-31/functions/versioned/versions",
+        400,
+        "InvalidParameterValueException",
+        invalid(
+            f"CodeSHA256 (somenonexistentsha256) is different from current CodeSHA256 in $LATEST "
+            f"({PROBE_SHA}). Please try again with the CodeSHA256 in $LATEST."
+        ),
+        body={"CodeSha256": "somenonexistentsha256"},
+    ),
+    Case(
+        "rec:test_publish_version_on_create list_versions_result",
+        "GET",
+        "/2015-03-31/functions/versioned/versions",
+        200,
+        response={
+            "Versions": [
+                {
+                    **{k: v for k, v in VERSIONED.items() if k not in LISTED},
+                    "FunctionArn": f"{FN}:versioned:$LATEST",
+                },
+                {k: v for k, v in VERSION_ONE.items() if k not in LISTED},
+            ]
+        },
+    ),
+    Case(
+        "rec:test_ops_on_nonexisting_version[get_function_configuration] "
+        "version_not_found_exception",
+        "GET",
+        "/2015-03-31/functions/versioned/configuration",
+        404,
+        "ResourceNotFoundException",
+        not_found(f"Function not found: {FN}:versioned:1221"),
+        query={"Qualifier": "1221"},
+    ),
+    Case(
+        "rec:test_ops_on_nonexisting_version[get_function] version_not_found_exception",
+        "GET",
+        "/2015-03-31/functions/versioned",
+        404,
+        "ResourceNotFoundException",
+        not_found(f"Function not found: {FN}:versioned:1221"),
+        query={"Qualifier": "1221"},
+    ),
+    Case(
+        "rec:test_ops_on_nonexisting_version[get_function_event_invoke_config] "
+        "version_not_found_exception",
+        "GET",
+        EIC.format("versioned"),
+        404,
+        "ResourceNotFoundException",
+        not_found(NO_EIC.format(f"{FN}:versioned:1221")),
+        query={"Qualifier": "1221"},
+    ),
+    Case(
+        "rec:test_delete_on_nonexisting_version (a version that does not exist: no error)",
+        "DELETE",
+        "/2015-03-31/functions/versioned",
+        204,
+        query={"Qualifier": "1233"},
+    ),
+    Case(
+        "rec:test_version_lifecycle second_update_response (a change to publish again)",
+        "PUT",
+        "/2015-03-31/functions/versioned/configuration",
+        200,
+        response={
+            **{k: v for k, v in VERSIONED.items() if not k.startswith("StateReason")},
+            "Description": "two",
+            "State": "Active",
+            "LastUpdateStatus": "InProgress",
+            "LastUpdateStatusReason": "The function is being created.",
+            "LastUpdateStatusReasonCode": "Creating",
+        },
+        body={"Description": "two"},
+    ),
+    Case(
+        "rec:test_version_lifecycle second_publish_response",
+        "POST",
+        "/2015-03-31/functions/versioned/versions",
+        201,
+        response={
+            **VERSION_ONE,
+            "Description": "two",
+            "FunctionArn": f"{FN}:versioned:2",
+            "Version": "2",
+        },
+    ),
+    # CreateAlias's refusals (test_notfound_and_invalid_routingconfigs), in the recorded order
+    Case(
+        "rec:test_notfound_and_invalid_routingconfigs routing_config_exc_toomany",
+        "POST",
+        ALIASES,
+        400,
+        "InvalidParameterValueException",
+        invalid("Number of items in AdditionalVersionWeights cannot be greater than 1"),
+        body=weights({"1": 0.8, "2": 0.2}),
+    ),
+    Case(
+        "rec:test_notfound_and_invalid_routingconfigs routing_config_exc_toohigh",
+        "POST",
+        ALIASES,
+        400,
+        "ValidationException",
+        validation(
+            f"Value '{{2=2.0}}' at '{ROUTING}' failed to satisfy constraint: Map value must "
+            "satisfy constraint: [Member must have value less than or equal to 1.0, Member must "
+            "have value greater than or equal to 0.0, Member must not be null]"
+        ),
+        body=weights({"2": 2}),
+    ),
+    Case(
+        "rec:test_notfound_and_invalid_routingconfigs routing_config_exc_subzero",
+        "POST",
+        ALIASES,
+        400,
+        "ValidationException",
+        validation(
+            f"Value '{{2=-1.0}}' at '{ROUTING}' failed to satisfy constraint: Map value must "
+            "satisfy constraint: [Member must have value less than or equal to 1.0, Member must "
+            "have value greater than or equal to 0.0, Member must not be null]"
+        ),
+        body=weights({"2": -1}),
+    ),
+    Case(
+        "rec:test_notfound_and_invalid_routingconfigs routing_config_exc_sameversion",
+        "POST",
+        ALIASES,
+        400,
+        "InvalidParameterValueException",
+        invalid(
+            "Invalid function version 1. Function version 1 is already included in routing "
+            "configuration."
+        ),
+        body=weights({"1": 0.5}),
+    ),
+    Case(
+        "rec:test_notfound_and_invalid_routingconfigs target_version_doesnotexist",
+        "POST",
+        ALIASES,
+        404,
+        "ResourceNotFoundException",
+        not_found(f"Function not found: {FN}:versioned:10"),
+        body=weights({"2": 0.5}, version="10"),
+    ),
+    Case(
+        "rec:test_notfound_and_invalid_routingconfigs routing_config_exc_version_doesnotexist",
+        "POST",
+        ALIASES,
+        404,
+        "ResourceNotFoundException",
+        not_found(f"Function not found: {FN}:versioned:10"),
+        body=weights({"10": 0.5}),
+    ),
+    Case(
+        "rec:test_notfound_and_invalid_routingconfigs target_version_exc_version_latest",
+        "POST",
+        ALIASES,
+        400,
+        "InvalidParameterValueException",
+        {"message": "$LATEST is not supported for an alias pointing to more than 1 version"},
+        body=weights({"1": 0.5}, version="$LATEST"),
+    ),
+    Case(
+        "rec:test_notfound_and_invalid_routingconfigs routing_config_exc_version_latest",
+        "POST",
+        ALIASES,
+        400,
+        "ValidationException",
+        validation(
+            f"Value '{{$LATEST=0.5}}' at '{ROUTING}' failed to satisfy constraint: Map keys must "
+            "satisfy constraint: [Member must have length less than or equal to 1024, Member "
+            "must have length greater than or equal to 1, Member must satisfy regular expression "
+            "pattern: [0-9]+]"
+        ),
+        body=weights({"$LATEST": 0.5}),
+    ),
+    Case(
+        "rec:test_notfound_and_invalid_routingconfigs routing_config_exc_fn_doesnotexist",
+        "POST",
+        "/2015-03-31/functions/versioned-unknown/aliases",
+        404,
+        "ResourceNotFoundException",
+        not_found(f"Function not found: {FN}:versioned-unknown:1"),
+        body=weights({"2": 0.5}),
+    ),
+    Case(
+        "rec:test_notfound_and_invalid_routingconfigs create_alias_response",
+        "POST",
+        ALIASES,
+        201,
+        response=alias("custom", "1", {"2": 0.5}),
+        body=weights({"2": 0.5}),
+    ),
+    Case(
+        "rec:test_notfound_and_invalid_routingconfigs routing_config_exc_already_exist",
+        "POST",
+        ALIASES,
+        409,
+        "ResourceConflictException",
+        invalid(f"Alias already exists: {FN}:versioned:custom"),
+        body=weights({"2": 0.5}),
+    ),
+    Case(
+        "rec:test_notfound_and_invalid_routingconfigs alias_does_not_exist_esc",
+        "GET",
+        ALIASES + "/non-existent",
+        404,
+        "ResourceNotFoundException",
+        not_found(f"Cannot find alias arn: {FN}:versioned:non-existent"),
+    ),
+    Case(
+        "rec:test_non_existent_alias_update update_alias_response",
+        "PUT",
+        ALIASES + "/non-existent",
+        404,
+        "ResourceNotFoundException",
+        not_found(f"Alias not found: {FN}:versioned:non-existent"),
+        body={},
+    ),
+    Case(
+        "rec:test_non_existent_alias_deletion delete_alias_response",
+        "DELETE",
+        ALIASES + "/non-existent",
+        204,
+    ),
+    Case(
+        "rec:test_alias_naming create_alias_number_exception",
+        "POST",
+        ALIASES,
+        400,
+        "ValidationException",
+        validation(
+            "Value '2024' at 'name' failed to satisfy constraint: Member must satisfy regular "
+            f"expression pattern: {pattern('CreateAlias', 'Name')}"
+        ),
+        body={"Name": "2024", "FunctionVersion": "1", "Description": "custom-alias"},
+    ),
+    Case(
+        "rec:test_alias_lifecycle get_function_alias_notfound_exc",
+        "GET",
+        "/2015-03-31/functions/versioned",
+        404,
+        "ResourceNotFoundException",
+        not_found(f"Function not found: {FN}:versioned:aliasdoesnotexist"),
+        query={"Qualifier": "aliasdoesnotexist"},
+    ),
+    Case(
+        "rec:test_function_revisions_version_and_alias update_alias_revision_exception",
+        "PUT",
+        ALIASES + "/custom",
+        412,
+        "PreconditionFailedException",
+        invalid(STALE_FUNCTION),
+        body={"FunctionVersion": "2", "RevisionId": "wrong"},
+    ),
+    Case(
+        "assumed:AWS's message as its users quote it (karl-cardenas-coding/go-lambda-cleanup "
+        "issue 45, cloud-custodian issue 6739); status and type as AWS's SDK reports them",
+        "DELETE",
+        "/2015-03-31/functions/versioned",
+        409,
+        "ResourceConflictException",
+        invalid("Unable to delete version because the following aliases reference it: [custom]"),
+        query={"Qualifier": "1"},
+    ),
+    Case(
+        "rec:test_alias_lifecycle create_alias_2 (an alias of one version)",
+        "POST",
+        ALIASES,
+        201,
+        response=alias("pcalias", "2"),
+        body={"Name": "pcalias", "FunctionVersion": "2"},
+    ),
+    Case(
+        "rec:test_alias_lifecycle list_aliases_for_fnname",
+        "GET",
+        ALIASES,
+        200,
+        response={"Aliases": [alias("custom", "1", {"2": 0.5}), alias("pcalias", "2")]},
+    ),
+    # Provisioned concurrency: versions and aliases only
+    Case(
+        "rec:test_provisioned_concurrency_exceptions put_provisioned_latest",
+        "PUT",
+        PC.format("versioned"),
+        400,
+        "InvalidParameterValueException",
+        invalid(
+            "Provisioned Concurrency Configs cannot be applied to unpublished function versions."
+        ),
+        body={"ProvisionedConcurrentExecutions": 1},
+        query={"Qualifier": "$LATEST"},
+    ),
+    Case(
+        "rec:test_provisioned_concurrency_exceptions get_provisioned_latest",
+        "GET",
+        PC.format("versioned"),
+        400,
+        "InvalidParameterValueException",
+        invalid(NOT_ALIAS_OR_VERSION),
+        query={"Qualifier": "$LATEST"},
+    ),
+    Case(
+        "rec:test_provisioned_concurrency_exceptions delete_provisioned_latest",
+        "DELETE",
+        PC.format("versioned"),
+        400,
+        "InvalidParameterValueException",
+        invalid(NOT_ALIAS_OR_VERSION),
+        query={"Qualifier": "$LATEST"},
+    ),
+    Case(
+        "rec:test_provisioned_concurrency_exceptions put_provisioned_version_doesnotexist",
+        "PUT",
+        PC.format("versioned"),
+        404,
+        "ResourceNotFoundException",
+        not_found(f"Function not found: {FN}:versioned:10"),
+        body={"ProvisionedConcurrentExecutions": 1},
+        query={"Qualifier": "10"},
+    ),
+    Case(
+        "rec:test_provisioned_concurrency_exceptions "
+        "put_provisioned_functionname_doesnotexist_version",
+        "PUT",
+        PC.format("doesnotexist"),
+        404,
+        "ResourceNotFoundException",
+        not_found(f"Function not found: {FN}:doesnotexist:1"),
+        body={"ProvisionedConcurrentExecutions": 1},
+        query={"Qualifier": "1"},
+    ),
+    Case(
+        "rec:test_provisioned_concurrency_exceptions get_provisioned_config_doesnotexist",
+        "GET",
+        PC.format("versioned"),
+        404,
+        "ProvisionedConcurrencyConfigNotFoundException",
+        invalid("No Provisioned Concurrency Config found for this function"),
+        query={"Qualifier": "pcalias"},
+    ),
+    Case(
+        "rec:test_lambda_provisioned_lifecycle put_provisioned_on_alias",
+        "PUT",
+        PC.format("versioned"),
+        202,
+        response={
+            "AllocatedProvisionedConcurrentExecutions": 0,
+            "AvailableProvisionedConcurrentExecutions": 0,
+            "LastModified": ANY,
+            "RequestedProvisionedConcurrentExecutions": 1,
+            "Status": "IN_PROGRESS",
+        },
+        body={"ProvisionedConcurrentExecutions": 1},
+        query={"Qualifier": "pcalias"},
+    ),
+    Case(
+        "rec:test_lambda_provisioned_lifecycle put_provisioned_on_version_conflict",
+        "PUT",
+        PC.format("versioned"),
+        409,
+        "ResourceConflictException",
+        invalid("Version is pointed by a Provisioned Concurrency alias"),
+        body={"ProvisionedConcurrentExecutions": 1},
+        query={"Qualifier": "2"},
+    ),
+    Case(
+        "rec:test_lambda_provisioned_concurrency_scheduling reserved_lower_than_provisioned_exc "
+        "(test_lambda.snapshot.json; 0 below 1 here, 1 below 2 there)",
+        "PUT",
+        "/2017-10-31/functions/versioned/concurrency",
+        400,
+        "InvalidParameterValueException",
+        {
+            "message": " ReservedConcurrentExecutions  0 should not be lower than function's total "
+            "provisioned concurrency [1]."
+        },
+        body={"ReservedConcurrentExecutions": 0},
+    ),
+    Case(
+        "rec:test_lambda_provisioned_lifecycle delete_provisioned_alias",
+        "DELETE",
+        PC.format("versioned"),
+        204,
+        query={"Qualifier": "pcalias"},
+    ),
+    Case(
+        "rec:test_alias_lifecycle delete_alias_response",
+        "DELETE",
+        ALIASES + "/custom",
+        204,
+    ),
+    Case(
+        "rec:test_version_lifecycle (deletion of the first version)",
+        "DELETE",
+        "/2015-03-31/functions/versioned",
+        204,
+        query={"Qualifier": "1"},
+    ),
+    Case(
+        "rec:test_version_lifecycle list_versions_result_after_deletion_of_first_version",
+        "GET",
+        "/2015-03-31/functions/versioned/versions",
+        200,
+        response={
+            "Versions": [
+                {
+                    **{k: v for k, v in VERSIONED.items() if k not in LISTED},
+                    "Description": "two",
+                    "FunctionArn": f"{FN}:versioned:$LATEST",
+                },
+                {
+                    **{k: v for k, v in VERSION_ONE.items() if k not in LISTED},
+                    "Description": "two",
+                    "FunctionArn": f"{FN}:versioned:2",
+                    "Version": "2",
+                },
+            ]
+        },
+    ),
+    Case(
+        "rec:test_function_lifecycle delete_response (with its versions and aliases)",
+        "DELETE",
+        "/2015-03-31/functions/versioned",
+        204,
+    ),
+]
+CASES += VERSION_CASES

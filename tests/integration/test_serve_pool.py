@@ -35,8 +35,7 @@ functions:
   sleep:  {{runtime: python3.13, handler: probe.sleep, code: {PY}, timeout: 10, memory: 128}}
   capped: {{runtime: python3.13, handler: probe.sleep, code: {PY}, reserved_concurrency: 2}}
   zero:   {{runtime: python3.13, handler: probe.count, code: {PY}, reserved_concurrency: 0}}
-  warm:   {{runtime: python3.13, handler: probe.introspect, code: {PY},
-            provisioned_concurrency: 2}}
+  warm:   {{runtime: python3.13, handler: probe.introspect, code: {PY}}}
   crash:  {{runtime: python3.13, handler: probe.leave, code: {PY}}}
   slow:   {{runtime: python3.13, handler: probe.sleep, code: {PY}, timeout: 1}}
   hog:    {{runtime: python3.11, handler: probe.hog, code: {PY}, memory: 128, timeout: 30}}
@@ -50,6 +49,11 @@ async def serving(
     async with hosted_invoker(backend, OWNER) as invoker:
         service = Service(backend, invoker, Pool(host_limit), ServiceSettings(idle_ttl, 0.2))
         service.load(manifest.load(path))
+        if "warm" in service.functions:
+            # Provisioned concurrency is for published versions (as on Lambda): warm's version
+            # 1 keeps two environments initialised.
+            service.put_version("warm", "1", service.function("warm").spec, "warm-1")
+            service.set_provisioned("warm", "1", 2)
         keeper = asyncio.ensure_future(service.run_housekeeping())
         try:
             yield service
@@ -58,9 +62,12 @@ async def serving(
             await service.close(grace=5)
 
 
-async def call(service: Service, name: str, event: object = None) -> InvocationResult:
+async def call(
+    service: Service, name: str, event: object = None, version: str = "$LATEST"
+) -> InvocationResult:
     payload = json.dumps(event if event is not None else {}).encode()
-    request = InvokeRequest(payload, function_arn(name)).with_request_id()
+    qualifier = None if version == "$LATEST" else version
+    request = InvokeRequest(payload, function_arn(name, qualifier), version).with_request_id()
     return await service.invoke(name, request)
 
 
@@ -130,7 +137,7 @@ def test_provisioned_environments_are_initialised_before_the_first_invoke(backen
                 if states == ["provisioned", "provisioned"]:
                     break
                 await asyncio.sleep(0.1)
-            return states, await call(service, "warm")
+            return states, await call(service, "warm", version="1")
 
     states, result = run(scenario())
     assert states == ["provisioned", "provisioned"]
@@ -148,7 +155,7 @@ def test_provisioned_environments_spill_over_and_are_replaced_when_they_die(back
                 "provisioned",
             ]:
                 await asyncio.sleep(0.1)
-            burst = await asyncio.gather(*(call(service, "warm") for _ in range(3)))
+            burst = await asyncio.gather(*(call(service, "warm", version="1") for _ in range(3)))
             cold = sum(r.report.init_duration_ms is not None for r in burst)
             kinds = sorted(v.kind for v in service.environments() if v.function == "warm")
             # Kill one provisioned environment behind the service's back: it is replaced.

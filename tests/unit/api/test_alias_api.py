@@ -474,3 +474,20 @@ def test_provisioned_settings_survive_a_restart(tmp_path: Path) -> None:
 
     scenario(tmp_path, test, restarts=1)
     assert len(runs) == 2
+
+
+def test_lrun_functions_lists_versions_and_aliases(tmp_path: Path) -> None:
+    async def test(w: Wired) -> None:
+        await two_versions(w)
+        body = {
+            "Name": "live",
+            "FunctionVersion": "1",
+            "RoutingConfig": {"AdditionalVersionWeights": {"2": 0.1}},
+        }
+        ok(await w("POST", ALIASES.format("made"), body), 201)
+        rows = {row["FunctionName"]: row for row in ok(await w("GET", "/lrun/functions"))}
+        assert rows["made"]["Versions"] == ["1", "2"]
+        assert rows["made"]["Aliases"] == {"live": {"FunctionVersion": "1", "Weights": {"2": 0.1}}}
+        assert (rows["echo"]["Versions"], rows["echo"]["Aliases"]) == ([], {})
+
+    scenario(tmp_path, test)

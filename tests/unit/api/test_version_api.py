@@ -103,6 +103,7 @@ async def wired(served: Served, state: Path) -> AsyncIterator[Wired]:
         AliasApi(versions).add_routes()
         ProvisionedApi(versions).add_routes()
         functions.versions = versions
+        versions.release_code = functions.remove_code_later
         await versions.versions.load()
         await functions.restore()
         await versions.restore()

@@ -240,3 +240,9 @@ def test_invoke_async_without_a_server_says_to_start_one(
 def test_invoke_with_docker_unreachable_is_one_line(runner: CliRunner, probe_dir: Path) -> None:
     line = one_line_error(lrun(runner, "invoke", "count"), 3)
     assert line.startswith("error: Docker is not reachable (")
+
+
+def test_invoke_of_a_version_or_alias_needs_the_server(runner: CliRunner, probe_dir: Path) -> None:
+    message = one_line_error(lrun(runner, "invoke", "probe:live", "--payload", "{}"), 2)
+    assert message.startswith("error: probe:live names a version or an alias, which live in the ")
+    assert "start `lrun serve`" in message
