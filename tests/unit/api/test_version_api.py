@@ -22,6 +22,7 @@ from orchestrator.api import version_api
 from orchestrator.api.alias_api import AliasApi
 from orchestrator.api.function_api import FunctionApi
 from orchestrator.api.lambda_api import LambdaApi
+from orchestrator.api.policy import add_policy_routes
 from orchestrator.api.provisioned_api import ProvisionedApi
 from orchestrator.api.version_api import VersionApi
 from orchestrator.events.api_functions import ApiFunctions
@@ -57,11 +58,20 @@ def which(event: Any, context: FakeContext) -> dict[str, Any]:
     }
 
 
+RECORDED: list[tuple[str, Any]] = []  # (version, event) of each run of app.record
+
+
+def record(event: Any, context: FakeContext) -> dict[str, Any]:
+    RECORDED.append((context.env["AWS_LAMBDA_FUNCTION_VERSION"], event))
+    return {"recorded": True}
+
+
 ALL_HANDLERS: dict[str, Handler] = {
     **HANDLERS,
     "app.one": which,
     "app.two": which,
     "app.three": which,
+    "app.record": record,
 }
 
 
@@ -102,6 +112,7 @@ async def wired(served: Served, state: Path) -> AsyncIterator[Wired]:
         versions.add_routes()
         AliasApi(versions).add_routes()
         ProvisionedApi(versions).add_routes()
+        add_policy_routes(api, meta)
         functions.versions = versions
         versions.release_code = functions.remove_code_later
         await versions.versions.load()
