@@ -39,9 +39,6 @@ from orchestrator.sandbox.backend import (
 
 log = logging.getLogger(__name__)
 
-# After a holder could not be made, how long before trying again (the engine may be busy,
-# or the image gone); environments start without one meanwhile.
-_RETRY_S = 5.0
 # How long closing waits for the holder being made (the engine's start of one container).
 _CLOSE_WAIT_S = 30.0
 
@@ -54,6 +51,9 @@ class HolderSettings:
     # After a cold start took a holder, how long before replacing it: the new environment's
     # runtime is initialising meanwhile, and a holder's start would take CPU from it.
     refill_delay_s: float = 1.0
+    # After a holder could not be made, how long before trying again (the engine may be busy,
+    # or the image gone); environments start without one meanwhile.
+    retry_s: float = 5.0
 
 
 def wanted(starts: Iterable[float], now: float, settings: HolderSettings) -> int:
@@ -87,8 +87,8 @@ class NetworkHolders:
         self._ids: set[str] = set()  # every holder alive, ready or in use
         self._filler: asyncio.Task[None] | None = None
         self._ending: set[asyncio.Task[None]] = set()
-        self._retry_at = 0.0
         self._making: str | None = None  # the holder being made (an engine call under way)
+        self._failing = False  # the last try failed (and said so)
         self._closed = False
 
     def expect(self, images: Mapping[str, str]) -> None:
@@ -159,11 +159,12 @@ class NetworkHolders:
                     self.release(ready.pop())
                 if len(ready) < want and short is None:
                     short = network
-            if short is None or now < self._retry_at:
+            if short is None:
                 return
             holder = await self._make(short, self._images[short])
-            if holder is None:
-                return
+            if holder is None:  # the engine is busy, or the image gone: try again later
+                await asyncio.sleep(self.settings.retry_s)
+                continue
             if self._closed or short not in self._images:
                 self.release(holder)
                 return
@@ -175,11 +176,13 @@ class NetworkHolders:
         try:
             holder = await asyncio.to_thread(self._backend.hold_network, spec)
         except Exception as exc:
-            log.warning("could not make a network holder on %s: %s", network, exc)
-            self._retry_at = self._clock() + _RETRY_S
+            if not self._failing:  # said once, until one is made again
+                log.warning("could not make a network holder on %s: %s", network, exc)
+            self._failing = True
             return None
         finally:
             self._making = None
+        self._failing = False
         self._ids.add(holder.id)
         return holder
 

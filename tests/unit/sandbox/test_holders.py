@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.api.server import survey
+from orchestrator.errors import BackendError
 from orchestrator.sandbox.backend import (
     LABEL_MANAGED,
     LABEL_OWNER,
@@ -28,7 +29,7 @@ from tests.fakes import Clock, FakeBackend, FakeContext, Served, eventually, fak
 from tests.unit.rawhttp import run
 
 TIMEOUT_S = 4.0
-SETTINGS = HolderSettings(floor=2, cap=4, window_s=60.0, refill_delay_s=0.01)
+SETTINGS = HolderSettings(floor=2, cap=4, window_s=60.0, refill_delay_s=0.01, retry_s=0.05)
 
 
 def write_manifest(tmp_path: Path, functions: dict[str, str]) -> Path:
@@ -223,6 +224,25 @@ def test_a_crashed_servers_holders_are_leftovers_to_remove() -> None:
         await eventually(lambda: holders.ready(NETWORK_PUBLIC) == 2, what="holders")
         orphaned, _ = await asyncio.to_thread(survey, backend)
         assert {c.id for c in orphaned} == set(live_holders(backend))
+        await holders.close()
+        await backend.aclose()
+
+    run(asyncio.wait_for(scenario(), TIMEOUT_S))
+
+
+def test_holders_are_made_again_after_the_engine_failed_to_make_one() -> None:
+    """A failure (a busy engine) leaves the pool empty only until the next try, not until the
+    next cold start."""
+
+    async def scenario() -> None:
+        backend = FakeBackend({}, loop=asyncio.get_running_loop())
+        backend.run_error = BackendError("Docker could not start a network holder: busy")
+        holders = NetworkHolders(backend, {LABEL_OWNER: "unit"}, SETTINGS)
+        holders.expect({NETWORK_PUBLIC: "lrun/python3.13:latest"})
+        await eventually(lambda: backend.calls.count("hold_network") >= 2, what="a second try")
+        assert holders.ready(NETWORK_PUBLIC) == 0
+        backend.run_error = None
+        await eventually(lambda: holders.ready(NETWORK_PUBLIC) == 2, what="the floor, later")
         await holders.close()
         await backend.aclose()
 
