@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Iterator
 
 import yaml
 
@@ -36,20 +37,28 @@ _ROUTE_EXAMPLE = '{api: shop, route: "GET /items/{id}"}'
 
 def read_routes(self: Reader, function: str) -> None:
     """A function's ``http:``: the API routes it serves (settled by ``check_routes``)."""
-    if (got := self.get("http")) is None:
+    for item, at in route_entries(self, "http", ROUTE_KEYS, _ROUTE_EXAMPLE):
+        if (route := _route(self, function, item, at)) is not None:
+            self.http_routes.append((item, at, route))
+
+
+def route_entries(
+    self: Reader, key: str, keys: frozenset[str], example: str
+) -> Iterator[tuple[yaml.Node, str]]:
+    """Each well-formed entry of a function's list of routes under ``key`` (``http:`` or
+    ``websocket:``), with where it is; the list's own mistakes are reported here."""
+    if (got := self.get(key)) is None:
         return
     node, _, where = got
     if not isinstance(node, yaml.SequenceNode) or not node.value:
-        fix = f"write e.g. http: [{_ROUTE_EXAMPLE}]"
+        fix = f"write e.g. {key}: [{example}]"
         self.add(node, where, f"{_show(self.value(node))} is not a list of routes; {fix}")
         return
     for index, item in enumerate(node.value):
         at = f"{where}[{index}]"
-        with self.section(item, at, ROUTE_KEYS) as ok:
+        with self.section(item, at, keys) as ok:
             if ok:
-                route = _route(self, function, item, at)
-                if route is not None:
-                    self.http_routes.append((item, at, route))
+                yield item, at
 
 
 def _route(self: Reader, function: str, node: yaml.Node, where: str) -> HttpRoute | None:

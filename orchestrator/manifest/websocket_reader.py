@@ -24,7 +24,7 @@ from orchestrator.manifest.apis import (
     WebSocketRoute,
 )
 from orchestrator.manifest.reader import Reader
-from orchestrator.manifest.route_reader import QUALIFIER
+from orchestrator.manifest.route_reader import QUALIFIER, route_entries
 
 WEBSOCKET_ROUTE_KEYS = frozenset({"api", "route", "timeout_ms", "qualifier", "route_response"})
 _EXAMPLE = "{api: chat, route: sendmessage}"
@@ -37,20 +37,9 @@ _ROUTE_RULE = (
 
 def read_websocket_routes(self: Reader, function: str) -> None:
     """A function's ``websocket:``: the WebSocket routes it serves (settled later)."""
-    if (got := self.get("websocket")) is None:
-        return
-    node, _, where = got
-    if not isinstance(node, yaml.SequenceNode) or not node.value:
-        fix = f"write e.g. websocket: [{_EXAMPLE}]"
-        self.add(node, where, f"{_show(self.value(node))} is not a list of routes; {fix}")
-        return
-    for index, item in enumerate(node.value):
-        at = f"{where}[{index}]"
-        with self.section(item, at, WEBSOCKET_ROUTE_KEYS) as ok:
-            if ok:
-                route = _route(self, function, item, at)
-                if route is not None:
-                    self.websocket_routes.append((item, at, route))
+    for item, at in route_entries(self, "websocket", WEBSOCKET_ROUTE_KEYS, _EXAMPLE):
+        if (route := _route(self, function, item, at)) is not None:
+            self.websocket_routes.append((item, at, route))
 
 
 def _route(self: Reader, function: str, node: yaml.Node, where: str) -> WebSocketRoute | None:
