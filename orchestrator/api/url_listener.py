@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -40,6 +39,7 @@ from orchestrator.gateway.exchange import (
     response_headers,
     status_code,
 )
+from orchestrator.gateway.listener import forwarded_headers, trace_root
 from orchestrator.http_server import Request, Response
 from orchestrator.manifest.apis import CorsSpec
 from orchestrator.sandbox.environment import Answer, Outcome
@@ -57,7 +57,6 @@ FORBIDDEN = (
     "https://docs.aws.amazon.com/lambda/latest/dg/urls-auth.html"
 )
 _FRAMING = frozenset({"content-length", "transfer-encoding", "connection", "keep-alive", "upgrade"})
-_FORWARDED = frozenset({"x-forwarded-for", "x-forwarded-port", "x-forwarded-proto"})
 
 HostCheck = Callable[[str | None], str | None]  # a Host header -> None, or why it is refused
 # Whether the function's resource-based policy lets anyone call its URL (AuthType NONE).
@@ -176,7 +175,7 @@ class UrlListener:
         request_id: str,
     ) -> Response:
         version = self._service.route(served.function, served.qualifier)
-        trace = request.headers.get("x-amzn-trace-id") or _trace_root()
+        trace = request.headers.get("x-amzn-trace-id") or trace_root()
         event = _event(served, request, identity, request_id, self.port, trace)
         if len(event) > MAX_SYNC_PAYLOAD:
             return await self.dispatch_too_large(request, len(event), MAX_SYNC_PAYLOAD)
@@ -334,7 +333,7 @@ def _event(
         request.method,
         request.path,
         request.raw_query,
-        _headers(request, port, trace),
+        forwarded_headers(request, port, trace),
         request.body,
         request.peer,
         int(time.time() * 1000),
@@ -348,32 +347,6 @@ def _event(
     if identity is None:
         context["accountId"] = "anonymous"  # as Lambda sends it for AuthType NONE
     return json.dumps(event, separators=(",", ":")).encode()
-
-
-def _headers(request: Request, port: int, trace: str) -> tuple[tuple[str, str], ...]:
-    """The request's headers as the function sees them: UTF-8 text, and those Lambda adds (the
-    client's address appended to X-Forwarded-For, the port and protocol, a trace id)."""
-    forwarded_for = request.peer
-    headers = []
-    for name, value in request.raw_headers:
-        if not value.isascii():
-            value = value.encode("latin-1").decode("utf-8", "replace")
-        lower = name.lower()
-        if lower in _FORWARDED:
-            if lower == "x-forwarded-for":
-                forwarded_for = f"{value}, {request.peer}"
-            continue
-        if lower != "x-amzn-trace-id":
-            headers.append((name, value))
-    headers.append(("X-Amzn-Trace-Id", trace))
-    headers.append(("X-Forwarded-For", forwarded_for))
-    headers.append(("X-Forwarded-Port", str(port)))
-    headers.append(("X-Forwarded-Proto", "http"))
-    return tuple(headers)
-
-
-def _trace_root() -> str:
-    return f"Root=1-{int(time.time()):08x}-{os.urandom(12).hex()}"
 
 
 def _http(answer: GatewayResponse) -> Response:

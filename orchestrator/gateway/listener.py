@@ -110,7 +110,7 @@ class ApiListener:
         if found is None or stage_path is None:
             outcome = answer(Failure.NOT_FOUND, rest)
         else:
-            trace = request.headers.get("x-amzn-trace-id") or _trace_root(random[16:])
+            trace = request.headers.get("x-amzn-trace-id") or trace_root(random[16:])
             outcome = await self._handle(served, request, found, stage_path, request_id, trace)
         if cors is not None:
             outcome = with_cors(cors, request.headers.get("origin"), outcome)
@@ -131,7 +131,7 @@ class ApiListener:
             request.method,
             request.path,
             request.raw_query,
-            _headers(request, served.port, trace),
+            forwarded_headers(request, served.port, trace),
             request.body,
             request.peer,
             int(time.time() * 1000),
@@ -191,7 +191,7 @@ class ApiListener:
 
     async def _invoke_event(self, name: str, event: bytes, timeout: float) -> Outcome:
         """An authorizer's invocation: ``event`` to function ``name``."""
-        trace = _trace_root()
+        trace = trace_root()
         invocation = InvokeRequest(
             event, function_arn(name), "$LATEST", None, trace, str(uuid.uuid4())
         )
@@ -244,9 +244,10 @@ def _without_stage(path: str, base: str) -> str | None:
     return None
 
 
-def _headers(request: Request, port: int, trace: str) -> tuple[tuple[str, str], ...]:
-    """The request's headers as the function sees them: UTF-8 text, and those API Gateway adds
-    (the client's address appended to X-Forwarded-For, the port and protocol, a trace id)."""
+def forwarded_headers(request: Request, port: int, trace: str) -> tuple[tuple[str, str], ...]:
+    """The request's headers as the function sees them: UTF-8 text, and those API Gateway and
+    function URLs add (the client's address appended to X-Forwarded-For, the port and protocol,
+    a trace id)."""
     forwarded_for = request.peer
     headers = []
     for name, value in request.raw_headers:
@@ -266,7 +267,7 @@ def _headers(request: Request, port: int, trace: str) -> tuple[tuple[str, str], 
     return tuple(headers)
 
 
-def _trace_root(random: bytes | None = None) -> str:
+def trace_root(random: bytes | None = None) -> str:
     return f"Root=1-{int(time.time()):08x}-{(random or os.urandom(12)).hex()}"
 
 

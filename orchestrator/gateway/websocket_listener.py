@@ -31,7 +31,7 @@ from websockets.http11 import Request as WsRequest
 from orchestrator.aws import function_arn
 from orchestrator.errors import LrunError, TooManyRequests
 from orchestrator.gateway import websocket_events as events
-from orchestrator.gateway.listener import HostCheck, Listener, _headers, _trace_root
+from orchestrator.gateway.listener import HostCheck, Listener, forwarded_headers, trace_root
 from orchestrator.gateway.websocket_connection import WebSocket, WebSocketLimits
 from orchestrator.gateway.websocket_management import WebSocketHub, on_port, too_large
 from orchestrator.http_server import Request, Response
@@ -168,7 +168,7 @@ class WebSocketListener:
         connect = _route(self.spec, CONNECT_ROUTE)
         if connect is not None:
             request_id = events.new_id()
-            sent = _headers(request, self.port, _trace_root())
+            sent = forwarded_headers(request, self.port, trace_root())
             event = events.connect_event(
                 ws.info, sent, request.raw_query, request_id, ws.info.connected_at
             )
@@ -290,7 +290,7 @@ class WebSocketListener:
         if len(event) > MAX_SYNC_PAYLOAD:
             self._on_event(f"{what}: the event is over Lambda's 6 MB payload limit")
             return None
-        trace = _trace_root()
+        trace = trace_root()
         try:
             version = self._service.route(name, qualifier)
             invocation = InvokeRequest(
